@@ -1,0 +1,45 @@
+# otelfuse — developer entry points. Every target does its own set-up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-soak lint typecheck check proto bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## run: start otelfuse in all-in-one mode (gRPC :4317, HTTP :4318, data in ./data)
+run: $(STAMP)
+	$(VENV)/bin/otelfuse run
+
+## test: the whole test suite (real clients against the running service)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## test-soak: long load tests left out of `make test`
+test-soak: $(STAMP)
+	$(PY) -m pytest -m soak
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+## proto: regenerate storage/_pb from proto/
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I proto --python_out=storage/_pb --pyi_out=storage/_pb proto/otelfuse/v1/records.proto
+
+## bench: load benchmark against a fresh all-in-one instance (see bench/README.md)
+bench: $(STAMP)
+	$(PY) -m bench.run_ingest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
