@@ -1,0 +1,88 @@
+"""The transport-independent half of the OTLP trace receiver.
+
+Both transports (``otlp_grpc``, ``otlp_http``) authenticate, decode, then call
+``TraceExport.export``: map every span to an observation record, hand the records to the
+pipeline and wait until they are written, then build the ``ExportTraceServiceResponse`` —
+with ``partial_success`` when some spans were rejected (otlp-and-peers.md §1.4).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from ingest.mapping import IngestContext, map_export_request
+from ingest.telemetry import RECEIVER_METRICS
+from processors.pipeline import Overloaded, Pipeline
+from storage.auth import KeyStore, Project, authenticate
+
+__all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "TraceExport"]
+
+log = logging.getLogger(__name__)
+
+MAX_PARTIAL_SUCCESS_MESSAGE = 4096
+"""Characters of rejection reasons returned in ``partial_success.error_message``."""
+
+
+@dataclass(slots=True)
+class TraceExport:
+    """Authenticate, admit, map and submit one OTLP trace export."""
+
+    pipeline: Pipeline
+    keys: KeyStore
+
+    def authenticate(self, authorization: str | None) -> Project:
+        """Resolve the ``Authorization`` value; raises ``Unauthenticated``."""
+        return authenticate(self.keys, authorization)
+
+    def admit(self, transport: str) -> None:
+        """Refuse work before decoding when the queue is full (collector's memory_limiter idea).
+
+        Raises:
+            Overloaded: retryable; the transport answers 503 / UNAVAILABLE.
+        """
+        if not self.pipeline.has_room():
+            RECEIVER_METRICS.refused(transport, "queue_full", 0)
+            raise Overloaded(
+                f"ingest queue full ({self.pipeline.queued_records}/{self.pipeline.capacity} "
+                "records)",
+                retry_after_s=1.0,
+            )
+
+    async def export(
+        self,
+        request: ExportTraceServiceRequest,
+        project: Project,
+        transport: str,
+        *,
+        sdk_name: str = "",
+        sdk_version: str = "",
+    ) -> ExportTraceServiceResponse:
+        """Map and store ``request``; return the OTLP response once every record is written.
+
+        Raises:
+            Overloaded, RetryableError: retryable (the whole request may be resent).
+            PermanentError: the batch can never be written.
+        """
+        ctx = IngestContext(project_id=project.id, sdk_name=sdk_name, sdk_version=sdk_version)
+        result = map_export_request(request, ctx, now_us=time.time_ns() // 1000)
+        try:
+            await self.pipeline.submit(result.records)
+        except Exception:
+            RECEIVER_METRICS.refused(transport, "storage", len(result.records))
+            raise
+        RECEIVER_METRICS.accepted(transport, len(result.records))
+        response = ExportTraceServiceResponse()
+        if result.rejected_spans:
+            RECEIVER_METRICS.refused(transport, "invalid_span", result.rejected_spans)
+            message = "; ".join(result.errors)
+            response.partial_success.rejected_spans = result.rejected_spans
+            response.partial_success.error_message = message[:MAX_PARTIAL_SUCCESS_MESSAGE]
+            log.info("rejected %d spans: %s", result.rejected_spans, message[:500])
+        return response

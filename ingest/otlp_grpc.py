@@ -1,0 +1,98 @@
+"""OTLP/gRPC trace receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+Credentials travel as the ``authorization`` metadata key (same Basic value as over HTTP).
+grpcio enforces the size limit (``grpc.max_receive_message_length``, after decompression) with
+RESOURCE_EXHAUSTED; overload and storage outages answer UNAVAILABLE with a
+``google.rpc.RetryInfo`` detail so exporters retry (otlp-and-peers.md §1.5).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from ingest.export import TraceExport
+from ingest.status import status_for
+from ingest.telemetry import RECEIVER_METRICS
+
+__all__ = ["TraceServicer", "create_server"]
+
+log = logging.getLogger(__name__)
+
+
+class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
+    """grpc.aio servicer delegating to the shared ``TraceExport``."""
+
+    def __init__(self, export: TraceExport) -> None:
+        self._export = export
+
+    async def Export(  # noqa: N802 - the name is the gRPC method's
+        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+    ) -> ExportTraceServiceResponse:
+        """Store ``request``'s spans; abort with the OTLP status code on failure."""
+        started = time.perf_counter()
+        metadata = {key: value for key, value in context.invocation_metadata() or ()}
+        try:
+            project = self._export.authenticate(_text(metadata.get("authorization")))
+            self._export.admit("grpc")
+            response = await self._export.export(
+                request,
+                project,
+                "grpc",
+                sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
+                sdk_version=_text(metadata.get("x-langfuse-sdk-version")),
+            )
+        except Exception as exc:
+            RECEIVER_METRICS.request_duration.labels("grpc", "failure").observe(
+                time.perf_counter() - started
+            )
+            status = status_for(exc)
+            if status.http_status >= 500:
+                log.warning("export failed (%s): %s", status.grpc_code.name, status.message)
+            rich = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)
+            if status.retry_after_s is not None:
+                info = error_details_pb2.RetryInfo(
+                    retry_delay=duration_pb2.Duration(seconds=int(status.retry_after_s) or 1)
+                )
+                rich.details.add().Pack(info)
+            assert rich.code != code_pb2.OK
+            await context.abort_with_status(rpc_status.to_status(rich))
+            raise  # unreachable: abort_with_status raises
+        RECEIVER_METRICS.request_duration.labels("grpc", "success").observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def create_server(export: TraceExport, address: str, max_request_bytes: int) -> grpc.aio.Server:
+    """Build (not start) a grpc.aio server bound to ``address`` ("host:port").
+
+    Raises:
+        RuntimeError: the address cannot be bound.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        ]
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(export), server)
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"cannot bind OTLP/gRPC receiver to {address}")
+    return server

@@ -1,0 +1,183 @@
+"""The in-process queue between receivers and the processor (all-in-one mode).
+
+Receivers ``submit`` the records of one export and wait: the call returns only after the batch
+holding those records was enriched and written (design.md "Guarantees": success only once the
+data is durable). The queue is bounded in records; when it is full ``submit`` raises
+``Overloaded`` at once, so the receiver answers 503 + Retry-After / gRPC UNAVAILABLE and the
+client retries. Nothing is dropped silently.
+
+Batches are cut by size or time, like the collector's batch processor (style-anchors.md §1.6):
+a batch is flushed when it holds ``max_batch_records`` records or ``batch_timeout_s`` after its
+first record arrived. One batch is written at a time, in a worker thread, while the next one
+fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from storage.errors import RetryableError
+from storage.records import ObservationRecord
+
+__all__ = ["BatchStats", "Overloaded", "Pipeline"]
+
+log = logging.getLogger(__name__)
+
+Process = Callable[[Sequence[ObservationRecord]], object]
+"""Enrich-and-write step for one batch; runs in a worker thread; raises on failure."""
+
+
+class Overloaded(RetryableError):
+    """The queue is full; retry after ``retry_after_s`` seconds."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    records: Sequence[ObservationRecord]
+    done: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """Counters of the batches written so far (for metrics and tests)."""
+
+    batches: int = 0
+    records: int = 0
+    failed_batches: int = 0
+    last_batch_seconds: float = 0.0
+    triggers: dict[str, int] = field(default_factory=dict)
+    """Batches by what cut them: ``size`` or ``timeout``."""
+
+
+class Pipeline:
+    """Bounded, batching hand-off from receivers to ``process`` (enrich + write).
+
+    Args:
+        process: called with each batch (a list of records) in a worker thread.
+        max_queued_records: capacity of the queue, in records (queued plus being written).
+        max_batch_records: flush when a batch reaches this many records.
+        batch_timeout_s: flush at the latest this many seconds after a batch's first record.
+    """
+
+    def __init__(
+        self,
+        process: Process,
+        *,
+        max_queued_records: int = 50_000,
+        max_batch_records: int = 5_000,
+        batch_timeout_s: float = 0.2,
+    ) -> None:
+        if max_batch_records <= 0 or max_queued_records < max_batch_records:
+            raise ValueError("need 0 < max_batch_records <= max_queued_records")
+        self._process = process
+        self._capacity = max_queued_records
+        self._max_batch = max_batch_records
+        self._timeout = batch_timeout_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = BatchStats()
+
+    @property
+    def queued_records(self) -> int:
+        """Records accepted but not yet written."""
+        return self._in_flight
+
+    @property
+    def capacity(self) -> int:
+        """Queue capacity in records."""
+        return self._capacity
+
+    def has_room(self, records: int = 1) -> bool:
+        """True when ``records`` more records would be accepted now (admission control)."""
+        if self._closing:
+            return False
+        return self._in_flight == 0 or self._in_flight + records <= self._capacity
+
+    async def start(self) -> None:
+        """Start the batching loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="otelfuse-pipeline")
+
+    async def submit(self, records: Sequence[ObservationRecord]) -> None:
+        """Queue ``records`` and wait until they are written.
+
+        Raises:
+            Overloaded: the queue is full or the pipeline is stopping (retryable).
+            RetryableError / PermanentError: the write of their batch failed.
+        """
+        if not records:
+            return
+        if not self.has_room(len(records)):
+            raise Overloaded(
+                f"ingest queue full ({self._in_flight}/{self._capacity} records)",
+                retry_after_s=1.0,
+            )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight += len(records)
+        self._queue.put_nowait(_Pending(records, done))
+        await done
+
+    async def stop(self) -> None:
+        """Refuse new records, write everything queued, then stop. Safe to call twice."""
+        self._closing = True
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            size = len(first.records)
+            deadline = loop.time() + self._timeout
+            trigger = "timeout"
+            while size < self._max_batch:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+                batch.append(item)
+                size += len(item.records)
+            else:
+                trigger = "size"
+            await self._flush(batch, size, trigger)
+
+    async def _flush(self, batch: list[_Pending], size: int, trigger: str) -> None:
+        records: list[ObservationRecord] = []
+        for item in batch:
+            records.extend(item.records)
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            await asyncio.to_thread(self._process, records)
+        except Exception as exc:  # every failure goes back to the waiting clients
+            log.warning("batch of %d records failed: %s", size, exc)
+            error = exc
+            self.stats.failed_batches += 1
+        self.stats.batches += 1
+        self.stats.records += size
+        self.stats.triggers[trigger] = self.stats.triggers.get(trigger, 0) + 1
+        self.stats.last_batch_seconds = time.perf_counter() - started
+        for item in batch:
+            self._in_flight -= len(item.records)
+            if not item.done.done():
+                if error is None:
+                    item.done.set_result(None)
+                else:
+                    item.done.set_exception(error)
+            self._queue.task_done()
