@@ -1,0 +1,80 @@
+"""Overload answers retryable errors, never a silent drop (design.md "Guarantees").
+
+A service with a one-record queue gets concurrent exports: those that find the queue busy get
+503 + Retry-After; every span of every 200 answer is stored, none of the refused ones is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from tests.support.service import Service, start_service
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = start_service(
+        Path(tmp_path_factory.mktemp("tiny")),
+        {"OTELFUSE_QUEUE_MAX_RECORDS": "1", "OTELFUSE_BATCH_MAX_RECORDS": "1"},
+    )
+    yield svc
+    assert svc.stop() == 0, svc.log()
+
+
+def _body(trace_id: bytes, spans: int) -> bytes:
+    return ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                scope_spans=[
+                    ScopeSpans(
+                        spans=[
+                            Span(
+                                trace_id=trace_id,
+                                span_id=os.urandom(8),
+                                name=f"s{i}",
+                                start_time_unix_nano=1_763_770_000_000_000_000 + i,
+                            )
+                            for i in range(spans)
+                        ]
+                    )
+                ]
+            )
+        ]
+    ).SerializeToString()
+
+
+def test_full_queue_answers_503_with_retry_after(tiny: Service) -> None:
+    trace_ids = [os.urandom(16) for _ in range(48)]
+
+    def send(trace_id: bytes) -> httpx.Response:
+        with httpx.Client(base_url=tiny.http_url, timeout=30) as client:
+            return client.post(
+                "/v1/traces",
+                content=_body(trace_id, 5),
+                headers={
+                    "Authorization": tiny.authorization,
+                    "Content-Type": "application/x-protobuf",
+                },
+            )
+
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(send, trace_ids))
+
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 503}
+    assert 503 in codes and 200 in codes, codes
+    for trace_id, response in zip(trace_ids, responses, strict=True):
+        stored = tiny.get_json("/api/public/observations", {"traceId": trace_id.hex()})
+        if response.status_code == 200:
+            assert stored["meta"]["totalItems"] == 5
+        else:
+            assert response.headers["retry-after"] == "1"
+            assert stored["meta"]["totalItems"] == 0

@@ -1,0 +1,133 @@
+"""Start and stop a real ``otelfuse run`` process for tests (and the benchmark)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def basic_auth(public_key: str, secret_key: str) -> str:
+    """The ``Authorization`` value for a key pair."""
+    return "Basic " + base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A running all-in-one otelfuse and the credentials of its project."""
+
+    process: subprocess.Popen[bytes]
+    http_url: str
+    grpc_target: str
+    project_id: str
+    public_key: str
+    secret_key: str
+    data_dir: Path
+    log_path: Path
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.http_url, timeout=30)
+
+    @property
+    def authorization(self) -> str:
+        return basic_auth(self.public_key, self.secret_key)
+
+    def get(self, path: str, params: Any = None, *, auth: str | None = None) -> httpx.Response:
+        """GET on the query API with the project's credentials (or ``auth``)."""
+        headers = {"Authorization": auth if auth is not None else self.authorization}
+        return self.client.get(path, params=params, headers=headers)
+
+    def get_json(self, path: str, params: Any = None) -> Any:
+        response = self.get(path, params)
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response.json()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, wait, return the exit code (kills after ``timeout`` seconds)."""
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_service(
+    data_dir: Path, env: Mapping[str, str] | None = None, *, timeout: float = 90
+) -> Service:
+    """Start ``python -m ingest run`` on free loopback ports and wait for its health check.
+
+    Raises:
+        RuntimeError: the process exits or is not healthy within ``timeout`` seconds.
+    """
+    http_port, grpc_port = free_port(), free_port()
+    project_id, public_key = "proj-test", "pk-lf-test"
+    secret_key = "sk-lf-test-" + base64.b16encode(os.urandom(8)).decode().lower()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {
+        **os.environ,
+        "OTELFUSE_DATA_DIR": str(data_dir),
+        "OTELFUSE_HTTP_ADDRESS": f"127.0.0.1:{http_port}",
+        "OTELFUSE_GRPC_ADDRESS": f"127.0.0.1:{grpc_port}",
+        "OTELFUSE_INIT_PROJECT_ID": project_id,
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": public_key,
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
+        **(env or {}),
+    }
+    log_path = data_dir / "otelfuse.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "run"],
+        cwd=REPO,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    service = Service(
+        process,
+        f"http://127.0.0.1:{http_port}",
+        f"127.0.0.1:{grpc_port}",
+        full_env["OTELFUSE_INIT_PROJECT_ID"],
+        full_env["OTELFUSE_INIT_PROJECT_PUBLIC_KEY"],
+        full_env["OTELFUSE_INIT_PROJECT_SECRET_KEY"],
+        data_dir,
+        log_path,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"otelfuse exited with {process.returncode}:\n{service.log()}")
+        try:
+            if service.client.get("/api/public/health").status_code == 200:
+                return service
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"otelfuse not healthy after {timeout}s:\n{service.log()}")

@@ -1,0 +1,106 @@
+"""The in-process pipeline: size-or-time batches, waiting submitters, bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from processors.pipeline import Overloaded, Pipeline
+from storage.errors import RetryableError
+from storage.records import ObservationRecord
+
+
+def _records(n: int, prefix: str = "r") -> list[ObservationRecord]:
+    return [ObservationRecord(id=f"{prefix}{i}") for i in range(n)]
+
+
+class Recorder:
+    def __init__(self, fail: Exception | None = None, gate: threading.Event | None = None):
+        self.batches: list[list[str]] = []
+        self.fail = fail
+        self.gate = gate
+
+    def __call__(self, records: Sequence[ObservationRecord]) -> None:
+        if self.gate is not None:
+            self.gate.wait(5)
+        if self.fail is not None:
+            raise self.fail
+        self.batches.append([r.id for r in records])
+
+
+def test_submit_returns_after_write_and_batches_by_size() -> None:
+    async def scenario() -> Recorder:
+        recorder = Recorder()
+        pipeline = Pipeline(
+            recorder, max_queued_records=100, max_batch_records=4, batch_timeout_s=5
+        )
+        await pipeline.start()
+        await asyncio.gather(*(pipeline.submit(_records(2, f"s{i}-")) for i in range(4)))
+        await pipeline.stop()
+        return recorder
+
+    recorder = asyncio.run(scenario())
+    assert [len(b) for b in recorder.batches] == [4, 4]
+
+
+def test_timeout_cuts_a_small_batch() -> None:
+    async def scenario() -> tuple[Recorder, dict[str, int]]:
+        recorder = Recorder()
+        pipeline = Pipeline(
+            recorder, max_queued_records=100, max_batch_records=50, batch_timeout_s=0.05
+        )
+        await pipeline.start()
+        await asyncio.wait_for(pipeline.submit(_records(3)), 2)
+        await pipeline.stop()
+        return recorder, pipeline.stats.triggers
+
+    recorder, triggers = asyncio.run(scenario())
+    assert recorder.batches == [["r0", "r1", "r2"]]
+    assert triggers == {"timeout": 1}
+
+
+def test_write_failure_reaches_every_waiting_submitter() -> None:
+    async def scenario() -> list[BaseException | None]:
+        pipeline = Pipeline(
+            Recorder(fail=RetryableError("clickhouse down")),
+            max_queued_records=10,
+            max_batch_records=10,
+            batch_timeout_s=0.01,
+        )
+        await pipeline.start()
+        results = await asyncio.gather(
+            pipeline.submit(_records(1, "a")),
+            pipeline.submit(_records(1, "b")),
+            return_exceptions=True,
+        )
+        await pipeline.stop()
+        return list(results)
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(r, RetryableError) for r in results)
+
+
+def test_full_queue_refuses_with_overloaded() -> None:
+    async def scenario() -> None:
+        gate = threading.Event()
+        pipeline = Pipeline(
+            Recorder(gate=gate), max_queued_records=5, max_batch_records=5, batch_timeout_s=0.01
+        )
+        await pipeline.start()
+        first = asyncio.create_task(pipeline.submit(_records(4)))
+        await asyncio.sleep(0.05)
+        assert pipeline.queued_records == 4
+        assert pipeline.has_room(1) and not pipeline.has_room(2)
+        with pytest.raises(Overloaded):
+            await pipeline.submit(_records(2))
+        gate.set()
+        await first
+        assert pipeline.queued_records == 0
+        await pipeline.stop()
+        with pytest.raises(Overloaded):
+            await pipeline.submit(_records(1))
+
+    asyncio.run(scenario())
