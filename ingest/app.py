@@ -101,7 +101,7 @@ class AllInOne:
         if applied:
             log.info("applied ClickHouse migrations: %s", ", ".join(applied))
         writer = ClickHouseWriter(engine, database=s.clickhouse_database)
-        enricher = await asyncio.to_thread(default_enricher, s.data_dir / "tiktoken")
+        enricher = await asyncio.to_thread(default_enricher, s.data_dir)
         self._pipeline = Pipeline(
             _Process(enricher, writer),
             max_queued_records=s.queue_max_records,

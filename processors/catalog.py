@@ -1,0 +1,197 @@
+"""``CatalogPriceSource``: prices from the genai-prices package's bundled data snapshot.
+
+No network: the bundled snapshot only (``genai_prices.UpdatePrices`` is never started). Per
+lookup (langfuse-anchor.md §4.3-4.5 semantics, genai-prices price selection):
+
+1. model name -> catalog model (``catalog_match.CatalogIndex``), cached per name (LRU, also
+   caching misses);
+2. the price set valid at the observation time (genai-prices ``ConditionalPrice``: start dates,
+   time-of-day windows; the last active one wins, else the first);
+3. request-specific price variants selected by string model parameters (``service_tier``:
+   ``priority``/``flex``..., ``processing``: ``batch``), first matching variant per price key;
+4. per-token rates of Langfuse usage keys (``catalog_units``), cached per price set and variant;
+5. tiered prices resolved by the observation's total input tokens (input + cache buckets).
+
+The result's ``tier_name`` names what deviated from the standard price, e.g.
+``service_tier=priority`` or ``input_tokens>200000``; both tier fields are None otherwise.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from genai_prices.data_snapshot import get_snapshot
+from genai_prices.types import ModelInfo, ModelPrice, PriceVariant, Provider
+
+from processors.catalog_match import CatalogIndex
+from processors.catalog_units import INPUT_KEYS, Rate, langfuse_rates
+from processors.prices import MatchedPrice
+
+__all__ = ["CatalogPriceSource"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class _RateTable:
+    """Rates of one price set (+ variants) of one model, with the results built from them."""
+
+    model_id: str
+    model_name: str
+    labels: tuple[str, ...]
+    rates: dict[str, Rate]
+    thresholds: tuple[int, ...]
+    """Distinct tier starts over all rates (input tokens), ascending; empty when untiered."""
+    by_level: dict[int, MatchedPrice] = field(default_factory=dict)
+
+    def matched(self, usage: Mapping[str, int]) -> MatchedPrice:
+        level = 0
+        if self.thresholds:
+            input_tokens = sum(units for key, units in usage.items() if key in INPUT_KEYS)
+            level = bisect.bisect_left(self.thresholds, input_tokens)
+        found = self.by_level.get(level)
+        if found is None:
+            found = self.by_level[level] = self._build(level)
+        return found
+
+    def _build(self, level: int) -> MatchedPrice:
+        # Any input count inside the level selects the same tier of every rate.
+        input_tokens = self.thresholds[level - 1] + 1 if level else 0
+        labels = self.labels
+        if level:
+            labels = (*labels, f"input_tokens>{self.thresholds[level - 1]}")
+        tier_name = ", ".join(labels) if labels else None
+        return MatchedPrice(
+            model_id=self.model_id,
+            model_name=self.model_name,
+            tier_id=f"{self.model_id}#{tier_name}" if tier_name else None,
+            tier_name=tier_name,
+            prices={key: rate.at(input_tokens) for key, rate in self.rates.items()},
+        )
+
+
+@dataclass(slots=True)
+class _CatalogModel:
+    """One resolved catalog model and the rate tables built for it so far."""
+
+    provider: Provider
+    model: ModelInfo
+    model_id: str
+    variants: tuple[PriceVariant, ...]
+    tables: dict[tuple[int, tuple[int, ...]], _RateTable] = field(default_factory=dict)
+
+    def table(self, at_us: int, parameters: Mapping[str, object]) -> _RateTable:
+        prices = self.model.prices
+        when: datetime | None = None
+        schedule = -1
+        if not isinstance(prices, ModelPrice):
+            when = _EPOCH + timedelta(microseconds=at_us)
+            schedule = 0
+            for index in range(len(prices) - 1, -1, -1):
+                constraint = prices[index].constraint
+                if constraint is None or constraint.active(when):
+                    schedule = index
+                    break
+        chosen: tuple[int, ...] = ()
+        if self.variants and parameters:
+            when = when or _EPOCH + timedelta(microseconds=at_us)
+            chosen = tuple(
+                index
+                for index, variant in enumerate(self.variants)
+                if _variant_applies(variant, parameters, when)
+            )
+        key = (schedule, chosen)
+        table = self.tables.get(key)
+        if table is None:
+            table = self.tables[key] = self._build(schedule, chosen)
+        return table
+
+    def _build(self, schedule: int, chosen: tuple[int, ...]) -> _RateTable:
+        prices = self.model.prices
+        standard = prices if isinstance(prices, ModelPrice) else prices[schedule].prices
+        merged = {
+            key: value
+            for key, value in vars(standard).items()
+            if not key.startswith("_") and value is not None
+        }
+        overridden: set[str] = set()
+        labels: list[str] = []
+        for index in chosen:
+            variant = self.variants[index]
+            changed = False
+            for key, value in vars(variant.prices).items():
+                if value is not None and not key.startswith("_") and key not in overridden:
+                    overridden.add(key)
+                    merged[key] = value
+                    changed = True
+            if changed:
+                labels.extend(f"{k}={v}" for k, v in sorted(variant.when.items()))
+        rates = langfuse_rates(ModelPrice(**merged))
+        thresholds = sorted({start for rate in rates.values() for start, _ in rate.tiers})
+        return _RateTable(
+            model_id=self.model_id,
+            model_name=self.model.id,
+            labels=tuple(labels),
+            rates=rates,
+            thresholds=tuple(thresholds),
+        )
+
+
+def _variant_applies(
+    variant: PriceVariant, parameters: Mapping[str, object], when: datetime
+) -> bool:
+    if variant.constraint is not None and not variant.constraint.active(when):
+        return False
+    return all(parameters.get(key) == value for key, value in variant.when.items())
+
+
+class CatalogPriceSource:
+    """``PriceSource`` over the genai-prices catalog (bundled snapshot, USD).
+
+    Args:
+        providers: catalog providers; default: the package's bundled data.
+        cache_size: model names whose resolution is cached (LRU, misses included).
+
+    ``lookup`` never raises for unknown names; it ignores ``project_id`` and ``metadata``
+    (catalog prices are global). Model ids look like ``genai-prices:openai:gpt-4o``.
+    """
+
+    def __init__(
+        self, providers: Sequence[Provider] | None = None, *, cache_size: int = 16_384
+    ) -> None:
+        self._index = CatalogIndex(providers if providers is not None else get_snapshot().providers)
+        self._resolve = functools.lru_cache(maxsize=cache_size)(self._resolve_uncached)
+
+    def lookup(
+        self,
+        project_id: str,
+        model: str,
+        at_us: int,
+        usage: Mapping[str, int],
+        model_parameters: Mapping[str, object],
+        *,
+        metadata: Mapping[str, object] | None = None,
+    ) -> MatchedPrice | None:
+        """Prices of ``model`` at ``at_us`` (Unix µs), tier chosen by ``usage`` and parameters."""
+        entry = self._resolve(model)
+        if entry is None:
+            return None
+        return entry.table(at_us, model_parameters).matched(usage)
+
+    def _resolve_uncached(self, name: str) -> _CatalogModel | None:
+        found = self._index.find(name)
+        if found is None:
+            return None
+        provider, model = found
+        # As genai-prices: variants apply only to a provider's own models, not fallback ones.
+        own = any(candidate is model for candidate in provider.models)
+        return _CatalogModel(
+            provider=provider,
+            model=model,
+            model_id=f"genai-prices:{provider.id}:{model.id}",
+            variants=tuple(model.price_variants or ()) if own else (),
+        )
