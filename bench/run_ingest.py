@@ -145,7 +145,8 @@ def main() -> None:
         "command": "python -m bench.run_ingest "
         f"--seconds {args.seconds:g} --concurrency {args.concurrency} "
         f"--traces-per-request {args.traces_per_request}",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "spans_per_request": args.traces_per_request * 3,
         "seconds": round(elapsed, 2),
         "requests": tally.requests,
@@ -155,12 +156,8 @@ def main() -> None:
         "export_latency_p50_ms": round(percentile(tally.export_latency_s, 0.5) * 1000, 1),
         "export_latency_p99_ms": round(percentile(tally.export_latency_s, 0.99) * 1000, 1),
         "queryable_probes": len(tally.queryable_latency_s),
-        "ingest_to_queryable_p50_ms": round(
-            percentile(tally.queryable_latency_s, 0.5) * 1000, 1
-        ),
-        "ingest_to_queryable_p99_ms": round(
-            percentile(tally.queryable_latency_s, 0.99) * 1000, 1
-        ),
+        "ingest_to_queryable_p50_ms": round(percentile(tally.queryable_latency_s, 0.5) * 1000, 1),
+        "ingest_to_queryable_p99_ms": round(percentile(tally.queryable_latency_s, 0.99) * 1000, 1),
         "ingest_to_queryable_mean_ms": round(
             statistics.fmean(tally.queryable_latency_s or [float("nan")]) * 1000, 1
         ),

@@ -17,8 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import uvicorn
 from prometheus_client import make_asgi_app
@@ -29,7 +28,8 @@ from ingest.config import Settings
 from ingest.export import TraceExport
 from ingest.otlp_grpc import create_server
 from ingest.otlp_http import OTLPHTTPReceiver
-from processors.enrich import Enricher, default_enricher
+from processors.batch import EnrichAndWrite
+from processors.enrich import default_enricher
 from processors.pipeline import Pipeline
 from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.migrate import apply_migrations
@@ -37,7 +37,6 @@ from storage.clickhouse.writer import ClickHouseWriter
 from storage.projects import InitProject, ProjectBootstrap, bootstrap_project
 from storage.query.api import query_routes
 from storage.query.repository import Repository
-from storage.records import ObservationRecord
 
 __all__ = ["AllInOne", "run_all_in_one"]
 
@@ -50,18 +49,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-@dataclass(slots=True)
-class _Process:
-    """Enrich then write one batch (runs in the pipeline's worker thread)."""
-
-    enricher: Enricher
-    writer: ClickHouseWriter
-
-    def __call__(self, records: Sequence[ObservationRecord]) -> None:
-        self.enricher.enrich(records)
-        self.writer.write_observations(records)
 
 
 class AllInOne:
@@ -103,7 +90,7 @@ class AllInOne:
         writer = ClickHouseWriter(engine, database=s.clickhouse_database)
         enricher = await asyncio.to_thread(default_enricher, s.data_dir)
         self._pipeline = Pipeline(
-            _Process(enricher, writer),
+            EnrichAndWrite(enricher, writer),
             max_queued_records=s.queue_max_records,
             max_batch_records=s.batch_max_records,
             batch_timeout_s=s.batch_timeout_ms / 1000,

@@ -121,9 +121,7 @@ class OTLPHTTPReceiver:
         except zlib.error as exc:
             raise BadRequest(f"cannot decompress {encoding} body: {exc}") from None
         if len(data) > self._limit or inflater.unconsumed_tail:
-            raise PayloadTooLarge(
-                f"decompressed body exceeds the {self._limit}-byte limit"
-            )
+            raise PayloadTooLarge(f"decompressed body exceeds the {self._limit}-byte limit")
         if not inflater.eof:
             raise BadRequest(f"truncated {encoding} body")
         return data

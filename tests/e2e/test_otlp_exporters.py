@@ -147,9 +147,7 @@ def test_hand_written_otlp_json(service: Service) -> None:
 def test_observations_list_filters_by_trace_and_type(service: Service) -> None:
     with provider_for(_exporters(service)["http-protobuf"], "svc-list") as provider:
         trace_id = emit_agent_trace(provider, user_id="user-list")
-    page = service.get_json(
-        "/api/public/observations", {"traceId": trace_id, "type": "GENERATION"}
-    )
+    page = service.get_json("/api/public/observations", {"traceId": trace_id, "type": "GENERATION"})
     assert [o["name"] for o in page["data"]] == ["chat gpt-4o"]
     assert page["meta"]["totalItems"] == 1
     traces = service.get_json("/api/public/traces", {"userId": "user-list"})
