@@ -1,0 +1,116 @@
+"""Forward-only, numbered ClickHouse schema migrations.
+
+Migrations are ``storage/clickhouse/migrations/NNNN_name.sql`` files, applied in version order.
+A file may hold several statements, separated by a ``;`` at the end of a line; ``{database}`` is
+replaced by the target database name. Applied versions are recorded in
+``{database}.schema_migrations`` (version, name, applied_at), so running again applies only new
+files.
+
+The runner is deliberately tiny: no maintained migration package (golang-migrate, as Langfuse
+uses, or the Python ones) works against embedded chdb, which has no TCP/HTTP endpoint. ClickHouse
+DDL is not transactional, so every statement must be safe to re-run (``IF NOT EXISTS``,
+``ADD COLUMN IF NOT EXISTS``): a migration interrupted half-way is simply applied again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+from storage.clickhouse.engine import Engine
+from storage.errors import PermanentError
+
+__all__ = ["Migration", "apply_migrations", "load_migrations", "split_statements"]
+
+log = logging.getLogger(__name__)
+
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STATEMENT_END = re.compile(r";[ \t]*(?:\r?\n|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One migration file: ``version`` from the 4-digit prefix, ``name`` = file stem."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a file into statements at each ``;`` that ends a line; drop comment-only chunks."""
+    statements = []
+    for chunk in _STATEMENT_END.split(sql):
+        code = "\n".join(
+            line for line in chunk.splitlines() if not line.strip().startswith("--")
+        ).strip()
+        if code:
+            statements.append(chunk.strip())
+    return statements
+
+
+def load_migrations(directory: Traversable | None = None) -> list[Migration]:
+    """Read the migration files (default: the ``storage.clickhouse.migrations`` package), sorted.
+
+    Raises:
+        PermanentError: a ``.sql`` file is misnamed or two files share a version.
+    """
+    folder = directory or resources.files("storage.clickhouse.migrations")
+    found: dict[int, Migration] = {}
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _FILE_NAME.match(entry.name)
+        if match is None:
+            raise PermanentError(f"migration file {entry.name!r} is not named NNNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise PermanentError(f"two migrations share version {version}: {entry.name}")
+        found[version] = Migration(version, entry.name[: -len(".sql")], entry.read_text("utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+def apply_migrations(
+    engine: Engine, database: str = "otelfuse", *, directory: Traversable | None = None
+) -> list[str]:
+    """Create ``database`` if needed and apply every migration not yet recorded, in order.
+
+    Returns the names of the migrations applied by this call (``[]`` when up to date).
+
+    Raises:
+        PermanentError: invalid database name, bad migration file or bad SQL.
+        RetryableError: ClickHouse failed transiently (the call can be repeated).
+    """
+    if not _DATABASE_NAME.match(database):
+        raise PermanentError(f"invalid ClickHouse database name {database!r}")
+    engine.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    engine.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations"
+        " (version UInt32, name String, applied_at DateTime64(6))"
+        " ENGINE = ReplacingMergeTree(applied_at) ORDER BY version"
+    )
+    rows = engine.select(f"SELECT DISTINCT version FROM {database}.schema_migrations")
+    done = {int(row["version"]) for row in rows}
+    applied: list[str] = []
+    for migration in load_migrations(directory):
+        if migration.version in done:
+            continue
+        for statement in split_statements(migration.sql):
+            engine.command(statement.replace("{database}", database))
+        engine.command(
+            f"INSERT INTO {database}.schema_migrations (version, name, applied_at)"
+            " VALUES ({version:UInt32}, {name:String}, {applied_at:DateTime64(6)})",
+            {
+                "version": migration.version,
+                "name": migration.name,
+                "applied_at": f"{time.time():.6f}",
+            },
+        )
+        log.info("applied ClickHouse migration %s to %s", migration.name, database)
+        applied.append(migration.name)
+    return applied

@@ -1,0 +1,197 @@
+"""Trace rows merged from observation records (langfuse-anchor.md §1.6, §3.4).
+
+A trace has no record of its own: every ``ObservationRecord`` carries the trace-level fields set
+on its span (``record.trace``), and the writer folds them into one ``traces`` row per
+(project_id, trace_id). Merge rules, applied per record in batch order:
+
+- ``timestamp`` = earliest observation start, ``end_time`` = latest (end or start);
+- ``name``: an explicit ``trace.name`` overwrites; a root span's observation name only fills an
+  empty name;
+- ``user_id``, ``session_id``, ``release``, ``version``: the later non-empty value wins;
+- ``environment``: the first value seen; ``created_at``: kept from the first write;
+- ``tags``: sorted union; ``public``: OR; ``bookmarked``: kept;
+- ``metadata``: ``trace.metadata`` merged (later value wins per key), then a root span's own
+  metadata keys that are not set yet;
+- ``input``/``output``: explicit ``trace.input``/``output`` overwrite; a root span's observation
+  input/output only fill an empty value.
+
+Merging the same records twice gives the same state, so a redelivered batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.clickhouse.rows import time_text
+from storage.records import ObservationRecord
+
+__all__ = [
+    "TRACE_STATE_COLUMNS",
+    "TraceKey",
+    "TraceState",
+    "merge_trace",
+    "trace_row",
+    "trace_state_from_row",
+]
+
+TraceKey = tuple[str, str]
+"""``(project_id, trace_id)``."""
+
+
+@dataclass(slots=True)
+class TraceState:
+    """The merged fields of one trace; times are Unix µs. Treat instances as immutable."""
+
+    project_id: str
+    id: str
+    timestamp_us: int
+    end_time_us: int | None = None
+    name: str = ""
+    user_id: str | None = None
+    session_id: str | None = None
+    release: str | None = None
+    version: str | None = None
+    environment: str = "default"
+    public: bool = False
+    bookmarked: bool = False
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    input: str | None = None
+    output: str | None = None
+    created_at_us: int = 0
+
+
+def merge_trace(
+    current: TraceState | None,
+    key: TraceKey,
+    records: Sequence[ObservationRecord],
+    *,
+    now_us: int,
+) -> TraceState:
+    """Fold ``records`` (all of trace ``key``, in batch order) into ``current``.
+
+    ``current`` is not modified; ``None`` starts a new trace created at ``now_us``.
+    ``records`` must not be empty.
+    """
+    first = records[0]
+    if current is None:
+        state = TraceState(
+            project_id=key[0],
+            id=key[1],
+            timestamp_us=first.start_time_us,
+            environment=first.environment or "default",
+            created_at_us=now_us,
+        )
+    else:
+        state = dataclasses.replace(current, metadata=dict(current.metadata))
+    tags = set(state.tags)
+    for record in records:
+        _merge_record(state, record, tags)
+    state.tags = tuple(sorted(tags))
+    return state
+
+
+def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) -> None:
+    t = record.trace
+    start = record.start_time_us
+    end = record.end_time_us if record.HasField("end_time_us") else start
+    state.timestamp_us = min(state.timestamp_us, start)
+    state.end_time_us = max(end, start, state.end_time_us or end)
+
+    if t.HasField("name") and t.name:
+        state.name = t.name
+    elif t.is_root and not state.name and record.name:
+        state.name = record.name
+    if t.HasField("user_id") and t.user_id:
+        state.user_id = t.user_id
+    if t.HasField("session_id") and t.session_id:
+        state.session_id = t.session_id
+    if record.HasField("release") and record.release:
+        state.release = record.release
+    if record.HasField("version") and record.version:
+        state.version = record.version
+    tags.update(t.tags)
+    if t.HasField("public") and t.public:
+        state.public = True
+
+    state.metadata.update(t.metadata)
+    if t.is_root:
+        for k, v in record.metadata.items():
+            state.metadata.setdefault(k, v)
+
+    if t.HasField("input"):
+        state.input = t.input
+    elif t.is_root and not state.input and record.HasField("input"):
+        state.input = record.input
+    if t.HasField("output"):
+        state.output = t.output
+    elif t.is_root and not state.output and record.HasField("output"):
+        state.output = record.output
+
+
+def trace_row(state: TraceState, *, updated_at_us: int, event_ts_us: int) -> dict[str, Any]:
+    """The ``traces`` row (``migrations/0002_create_traces.sql``) of ``state``."""
+    return {
+        "id": state.id,
+        "project_id": state.project_id,
+        "timestamp": time_text(state.timestamp_us, f"trace {state.id} timestamp"),
+        "end_time": (
+            time_text(state.end_time_us, f"trace {state.id} end_time")
+            if state.end_time_us is not None
+            else None
+        ),
+        "name": state.name,
+        "user_id": state.user_id,
+        "session_id": state.session_id,
+        "release": state.release,
+        "version": state.version,
+        "environment": state.environment,
+        "public": state.public,
+        "bookmarked": state.bookmarked,
+        "tags": list(state.tags),
+        "metadata": state.metadata,
+        "input": state.input,
+        "output": state.output,
+        "created_at": time_text(state.created_at_us, "created_at"),
+        "updated_at": time_text(updated_at_us, "updated_at"),
+        "event_ts": time_text(event_ts_us, "event_ts"),
+        "is_deleted": 0,
+    }
+
+
+TRACE_STATE_COLUMNS = """
+    project_id, id,
+    toUnixTimestamp64Micro(timestamp) AS timestamp_us,
+    toUnixTimestamp64Micro(end_time) AS end_time_us,
+    name, user_id, session_id, release, version, environment, public, bookmarked, tags, metadata,
+    input, output,
+    toUnixTimestamp64Micro(created_at) AS created_at_us
+"""
+"""The ``SELECT`` list that ``trace_state_from_row`` reads."""
+
+
+def trace_state_from_row(row: Mapping[str, Any]) -> TraceState:
+    """A ``TraceState`` from a row selected with ``TRACE_STATE_COLUMNS``."""
+    end = row["end_time_us"]
+    return TraceState(
+        project_id=row["project_id"],
+        id=row["id"],
+        timestamp_us=int(row["timestamp_us"]),
+        end_time_us=int(end) if end is not None else None,
+        name=row["name"],
+        user_id=row["user_id"],
+        session_id=row["session_id"],
+        release=row["release"],
+        version=row["version"],
+        environment=row["environment"],
+        public=bool(row["public"]),
+        bookmarked=bool(row["bookmarked"]),
+        tags=tuple(row["tags"]),
+        metadata=dict(row["metadata"]),
+        input=row["input"],
+        output=row["output"],
+        created_at_us=int(row["created_at_us"]),
+    )

@@ -1,0 +1,107 @@
+"""Forward-only migrations: ordering, idempotency, recorded versions, resulting schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.migrate import apply_migrations, load_migrations, split_statements
+from storage.errors import PermanentError
+
+from .conftest import DATABASE
+
+
+def test_files_are_numbered_and_ordered() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == [1, 2, 3]
+    assert [m.name for m in migrations] == [
+        "0001_create_observations",
+        "0002_create_traces",
+        "0003_create_scores",
+    ]
+
+
+def test_apply_is_idempotent(engine: ChdbEngine) -> None:
+    # the session fixture already applied everything
+    assert apply_migrations(engine, DATABASE) == []
+    assert apply_migrations(engine, DATABASE) == []
+    rows = engine.select(
+        f"SELECT version, name FROM {DATABASE}.schema_migrations FINAL ORDER BY version"
+    )
+    assert rows == [
+        {"version": 1, "name": "0001_create_observations"},
+        {"version": 2, "name": "0002_create_traces"},
+        {"version": 3, "name": "0003_create_scores"},
+    ]
+
+
+def test_fresh_database_then_new_file_applies_only_the_new_one(
+    engine: ChdbEngine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_first.sql").write_text(
+        "-- two statements; the comment is skipped\n"
+        "CREATE TABLE IF NOT EXISTS {database}.a (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+        "CREATE TABLE IF NOT EXISTS {database}.b (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+    )
+    assert apply_migrations(engine, "mig_test", directory=folder) == ["0001_first"]
+    (folder / "0002_second.sql").write_text(
+        "ALTER TABLE {database}.a ADD COLUMN IF NOT EXISTS y String\n"
+    )
+    assert apply_migrations(engine, "mig_test", directory=folder) == ["0002_second"]
+    assert apply_migrations(engine, "mig_test", directory=folder) == []
+    columns = engine.select(
+        "SELECT name FROM system.columns WHERE database = 'mig_test' AND table = 'a' ORDER BY name"
+    )
+    assert [c["name"] for c in columns] == ["x", "y"]
+
+
+def test_bad_names_are_rejected(engine: ChdbEngine, tmp_path: Path) -> None:
+    with pytest.raises(PermanentError):
+        apply_migrations(engine, "bad-name; DROP")
+    (tmp_path / "1_x.sql").write_text("SELECT 1")
+    with pytest.raises(PermanentError, match="NNNN_name"):
+        load_migrations(tmp_path)
+
+
+def test_split_statements() -> None:
+    sql = "-- header;\nCREATE TABLE a (s String DEFAULT ';');\n\n-- only a comment\nSELECT 1;  \n"
+    # a ";" ends a statement only at a line end (even inside a comment); comment-only chunks go
+    assert split_statements(sql) == [
+        "CREATE TABLE a (s String DEFAULT ';')",
+        "-- only a comment\nSELECT 1",
+    ]
+
+
+def test_schema_keys(engine: ChdbEngine) -> None:
+    rows = engine.select(
+        "SELECT name, engine_full, sorting_key, partition_key FROM system.tables"
+        " WHERE database = {db:String} AND name IN ('observations', 'traces', 'scores')"
+        " ORDER BY name",
+        {"db": DATABASE},
+    )
+    keys = {r["name"]: (r["sorting_key"], r["partition_key"]) for r in rows}
+    assert keys == {
+        "observations": ("project_id, toDate(start_time), trace_id, id", "toYYYYMM(start_time)"),
+        "scores": ("project_id, toDate(timestamp), name, id", "toYYYYMM(timestamp)"),
+        "traces": ("project_id, id", "toYYYYMM(created_at)"),
+    }
+    for r in rows:
+        assert "ReplacingMergeTree(event_ts, is_deleted)" in r["engine_full"]
+    indexes = engine.select(
+        "SELECT table, name, type FROM system.data_skipping_indices"
+        " WHERE database = {db:String} ORDER BY table, name",
+        {"db": DATABASE},
+    )
+    bloom = {(i["table"], i["name"]) for i in indexes if i["type"] == "bloom_filter"}
+    assert {
+        ("observations", "idx_id"),
+        ("observations", "idx_trace_id"),
+        ("observations", "idx_user_id"),
+        ("observations", "idx_session_id"),
+        ("traces", "idx_user_id"),
+        ("traces", "idx_session_id"),
+    } <= bloom

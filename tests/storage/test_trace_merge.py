@@ -1,0 +1,95 @@
+"""Pure trace-merge rules (no ClickHouse): langfuse-anchor.md §1.6 / §3.4 style."""
+
+from __future__ import annotations
+
+import copy
+
+from storage.clickhouse.traces import TraceState, merge_trace
+from storage.records import ObservationRecord
+
+from .records import BASE_US, record
+
+KEY = ("p", "t" * 32)
+NOW = 1_800_000_000_000_000
+
+
+def merge(current: TraceState | None, *records: ObservationRecord) -> TraceState:
+    return merge_trace(current, KEY, list(records), now_us=NOW)
+
+
+def test_new_trace_from_a_child_only() -> None:
+    state = merge(None, record("p", KEY[1], start_us=BASE_US + 5, end_us=None, environment="dev"))
+    assert state == TraceState(
+        project_id="p",
+        id=KEY[1],
+        timestamp_us=BASE_US + 5,
+        end_time_us=BASE_US + 5,
+        environment="dev",
+        created_at_us=NOW,
+    )
+
+
+def test_explicit_name_beats_root_name_in_any_order() -> None:
+    root = record("p", KEY[1], name="root-span", trace={"is_root": True})
+    explicit = record("p", KEY[1], trace={"name": "my-trace"})
+    assert merge(None, root, explicit).name == "my-trace"
+    assert merge(None, explicit, root).name == "my-trace"
+    # a root name only fills an empty name
+    assert merge(
+        merge(None, root), record("p", KEY[1], name="x", trace={"is_root": True})
+    ).name == ("root-span")
+    # a non-root span's name never names the trace
+    assert merge(None, record("p", KEY[1], name="child")).name == ""
+
+
+def test_later_non_empty_values_win() -> None:
+    a = record("p", KEY[1], release="1", version="a", trace={"user_id": "u1", "session_id": "s1"})
+    b = record("p", KEY[1], release="2", trace={"user_id": "u2", "session_id": ""})
+    state = merge(None, a, b)
+    assert (state.user_id, state.session_id, state.release, state.version) == ("u2", "s1", "2", "a")
+
+
+def test_environment_first_seen_tags_union_public_or() -> None:
+    state = merge(
+        None,
+        record("p", KEY[1], environment="prod", trace={"tags": ["b", "a"], "public": False}),
+        record("p", KEY[1], environment="dev", trace={"tags": ["c", "a"], "public": True}),
+        record("p", KEY[1], trace={"public": False}),
+    )
+    assert (state.environment, state.tags, state.public) == ("prod", ("a", "b", "c"), True)
+
+
+def test_metadata_trace_keys_win_root_keys_fill() -> None:
+    state = merge(
+        None,
+        record(
+            "p",
+            KEY[1],
+            metadata={"a": '"root-a"', "b": '"root-b"'},
+            trace={"is_root": True, "metadata": {"a": '"trace-a"'}},
+        ),
+        record("p", KEY[1], metadata={"c": "1"}, trace={"metadata": {"b": '"later"'}}),
+    )
+    assert state.metadata == {"a": '"trace-a"', "b": '"later"'}
+
+
+def test_input_output_explicit_overwrite_root_fills() -> None:
+    root = record("p", KEY[1], input='"root in"', output='"root out"', trace={"is_root": True})
+    explicit = record("p", KEY[1], input='"child"', trace={"input": '"trace in"'})
+    state = merge(None, explicit, root)
+    assert (state.input, state.output) == ('"trace in"', '"root out"')
+    assert merge(None, root, explicit).input == '"trace in"'
+
+
+def test_current_state_is_not_modified_and_merge_is_idempotent() -> None:
+    records = [
+        record("p", KEY[1], name="r", metadata={"k": "1"}, trace={"is_root": True, "tags": ["x"]}),
+        record("p", KEY[1], start_us=BASE_US - 1, trace={"metadata": {"k": "2"}, "user_id": "u"}),
+    ]
+    once = merge(None, *records)
+    snapshot = copy.deepcopy(once)
+    twice = merge(once, *records)
+    assert twice == once
+    assert once == snapshot
+    assert twice.metadata is not once.metadata
+    assert (twice.created_at_us, twice.timestamp_us) == (NOW, BASE_US - 1)

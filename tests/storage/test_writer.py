@@ -1,0 +1,437 @@
+"""ClickHouseWriter against real chdb: round trip, trace merge, redelivery, failure handling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.writer import ClickHouseWriter, EventClock
+from storage.errors import PermanentError, RetryableError
+from storage.query import shapes
+from storage.query.params import ObservationFilter, PageRequest, TraceFilter
+from storage.query.repository import Repository
+
+from .conftest import DATABASE
+from .records import BASE_US, generation, new_id, record
+
+DB = DATABASE
+
+
+def observation(engine: ChdbEngine, project_id: str, obs_id: str) -> dict[str, Any]:
+    rows = engine.select(
+        f"SELECT * EXCEPT (start_time, end_time, completion_start_time, created_at, updated_at,"
+        f" event_ts, provided_cost_details, cost_details, total_cost),"
+        " toUnixTimestamp64Micro(start_time) AS start_time_us,"
+        " toUnixTimestamp64Micro(end_time) AS end_time_us,"
+        " toUnixTimestamp64Micro(completion_start_time) AS completion_start_time_us,"
+        " mapApply((k, v) -> (k, toString(v)), provided_cost_details) AS provided_cost_details,"
+        " mapApply((k, v) -> (k, toString(v)), cost_details) AS cost_details,"
+        " toString(total_cost) AS total_cost"
+        f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}} AND id = {{id:String}}",
+        {"p": project_id, "id": obs_id},
+    )
+    assert len(rows) == 1
+    return rows[0]
+
+
+def trace(engine: ChdbEngine, project_id: str, trace_id: str) -> dict[str, Any]:
+    rows = engine.select(
+        "SELECT * EXCEPT (timestamp, end_time, created_at, updated_at, event_ts),"
+        " toUnixTimestamp64Micro(timestamp) AS timestamp_us,"
+        " toUnixTimestamp64Micro(end_time) AS end_time_us,"
+        " toUnixTimestamp64Micro(created_at) AS created_at_us,"
+        " toUnixTimestamp64Micro(updated_at) AS updated_at_us"
+        f" FROM {DB}.traces FINAL WHERE project_id = {{p:String}} AND id = {{id:String}}",
+        {"p": project_id, "id": trace_id},
+    )
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def raw_count(engine: ChdbEngine, table: str, project_id: str) -> int:
+    rows = engine.select(
+        f"SELECT count() AS n FROM {DB}.{table} WHERE project_id = {{p:String}}", {"p": project_id}
+    )
+    return int(rows[0]["n"])
+
+
+def test_round_trip_keeps_every_field(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    trace_id = new_id(32)
+    rec = generation(
+        project_id,
+        trace_id,
+        parent_observation_id="a1b2c3d4e5f60718",
+        start_us=BASE_US + 1,
+        end_us=BASE_US + 987_654,
+        provided_cost_details={"input": "0.1"},
+        trace={"user_id": "user-1", "session_id": "sess-1", "name": "report", "tags": ["x", "y"]},
+    )
+    writer.write_observations([rec])
+
+    row = observation(engine, project_id, rec.id)
+    assert row == {
+        "id": rec.id,
+        "trace_id": trace_id,
+        "project_id": project_id,
+        "type": "GENERATION",
+        "parent_observation_id": "a1b2c3d4e5f60718",
+        "start_time_us": BASE_US + 1,
+        "end_time_us": BASE_US + 987_654,
+        "completion_start_time_us": BASE_US + 120_007,
+        "name": "chat gpt-4o",
+        "metadata": {"customer": '"acme"', "attempt": "2", "flags": '{"beta":true}'},
+        "level": "WARNING",
+        "status_message": "rate limited once",
+        "version": "v7",
+        "release": "2025.11.1",
+        "input": rec.input,
+        "output": rec.output,
+        "provided_model_name": "gpt-4o",
+        "internal_model_id": "gpt-4o",
+        "model_parameters": '{"temperature":0.2,"max_tokens":512}',
+        "provided_usage_details": {"input": 1200, "output": 340},
+        "usage_details": {"input": 1200, "output": 340, "input_cached_tokens": 100, "total": 1640},
+        "provided_cost_details": {"input": "0.1"},
+        "cost_details": {
+            "input": "0.003",
+            "input_cached_tokens": "0.000125",
+            "output": "0.0034",
+            "total": "0.006525000001",
+        },
+        "total_cost": "0.006525000001",
+        "prompt_id": "prompt-42",
+        "prompt_name": "summary",
+        "prompt_version": 3,
+        "usage_pricing_tier_id": "tier-standard",
+        "usage_pricing_tier_name": "Standard",
+        "usage_estimated": False,
+        "environment": "production",
+        "is_root": False,
+        "trace_name": "report",
+        "user_id": "user-1",
+        "session_id": "sess-1",
+        "tags": ["x", "y"],
+        "scope_name": "opentelemetry.instrumentation.openai_v2",
+        "scope_version": "2.4b0",
+        "service_name": "reporter",
+        "service_version": "1.4.2",
+        "telemetry_sdk_language": "python",
+        "telemetry_sdk_name": "opentelemetry",
+        "telemetry_sdk_version": "1.38.0",
+        "ingestion_sdk_name": "langfuse-python",
+        "ingestion_sdk_version": "5.0.4",
+        "content_hash": row["content_hash"],
+        "is_deleted": 0,
+    }
+    assert row["content_hash"] > 0
+
+    t = trace(engine, project_id, trace_id)
+    assert t["timestamp_us"] == BASE_US + 1
+    assert t["end_time_us"] == BASE_US + 987_654
+    assert (t["name"], t["user_id"], t["session_id"], t["tags"]) == (
+        "report",
+        "user-1",
+        "sess-1",
+        ["x", "y"],
+    )
+    assert (t["release"], t["version"], t["environment"]) == ("2025.11.1", "v7", "production")
+
+
+def test_optional_fields_absent_stay_null(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    rec = record(project_id, new_id(32), end_us=None)
+    writer.write_observations([rec])
+    row = observation(engine, project_id, rec.id)
+    for column in (
+        "parent_observation_id",
+        "end_time_us",
+        "completion_start_time_us",
+        "status_message",
+        "input",
+        "output",
+        "total_cost",
+        "prompt_version",
+        "user_id",
+        "trace_name",
+    ):
+        assert row[column] is None, column
+    assert row["usage_details"] == {} and row["cost_details"] == {}
+    t = trace(engine, project_id, rec.trace_id)
+    assert t["end_time_us"] == BASE_US  # no end: the trace ends at the latest start
+
+
+def test_trace_merge_across_batches(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    tid = new_id(32)
+    root_id = new_id()
+    # batch 1: two children arrive first; user only on one, session on the other
+    child_a = record(
+        project_id,
+        tid,
+        parent_observation_id=root_id,
+        name="retrieve",
+        start_us=BASE_US + 100,
+        end_us=BASE_US + 400,
+        environment="staging",
+        trace={"user_id": "u-1", "tags": ["rag", "beta"]},
+    )
+    child_b = record(
+        project_id,
+        tid,
+        parent_observation_id=root_id,
+        name="llm",
+        start_us=BASE_US + 500,
+        end_us=BASE_US + 900,
+        release="r1",
+        trace={"session_id": "s-1", "tags": ["beta"], "metadata": {"team": '"search"'}},
+    )
+    writer.write_observations([child_a, child_b])
+    first = trace(engine, project_id, tid)
+    assert first["name"] == ""  # no root yet, no explicit name
+    assert (first["timestamp_us"], first["end_time_us"]) == (BASE_US + 100, BASE_US + 900)
+
+    # batch 2: the root span, last, with its own name, I/O and metadata
+    root = record(
+        project_id,
+        tid,
+        root_id,
+        name="answer-question",
+        start_us=BASE_US,
+        end_us=BASE_US + 1_000,
+        input='{"q":"why?"}',
+        output='"because"',
+        metadata={"team": '"ignored"', "route": '"/ask"'},
+        environment="production",
+        trace={"is_root": True, "tags": ["prod"]},
+    )
+    writer.write_observations([root])
+    merged = trace(engine, project_id, tid)
+    assert merged["timestamp_us"] == BASE_US
+    assert merged["end_time_us"] == BASE_US + 1_000
+    assert merged["name"] == "answer-question"
+    assert merged["user_id"] == "u-1"
+    assert merged["session_id"] == "s-1"
+    assert merged["release"] == "r1"
+    assert merged["environment"] == "staging"  # first seen
+    assert merged["tags"] == ["beta", "prod", "rag"]
+    assert merged["metadata"] == {"team": '"search"', "route": '"/ask"'}
+    assert (merged["input"], merged["output"]) == ('{"q":"why?"}', '"because"')
+    assert merged["created_at_us"] == first["created_at_us"]
+    assert merged["updated_at_us"] > first["updated_at_us"]
+
+    # batch 3: an explicit trace name and trace output overwrite; a later root name does not
+    named = record(
+        project_id,
+        tid,
+        start_us=BASE_US + 2_000,
+        end_us=BASE_US + 3_000,
+        trace={"name": "qa-pipeline", "output": '"final"', "user_id": "u-2", "public": True},
+    )
+    late_root = record(project_id, tid, name="other-root", input='"late"', trace={"is_root": True})
+    writer.write_observations([named, late_root])
+    final = trace(engine, project_id, tid)
+    assert final["name"] == "qa-pipeline"
+    assert final["output"] == '"final"'
+    assert final["input"] == '{"q":"why?"}'
+    assert final["user_id"] == "u-2"
+    assert final["public"] is True
+    assert final["end_time_us"] == BASE_US + 250_001  # late_root's default end
+    assert raw_count(engine, "observations", project_id) == 5
+
+
+def test_cold_writer_reads_the_stored_trace(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    tid = new_id(32)
+    writer.write_observations([record(project_id, tid, trace={"tags": ["a"], "user_id": "u"})])
+    cold = ClickHouseWriter(engine, database=DB, trace_cache_size=0)
+    cold.write_observations([record(project_id, tid, start_us=BASE_US - 5, trace={"tags": ["b"]})])
+    merged = trace(engine, project_id, tid)
+    assert merged["tags"] == ["a", "b"]
+    assert merged["user_id"] == "u"
+    assert merged["timestamp_us"] == BASE_US - 5
+
+
+def _api_snapshot(engine: ChdbEngine, project_id: str, trace_ids: Sequence[str]) -> Any:
+    repo = Repository(engine, DB)
+    page = PageRequest(1, 100)
+    traces = repo.list_traces(project_id, TraceFilter(), page)
+    observations = repo.list_observations(project_id, ObservationFilter(), page)
+    details = [repo.get_trace(project_id, t) for t in trace_ids]
+    return (
+        [shapes.trace_list_item_json(r) for r in traces.rows],
+        traces.total,
+        [shapes.observation_json(r) for r in observations.rows],
+        observations.total,
+        [shapes.trace_detail_json(d) for d in details if d is not None],
+    )
+
+
+def test_redelivery_changes_nothing(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    t1, t2 = new_id(32), new_id(32)
+    root1 = new_id()
+    batch1 = [
+        generation(project_id, t1, parent_observation_id=root1, trace={"user_id": "u"}),
+        record(project_id, t2, trace={"is_root": True, "tags": ["x"]}),
+    ]
+    batch2 = [
+        record(project_id, t1, root1, start_us=BASE_US - 10, trace={"is_root": True}),
+        record(project_id, t2, name="late", trace={"metadata": {"k": "1"}}),
+    ]
+    writer.write_observations(batch1)
+    writer.write_observations(batch2)
+    before = _api_snapshot(engine, project_id, [t1, t2])
+    rows_before = (
+        raw_count(engine, "observations", project_id),
+        raw_count(engine, "traces", project_id),
+    )
+
+    writer.write_observations(batch2)  # redelivery of the last batch, warm cache
+    cold = ClickHouseWriter(engine, database=DB)
+    cold.write_observations(batch1 + batch2)  # redelivery of everything, cold cache
+
+    assert _api_snapshot(engine, project_id, [t1, t2]) == before
+    # nothing was rewritten at all: no new row versions
+    assert (
+        raw_count(engine, "observations", project_id),
+        raw_count(engine, "traces", project_id),
+    ) == rows_before
+    assert before[1] == 2 and before[3] == 4
+
+
+def test_changed_record_is_rewritten_keeping_created_at(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    rec = generation(project_id, new_id(32))
+    writer.write_observations([rec])
+    first = observation(engine, project_id, rec.id)
+    created = engine.select(
+        f"SELECT toUnixTimestamp64Micro(created_at) AS c, toUnixTimestamp64Micro(updated_at) AS u"
+        f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}}",
+        {"p": project_id},
+    )[0]
+    changed = generation(project_id, rec.trace_id, rec.id, output='"new answer"')
+    ClickHouseWriter(engine, database=DB).write_observations([changed])
+    second = observation(engine, project_id, rec.id)
+    assert second["output"] == '"new answer"'
+    assert second["content_hash"] != first["content_hash"]
+    again = engine.select(
+        f"SELECT toUnixTimestamp64Micro(created_at) AS c, toUnixTimestamp64Micro(updated_at) AS u"
+        f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}}",
+        {"p": project_id},
+    )
+    assert len(again) == 1
+    assert again[0]["c"] == created["c"]
+    assert again[0]["u"] > created["u"]
+
+
+def test_duplicate_ids_in_one_batch_keep_the_last(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    tid, oid = new_id(32), new_id()
+    writer.write_observations(
+        [record(project_id, tid, oid, name="first"), record(project_id, tid, oid, name="second")]
+    )
+    assert observation(engine, project_id, oid)["name"] == "second"
+    assert raw_count(engine, "observations", project_id) == 1
+
+
+class FailingTraceInserts:
+    """Delegates to a real engine but fails the next ``fail`` inserts into ``traces``."""
+
+    def __init__(self, engine: ChdbEngine, fail: int) -> None:
+        self.engine = engine
+        self.fail = fail
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.engine.command(sql, params)
+
+    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.engine.select(sql, params)
+
+    def insert_json_each_row(self, table: str, rows: Sequence[bytes]) -> None:
+        if table.endswith(".traces") and self.fail:
+            self.fail -= 1
+            raise RetryableError("injected: ClickHouse unavailable")
+        self.engine.insert_json_each_row(table, rows)
+
+    def close(self) -> None:
+        pass
+
+
+def test_cache_is_updated_only_after_both_inserts(engine: ChdbEngine, project_id: str) -> None:
+    flaky = FailingTraceInserts(engine, fail=0)
+    writer = ClickHouseWriter(flaky, database=DB)
+    tid = new_id(32)
+    writer.write_observations([record(project_id, tid, trace={"tags": ["one"]})])
+
+    flaky.fail = 1
+    batch = [record(project_id, tid, trace={"tags": ["two"], "user_id": "u"})]
+    with pytest.raises(RetryableError):
+        writer.write_observations(batch)
+    assert trace(engine, project_id, tid)["tags"] == ["one"]  # trace insert failed
+
+    writer.write_observations(batch)  # the retry must merge again, not trust a cached result
+    merged = trace(engine, project_id, tid)
+    assert merged["tags"] == ["one", "two"]
+    assert merged["user_id"] == "u"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"id": ""}, "without project_id"),
+        ({"start_time_us": 0}, "outside the supported range"),
+        ({"end_time_us": 10**17}, "outside the supported range"),
+        ({"total_cost": "lots"}, "not a decimal"),
+        ({"cost_details": {"total": "NaN"}}, "not a finite"),
+    ],
+)
+def test_invalid_records_are_permanent_and_write_nothing(
+    engine: ChdbEngine,
+    writer: ClickHouseWriter,
+    project_id: str,
+    change: dict[str, Any],
+    message: str,
+) -> None:
+    good = record(project_id, new_id(32))
+    bad = record(project_id, new_id(32), **change)
+    with pytest.raises(PermanentError, match=message):
+        writer.write_observations([good, bad])
+    assert raw_count(engine, "observations", project_id) == 0
+    assert raw_count(engine, "traces", project_id) == 0
+
+
+def test_money_is_rounded_to_12_digits_and_clamped(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    rec = record(
+        project_id,
+        new_id(32),
+        cost_details={"input": "0.0000000000004", "output": "2.5e-7", "total": "1234567.5"},
+        total_cost="-5000000",
+    )
+    writer.write_observations([rec])
+    row = observation(engine, project_id, rec.id)
+    assert row["cost_details"] == {
+        "input": "0",
+        "output": "0.00000025",
+        "total": "999999.999999999999",
+    }
+    assert Decimal(row["total_cost"]) == Decimal("-999999.999999999999")
+
+
+def test_event_clock_is_strictly_increasing() -> None:
+    clock = EventClock()
+    values = [clock.now_us() for _ in range(10_000)]
+    assert values == sorted(set(values))
