@@ -1,0 +1,161 @@
+"""Observation and trace metadata of a span (langfuse-anchor.md §1.12, legacy shape).
+
+``ObservationRecord.metadata`` is a map of top-level keys to **JSON text** (strings are JSON
+strings: ``"acme"`` is stored as ``"\\"acme\\""``). For one span it holds, later sources winning:
+
+1. resource trace metadata (resource ``langfuse.trace.metadata`` / ``.<k>``),
+2. observation metadata: ``langfuse.observation.metadata`` (JSON object text) or, when that is
+   absent, ``langfuse.metadata``; then every ``langfuse.observation.metadata.<k>``,
+   ``langfuse.metadata.<k>`` and ``ai.telemetry.metadata.<k>`` attribute as key ``<k>``
+   (except Vercel's ``userId``/``sessionId``/``tags``/``langfusePrompt``),
+3. ``attributes``: JSON object of the span attributes minus input/output keys and metadata
+   families, non-string values JSON-stringified (omitted for ``langfuse-sdk*`` scopes),
+4. ``resourceAttributes``: JSON object of the resource attributes,
+5. ``scope``: JSON object ``{name, version, attributes}``.
+
+Trace metadata (``TraceFields.metadata``) is the same extraction with ``langfuse.trace.metadata``
+in place of ``langfuse.observation.metadata`` (resource-level entries first).
+
+Langfuse Python SDK ≥ 5 JSON-encodes every ``langfuse.*metadata.<k>`` value (``"\\"acme\\""``,
+``"1"``, ``"true"``) so types survive; with ``json_values=True`` such values are taken as the JSON
+text they already are (deliberate: the anchor predates v5; its changelog notes typed metadata).
+A non-object blob, or one that fails to parse, is dropped (anchor: ``metadata_dropped``).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from ingest.mapping.io import IO_ATTRIBUTE_KEYS, IO_ATTRIBUTE_PREFIXES
+from ingest.mapping.values import Value, json_encode, loads_or_none, truthy
+from ingest.mapping.view import SpanView
+
+__all__ = [
+    "METADATA_EXCLUDED_PREFIXES",
+    "OBSERVATION_METADATA",
+    "TRACE_METADATA",
+    "filtered_attributes",
+    "metadata_entries",
+    "metadata_value",
+    "observation_metadata",
+    "scope_metadata_json",
+]
+
+OBSERVATION_METADATA = "langfuse.observation.metadata"
+TRACE_METADATA = "langfuse.trace.metadata"
+LANGFUSE_METADATA = "langfuse.metadata"
+VERCEL_METADATA = "ai.telemetry.metadata"
+
+_VERCEL_TRACE_KEYS = frozenset(
+    {
+        "ai.telemetry.metadata.userId",
+        "ai.telemetry.metadata.sessionId",
+        "ai.telemetry.metadata.tags",
+        "ai.telemetry.metadata.langfusePrompt",
+    }
+)
+
+METADATA_EXCLUDED_PREFIXES: tuple[str, ...] = (
+    *IO_ATTRIBUTE_PREFIXES,
+    TRACE_METADATA,
+    OBSERVATION_METADATA,
+    VERCEL_METADATA,
+)
+"""Attribute families never copied into ``metadata.attributes`` (§1.12)."""
+
+
+def metadata_value(raw: Value, json_values: bool) -> str:
+    """JSON text for one metadata attribute value.
+
+    With ``json_values`` (Langfuse SDK ≥ 5) a string that is valid JSON is already the encoded
+    value and is kept as is; otherwise the value is JSON-encoded.
+    """
+    if json_values and isinstance(raw, str) and raw:
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return raw
+    return json_encode(raw)
+
+
+def metadata_entries(
+    attributes: dict[str, Value],
+    groups: dict[str, list[str]],
+    domain_prefix: str,
+    json_values: bool,
+) -> dict[str, str]:
+    """Metadata entries (key → JSON text) of one attribute dict for one domain.
+
+    Args:
+        attributes: decoded span (or resource) attributes.
+        groups: ``view.group_keys(attributes)``.
+        domain_prefix: ``langfuse.observation.metadata`` or ``langfuse.trace.metadata``.
+        json_values: values of ``langfuse.*metadata.<k>`` are JSON text already (SDK ≥ 5).
+    """
+    entries: dict[str, str] = {}
+    blob = attributes.get(domain_prefix)
+    if not truthy(blob):
+        blob = attributes.get(LANGFUSE_METADATA)
+    if truthy(blob):
+        parsed = loads_or_none(blob) if isinstance(blob, str) else blob
+        if isinstance(parsed, dict):
+            for key, value in parsed.items():
+                entries[key] = json_encode(value)
+    for prefix in (domain_prefix, LANGFUSE_METADATA, VERCEL_METADATA):
+        keys = groups.get(prefix)
+        if not keys:
+            continue
+        dotted = prefix + "."
+        cut = len(dotted)
+        is_langfuse = prefix != VERCEL_METADATA
+        for key in keys:
+            if key.startswith(dotted) and key not in _VERCEL_TRACE_KEYS:
+                entries[key[cut:]] = metadata_value(attributes[key], json_values and is_langfuse)
+    return entries
+
+
+def filtered_attributes(attributes: dict[str, Value], groups: dict[str, list[str]]) -> str:
+    """JSON object text of the span attributes kept in ``metadata.attributes`` (§1.12).
+
+    Removes input/output keys (``io.IO_ATTRIBUTE_KEYS``) and ``METADATA_EXCLUDED_PREFIXES``
+    families; non-string values become their JSON text (``100`` → ``"100"``).
+    """
+    excluded: set[str] = set()
+    for prefix in METADATA_EXCLUDED_PREFIXES:
+        keys = groups.get(prefix)
+        if keys:
+            excluded.update(keys)
+    kept: dict[str, str] = {}
+    for key, value in attributes.items():
+        if key in IO_ATTRIBUTE_KEYS or key in excluded:
+            continue
+        kind = type(value)
+        if kind is str:
+            kept[key] = value
+        elif kind is int:
+            kept[key] = str(value)  # same text as JSON, without a serializer call
+        else:
+            kept[key] = json_encode(value)
+    return json_encode(kept)
+
+
+def scope_metadata_json(name: str, version: str, attributes: dict[str, Value]) -> str:
+    """JSON text of ``metadata.scope``: ``{"name", "version" (when set), "attributes"}``."""
+    scope: dict[str, Value] = {"name": name}
+    if version:
+        scope["version"] = version
+    scope["attributes"] = attributes
+    return json_encode(scope)
+
+
+def observation_metadata(view: SpanView, observation_entries: dict[str, str]) -> dict[str, str]:
+    """The full ``ObservationRecord.metadata`` map of one span (shape in the module docstring)."""
+    metadata = dict(view.resource.trace_metadata)
+    metadata.update(observation_entries)
+    if not view.scope.is_langfuse_sdk:
+        metadata["attributes"] = filtered_attributes(view.attributes, view.groups)
+    metadata["resourceAttributes"] = view.resource.attributes_json
+    metadata["scope"] = view.scope.metadata_json
+    return metadata

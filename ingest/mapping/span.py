@@ -1,0 +1,150 @@
+"""One OTLP span → one ``ObservationRecord`` (langfuse-anchor.md §1.4-§1.12).
+
+``span_id_problem`` validates ids (cheap, before any decoding); ``map_span`` fills the ingest-side
+fields of the record. Enrichment fields (``usage_details``, ``cost_details``, ``total_cost``,
+``internal_model_id``, pricing tier, ``usage_estimated``, ``prompt_id``) stay empty: processors
+fill them.
+
+Ids become lowercase hex; an empty or all-zero parent span id means "no parent". Times are Unix
+microseconds (``ns // 1000``): a missing start takes the end, a missing end the start, both
+missing take ``now_us``.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from ingest.mapping.context import IngestContext
+from ingest.mapping.fields import (
+    AGENT_OPERATIONS_WITHOUT_MODEL,
+    completion_start_time_us,
+    environment,
+    level,
+    model_name,
+    model_parameters,
+    observation_name,
+    prompt_reference,
+    release,
+    status_message,
+    version,
+)
+from ingest.mapping.io import extract_io
+from ingest.mapping.metadata import (
+    OBSERVATION_METADATA,
+    TRACE_METADATA,
+    metadata_entries,
+    observation_metadata,
+)
+from ingest.mapping.observation_type import observation_type
+from ingest.mapping.trace_fields import trace_fields
+from ingest.mapping.usage import provided_cost, provided_usage
+from ingest.mapping.values import Value, js_string, json_text
+from ingest.mapping.view import SpanView
+from storage.records import ObservationRecord
+
+__all__ = ["map_span", "span_id_problem", "span_times_us"]
+
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+
+
+def span_id_problem(span: Span) -> str | None:
+    """Why the span's ids are unusable, or None when they are fine.
+
+    trace_id must be 16 bytes and not all zero; span_id 8 bytes and not all zero;
+    parent_span_id empty or 8 bytes. ``ingest.otlp_json`` turns a malformed hex id into empty
+    bytes (a malformed parent id into one byte), so those are reported here too.
+    """
+    trace_id = span.trace_id
+    if not trace_id:
+        return "missing or malformed trace_id (want 16 bytes, 32 hex characters in JSON)"
+    if len(trace_id) != 16:
+        return f"invalid trace_id ({len(trace_id)} bytes, want 16)"
+    if trace_id == _ZERO_TRACE_ID:
+        return "invalid trace_id (all zero)"
+    span_id = span.span_id
+    if not span_id:
+        return "missing or malformed span_id (want 8 bytes, 16 hex characters in JSON)"
+    if len(span_id) != 8:
+        return f"invalid span_id ({len(span_id)} bytes, want 8)"
+    if span_id == _ZERO_SPAN_ID:
+        return "invalid span_id (all zero)"
+    parent = span.parent_span_id
+    if parent and len(parent) != 8:
+        return f"invalid parent_span_id ({len(parent)} bytes, want 0 or 8)"
+    return None
+
+
+def span_times_us(span: Span, now_us: int) -> tuple[int, int]:
+    """``(start_us, end_us)`` of a span, with the missing-edge fallbacks of §1.4."""
+    start_ns = span.start_time_unix_nano
+    end_ns = span.end_time_unix_nano
+    if start_ns and end_ns:
+        return start_ns // 1000, end_ns // 1000
+    if start_ns:
+        return start_ns // 1000, start_ns // 1000
+    if end_ns:
+        return end_ns // 1000, end_ns // 1000
+    return now_us, now_us
+
+
+def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationRecord:
+    """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``."""
+    span = view.span
+    a = view.attributes
+    parent = span.parent_span_id
+    parent_id = parent.hex() if parent and parent != _ZERO_SPAN_ID else None
+    start_us, end_us = span_times_us(span, now_us)
+    obs_type = observation_type(view)
+    with_model = a.get("gen_ai.operation.name") not in AGENT_OPERATIONS_WITHOUT_MODEL
+    prompt_name, prompt_version = (
+        prompt_reference(view) if obs_type == "GENERATION" else (None, None)
+    )
+    raw_input, raw_output = extract_io(view)
+    json_values = view.json_metadata_values
+    resource = view.resource.attributes
+    return ObservationRecord(
+        project_id=ctx.project_id,
+        id=span.span_id.hex(),
+        trace_id=span.trace_id.hex(),
+        parent_observation_id=parent_id,
+        type=obs_type,
+        name=observation_name(view),
+        environment=environment(view),
+        start_time_us=start_us,
+        end_time_us=end_us,
+        completion_start_time_us=completion_start_time_us(view, start_us),
+        level=level(view),
+        status_message=status_message(view),
+        version=version(view),
+        release=release(view),
+        input=None if raw_input is None else json_text(raw_input),
+        output=None if raw_output is None else json_text(raw_output),
+        metadata=observation_metadata(
+            view, metadata_entries(a, view.groups, OBSERVATION_METADATA, json_values)
+        ),
+        provided_model_name=model_name(view) if with_model else None,
+        model_parameters=model_parameters(view),
+        provided_usage_details=provided_usage(view) if with_model else None,
+        provided_cost_details=provided_cost(view) if with_model else None,
+        prompt_name=prompt_name,
+        prompt_version=prompt_version,
+        trace=trace_fields(
+            view,
+            is_root=parent_id is None,
+            trace_metadata=metadata_entries(a, view.groups, TRACE_METADATA, json_values),
+        ),
+        scope_name=view.scope.name,
+        scope_version=view.scope.version,
+        service_name=_text(resource.get("service.name")),
+        service_version=_text(resource.get("service.version")),
+        telemetry_sdk_language=_text(resource.get("telemetry.sdk.language")),
+        telemetry_sdk_name=_text(resource.get("telemetry.sdk.name")),
+        telemetry_sdk_version=_text(resource.get("telemetry.sdk.version")),
+        ingestion_sdk_name=ctx.sdk_name,
+        ingestion_sdk_version=ctx.sdk_version,
+    )
+
+
+def _text(value: Value) -> str:
+    return "" if value is None else js_string(value)
