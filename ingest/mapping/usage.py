@@ -12,9 +12,9 @@ source that applies:
 2. scope ``ai`` (Vercel AI SDK): ``gen_ai.usage.*`` + ``ai.usage.*`` + provider metadata.
 3. generic: ``gen_ai.usage.*`` (not ``gen_ai.usage.cost``) and ``llm.token_count.*``, prefixes
    stripped, then normalised (``GENERIC_RULES``): ``input`` = prompt − cache read − cache
-   creation, ``output`` = completion − reasoning − audio (floor 0), ``total``, the bucket keys
-   ``input_cached_tokens`` / ``input_cache_creation`` / ``output_reasoning_tokens`` /
-   ``output_audio_tokens``; other keys pass through (a leading ``details.`` stripped).
+   creation − audio, ``output`` = completion − reasoning − audio (floor 0), ``total``, the
+   bucket keys ``input_cached_tokens`` / ``input_cache_creation`` / ``input_audio_tokens`` /
+   ``output_reasoning_tokens`` / ``output_audio_tokens``; other keys pass through (a leading ``details.`` stripped).
 
 Invariant (design.md "Tokens and cost"): ``input`` excludes cache buckets and ``output`` excludes
 reasoning/audio, so buckets are additive.
@@ -75,11 +75,15 @@ GENERIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "input_cache_creation",
         ),
     ),
+    ("input_audio_tokens", ("prompt_details.audio",)),
     ("output_reasoning_tokens", ("reasoning.output_tokens", "completion_details.reasoning")),
     ("output_audio_tokens", ("completion_details.audio",)),
 )
 """Langfuse key ← source suffixes (after ``gen_ai.usage.`` / ``llm.token_count.``), first wins.
-Every listed suffix is consumed; unlisted suffixes pass through."""
+Every listed suffix is consumed; unlisted suffixes pass through. Deviation from Langfuse, which
+passes ``prompt_details.audio`` through unchanged: OpenInference's prompt count includes audio
+tokens (as OpenAI's ``prompt_tokens`` does), so it becomes the ``input_audio_tokens`` bucket and is
+subtracted from ``input``, keeping buckets additive and priced at the audio rate."""
 
 _SOURCE_RANK: dict[str, tuple[str, int]] = {
     source: (target, rank)
@@ -88,7 +92,7 @@ _SOURCE_RANK: dict[str, tuple[str, int]] = {
 }
 """source suffix → (Langfuse key, rank among that key's sources); built from ``GENERIC_RULES``."""
 
-_INPUT_BUCKETS = ("input_cached_tokens", "input_cache_creation")
+_INPUT_BUCKETS = ("input_cached_tokens", "input_cache_creation", "input_audio_tokens")
 _OUTPUT_BUCKETS = ("output_reasoning_tokens", "output_audio_tokens")
 _GENERIC_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
 

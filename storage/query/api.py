@@ -3,7 +3,8 @@
 Routes (all ``GET``; every one but health needs ``Authorization: Basic``):
 
 - ``/api/public/health`` -> ``{"status": "OK", "version": "0.1.0"}``, 503 when ClickHouse fails;
-- ``/api/public/projects`` -> ``{"data": [{"id", "name", "metadata": {}}]}``;
+- ``/api/public/projects`` -> ``{"data": [{"id", "name", "organization": {id, name},
+  "metadata": {}}]}`` (the shape the Langfuse SDK's ``auth_check`` validates);
 - ``/api/public/traces`` -> ``{"data": [Trace...], "meta": {page, limit, totalItems, totalPages}}``;
 - ``/api/public/traces/{traceId}`` -> Trace with ``observations: ObservationsView[]``;
 - ``/api/public/observations`` -> ``{"data": [ObservationsView...], "meta": ...}``;
@@ -117,7 +118,9 @@ class _QueryApi:
         return JSONBody({"status": "OK", "version": VERSION})
 
     async def projects(self, request: Request, project: Project) -> Response:
-        return JSONBody({"data": [{"id": project.id, "name": project.name, "metadata": {}}]})
+        organization = {"id": "otelfuse", "name": "otelfuse"}
+        body = {"id": project.id, "name": project.name, "organization": organization}
+        return JSONBody({"data": [{**body, "metadata": {}}]})
 
     async def traces(self, request: Request, project: Project) -> Response:
         page = parse_page(request.query_params)

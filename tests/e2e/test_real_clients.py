@@ -116,11 +116,14 @@ def test_openinference_instrumentation(service: Service, openai_url: str) -> Non
     out = run_client("openai_instrumented", "openinference", env=_openai_env(service, openai_url))
     generation = _generation(service, out["trace_id"])
     assert generation["model"] == RESPONSE_MODEL
-    # llm.token_count.*: cached prompt tokens and reasoning tokens are split out
+    # llm.token_count.*: cached prompt tokens and reasoning tokens are split out; zero audio
+    # counts are kept, as Langfuse keeps every non-negative count
     assert generation["usageDetails"] == {
         "input": 10,
+        "input_audio_tokens": 0,
         "input_cached_tokens": 3,
         "output": 4,
+        "output_audio_tokens": 0,
         "output_reasoning_tokens": 1,
         "total": 18,
     }

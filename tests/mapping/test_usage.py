@@ -45,14 +45,21 @@ def test_openinference_token_counts_with_details() -> None:
             "llm.token_count.prompt_details.audio": 3,
         }
     ) == {
-        "input": 200,  # 1250 - 1024 - 26
+        "input": 197,  # 1250 - 1024 - 26 - 3
         "output": 40,  # 64 - 16 - 8
         "total": 1314,
         "input_cached_tokens": 1024,
         "input_cache_creation": 26,
+        "input_audio_tokens": 3,  # prompt audio is a bucket of its own, like completion audio
         "output_reasoning_tokens": 16,
         "output_audio_tokens": 8,
-        "prompt_details.audio": 3,  # unknown keys pass through
+    }
+
+
+def test_unknown_usage_keys_pass_through() -> None:
+    assert usage({"llm.token_count.prompt": 5, "llm.token_count.prompt_details.image": 2}) == {
+        "input": 5,
+        "prompt_details.image": 2,
     }
 
 

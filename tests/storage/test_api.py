@@ -172,7 +172,12 @@ def test_storage_down_gives_503() -> None:
 def test_projects_needs_auth(api: Api) -> None:
     assert api.client.get("/api/public/projects").status_code == 401
     body = api.get("/api/public/projects").json()
-    assert body == {"data": [{"id": api.project_a, "name": "Project A", "metadata": {}}]}
+    organization = {"id": "otelfuse", "name": "otelfuse"}
+    assert body == {
+        "data": [
+            {"id": api.project_a, "name": "Project A", "organization": organization, "metadata": {}}
+        ]
+    }
 
 
 @pytest.mark.parametrize(
