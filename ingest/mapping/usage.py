@@ -14,7 +14,8 @@ source that applies:
    stripped, then normalised (``GENERIC_RULES``): ``input`` = prompt − cache read − cache
    creation − audio, ``output`` = completion − reasoning − audio (floor 0), ``total``, the
    bucket keys ``input_cached_tokens`` / ``input_cache_creation`` / ``input_audio_tokens`` /
-   ``output_reasoning_tokens`` / ``output_audio_tokens``; other keys pass through (a leading ``details.`` stripped).
+   ``output_reasoning_tokens`` / ``output_audio_tokens``; other keys pass through (a leading
+   ``details.`` stripped).
 
 Invariant (design.md "Tokens and cost"): ``input`` excludes cache buckets and ``output`` excludes
 reasoning/audio, so buckets are additive.
