@@ -91,7 +91,9 @@ def create_server(export: TraceExport, address: str, max_request_bytes: int) -> 
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(export), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        TraceServicer(export), server
+    )
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"cannot bind OTLP/gRPC receiver to {address}")
     return server

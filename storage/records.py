@@ -15,7 +15,17 @@ from storage._pb.otelfuse.v1.records_pb2 import (
     TraceFields,
 )
 
-__all__ = ["ObservationBatch", "ObservationRecord", "ScoreBatch", "ScoreRecord", "TraceFields"]
+__all__ = [
+    "LEVELS",
+    "MAX_TIME_US",
+    "MIN_TIME_US",
+    "OBSERVATION_TYPES",
+    "ObservationBatch",
+    "ObservationRecord",
+    "ScoreBatch",
+    "ScoreRecord",
+    "TraceFields",
+]
 
 OBSERVATION_TYPES: frozenset[str] = frozenset(
     {
@@ -32,6 +42,13 @@ OBSERVATION_TYPES: frozenset[str] = frozenset(
     }
 )
 """Langfuse observation types (langfuse-anchor.md §1.7)."""
+
+MIN_TIME_US = 100_000_000 * 1_000_000
+"""Earliest storable time, Unix µs (1973-03-03): record times are validated against this range
+at mapping time, so one bad span can never fail a batch at write time."""
+
+MAX_TIME_US = 10_000_000_000 * 1_000_000 - 1
+"""Latest storable time, Unix µs (2286-11-20)."""
 
 LEVELS: frozenset[str] = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
 """Langfuse observation levels (langfuse-anchor.md §1.8)."""

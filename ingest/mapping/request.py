@@ -17,7 +17,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.context import IngestContext, MappingResult
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
-from ingest.mapping.span import map_span, span_id_problem
+from ingest.mapping.span import InvalidSpan, map_span, span_id_problem
 from ingest.mapping.values import json_encode
 from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys
 
@@ -86,6 +86,8 @@ def map_export_request(
                             groups=group_keys(attributes),
                         )
                         result.records.append(map_span(view, ctx, now_us))
+                    except InvalidSpan as exc:
+                        result.reject(_reason(index, span.name, str(exc)))
                     except Exception as exc:  # a mapping bug must only cost this span
                         result.reject(_reason(index, span.name, f"mapping failed: {_exc(exc)}"))
                 index += 1

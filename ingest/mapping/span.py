@@ -40,9 +40,13 @@ from ingest.mapping.trace_fields import trace_fields
 from ingest.mapping.usage import provided_cost, provided_usage
 from ingest.mapping.values import Value, js_string, json_text
 from ingest.mapping.view import SpanView
-from storage.records import ObservationRecord
+from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 
-__all__ = ["map_span", "span_id_problem", "span_times_us"]
+__all__ = ["InvalidSpan", "map_span", "span_id_problem", "span_time_problem", "span_times_us"]
+
+
+class InvalidSpan(ValueError):
+    """The span can't become an observation; the message is the rejection reason."""
 
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -88,6 +92,15 @@ def span_times_us(span: Span, now_us: int) -> tuple[int, int]:
     return now_us, now_us
 
 
+def span_time_problem(start_us: int, end_us: int) -> str | None:
+    """Why the span's times can't be stored, or None (range: ``storage.records.MIN_TIME_US`` ..
+    ``MAX_TIME_US``, 1973-03-03 .. 2286-11-20)."""
+    for what, value in (("start", start_us), ("end", end_us)):
+        if not MIN_TIME_US <= value <= MAX_TIME_US:
+            return f"{what} time {value * 1000} ns is outside 1973-03-03..2286-11-20"
+    return None
+
+
 def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationRecord:
     """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``."""
     span = view.span
@@ -95,6 +108,12 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
     parent = span.parent_span_id
     parent_id = parent.hex() if parent and parent != _ZERO_SPAN_ID else None
     start_us, end_us = span_times_us(span, now_us)
+    problem = span_time_problem(start_us, end_us)
+    if problem is not None:
+        raise InvalidSpan(problem)
+    completion_start = completion_start_time_us(view, start_us)
+    if completion_start is not None and not MIN_TIME_US <= completion_start <= MAX_TIME_US:
+        completion_start = None
     obs_type = observation_type(view)
     with_model = a.get("gen_ai.operation.name") not in AGENT_OPERATIONS_WITHOUT_MODEL
     prompt_name, prompt_version = (
@@ -113,7 +132,7 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
         environment=environment(view),
         start_time_us=start_us,
         end_time_us=end_us,
-        completion_start_time_us=completion_start_time_us(view, start_us),
+        completion_start_time_us=completion_start,
         level=level(view),
         status_message=status_message(view),
         version=version(view),

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from storage.errors import PermanentError
-from storage.records import ObservationRecord
+from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 
 __all__ = [
     "MAX_TIME_US",
@@ -33,10 +33,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MIN_TIME_US = 100_000_000 * 1_000_000
-"""1973-03-03: the earliest time the ``"sec.micro"`` text form parses unambiguously (9 digits)."""
-MAX_TIME_US = 10_000_000_000 * 1_000_000 - 1
-"""2286-11-20: the latest time with 10 second digits."""
+# The record contract's range (storage.records) is where the ``"sec.micro"`` text form parses
+# unambiguously: 9 or 10 second digits, 1973-03-03 .. 2286-11-20.
 
 _SCALE = Decimal("1e-12")
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,6}(?:\.[0-9]{1,12})?\Z")

@@ -247,3 +247,41 @@ def test_prompt_sources() -> None:
     assert (record.prompt_name, record.prompt_version) == ("p", 2)
     record = map_one({**generation, "langfuse.prompt.version": -1})
     assert not record.HasField("prompt_version")
+
+
+def test_span_times_outside_the_storable_range_reject_only_that_span() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    from ingest.mapping import IngestContext, map_export_request
+
+    def span(name: str, start_ns: int) -> Span:
+        return Span(
+            trace_id=b"\x01" * 16,
+            span_id=name.encode().ljust(8, b"x")[:8],
+            name=name,
+            start_time_unix_nano=start_ns,
+            end_time_unix_nano=start_ns,
+        )
+
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                scope_spans=[
+                    ScopeSpans(
+                        spans=[
+                            span("epoch", 1),  # 1970: before the storable range
+                            span("ok", 1_763_770_000_000_000_000),
+                            span("far", 2**64 - 1),  # largest fixed64: year 2554
+                        ]
+                    )
+                ]
+            )
+        ]
+    )
+    result = map_export_request(request, IngestContext("p"), now_us=1_763_770_000_000_000)
+    assert [r.name for r in result.records] == ["ok"]
+    assert result.rejected_spans == 2
+    assert "epoch" in result.errors[0] and "outside 1973-03-03..2286-11-20" in result.errors[0]

@@ -141,7 +141,12 @@ def test_enrichment_fields_are_left_empty() -> None:
         (START_NS, 0, (START_NS // 1000, START_NS // 1000)),
         (0, END_NS, (END_NS // 1000, END_NS // 1000)),
         (0, 0, (NOW_US, NOW_US)),
-        (1_999, 2_999, (1, 2)),  # integer division keeps microseconds
+        # integer division keeps microseconds
+        (
+            1_763_802_000_000_001_999,
+            1_763_802_000_000_002_999,
+            (1_763_802_000_000_001, 1_763_802_000_000_002),
+        ),
     ],
 )
 def test_missing_timestamps(start_ns: int, end_ns: int, expected: tuple[int, int]) -> None:
