@@ -144,9 +144,9 @@ class _CatalogModel:
 def _variant_applies(
     variant: PriceVariant, parameters: Mapping[str, object], when: datetime
 ) -> bool:
-    if variant.constraint is not None and not variant.constraint.active(when):
-        return False
-    return all(parameters.get(key) == value for key, value in variant.when.items())
+    return all(parameters.get(key) == value for key, value in variant.when.items()) and (
+        variant.constraint is None or variant.constraint.active(when)
+    )
 
 
 class CatalogPriceSource:

@@ -1,6 +1,6 @@
 """Throughput of ``Enricher.enrich`` on 10,000 generation records (not a test; run directly).
 
-    .venv/bin/python tests/processors/bench_enrich.py
+    .venv/bin/python -m bench.enrich
 
 Scenarios: reported usage over a mix of catalog models (the common case), the same with
 provided costs, unknown models, and tokenizer estimation of chat payloads (the rare, costly path).

@@ -1,6 +1,6 @@
 """Throughput of ``ClickHouseWriter.write_observations`` on embedded chdb.
 
-Run: ``.venv/bin/python -m tests.storage.bench_writer [--batches 20]`` (own temporary data
+Run: ``.venv/bin/python -m bench.writer [--batches 20]`` (own temporary data
 folder, so not inside pytest). Batches hold 2,000 realistic GENERATION records (~1 KB input and
 ~1 KB output, usage, cost, metadata), 10 observations per trace. Scenarios:
 
@@ -24,7 +24,7 @@ from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import ObservationRecord
 
-from .records import BASE_US, generation, new_id
+from tests.storage.records import BASE_US, generation, new_id
 
 BATCH = 2_000
 PER_TRACE = 10
