@@ -7,6 +7,10 @@ is the Kafka message value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from google.protobuf.message import DecodeError
+
 from storage._pb.otelfuse.v1.records_pb2 import (
     ObservationBatch,
     ObservationRecord,
@@ -14,8 +18,10 @@ from storage._pb.otelfuse.v1.records_pb2 import (
     ScoreRecord,
     TraceFields,
 )
+from storage.errors import PermanentError
 
 __all__ = [
+    "KAFKA_CONTENT_TYPE",
     "LEVELS",
     "MAX_TIME_US",
     "MIN_TIME_US",
@@ -25,6 +31,8 @@ __all__ = [
     "ScoreBatch",
     "ScoreRecord",
     "TraceFields",
+    "decode_observation_batch",
+    "encode_observation_batch",
 ]
 
 OBSERVATION_TYPES: frozenset[str] = frozenset(
@@ -52,3 +60,26 @@ MAX_TIME_US = 10_000_000_000 * 1_000_000 - 1
 
 LEVELS: frozenset[str] = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
 """Langfuse observation levels (langfuse-anchor.md §1.8)."""
+
+
+KAFKA_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.ObservationBatch"
+"""Value of the ``content-type`` Kafka header on observation messages."""
+
+
+def encode_observation_batch(records: Sequence[ObservationRecord]) -> bytes:
+    """Serialize records as one ``ObservationBatch`` (a Kafka message value)."""
+    return ObservationBatch(observations=records).SerializeToString()
+
+
+def decode_observation_batch(value: bytes) -> list[ObservationRecord]:
+    """Parse a Kafka message value written by ``encode_observation_batch``.
+
+    Raises:
+        PermanentError: the bytes are not an ``ObservationBatch`` (a poison record).
+    """
+    batch = ObservationBatch()
+    try:
+        batch.ParseFromString(value)
+    except DecodeError as exc:
+        raise PermanentError(f"undecodable ObservationBatch: {exc}") from None
+    return list(batch.observations)
