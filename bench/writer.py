@@ -23,7 +23,6 @@ from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import ObservationRecord
-
 from tests.storage.records import BASE_US, generation, new_id
 
 BATCH = 2_000

@@ -48,6 +48,7 @@ __all__ = ["InvalidSpan", "map_span", "span_id_problem", "span_time_problem", "s
 class InvalidSpan(ValueError):
     """The span can't become an observation; the message is the rejection reason."""
 
+
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
 
