@@ -1,7 +1,13 @@
-"""The ``otelfuse`` command.
+"""The ``otelfuse`` command: one codebase, several roles (design.md "Deployment modes").
 
-``otelfuse run`` starts the all-in-one service (receivers, processor and query API in one
-process). Settings come from ``OTELFUSE_*`` environment variables (see README, ``ingest.config``).
+    otelfuse run                    all-in-one: receivers, processor and query API
+    otelfuse receiver               OTLP in, records to Kafka
+    otelfuse processor [--query]    Kafka in, ClickHouse out (and the query API)
+    otelfuse query                  the Langfuse read API
+    otelfuse migrate                apply ClickHouse migrations and exit
+
+Settings come from ``OTELFUSE_*`` environment variables and an optional TOML file
+(``--config`` or ``OTELFUSE_CONFIG_FILE``); see README and ``ingest.config``.
 """
 
 from __future__ import annotations
@@ -9,37 +15,95 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+from pathlib import Path
 
 from ingest.config import ConfigError, Settings
+from ingest.service import Service
 
 __all__ = ["main"]
+
+log = logging.getLogger("otelfuse")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otelfuse", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file (env vars win)")
+    roles = parser.add_subparsers(dest="role", required=True)
+    roles.add_parser("run", help="all-in-one: OTLP receivers, processor and query API")
+    roles.add_parser("receiver", help="OTLP receivers publishing to Kafka")
+    processor = roles.add_parser("processor", help="Kafka consumer writing to ClickHouse")
+    processor.add_argument(
+        "--query", action="store_true", help="also serve the query API (embedded ClickHouse)"
+    )
+    roles.add_parser("query", help="the Langfuse public read API")
+    roles.add_parser("migrate", help="apply ClickHouse migrations and exit")
+    return parser
+
+
+def _service(args: argparse.Namespace, settings: Settings) -> Service:
+    """The role's service; scale-out roles are imported only when chosen."""
+    if args.role == "run":
+        from ingest.app import AllInOne
+
+        return AllInOne(settings)
+    from ingest import roles
+
+    if args.role == "receiver":
+        return roles.Receiver(settings)
+    if args.role == "processor":
+        return roles.Processor(settings, serve_query=args.query)
+    return roles.Query(settings)
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    service = _service(args, settings)
+    try:
+        await service.start()
+        bootstrap = getattr(service, "bootstrap", None)
+        if bootstrap is not None and bootstrap.new_secret_key is not None:
+            print(
+                f"\nCreated project {bootstrap.project.id}. "
+                "Its API keys (the secret is shown only once):\n"
+                f"  LANGFUSE_PUBLIC_KEY={bootstrap.public_key}\n"
+                f"  LANGFUSE_SECRET_KEY={bootstrap.new_secret_key}\n",
+                flush=True,
+            )
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await service.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen role; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="otelfuse", description=__doc__)
-    roles = parser.add_subparsers(dest="role", required=True)
-    roles.add_parser("run", help="all-in-one: OTLP receivers, processor and query API")
-    args = parser.parse_args(argv)
-
+    args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.load(config_file=args.config)
     except ConfigError as exc:
         print(f"otelfuse: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.role == "run":
-        from ingest.app import run_all_in_one
+    try:
+        if args.role == "migrate":
+            from ingest.roles import migrate
 
-        try:
-            asyncio.run(run_all_in_one(settings))
-        except (ValueError, RuntimeError) as exc:
-            logging.getLogger("otelfuse").error("%s", exc)
-            return 1
+            applied = asyncio.run(migrate(settings))
+            log.info("migrations applied: %s", ", ".join(applied) or "none pending")
+        else:
+            asyncio.run(_serve(args, settings))
+    except Exception as exc:  # startup failures: a clear line, not a traceback
+        log.error("%s: %s", type(exc).__name__, exc)
+        return 1
     return 0
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -19,10 +21,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from ingest.mapping import IngestContext, map_export_request
 from ingest.telemetry import RECEIVER_METRICS
-from processors.pipeline import Overloaded, Pipeline
+from processors.pipeline import Overloaded
 from storage.auth import KeyStore, Project, authenticate
+from storage.records import ObservationRecord
 
-__all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "TraceExport"]
+__all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "RecordSink", "TraceExport"]
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +33,29 @@ MAX_PARTIAL_SUCCESS_MESSAGE = 4096
 """Characters of rejection reasons returned in ``partial_success.error_message``."""
 
 
+class RecordSink(Protocol):
+    """Where receivers hand mapped records: the in-process ``Pipeline`` (all-in-one) or the
+    ``KafkaPublisher`` (scale-out). ``submit`` returns once the records are durable."""
+
+    def has_room(self, records: int = 1) -> bool:
+        """False when new work would be refused (admission control before decoding)."""
+        ...
+
+    async def submit(self, records: Sequence[ObservationRecord]) -> Sequence[str]:
+        """Make ``records`` durable; return reasons for records refused for good.
+
+        Raises:
+            RetryableError: nothing of this call is guaranteed durable; the client retries.
+            PermanentError: the records can never be stored.
+        """
+        ...
+
+
 @dataclass(slots=True)
 class TraceExport:
     """Authenticate, admit, map and submit one OTLP trace export."""
 
-    pipeline: Pipeline
+    sink: RecordSink
     keys: KeyStore
 
     def authenticate(self, authorization: str | None) -> Project:
@@ -47,13 +68,9 @@ class TraceExport:
         Raises:
             Overloaded: retryable; the transport answers 503 / UNAVAILABLE.
         """
-        if not self.pipeline.has_room():
+        if not self.sink.has_room():
             RECEIVER_METRICS.refused(transport, "queue_full", 0)
-            raise Overloaded(
-                f"ingest queue full ({self.pipeline.queued_records}/{self.pipeline.capacity} "
-                "records)",
-                retry_after_s=1.0,
-            )
+            raise Overloaded("ingest queue full, retry later", retry_after_s=1.0)
 
     async def export(
         self,
@@ -73,16 +90,20 @@ class TraceExport:
         ctx = IngestContext(project_id=project.id, sdk_name=sdk_name, sdk_version=sdk_version)
         result = map_export_request(request, ctx, now_us=time.time_ns() // 1000)
         try:
-            await self.pipeline.submit(result.records)
+            refused = await self.sink.submit(result.records)
         except Exception:
             RECEIVER_METRICS.refused(transport, "storage", len(result.records))
             raise
-        RECEIVER_METRICS.accepted(transport, len(result.records))
+        RECEIVER_METRICS.accepted(transport, len(result.records) - len(refused))
         response = ExportTraceServiceResponse()
         if result.rejected_spans:
             RECEIVER_METRICS.refused(transport, "invalid_span", result.rejected_spans)
-            message = "; ".join(result.errors)
-            response.partial_success.rejected_spans = result.rejected_spans
+        if refused:
+            RECEIVER_METRICS.refused(transport, "too_large", len(refused))
+        rejected = result.rejected_spans + len(refused)
+        if rejected:
+            message = "; ".join([*result.errors, *refused[:10]])
+            response.partial_success.rejected_spans = rejected
             response.partial_success.error_message = message[:MAX_PARTIAL_SUCCESS_MESSAGE]
-            log.info("rejected %d spans: %s", result.rejected_spans, message[:500])
+            log.info("rejected %d spans: %s", rejected, message[:500])
         return response

@@ -33,6 +33,16 @@ class ReceiverMetrics:
             ["transport", "outcome"],
         )
 
+        self._produce = Histogram(
+            "otelfuse_receiver_kafka_produce_duration_seconds",
+            "Time from sending an export's messages to Kafka to their acknowledgement, seconds.",
+            ["outcome"],
+        )
+
+    def kafka_produce(self, outcome: str, seconds: float) -> None:
+        """Observe one export's produce latency; ``outcome`` is success|failure."""
+        self._produce.labels(outcome).observe(seconds)
+
     def accepted(self, transport: str, spans: int) -> None:
         """Count ``spans`` stored through ``transport`` (grpc|http)."""
         self._accepted.labels(transport).inc(spans)

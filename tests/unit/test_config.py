@@ -41,3 +41,29 @@ def test_values_are_parsed() -> None:
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         Settings.from_env(env)
+
+
+def test_toml_file_is_the_fallback_and_env_wins(tmp_path: Path) -> None:
+    path = tmp_path / "otelfuse.toml"
+    path.write_text(
+        'kafka_bootstrap_servers = "kafka-0:9092,kafka-1:9092"\n'
+        "batch_timeout_ms = 75\n"
+        "kafka_enable_idempotence = true\n"
+        'http_address = "0.0.0.0:4318"\n'
+    )
+    settings = Settings.load({"OTELFUSE_CONFIG_FILE": str(path), "OTELFUSE_BATCH_TIMEOUT_MS": "20"})
+    assert settings.kafka_bootstrap_servers == "kafka-0:9092,kafka-1:9092"
+    assert settings.batch_timeout_ms == 20  # the environment wins over the file
+    assert settings.kafka_enable_idempotence is True
+    assert settings.http_address == "0.0.0.0:4318"
+
+
+def test_unknown_file_keys_and_bad_values_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("kafka_bootstrap = 'x'\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings.load({}, config_file=path)
+    with pytest.raises(ConfigError, match="OTELFUSE_KAFKA_COMPRESSION"):
+        Settings.load({"OTELFUSE_KAFKA_COMPRESSION": "brotli"})
+    with pytest.raises(ConfigError, match="not a boolean"):
+        Settings.load({"OTELFUSE_KAFKA_ENABLE_IDEMPOTENCE": "maybe"})

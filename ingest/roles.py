@@ -1,0 +1,202 @@
+"""The scale-out roles (design.md, mode 2): ``receiver``, ``processor``, ``query``, ``migrate``.
+
+- receiver: OTLP/gRPC + OTLP/HTTP → mapped records → Kafka (``KafkaPublisher``); the export
+  succeeds once Kafka acknowledged it. HTTP also serves ``/api/public/health`` and ``/metrics``.
+- processor: Kafka → enrich → ClickHouse, committing offsets after the insert
+  (``processors.consumer``). HTTP serves health and ``/metrics``, plus the query API when
+  ``serve_query`` is set (needed with embedded ClickHouse: chdb allows one process per folder).
+- query: the Langfuse read API over ClickHouse.
+- migrate: apply ClickHouse migrations and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from processors.consumer import ConsumerConfig, ObservationConsumer
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ingest.app import bootstrap_from_settings
+from ingest.config import Settings
+from ingest.export import TraceExport
+from ingest.http_server import HTTPServer
+from ingest.kafka_publisher import KafkaPublisher, PublisherSettings
+from ingest.otlp_grpc import create_server
+from ingest.otlp_http import OTLPHTTPReceiver
+from ingest.storage import Storage
+from processors.batch import EnrichAndWrite
+from processors.enrich import default_enricher
+from storage.clickhouse.migrate import apply_migrations
+from storage.clickhouse.writer import ClickHouseWriter
+from storage.query.api import query_routes
+
+__all__ = ["Processor", "Query", "Receiver", "migrate"]
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def _health(ok: bool, reason: str = "") -> Response:
+    if ok:
+        return JSONResponse({"status": "OK", "version": VERSION})
+    return JSONResponse({"status": reason, "version": VERSION}, status_code=503)
+
+
+class Receiver:
+    """OTLP in, records to Kafka."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        s = settings
+        self.publisher = KafkaPublisher(
+            PublisherSettings(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                topic=s.kafka_observations_topic,
+                max_message_bytes=s.kafka_max_message_bytes,
+                compression=None if s.kafka_compression == "none" else s.kafka_compression,
+                delivery_timeout_s=s.kafka_delivery_timeout_ms / 1000,
+                enable_idempotence=s.kafka_enable_idempotence,
+            )
+        )
+        self._grpc: object | None = None
+        self._http: HTTPServer | None = None
+
+    async def _health(self, request: Request) -> Response:
+        return _health(self.publisher.has_room(), "Kafka producer unavailable")
+
+    async def start(self) -> None:
+        """Connect to Kafka, then open both receivers.
+
+        Raises:
+            RetryableError: Kafka unreachable at start; RuntimeError: a port cannot be bound.
+        """
+        s = self.settings
+        keys = bootstrap_from_settings(s).keys
+        await self.publisher.start()
+        export = TraceExport(self.publisher, keys)
+        grpc_server = create_server(export, s.grpc_address, s.max_request_bytes)
+        await grpc_server.start()
+        self._grpc = grpc_server
+        routes: list[BaseRoute] = [
+            *OTLPHTTPReceiver(export, s.max_request_bytes).routes(),
+            Route("/api/public/health", self._health),
+        ]
+        self._http = HTTPServer(routes, *s.split_address(s.http_address))
+        await self._http.start()
+        log.info(
+            "otelfuse receiver ready: OTLP/gRPC %s, OTLP/HTTP http://%s → Kafka %s topic %s",
+            s.grpc_address,
+            s.http_address,
+            s.kafka_bootstrap_servers,
+            s.kafka_observations_topic,
+        )
+
+    async def stop(self) -> None:
+        """Stop receiving (in-flight exports finish), then flush and close the producer."""
+        if self._http is not None:
+            await self._http.stop()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=5)  # type: ignore[attr-defined]
+        await self.publisher.stop()
+        self._http = self._grpc = None
+
+
+class Processor:
+    """Kafka in, usage and cost, batches into ClickHouse; optionally the query API too."""
+
+    def __init__(self, settings: Settings, *, serve_query: bool = False) -> None:
+        self.settings = settings
+        self.serve_query = serve_query
+        self._storage: Storage | None = None
+        self._consumer: ObservationConsumer | None = None
+        self._run: asyncio.Task[None] | None = None
+        self._http: HTTPServer | None = None
+
+    async def _health(self, request: Request) -> Response:
+        running = self._run is not None and not self._run.done()
+        return _health(running, "consumer stopped")
+
+    async def start(self) -> None:
+        """Open ClickHouse, start consuming, then serve HTTP."""
+        s = self.settings
+        self._storage = storage = await Storage.open(s, migrate=False)
+        writer = ClickHouseWriter(storage.engine, database=s.clickhouse_database)
+        enricher = await asyncio.to_thread(default_enricher, s.data_dir)
+        self._consumer = ObservationConsumer(
+            ConsumerConfig(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                topic=s.kafka_observations_topic,
+                dead_letter_topic=s.kafka_dead_letter_topic,
+                group_id=s.kafka_consumer_group,
+                max_batch_records=s.batch_max_records,
+                batch_timeout_ms=s.batch_timeout_ms,
+            ),
+            EnrichAndWrite(enricher, writer),
+            on_assign=writer.clear_cache,
+        )
+        self._run = asyncio.create_task(self._consumer.run(), name="otelfuse-consumer")
+        routes: list[BaseRoute] = [Route("/api/public/health", self._health)]
+        if self.serve_query:
+            routes = list(query_routes(storage.repository, bootstrap_from_settings(s).keys))
+        self._http = HTTPServer(routes, *s.split_address(s.http_address))
+        await self._http.start()
+        log.info(
+            "otelfuse processor ready: Kafka %s topic %s group %s; HTTP http://%s%s",
+            s.kafka_bootstrap_servers,
+            s.kafka_observations_topic,
+            s.kafka_consumer_group,
+            s.http_address,
+            " (with query API)" if self.serve_query else "",
+        )
+
+    async def stop(self) -> None:
+        """Finish the batch in progress, commit, leave the group, then close ClickHouse."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._run is not None:
+            await self._run
+        if self._http is not None:
+            await self._http.stop()
+        if self._storage is not None:
+            await self._storage.close()
+        self._consumer = self._run = self._http = self._storage = None
+
+
+class Query:
+    """The Langfuse read API over ClickHouse."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._storage: Storage | None = None
+        self._http: HTTPServer | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self._storage = storage = await Storage.open(s, migrate=False)
+        keys = bootstrap_from_settings(s).keys
+        self._http = HTTPServer(
+            query_routes(storage.repository, keys), *s.split_address(s.http_address)
+        )
+        await self._http.start()
+        log.info("otelfuse query API ready: http://%s", s.http_address)
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.stop()
+        if self._storage is not None:
+            await self._storage.close()
+        self._http = self._storage = None
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending ClickHouse migrations; returns their names."""
+    storage = await Storage.open(settings, migrate=False)
+    try:
+        return await asyncio.to_thread(
+            apply_migrations, storage.engine, settings.clickhouse_database
+        )
+    finally:
+        await storage.close()

@@ -1,0 +1,52 @@
+"""Opening ClickHouse for a role: the engine (embedded chdb or a server), migrations, reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from ingest.config import Settings
+from storage.clickhouse.engine import ChdbEngine, Engine
+from storage.clickhouse.migrate import apply_migrations
+from storage.query.repository import Repository
+
+__all__ = ["Storage"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Storage:
+    """An open ClickHouse engine and the query repository over it."""
+
+    engine: Engine
+    repository: Repository
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate: bool) -> Storage:
+        """Open the engine of ``settings`` (``clickhouse_url`` or embedded under ``data_dir``).
+
+        Raises:
+            RetryableError / PermanentError: the engine cannot be opened or migrated.
+        """
+        engine = await asyncio.to_thread(_open_engine, settings)
+        if migrate:
+            applied = await asyncio.to_thread(
+                apply_migrations, engine, settings.clickhouse_database
+            )
+            if applied:
+                log.info("applied ClickHouse migrations: %s", ", ".join(applied))
+        return cls(engine, Repository(engine, database=settings.clickhouse_database))
+
+    async def close(self) -> None:
+        """Close the engine."""
+        await asyncio.to_thread(self.engine.close)
+
+
+def _open_engine(settings: Settings) -> Engine:
+    if settings.clickhouse_url:
+        from storage.clickhouse import open_engine  # the server transport
+
+        return open_engine(settings.clickhouse_url, settings.data_dir)  # type: ignore[no-any-return]
+    return ChdbEngine(settings.data_dir / "clickhouse")
