@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-soak lint typecheck check proto bench clean
+.PHONY: run test test-soak lint typecheck check proto bench stack stack-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ check: lint typecheck test
 ## proto: regenerate storage/_pb from proto/
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I proto --python_out=storage/_pb --pyi_out=storage/_pb proto/otelfuse/v1/records.proto
+
+## stack: the scale-out roles as separate processes with a local Kafka-API broker (tansu)
+stack: $(STAMP)
+	$(PY) deploy/local/stack.py up
+
+## stack-down: stop what `make stack` started
+stack-down: $(STAMP)
+	$(PY) deploy/local/stack.py down
 
 ## bench: load benchmark against a fresh all-in-one instance (see bench/README.md)
 bench: $(STAMP)

