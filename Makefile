@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-soak lint typecheck check proto bench stack stack-down clean
+.PHONY: system-deps run test test-soak lint typecheck check proto bench stack stack-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/otelfuse run
 
+## system-deps: Debian packages the tests run for real (promtool, clickhouse-server, postgresql)
+system-deps:
+	deploy/local/system-deps.sh
+
 ## test: the whole test suite (real clients against the running service)
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest
 
 ## test-soak: long load tests left out of `make test`

@@ -69,7 +69,6 @@ class TraceExport:
             Overloaded: retryable; the transport answers 503 / UNAVAILABLE.
         """
         if not self.sink.has_room():
-            RECEIVER_METRICS.refused(transport, "queue_full", 0)
             raise Overloaded("ingest queue full, retry later", retry_after_s=1.0)
 
     async def export(

@@ -8,9 +8,11 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Mount
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 __all__ = ["HTTPServer"]
 
@@ -21,11 +23,16 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def _metrics(request: Request) -> Response:
+    """Prometheus text exposition of the default registry."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 class HTTPServer:
     """Serve ``routes`` plus Prometheus ``/metrics`` on ``host:port``."""
 
     def __init__(self, routes: Sequence[BaseRoute], host: str, port: int) -> None:
-        app = Starlette(routes=[*routes, Mount("/metrics", app=make_asgi_app())])
+        app = Starlette(routes=[*routes, Route("/metrics", _metrics)])
         config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", access_log=False, log_level="warning"
         )

@@ -42,6 +42,7 @@ class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         """Store ``request``'s spans; abort with the OTLP status code on failure."""
         started = time.perf_counter()
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
+        RECEIVER_METRICS.request_size.labels("grpc").observe(request.ByteSize())
         try:
             project = self._export.authenticate(_text(metadata.get("authorization")))
             self._export.admit("grpc")
@@ -57,6 +58,7 @@ class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
                 time.perf_counter() - started
             )
             status = status_for(exc)
+            RECEIVER_METRICS.refused_request("grpc", status.http_status)
             if status.http_status >= 500:
                 log.warning("export failed (%s): %s", status.grpc_code.name, status.message)
             rich = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)

@@ -72,6 +72,7 @@ class OTLPHTTPReceiver:
             project = self._export.authenticate(request.headers.get("authorization"))
             self._export.admit("http")
             body = await self._read_body(request)
+            RECEIVER_METRICS.request_size.labels("http").observe(len(body))
             body = self._decompress(body, request.headers.get("content-encoding", ""))
             export_request = _decode(body, media)
             response = await self._export.export(
@@ -128,6 +129,7 @@ class OTLPHTTPReceiver:
 
     def _error(self, exc: Exception, media: str) -> Response:
         status = status_for(exc)
+        RECEIVER_METRICS.refused_request("http", status.http_status)
         if status.http_status >= 500:
             log.warning("export failed (%d): %s", status.http_status, status.message)
         headers = {}

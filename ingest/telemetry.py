@@ -1,9 +1,18 @@
 """Receiver metrics (design.md "Metrics"; names mirror the collector's receiverhelper).
 
-``otelfuse_receiver_accepted_spans_total{transport}`` counts spans stored;
-``otelfuse_receiver_refused_spans_total{transport,reason}`` counts spans refused, with
-``reason`` one of ``invalid_span``, ``queue_full``, ``storage``, ``bad_request``,
-``unauthenticated``, ``too_large``.
+- ``otelfuse_receiver_accepted_spans_total{transport}``: spans stored (transport grpc|http).
+- ``otelfuse_receiver_refused_spans_total{transport,reason}``: spans of decoded requests
+  refused: ``invalid_span`` (partial_success), ``too_large`` (over the Kafka message limit),
+  ``storage`` (the sink failed after decoding).
+- ``otelfuse_receiver_refused_requests_total{transport,reason}``: requests answered with an
+  error: ``bad_request``, ``unauthenticated``, ``too_large``, ``unsupported_media_type``,
+  ``unavailable`` (overload or downstream outage, retryable), ``internal``.
+- ``otelfuse_receiver_request_duration_seconds{transport,outcome}`` (histogram).
+- ``otelfuse_receiver_request_size_bytes{transport}`` (histogram, body as received).
+- ``otelfuse_receiver_kafka_produce_duration_seconds{outcome}`` (histogram).
+
+Requests refused before decoding (overload, credentials, size) have no span count, so they
+are counted as requests.
 """
 
 from __future__ import annotations
@@ -12,19 +21,32 @@ from prometheus_client import Counter, Histogram
 
 __all__ = ["RECEIVER_METRICS", "ReceiverMetrics"]
 
+_REASON_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    413: "too_large",
+    415: "unsupported_media_type",
+    500: "internal",
+    503: "unavailable",
+}
+_SIZE_BUCKETS = tuple(float(4**i * 256) for i in range(11))  # 256 B .. 256 MiB
+
 
 class ReceiverMetrics:
     """The receiver's Prometheus instruments (default registry)."""
 
     def __init__(self) -> None:
         self._accepted = Counter(
-            "otelfuse_receiver_accepted_spans",
-            "Spans the receiver stored.",
-            ["transport"],
+            "otelfuse_receiver_accepted_spans", "Spans the receiver stored.", ["transport"]
         )
         self._refused = Counter(
             "otelfuse_receiver_refused_spans",
-            "Spans or requests the receiver refused, by reason.",
+            "Spans of decoded requests the receiver refused, by reason.",
+            ["transport", "reason"],
+        )
+        self._refused_requests = Counter(
+            "otelfuse_receiver_refused_requests",
+            "Requests the receiver answered with an error status, by reason.",
             ["transport", "reason"],
         )
         self.request_duration = Histogram(
@@ -32,7 +54,12 @@ class ReceiverMetrics:
             "Time from request arrival to response, in seconds.",
             ["transport", "outcome"],
         )
-
+        self.request_size = Histogram(
+            "otelfuse_receiver_request_size_bytes",
+            "Size of export request bodies as received (compressed if they were), in bytes.",
+            ["transport"],
+            buckets=_SIZE_BUCKETS,
+        )
         self._produce = Histogram(
             "otelfuse_receiver_kafka_produce_duration_seconds",
             "Time from sending an export's messages to Kafka to their acknowledgement, seconds.",
@@ -48,8 +75,13 @@ class ReceiverMetrics:
         self._accepted.labels(transport).inc(spans)
 
     def refused(self, transport: str, reason: str, spans: int) -> None:
-        """Count ``spans`` refused for ``reason`` (0 still creates the series)."""
+        """Count ``spans`` of a decoded request refused for ``reason``."""
         self._refused.labels(transport, reason).inc(spans)
+
+    def refused_request(self, transport: str, http_status: int) -> None:
+        """Count one request answered with ``http_status`` (its gRPC twin for gRPC)."""
+        reason = _REASON_BY_STATUS.get(http_status, "internal")
+        self._refused_requests.labels(transport, reason).inc()
 
 
 RECEIVER_METRICS = ReceiverMetrics()
