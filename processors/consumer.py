@@ -1,0 +1,585 @@
+"""The processor role's Kafka consumer (scale-out mode): observations topic → process → commit.
+
+Each Kafka message value is one ``ObservationBatch`` keyed by trace id (``storage.records``,
+``ingest.kafka_publisher``). ``ObservationConsumer`` reads them in a consumer group and hands
+batches of ``ObservationRecord`` s to a process step (production:
+``processors.batch.EnrichAndWrite``), committing offsets only after that step returned
+(design.md "Guarantees"; style-anchors.md §4):
+
+1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``max_batch_records``
+   observation records, or ``batch_timeout_ms`` after its first message arrived (collector batch
+   processor rule, style-anchors.md §1.6). A batch spans partitions and is cut after the message
+   that reaches the size, so it overshoots by less than one message; the messages fetched beyond
+   it start the next batch.
+2. **Decode.** A value that is not an ``ObservationBatch`` (or has no value) is poison:
+   ``PermanentError``, dead-lettered (``processors.dead_letter``), then committed with the batch.
+3. **Process and commit.** The process step runs in a worker thread (``asyncio.to_thread``).
+   Success: commit ``{partition: last offset + 1}`` for every partition of the batch.
+   ``RetryableError`` or any unknown exception: no commit; the batch and any message fetched
+   after it are dropped and their partitions rewound (``seek``) to the batch's first offsets; the
+   consumer waits (exponential backoff with jitter, ``backoff_initial_seconds`` doubling up to
+   ``backoff_max_seconds``) and reads the same messages again. Rewinding rather than keeping the
+   batch in memory keeps ``getmany`` running (so ``max_poll_interval_ms`` is honoured and
+   rebalances proceed normally) and leaves nothing in memory that a rebalance could make stale:
+   a partition that moved away is simply read again by its new owner from the committed offset.
+   ``PermanentError`` from the process step: the batch is bisected by message until each failing
+   message is isolated; those are dead-lettered (with the error), the others are processed, and
+   the batch is committed, so one bad record can never block a partition (the unit dead-lettered
+   is the whole Kafka message, original bytes, so it can be replayed as is). A failing
+   dead-letter write is retryable (no commit).
+4. **Rebalances.** ``on_partitions_revoked`` flushes the batch in progress (process + commit,
+   one attempt, no backoff) before the partitions go away; ``on_partitions_assigned`` calls the
+   ``on_assign`` hook (production: ``ClickHouseWriter.clear_cache``, since another processor may
+   have changed the traces of re-assigned partitions). A commit that fails because the group
+   rebalanced is counted and logged: the batch was written, so its redelivery to the new owner
+   is harmless (rows keyed by id, ReplacingMergeTree).
+5. **Stop.** ``stop()`` stops fetching, flushes the current batch (one attempt), leaves the group
+   (``consumer.stop()``) and closes the dead-letter producer; ``run()`` then returns.
+
+Nothing depends on tansu's quirks (local-services.md §1): offsets come from the group's commits
+with ``auto_offset_reset="earliest"`` (never ``seek_to_end``/``end_offsets``), lag uses the fetch
+high watermark, and the dead-letter producer does not need idempotence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from processors.consumer_telemetry import CONSUMER_METRICS
+from processors.dead_letter import DeadLetter, DeadLetterQueue
+from storage.errors import PermanentError
+from storage.records import ObservationRecord, decode_observation_batch
+
+__all__ = ["ConsumerConfig", "ConsumerStats", "ObservationConsumer", "Process", "backoff_delay"]
+
+log = logging.getLogger(__name__)
+
+Process = Callable[[Sequence[ObservationRecord]], object]
+"""Enrich-and-write step for one batch; runs in a worker thread; raises on failure."""
+
+_LAG_INTERVAL_S = 1.0
+"""The lag gauge is recomputed at most this often (seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    """Settings of ``ObservationConsumer``; invalid values raise ``ValueError`` naming the key.
+
+    Attributes:
+        bootstrap_servers: ``host:port[,host:port…]`` of the Kafka cluster.
+        topic: the observations topic (values are ``ObservationBatch`` messages).
+        dead_letter_topic: where permanently failing messages go; must exist.
+        group_id: consumer group shared by all processors.
+        client_id: Kafka client id (the dead-letter producer appends ``-dlq``).
+        max_batch_records: flush a batch once it holds this many observation records.
+        batch_timeout_ms: flush a batch at the latest this long after its first message.
+        session_timeout_ms: the group drops a member that sent no heartbeat for this long.
+        heartbeat_interval_ms: heartbeat period; below a third of ``session_timeout_ms``.
+        max_poll_interval_ms: a member that did not fetch for this long leaves the group; must
+            exceed ``backoff_max_seconds`` plus the time to process one batch.
+        rebalance_timeout_ms: how long a rebalance waits for members to rejoin; covers the flush
+            done in ``on_partitions_revoked``.
+        backoff_initial_seconds: first wait after a retryable failure.
+        backoff_max_seconds: longest wait between retries (the delay doubles up to it).
+    """
+
+    bootstrap_servers: str
+    topic: str = "otelfuse.observations"
+    dead_letter_topic: str = "otelfuse.observations.dlq"
+    group_id: str = "otelfuse-processor"
+    client_id: str = "otelfuse-processor"
+    max_batch_records: int = 5_000
+    batch_timeout_ms: int = 200
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    rebalance_timeout_ms: int = 60_000
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid consumer config: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every invalid setting, each message naming its key (empty when valid)."""
+        found: list[str] = []
+        if not self.bootstrap_servers.strip():
+            found.append("bootstrap_servers is empty")
+        if not self.topic or not self.dead_letter_topic or not self.group_id:
+            found.append("topic, dead_letter_topic and group_id must be set")
+        if self.topic == self.dead_letter_topic:
+            found.append(f"dead_letter_topic must differ from topic ({self.topic!r})")
+        if self.max_batch_records < 1:
+            found.append(f"max_batch_records must be >= 1, got {self.max_batch_records}")
+        if self.batch_timeout_ms < 0:
+            found.append(f"batch_timeout_ms must be >= 0, got {self.batch_timeout_ms}")
+        if not 0 < self.heartbeat_interval_ms < self.session_timeout_ms:
+            found.append(
+                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be > 0 and below "
+                f"session_timeout_ms ({self.session_timeout_ms})"
+            )
+        if not 0 < self.backoff_initial_seconds <= self.backoff_max_seconds:
+            found.append(
+                f"backoff_initial_seconds ({self.backoff_initial_seconds}) must be > 0 and "
+                f"<= backoff_max_seconds ({self.backoff_max_seconds})"
+            )
+        if self.backoff_max_seconds * 1000 >= self.max_poll_interval_ms:
+            found.append(
+                f"max_poll_interval_ms ({self.max_poll_interval_ms}) must exceed "
+                f"backoff_max_seconds ({self.backoff_max_seconds}) in ms"
+            )
+        if self.rebalance_timeout_ms < self.session_timeout_ms:
+            found.append(
+                f"rebalance_timeout_ms ({self.rebalance_timeout_ms}) must be >= "
+                f"session_timeout_ms ({self.session_timeout_ms})"
+            )
+        return found
+
+
+def backoff_delay(
+    attempt: int,
+    initial: float,
+    maximum: float,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based): "equal jitter" backoff.
+
+    The ceiling is ``min(maximum, initial * 2**attempt)``; the delay is drawn uniformly from
+    ``[ceiling / 2, ceiling]``, so retries of many processors spread out but never hammer a
+    recovering ClickHouse with near-zero waits.
+    """
+    ceiling = min(maximum, initial * 2.0 ** min(attempt, 62))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    """What the consumer did so far (for tests and the benchmark; metrics are separate).
+
+    Attributes:
+        batches: batches flushed and committed (or whose commit failed after the write).
+        messages: Kafka messages in those batches.
+        records: observation records processed successfully.
+        dead_lettered: messages written to the dead-letter topic.
+        retries: flushes that failed retryably (the batch is read again).
+        commit_failures: commits refused after a successful write (e.g. the group rebalanced).
+        triggers: batches by what flushed them: ``size``, ``timeout``, ``revoke``, ``shutdown``.
+        decode_seconds / process_seconds / commit_seconds: time spent in each step.
+    """
+
+    batches: int = 0
+    messages: int = 0
+    records: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    commit_failures: int = 0
+    triggers: dict[str, int] = field(default_factory=dict)
+    decode_seconds: float = 0.0
+    process_seconds: float = 0.0
+    commit_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Message:
+    """A fetched Kafka message and its decoded records, or why it cannot be decoded."""
+
+    raw: Any  # aiokafka.structs.ConsumerRecord[bytes, bytes]
+    tp: TopicPartition
+    records: list[ObservationRecord]
+    error: PermanentError | None = None
+
+    def letter(self, error: BaseException) -> DeadLetter:
+        raw = self.raw
+        return DeadLetter(
+            raw.topic, raw.partition, raw.offset, raw.key, raw.value, raw.headers, error
+        )
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Messages collected since the last flush, with per-partition offset bounds."""
+
+    messages: list[_Message] = field(default_factory=list)
+    records: int = 0
+    started: float = 0.0
+    first: dict[TopicPartition, int] = field(default_factory=dict)
+    """Offset of the batch's first message per partition (where a retry rewinds to)."""
+    next: dict[TopicPartition, int] = field(default_factory=dict)
+    """Offset to commit per partition: last offset in the batch + 1."""
+
+    def add(self, message: _Message, now: float) -> None:
+        if not self.messages:
+            self.started = now
+        self.messages.append(message)
+        self.records += len(message.records)
+        self.first.setdefault(message.tp, message.raw.offset)
+        self.next[message.tp] = message.raw.offset + 1
+
+    def split(self, max_records: int, now: float) -> tuple[_Batch, _Batch]:
+        """``(head, rest)``: head ends with the message that reaches ``max_records``.
+
+        Messages keep their order, so head holds a prefix of every partition's messages and
+        committing ``head.next`` never skips a message of ``rest``.
+        """
+        if self.records <= max_records:
+            return self, _Batch()
+        head, rest = _Batch(), _Batch()
+        for message in self.messages:
+            (head if head.records < max_records else rest).add(message, now)
+        head.started = self.started
+        return head, rest
+
+
+def _decode(raw: Any, tp: TopicPartition) -> _Message:
+    if raw.value is None:
+        return _Message(raw, tp, [], PermanentError("message without a value (tombstone)"))
+    try:
+        return _Message(raw, tp, decode_observation_batch(raw.value))
+    except PermanentError as exc:
+        return _Message(raw, tp, [], exc)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, owner: ObservationConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner._on_assigned(assigned)
+
+
+class ObservationConsumer:
+    """Consumes the observations topic at least once (see the module docstring).
+
+    Args:
+        config: Kafka and batching settings.
+        process: called with each batch's records in a worker thread; raises
+            ``RetryableError`` (or anything else) to have the batch retried, ``PermanentError``
+            to have its messages dead-lettered.
+        on_assign: called (on the event loop, while no batch is being processed) after every
+            partition assignment.
+        dead_letter_queue: where permanently failing messages go; default: a
+            ``DeadLetterQueue`` on ``config.dead_letter_topic`` (tests pass their own).
+
+    Usage::
+
+        consumer = ObservationConsumer(config, EnrichAndWrite(enricher, writer),
+                                       on_assign=writer.clear_cache)
+        task = asyncio.create_task(consumer.run())
+        ...                      # on SIGTERM:
+        await consumer.stop()    # flushes, commits, leaves the group; then ``task`` completes
+    """
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        process: Process,
+        *,
+        on_assign: Callable[[], object] | None = None,
+        dead_letter_queue: DeadLetterQueue | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = ConsumerStats()
+        self._process = process
+        self._on_assign = on_assign
+        self._dlq = dead_letter_queue or DeadLetterQueue(
+            config.bootstrap_servers,
+            config.dead_letter_topic,
+            client_id=f"{config.client_id}-dlq",
+        )
+        self._consumer: Any = None  # AIOKafkaConsumer once running
+        self._batch = _Batch()
+        self._lock = asyncio.Lock()  # one flush (process + commit) at a time
+        self._stopping = asyncio.Event()
+        self._done = asyncio.Event()
+        self._started = False
+        self._attempt = 0  # consecutive retryable failures
+        self._assignment: frozenset[TopicPartition] = frozenset()
+        self._lag_at = 0.0
+
+    @property
+    def assignment(self) -> frozenset[TopicPartition]:
+        """Partitions assigned by the last rebalance."""
+        return self._assignment
+
+    @property
+    def pending_records(self) -> int:
+        """Observation records fetched into the current batch and not yet flushed."""
+        return self._batch.records
+
+    async def run(self) -> None:
+        """Join the group and consume until ``stop()``; returns after the final flush.
+
+        Raises:
+            KafkaError: the cluster cannot be reached at start, or a non-retriable Kafka error
+                (e.g. authorization) occurred; the current batch is then left uncommitted.
+            RuntimeError: ``run()`` was called twice.
+        """
+        if self._started:
+            raise RuntimeError("ObservationConsumer.run() called twice")
+        self._started = True
+        try:
+            if self._stopping.is_set():
+                return
+            c = self.config
+            await self._dlq.start()
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=c.bootstrap_servers,
+                group_id=c.group_id,
+                client_id=c.client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=c.session_timeout_ms,
+                heartbeat_interval_ms=c.heartbeat_interval_ms,
+                max_poll_interval_ms=c.max_poll_interval_ms,
+                rebalance_timeout_ms=c.rebalance_timeout_ms,
+            )
+            await self._consumer.start()
+            self._consumer.subscribe([c.topic], listener=_Listener(self))
+            await self._consume()
+            await self._flush("shutdown", split=False)
+        finally:
+            try:
+                if self._consumer is not None:
+                    await self._consumer.stop()
+            finally:
+                await self._dlq.stop()
+                self._done.set()
+
+    async def stop(self) -> None:
+        """Stop fetching, flush and commit the current batch, leave the group, close.
+
+        Returns when ``run()`` has finished. Safe to call twice, and before ``run()`` (which
+        then returns at once).
+        """
+        self._stopping.set()
+        if self._started:
+            await self._done.wait()
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.config.batch_timeout_ms / 1000
+        while not self._stopping.is_set():
+            batch = self._batch
+            wait = timeout
+            if batch.messages:
+                wait = batch.started + timeout - loop.time()
+                if batch.records >= self.config.max_batch_records or wait <= 0:
+                    trigger = (
+                        "size" if batch.records >= self.config.max_batch_records else "timeout"
+                    )
+                    if not await self._flush(trigger, split=True):
+                        await self._backoff()
+                    continue
+            try:
+                fetched = await self._fetch(wait)
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("fetch failed, retrying: %r", exc)
+                await self._backoff()
+                continue
+            if fetched:
+                self._add(fetched, loop.time())
+            await self._update_lag()
+
+    async def _fetch(self, wait_s: float) -> Mapping[TopicPartition, list[Any]]:
+        """``getmany`` for at most ``wait_s``; returns early (empty) when ``stop()`` is called."""
+        # every message holds at least one record, except poison
+        limit = max(1, self.config.max_batch_records - self._batch.records)
+        getter = asyncio.ensure_future(
+            self._consumer.getmany(timeout_ms=max(0, int(wait_s * 1000)), max_records=limit)
+        )
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not getter.done():
+                # getmany waits without a timeout while a rebalance is in progress; stopping must
+                # not wait for that. Records it drained are simply not committed.
+                getter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getter
+        if getter.cancelled():
+            return {}
+        fetched: Mapping[TopicPartition, list[Any]] = getter.result()
+        return fetched
+
+    def _add(self, fetched: Mapping[TopicPartition, list[Any]], now: float) -> None:
+        started = time.perf_counter()
+        count = 0
+        for tp, raws in fetched.items():
+            for raw in raws:
+                self._batch.add(_decode(raw, tp), now)
+                count += 1
+        CONSUMER_METRICS.consumed.inc(count)
+        self.stats.decode_seconds += time.perf_counter() - started
+
+    async def _flush(self, trigger: str, *, split: bool) -> bool:
+        """Process, dead-letter and commit the pending messages; False if that failed retryably.
+
+        With ``split`` (the consume loop) at most ``max_batch_records`` records are flushed and
+        the rest stays pending; on failure every pending message is dropped and its partition
+        sought back to the first of them, so the next fetches return them again. Without (revoke,
+        shutdown) everything pending is flushed; after a failure the partitions are re-read from
+        the committed offsets by whoever owns them next.
+        """
+        async with self._lock:
+            if split:
+                batch, self._batch = self._batch.split(
+                    self.config.max_batch_records, asyncio.get_running_loop().time()
+                )
+            else:
+                batch, self._batch = self._batch, _Batch()
+            if not batch.messages:
+                return True
+            log.debug(
+                "flushing %d messages, %d records (%s)", len(batch.messages), batch.records, trigger
+            )
+            started = time.perf_counter()
+            try:
+                failed = await self._process_messages(
+                    [m for m in batch.messages if m.error is None and m.records]
+                )
+                letters = [m.letter(m.error) for m in batch.messages if m.error is not None]
+                letters += [m.letter(exc) for m, exc in failed]
+                await self._dlq.send(letters)
+            except Exception as exc:  # retryable, including unknown exceptions (storage.errors)
+                self.stats.process_seconds += time.perf_counter() - started
+                self.stats.retries += 1
+                CONSUMER_METRICS.retries.inc()
+                log.warning(
+                    "batch of %d messages (%d records) failed, %s: %r",
+                    len(batch.messages),
+                    batch.records,
+                    "will retry" if split else "left uncommitted",
+                    exc,
+                )
+                if split:
+                    rest, self._batch = self._batch, _Batch()
+                    self._rewind({**rest.first, **batch.first})
+                return False
+            self.stats.process_seconds += time.perf_counter() - started
+            decode_errors = len(letters) - len(failed)
+            CONSUMER_METRICS.dead_lettered.labels("decode").inc(decode_errors)
+            CONSUMER_METRICS.dead_lettered.labels("process").inc(len(failed))
+            await self._commit(batch)
+            self._attempt = 0
+            stats = self.stats
+            stats.batches += 1
+            stats.messages += len(batch.messages)
+            stats.records += batch.records - sum(len(m.records) for m, _ in failed)
+            stats.dead_lettered += len(letters)
+            stats.triggers[trigger] = stats.triggers.get(trigger, 0) + 1
+            return True
+
+    async def _process_messages(
+        self, messages: list[_Message]
+    ) -> list[tuple[_Message, PermanentError]]:
+        """Run the process step; on ``PermanentError`` bisect to isolate the failing messages.
+
+        Returns the messages that failed permanently on their own, with their errors.
+        Retryable errors propagate (some halves may already be written: a retry rewrites them,
+        which the writer makes harmless).
+        """
+        if not messages:
+            return []
+        records = [r for m in messages for r in m.records]
+        try:
+            await asyncio.to_thread(self._process, records)
+        except PermanentError as exc:
+            if len(messages) == 1:
+                return [(messages[0], exc)]
+            half = len(messages) // 2
+            return [
+                *await self._process_messages(messages[:half]),
+                *await self._process_messages(messages[half:]),
+            ]
+        return []
+
+    async def _commit(self, batch: _Batch) -> None:
+        started = time.perf_counter()
+        assigned = self._consumer.assignment()
+        offsets = {tp: offset for tp, offset in batch.next.items() if tp in assigned}
+        failure: BaseException | None = None
+        try:
+            if offsets:
+                await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            failure = exc
+        if failure is None and len(offsets) < len(batch.next):
+            failure = KafkaError(f"partitions {sorted(set(batch.next) - set(offsets))} revoked")
+        if failure is None:
+            CONSUMER_METRICS.commits.labels("success").inc()
+        else:
+            # The batch is written; its messages will be redelivered to the partition's owner,
+            # and the storage layer makes that harmless. Nothing to retry here.
+            self.stats.commit_failures += 1
+            CONSUMER_METRICS.commits.labels("failure").inc()
+            log.warning("offset commit failed after the write (will be redelivered): %r", failure)
+        self.stats.commit_seconds += time.perf_counter() - started
+
+    def _rewind(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Seek the still-assigned partitions back to ``offsets`` (a reassignment resets the
+        others to their committed offsets anyway)."""
+        assigned = self._consumer.assignment()
+        for tp, offset in offsets.items():
+            if tp in assigned:
+                self._consumer.seek(tp, offset)
+
+    async def _backoff(self) -> None:
+        c = self.config
+        delay = backoff_delay(self._attempt, c.backoff_initial_seconds, c.backoff_max_seconds)
+        self._attempt += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _update_lag(self) -> None:
+        """Σ (high watermark − position) over the assigned partitions, at most once a second.
+
+        The high watermark is the one carried by fetch responses, which is right on Apache Kafka
+        and on tansu alike (tansu's ``end_offsets()`` is not, local-services.md §1).
+        """
+        now = time.monotonic()
+        if now - self._lag_at < _LAG_INTERVAL_S:
+            return
+        self._lag_at = now
+        lag = 0
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # not fetched yet under this assignment
+            with contextlib.suppress(KafkaError, TimeoutError):
+                # position() waits while an offset reset is pending: never stall the loop on it
+                position = await asyncio.wait_for(self._consumer.position(tp), 0.1)
+                lag += max(0, highwater - position)
+        CONSUMER_METRICS.lag.set(lag)
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", sorted(revoked))
+        await self._flush("revoke", split=False)
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(assigned))
+        async with self._lock:  # never while a batch is being written
+            self._assignment = frozenset(assigned)
+            if self._on_assign is not None:
+                try:
+                    self._on_assign()
+                except Exception:
+                    log.exception("on_assign hook failed")
