@@ -38,7 +38,9 @@ def cpu_seconds(pid: int) -> float:
 async def http_load(
     url: str, auth: str, factory: RequestFactory, concurrency: int, seconds: float
 ) -> tuple[int, list[float], dict[int, int]]:
-    accepted, latencies, refused = 0, [], {}
+    accepted = 0
+    latencies: list[float] = []
+    refused: dict[int, int] = {}
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -66,7 +68,9 @@ async def http_load(
 async def grpc_load(
     target: str, auth: str, factory: RequestFactory, concurrency: int, seconds: float
 ) -> tuple[int, list[float], dict[int, int]]:
-    accepted, latencies, refused = 0, [], {}
+    accepted = 0
+    latencies: list[float] = []
+    refused: dict[int, int] = {}
     stop_at = time.monotonic() + seconds
     async with grpc.aio.insecure_channel(
         target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]

@@ -48,5 +48,5 @@ def _open_engine(settings: Settings) -> Engine:
     if settings.clickhouse_url:
         from storage.clickhouse import open_engine  # the server transport
 
-        return open_engine(settings.clickhouse_url, settings.data_dir)  # type: ignore[no-any-return]
+        return open_engine(settings.clickhouse_url, settings.data_dir)
     return ChdbEngine(settings.data_dir / "clickhouse")

@@ -47,10 +47,10 @@ class Broker:
 
     def start(self) -> None:
         """(Re)start the broker on the same port and wait until it accepts connections."""
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         _wait_for_port(self.port, self.process)
 
     def create_topics(self, *names: str, partitions: int = 4) -> None:

@@ -105,14 +105,14 @@ def start_service(
         **(env or {}),
     }
     log_path = data_dir / f"otelfuse-{role[0]}.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ingest", *role],
-        cwd=REPO,
-        env=full_env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log_file:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ingest", *role],
+            cwd=REPO,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     service = Service(
         process,
         f"http://127.0.0.1:{http_port}",
