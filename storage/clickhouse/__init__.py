@@ -1,12 +1,67 @@
-"""ClickHouse storage: engine interface, schema migrations and the batch writer.
+"""ClickHouse storage: engines, schema migrations and the batch writer.
 
-- ``engine``: ``Engine`` protocol and ``ChdbEngine`` (embedded ClickHouse);
-- ``migrate``: forward-only numbered migrations (``migrations/NNNN_*.sql``);
+- ``engine``: ``Engine`` protocol and ``ChdbEngine`` (embedded ClickHouse, the default);
+- ``server``: ``ServerEngine`` (a ClickHouse server over the native protocol, clickhouse-driver);
+- ``migrate``: forward-only numbered migrations (``migrations/NNNN_*.sql``), on either engine;
 - ``writer``: ``ClickHouseWriter`` (observation rows + merged trace rows).
+
+``open_engine`` picks the engine from the configured URL.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
 
 from storage.clickhouse.engine import ChdbEngine, Engine
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
+from storage.errors import PermanentError
 
-__all__ = ["ChdbEngine", "ClickHouseWriter", "Engine", "apply_migrations"]
+__all__ = [
+    "ChdbEngine",
+    "ClickHouseWriter",
+    "Engine",
+    "apply_migrations",
+    "database_for",
+    "open_engine",
+]
+
+_SERVER_SCHEMES = ("clickhouse", "clickhouses")
+
+
+def open_engine(url: str | None, data_dir: Path) -> Engine:
+    """The engine for ``url``: a ``clickhouse://``/``clickhouses://`` URL gives a
+    ``ServerEngine``; ``None`` (or ``""``) gives ``ChdbEngine(data_dir / "clickhouse")``.
+
+    Only one ``ChdbEngine`` may exist per process (chdb's single data path): share the result.
+
+    Raises:
+        PermanentError: another URL scheme (e.g. ``http://``: only the native protocol is
+            supported), or an invalid URL option.
+        RetryableError: the chdb data folder is locked by another process.
+    """
+    if not url:
+        return ChdbEngine(data_dir / "clickhouse")
+    scheme = urlparse(url).scheme
+    if scheme not in _SERVER_SCHEMES:
+        raise PermanentError(
+            f"unsupported ClickHouse URL scheme {scheme!r}: use clickhouse:// (native protocol,"
+            " port 9000) or clickhouses:// (TLS, port 9440)"
+        )
+    from storage.clickhouse.server import ServerEngine  # imports clickhouse-driver
+
+    return ServerEngine(url)
+
+
+def database_for(url: str | None, default: str) -> str:
+    """The database the tables live in: the URL path when it names one, else ``default``.
+
+    Raises:
+        PermanentError: the URL path is not a plain identifier.
+    """
+    if not url:
+        return default
+    from storage.clickhouse.server import database_from_url
+
+    return database_from_url(url) or default

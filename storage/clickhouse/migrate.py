@@ -7,9 +7,13 @@ replaced by the target database name. Applied versions are recorded in
 files.
 
 The runner is deliberately tiny: no maintained migration package (golang-migrate, as Langfuse
-uses, or the Python ones) works against embedded chdb, which has no TCP/HTTP endpoint. ClickHouse
-DDL is not transactional, so every statement must be safe to re-run (``IF NOT EXISTS``,
-``ADD COLUMN IF NOT EXISTS``): a migration interrupted half-way is simply applied again.
+uses, or the Python ones) works against embedded chdb, which has no TCP/HTTP endpoint. It only
+uses ``Engine`` calls, so the same files run on chdb and on a server (``ServerEngine``); its own
+bookkeeping table uses types every ClickHouse version has. ``ON CLUSTER``/replicated DDL is not
+handled. ClickHouse DDL is not transactional, so every statement must be safe to re-run
+(``IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``): a migration interrupted half-way is simply
+applied again. Run one migrator at a time (the ``migrate`` role): two concurrent runs may both
+apply a file, which the idempotent statements tolerate.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def apply_migrations(
     engine.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     engine.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations"
-        " (version UInt32, name String, applied_at DateTime64(6))"
+        " (version UInt32, name String, applied_at DateTime)"
         " ENGINE = ReplacingMergeTree(applied_at) ORDER BY version"
     )
     rows = engine.select(f"SELECT DISTINCT version FROM {database}.schema_migrations")
@@ -102,14 +106,10 @@ def apply_migrations(
             continue
         for statement in split_statements(migration.sql):
             engine.command(statement.replace("{database}", database))
-        engine.command(
-            f"INSERT INTO {database}.schema_migrations (version, name, applied_at)"
-            " VALUES ({version:UInt32}, {name:String}, {applied_at:DateTime64(6)})",
-            {
-                "version": migration.version,
-                "name": migration.name,
-                "applied_at": f"{time.time():.6f}",
-            },
+        engine.insert_rows(
+            f"{database}.schema_migrations",
+            ("version", "name", "applied_at"),
+            [(migration.version, migration.name, time.time_ns() // 1000)],
         )
         log.info("applied ClickHouse migration %s to %s", migration.name, database)
         applied.append(migration.name)

@@ -1,13 +1,12 @@
-"""Turn an ``ObservationRecord`` into an ``observations`` row for a JSONEachRow insert.
+"""Turn an ``ObservationRecord`` into an ``observations`` row for ``Engine.insert_rows``.
 
 Column names and types: ``migrations/0001_create_observations.sql`` (langfuse-anchor.md §2.2,
-§2.4). Conversions:
+§2.4). Rows hold engine-neutral Python values (``engine.Engine``); each engine adapts them:
 
-- times: Unix µs (int) -> ``"<seconds>.<6 digits>"`` text, which ClickHouse parses into
-  ``DateTime64(6)`` exactly and independently of the server time zone;
+- times: Unix µs (int), range-checked here (``check_time``);
 - money: decimal text in USD -> fixed-point text with 12 fractional digits (``Decimal(18,12)``),
   clamped to ±999,999.999999999999 like Langfuse (§3.5);
-- maps stay JSON objects; absent ``optional`` fields become ``null``.
+- maps are dicts, arrays lists; absent ``optional`` fields become ``None``.
 """
 
 from __future__ import annotations
@@ -25,32 +24,31 @@ from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 __all__ = [
     "MAX_TIME_US",
     "MIN_TIME_US",
+    "check_time",
     "content_hash",
     "decimal_text",
     "observation_row",
-    "time_text",
 ]
 
 log = logging.getLogger(__name__)
 
-# The record contract's range (storage.records) is where the ``"sec.micro"`` text form parses
-# unambiguously: 9 or 10 second digits, 1973-03-03 .. 2286-11-20.
+# The record contract's range (storage.records): 1973-03-03 .. 2286-11-20, where every engine
+# stores µs exactly (9 or 10 second digits in text form).
 
 _SCALE = Decimal("1e-12")
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,6}(?:\.[0-9]{1,12})?\Z")
 _MAX_MONEY = Decimal("999999.999999999999")
 
 
-def time_text(us: int, what: str = "time") -> str:
-    """Unix µs -> ``"1763770000.123456"``.
+def check_time(us: int, what: str = "time") -> int:
+    """Return ``us`` (Unix µs) after checking it is in the supported range.
 
     Raises:
         PermanentError: ``us`` is outside [``MIN_TIME_US``, ``MAX_TIME_US``].
     """
     if not MIN_TIME_US <= us <= MAX_TIME_US:
         raise PermanentError(f"{what} {us} µs is outside the supported range (1973..2286)")
-    seconds, micros = divmod(us, 1_000_000)
-    return f"{seconds}.{micros:06d}"
+    return us
 
 
 def decimal_text(value: str, what: str = "amount") -> str:
@@ -97,7 +95,10 @@ def observation_row(
     updated_at_us: int,
     event_ts_us: int,
 ) -> dict[str, Any]:
-    """The ``observations`` row of ``record``; bookkeeping times are Unix µs.
+    """The ``observations`` row of ``record`` as ``{column: value}``; all times are Unix µs.
+
+    Every call returns the keys in the same order, so ``tuple(row.values())`` lines up with
+    ``tuple(row)`` of any other row.
 
     Raises:
         PermanentError: a time is out of range or a money value is not a decimal.
@@ -112,9 +113,9 @@ def observation_row(
         "project_id": r.project_id,
         "type": r.type or "SPAN",
         "parent_observation_id": r.parent_observation_id if has("parent_observation_id") else None,
-        "start_time": time_text(r.start_time_us, f"observation {rid} start_time_us"),
+        "start_time": check_time(r.start_time_us, f"observation {rid} start_time_us"),
         "end_time": (
-            time_text(r.end_time_us, f"observation {rid} end_time_us")
+            check_time(r.end_time_us, f"observation {rid} end_time_us")
             if has("end_time_us")
             else None
         ),
@@ -135,7 +136,7 @@ def observation_row(
         "cost_details": _decimal_map(r.cost_details, "cost_details"),
         "total_cost": decimal_text(r.total_cost, "total_cost") if has("total_cost") else None,
         "completion_start_time": (
-            time_text(r.completion_start_time_us, f"observation {rid} completion_start_time_us")
+            check_time(r.completion_start_time_us, f"observation {rid} completion_start_time_us")
             if has("completion_start_time_us")
             else None
         ),
@@ -163,8 +164,8 @@ def observation_row(
         "ingestion_sdk_name": r.ingestion_sdk_name,
         "ingestion_sdk_version": r.ingestion_sdk_version,
         "content_hash": record_hash,
-        "created_at": time_text(created_at_us, "created_at"),
-        "updated_at": time_text(updated_at_us, "updated_at"),
-        "event_ts": time_text(event_ts_us, "event_ts"),
+        "created_at": check_time(created_at_us, "created_at"),
+        "updated_at": check_time(updated_at_us, "updated_at"),
+        "event_ts": check_time(event_ts_us, "event_ts"),
         "is_deleted": 0,
     }

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.clickhouse.rows import time_text
+from storage.clickhouse.rows import check_time
 from storage.records import ObservationRecord
 
 __all__ = [
@@ -133,13 +133,17 @@ def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) 
 
 
 def trace_row(state: TraceState, *, updated_at_us: int, event_ts_us: int) -> dict[str, Any]:
-    """The ``traces`` row (``migrations/0002_create_traces.sql``) of ``state``."""
+    """The ``traces`` row (``migrations/0002_create_traces.sql``) of ``state``; times in Unix µs.
+
+    Raises:
+        PermanentError: a time is outside the supported range.
+    """
     return {
         "id": state.id,
         "project_id": state.project_id,
-        "timestamp": time_text(state.timestamp_us, f"trace {state.id} timestamp"),
+        "timestamp": check_time(state.timestamp_us, f"trace {state.id} timestamp"),
         "end_time": (
-            time_text(state.end_time_us, f"trace {state.id} end_time")
+            check_time(state.end_time_us, f"trace {state.id} end_time")
             if state.end_time_us is not None
             else None
         ),
@@ -155,9 +159,9 @@ def trace_row(state: TraceState, *, updated_at_us: int, event_ts_us: int) -> dic
         "metadata": state.metadata,
         "input": state.input,
         "output": state.output,
-        "created_at": time_text(state.created_at_us, "created_at"),
-        "updated_at": time_text(updated_at_us, "updated_at"),
-        "event_ts": time_text(event_ts_us, "event_ts"),
+        "created_at": check_time(state.created_at_us, "created_at"),
+        "updated_at": check_time(updated_at_us, "updated_at"),
+        "event_ts": check_time(event_ts_us, "event_ts"),
         "is_deleted": 0,
     }
 

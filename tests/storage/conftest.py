@@ -1,7 +1,8 @@
-"""One embedded ClickHouse for the whole test session.
+"""One embedded ClickHouse for the whole test session, and one real ClickHouse server.
 
 chdb allows a single data path per process (local-services.md §2(a)), so every storage test
-shares this engine and isolates itself with a fresh project id.
+shares this engine and isolates itself with a fresh project id. The server (Debian's
+clickhouse-server 18.16, installed on first use) tests the native-protocol transport.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import pytest
 
 from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.migrate import apply_migrations
+from storage.clickhouse.server import ServerEngine
 from storage.clickhouse.writer import ClickHouseWriter
+from tests.support.clickhouse_server import ClickHouseServer, start_clickhouse
 
 DATABASE = "otelfuse"
 
@@ -37,3 +40,19 @@ def project_id() -> str:
 def writer(engine: ChdbEngine) -> ClickHouseWriter:
     """A writer with its own (empty) trace cache."""
     return ClickHouseWriter(engine, database=DATABASE)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    """A clickhouse-server 18.16 on free loopback ports (installed with apt-get if missing)."""
+    server = start_clickhouse(tmp_path_factory.mktemp("clickhouse-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_engine(clickhouse_server: ClickHouseServer) -> Iterator[ServerEngine]:
+    """A ``ServerEngine`` connected to the session's server by URL."""
+    eng = ServerEngine(clickhouse_server.url)
+    yield eng
+    eng.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +150,9 @@ class BrokenEngine:
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         raise RetryableError("down", retry_after_s=2.5)
 
-    def insert_json_each_row(self, table: str, rows: Sequence[bytes]) -> None:
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         raise RetryableError("down")
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -359,11 +359,13 @@ class FailingTraceInserts:
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.engine.select(sql, params)
 
-    def insert_json_each_row(self, table: str, rows: Sequence[bytes]) -> None:
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         if table.endswith(".traces") and self.fail:
             self.fail -= 1
             raise RetryableError("injected: ClickHouse unavailable")
-        self.engine.insert_json_each_row(table, rows)
+        self.engine.insert_rows(table, columns, rows)
 
     def close(self) -> None:
         pass
