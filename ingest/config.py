@@ -59,7 +59,8 @@ class Settings:
     batch_timeout_ms: int = DEFAULT_BATCH_TIMEOUT_MS
     """...or this many milliseconds after its first observation arrived."""
     clickhouse_url: str = ""
-    """``clickhouse://user:pass@host:9000/db`` for a ClickHouse server; empty: embedded chdb
+    """``clickhouse://user:pass@host:9000/db`` (``clickhouses://`` for TLS) for a ClickHouse
+    server; its database, when given, overrides ``clickhouse_database``; empty: embedded chdb
     under ``data_dir/clickhouse``."""
     clickhouse_database: str = DEFAULT_CLICKHOUSE_DATABASE
     """ClickHouse database holding observations, traces and scores."""
@@ -110,6 +111,15 @@ class Settings:
                 values[field.name] = _parse(variable, from_file[field.name], field.default)
         settings = cls(**values)
         settings._validate()
+        if settings.clickhouse_url:
+            from storage.clickhouse import database_for
+            from storage.errors import PermanentError
+
+            try:
+                database = database_for(settings.clickhouse_url, settings.clickhouse_database)
+            except PermanentError as exc:
+                raise ConfigError(f"OTELFUSE_CLICKHOUSE_URL: {exc}") from None
+            settings = dataclasses.replace(settings, clickhouse_database=database)
         return settings
 
     @classmethod
@@ -137,8 +147,12 @@ class Settings:
                 f"OTELFUSE_KAFKA_COMPRESSION={self.kafka_compression!r} is not one of "
                 f"{', '.join(KAFKA_COMPRESSIONS)}"
             )
-        if self.clickhouse_url and not self.clickhouse_url.startswith("clickhouse://"):
-            raise ConfigError("OTELFUSE_CLICKHOUSE_URL must start with clickhouse://")
+        if self.clickhouse_url and not self.clickhouse_url.startswith(
+            ("clickhouse://", "clickhouses://")
+        ):
+            raise ConfigError(
+                "OTELFUSE_CLICKHOUSE_URL must start with clickhouse:// or clickhouses:// (TLS)"
+            )
 
     @staticmethod
     def split_address(address: str) -> tuple[str, int]:
