@@ -19,6 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ingest.build_info import record_build_info
 from ingest.config import ConfigError, Settings
 from ingest.service import Service
 
@@ -65,6 +66,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     service = _service(args, settings)
+    record_build_info(args.role)
     try:
         await service.start()
         bootstrap = getattr(service, "bootstrap", None)

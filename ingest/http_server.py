@@ -10,9 +10,12 @@ from collections.abc import Iterator, Sequence
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+
+from ingest.http_metrics import QueryMetricsMiddleware
 
 __all__ = ["HTTPServer"]
 
@@ -32,7 +35,10 @@ class HTTPServer:
     """Serve ``routes`` plus Prometheus ``/metrics`` on ``host:port``."""
 
     def __init__(self, routes: Sequence[BaseRoute], host: str, port: int) -> None:
-        app = Starlette(routes=[*routes, Route("/metrics", _metrics)])
+        app = Starlette(
+            routes=[*routes, Route("/metrics", _metrics)],
+            middleware=[Middleware(QueryMetricsMiddleware)],
+        )
         config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", access_log=False, log_level="warning"
         )

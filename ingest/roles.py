@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ingest.app import bootstrap_from_settings
+from ingest.build_info import VERSION
 from ingest.config import Settings
 from ingest.export import TraceExport
 from ingest.http_server import HTTPServer
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["Processor", "Query", "Receiver", "migrate"]
 
 log = logging.getLogger(__name__)
-VERSION = "0.1.0"
 
 
 def _health(ok: bool, reason: str = "") -> Response:
