@@ -22,6 +22,7 @@ from ingest.http_server import HTTPServer
 from ingest.otlp_grpc import create_server
 from ingest.otlp_http import OTLPHTTPReceiver
 from ingest.storage import Storage
+from ingest.telemetry import RECEIVER_METRICS
 from processors.batch import EnrichAndWrite
 from processors.enrich import default_enricher
 from processors.pipeline import Pipeline
@@ -91,6 +92,8 @@ class AllInOne:
             batch_timeout_s=s.batch_timeout_ms / 1000,
         )
         await self._pipeline.start()
+        pipeline = self._pipeline
+        RECEIVER_METRICS.watch_queue(lambda: pipeline.queued_records, pipeline.capacity)
 
         export = TraceExport(self._pipeline, self.bootstrap.keys)
         grpc_server = create_server(export, s.grpc_address, s.max_request_bytes)

@@ -10,6 +10,10 @@
 - ``otelfuse_receiver_request_duration_seconds{transport,outcome}`` (histogram).
 - ``otelfuse_receiver_request_size_bytes{transport}`` (histogram, body as received).
 - ``otelfuse_receiver_kafka_produce_duration_seconds{outcome}`` (histogram).
+- ``otelfuse_receiver_queue_size_records`` / ``otelfuse_receiver_queue_capacity_records``
+  (gauges): records accepted and not yet durable, and the limit beyond which exports get 503
+  (all-in-one: the in-process queue; receiver role: unacknowledged Kafka records are in
+  ``otelfuse_receiver_producer_buffer_bytes``).
 
 Requests refused before decoding (overload, credentials, size) have no span count, so they
 are counted as requests.
@@ -17,7 +21,9 @@ are counted as requests.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["RECEIVER_METRICS", "ReceiverMetrics"]
 
@@ -65,6 +71,28 @@ class ReceiverMetrics:
             "Time from sending an export's messages to Kafka to their acknowledgement, seconds.",
             ["outcome"],
         )
+
+        self._queue_size = Gauge(
+            "otelfuse_receiver_queue_size_records",
+            "Records accepted but not yet written (all-in-one queue).",
+        )
+        self._queue_capacity = Gauge(
+            "otelfuse_receiver_queue_capacity_records",
+            "Queue capacity in records; beyond it exports are refused with 503/UNAVAILABLE.",
+        )
+        self._producer_buffer = Gauge(
+            "otelfuse_receiver_producer_buffer_bytes",
+            "Bytes sent to Kafka and not yet acknowledged (receiver role).",
+        )
+
+    def watch_queue(self, size: Callable[[], float], capacity: float) -> None:
+        """Report the in-process queue's live size and its capacity."""
+        self._queue_size.set_function(size)
+        self._queue_capacity.set(capacity)
+
+    def watch_producer_buffer(self, size: Callable[[], float]) -> None:
+        """Report the Kafka producer's unacknowledged bytes."""
+        self._producer_buffer.set_function(size)
 
     def kafka_produce(self, outcome: str, seconds: float) -> None:
         """Observe one export's produce latency; ``outcome`` is success|failure."""
