@@ -5,7 +5,16 @@ Wiring, in data-flow order::
     OTLP/gRPC :4317 ─┐
     OTLP/HTTP :4318 ─┴─> TraceExport (auth, admission, mapping) ─> Pipeline (bounded queue,
         size-or-time batches) ─> Enricher (usage, tokens, cost) ─> ClickHouseWriter
+    POST /api/public/ingestion ─> IngestionReceiver ─┬─> the same Pipeline, whose process step
+        first merges partial records onto stored rows and applies trace-create records
+        (processors.merge.MergeThenEnrichAndWrite)
+                                                    └─> ScoreWriter (score-create events)
+    POST /api/public/scores ─> ScoresReceiver ─> ScoreWriter (worker thread) ─> scores table
     query API on :4318 <─ Repository <─ ClickHouse (embedded chdb unless a URL is set)
+
+With ``OTELFUSE_POSTGRES_URL``, projects and API keys come from PostgreSQL
+(``PostgresKeyStore``), the Enricher prices custom models first (``PostgresEnricher``) and
+``/api/public/models`` is served; without it the settings-based project and catalog prices.
 
 Start order is storage first, receivers last; stop order is the reverse, so every export that
 was accepted is written before the process exits.
@@ -15,22 +24,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from ingest.config import Settings
 from ingest.export import TraceExport
 from ingest.http_server import HTTPServer
+from ingest.ingestion.endpoint import IngestionReceiver
 from ingest.otlp_grpc import create_server
 from ingest.otlp_http import OTLPHTTPReceiver
+from ingest.scores import ScoresReceiver, ThreadedScoreSink
 from ingest.storage import Storage
 from ingest.telemetry import RECEIVER_METRICS
 from processors.batch import EnrichAndWrite
-from processors.enrich import default_enricher
+from processors.enrich import Enricher, default_enricher
+from processors.merge import MergeThenEnrichAndWrite
 from processors.pipeline import Pipeline
+from storage.auth import KeyStore
+from storage.clickhouse.observation_reader import ObservationReader, TraceOnlyWriter
+from storage.clickhouse.scores import ScoreWriter
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.projects import InitProject, ProjectBootstrap, bootstrap_project
 from storage.query.api import query_routes
+from storage.query.scores import score_routes
 
-__all__ = ["AllInOne", "bootstrap_from_settings"]
+if TYPE_CHECKING:
+    from storage.postgres import PostgresRuntime
+
+__all__ = ["AllInOne", "bootstrap_from_settings", "enricher_for", "open_postgres"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +72,52 @@ def bootstrap_from_settings(settings: Settings) -> ProjectBootstrap:
     )
 
 
+async def open_postgres(settings: Settings, *, migrate: bool) -> PostgresRuntime:
+    """PostgreSQL metadata for a role (``settings.postgres_url`` must be set): pool, key store
+    (``auth_cache_ttl_s``) and repositories; ``OTELFUSE_INIT_PROJECT_*``, when all three are
+    set, are created in PostgreSQL if missing; nothing is generated otherwise.
+
+    Raises:
+        ValueError: only some of the three initial-project settings are set.
+        RetryableError / PermanentError: PostgreSQL unreachable, refusing, or not migrated.
+    """
+    from storage.postgres import PostgresRuntime
+
+    init = InitProject(
+        settings.init_project_id, settings.init_project_public_key, settings.init_project_secret_key
+    )
+    given = [init.project_id, init.public_key, init.secret_key]
+    if any(given) and not all(given):
+        raise ValueError(
+            "set all of OTELFUSE_INIT_PROJECT_ID, _PUBLIC_KEY and _SECRET_KEY, or none"
+        )
+    return await PostgresRuntime.open(
+        settings.postgres_url,
+        migrate=migrate,
+        init=init if all(given) else None,
+        auth_cache_ttl_s=settings.auth_cache_ttl_s,
+    )
+
+
+async def enricher_for(settings: Settings, postgres: PostgresRuntime | None) -> Enricher:
+    """``default_enricher``, or with PostgreSQL custom models first (then the catalog) and
+    prompt ids (``processors.prices_postgres``; cache TTL ``model_cache_ttl_s``)."""
+    if postgres is None:
+        return await asyncio.to_thread(default_enricher, settings.data_dir)
+    from processors.prices_postgres import postgres_enricher
+    from storage.postgres.pool import LoopBridge
+
+    bridge = LoopBridge(asyncio.get_running_loop())
+    return await asyncio.to_thread(
+        postgres_enricher,
+        settings.data_dir,
+        postgres.models,
+        postgres.prompts,
+        bridge,
+        ttl_s=settings.model_cache_ttl_s,
+    )
+
+
 class AllInOne:
     """The all-in-one service; ``async with AllInOne(settings) as service: ...``."""
 
@@ -59,6 +125,7 @@ class AllInOne:
         self.settings = settings
         self.bootstrap: ProjectBootstrap | None = None
         self._storage: Storage | None = None
+        self._postgres: PostgresRuntime | None = None
         self._pipeline: Pipeline | None = None
         self._grpc: object | None = None
         self._http: HTTPServer | None = None
@@ -81,12 +148,25 @@ class AllInOne:
             ValueError: bad project settings; RuntimeError: a port cannot be bound.
         """
         s = self.settings
-        self.bootstrap = bootstrap_from_settings(s)
+        keys: KeyStore
+        if s.postgres_url:
+            self._postgres = await open_postgres(s, migrate=True)
+            keys = self._postgres.keys
+        else:
+            self.bootstrap = bootstrap_from_settings(s)
+            keys = self.bootstrap.keys
         self._storage = storage = await Storage.open(s, migrate=True)
         writer = ClickHouseWriter(storage.engine, database=s.clickhouse_database)
-        enricher = await asyncio.to_thread(default_enricher, s.data_dir)
-        self._pipeline = Pipeline(
+        enricher = await enricher_for(s, self._postgres)
+        database = s.clickhouse_database
+        process = MergeThenEnrichAndWrite(
             EnrichAndWrite(enricher, writer),
+            ObservationReader(storage.engine, database),
+            TraceOnlyWriter(storage.engine, database),
+            after_traces=writer.clear_cache,
+        )
+        self._pipeline = Pipeline(
+            process,
             max_queued_records=s.queue_max_records,
             max_batch_records=s.batch_max_records,
             batch_timeout_s=s.batch_timeout_ms / 1000,
@@ -95,14 +175,22 @@ class AllInOne:
         pipeline = self._pipeline
         RECEIVER_METRICS.watch_queue(lambda: pipeline.queued_records, pipeline.capacity)
 
-        export = TraceExport(self._pipeline, self.bootstrap.keys)
+        export = TraceExport(self._pipeline, keys)
+        score_sink = ThreadedScoreSink(ScoreWriter(storage.engine, database))
         grpc_server = create_server(export, s.grpc_address, s.max_request_bytes)
         await grpc_server.start()
         self._grpc = grpc_server
         routes = [
             *OTLPHTTPReceiver(export, s.max_request_bytes).routes(),
-            *query_routes(storage.repository, self.bootstrap.keys),
+            *query_routes(storage.repository, keys),
+            *ScoresReceiver(score_sink, keys, s.max_request_bytes).routes(),
+            *IngestionReceiver(self._pipeline, score_sink, keys, s.max_request_bytes).routes(),
+            *score_routes(storage.engine, keys, database),
         ]
+        if self._postgres is not None:
+            from storage.query.models import model_routes
+
+            routes += model_routes(self._postgres.models, keys)
         self._http = HTTPServer(routes, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
@@ -121,4 +209,6 @@ class AllInOne:
             await self._pipeline.stop()
         if self._storage is not None:
             await self._storage.close()
-        self._http = self._grpc = self._pipeline = self._storage = None
+        if self._postgres is not None:
+            await self._postgres.close()
+        self._http = self._grpc = self._pipeline = self._storage = self._postgres = None

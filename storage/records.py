@@ -26,6 +26,8 @@ __all__ = [
     "MAX_TIME_US",
     "MIN_TIME_US",
     "OBSERVATION_TYPES",
+    "SCORE_DATA_TYPES",
+    "SCORE_SOURCES",
     "ObservationBatch",
     "ObservationRecord",
     "ScoreBatch",
@@ -60,6 +62,15 @@ MAX_TIME_US = 10_000_000_000 * 1_000_000 - 1
 
 LEVELS: frozenset[str] = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
 """Langfuse observation levels (langfuse-anchor.md §1.8)."""
+
+
+SCORE_DATA_TYPES: frozenset[str] = frozenset(
+    {"NUMERIC", "CATEGORICAL", "BOOLEAN", "CORRECTION", "TEXT"}
+)
+"""Langfuse score data types (langfuse-anchor.md §2.3, ``ScoreRecord.data_type``)."""
+
+SCORE_SOURCES: frozenset[str] = frozenset({"API", "EVAL", "ANNOTATION"})
+"""Langfuse score sources (langfuse-anchor.md §2.3, ``ScoreRecord.source``)."""
 
 
 KAFKA_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.ObservationBatch"

@@ -1,0 +1,133 @@
+"""``POST /api/public/ingestion``: Langfuse's legacy batch endpoint (langfuse-anchor.md §3.2).
+
+Request: ``{"batch": [event, ...], "metadata"?: any}`` with Basic auth (JSON, optionally gzip).
+Response: **207** ``{"successes": [{"id", "status": 201}], "errors": [{"id", "status",
+"message"}]}`` keyed by envelope id, once every accepted event is durable:
+
+- invalid events (``ingest.ingestion.events``): ``status`` 400, the others proceed;
+- observation and trace events go, in processing order and in ONE submission, through the
+  same ``RecordSink`` as OTLP spans (all-in-one: the ``Pipeline``, whose process step merges
+  partial records onto stored rows, writes trace-only records, then enriches and writes);
+- score events go to the ``ScoreSink``; ``sdk-log`` events are logged and reported 201;
+- storage rejecting data for good: the affected events get ``status`` 500;
+- storage unavailable or queue full: the whole request is answered 503 + ``Retry-After``, so the
+  client resends the batch (merges are idempotent, scores are upserts).
+
+Request-level errors: 400 body not ``{batch: [...]}`` or not JSON, 401 credentials, 413 too
+large (the ``max_request_bytes`` setting), 415 encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ingest.export import RecordSink
+from ingest.ingestion.events import ParsedBatch, parse_batch
+from ingest.ingestion.http import (
+    HTTPError,
+    JSONResponse,
+    authenticate_request,
+    read_json,
+    storage_error,
+)
+from ingest.ingestion.telemetry import INGESTION_METRICS
+from ingest.mapping.context import IngestContext
+from ingest.scores import ScoreSink
+from storage.auth import KeyStore
+from storage.errors import PermanentError
+
+__all__ = ["INGESTION_PATH", "IngestionReceiver"]
+
+log = logging.getLogger(__name__)
+
+INGESTION_PATH = "/api/public/ingestion"
+
+
+def _header(request: Request, name: str) -> str:
+    return request.headers.get(name) or request.headers.get(name.replace("-", "_"), "")
+
+
+class IngestionReceiver:
+    """The batch endpoint (module docstring).
+
+    Args:
+        sink: the record sink shared with the OTLP receivers.
+        scores: where score events are written.
+        keys: API keys (Basic auth, project-scoped).
+        max_request_bytes: body limit, also after gzip decompression.
+    """
+
+    def __init__(
+        self, sink: RecordSink, scores: ScoreSink, keys: KeyStore, max_request_bytes: int
+    ) -> None:
+        self._sink = sink
+        self._scores = scores
+        self._keys = keys
+        self._limit = max_request_bytes
+
+    def routes(self) -> list[Route]:
+        """The POST route."""
+        return [Route(INGESTION_PATH, self.ingest, methods=["POST"])]
+
+    async def ingest(self, request: Request) -> Response:
+        """Handle one batch; never raises."""
+        try:
+            project = authenticate_request(self._keys, request)
+            if not self._sink.has_room():
+                raise HTTPError(503, "ingest queue full, retry later", {"Retry-After": "1"})
+            body = await read_json(request, self._limit)
+            if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+                raise HTTPError(400, 'body must be {"batch": [event, ...], "metadata"?: ...}')
+            ctx = IngestContext(
+                project_id=project.id,
+                sdk_name=_header(request, "x-langfuse-sdk-name"),
+                sdk_version=_header(request, "x-langfuse-sdk-version"),
+            )
+            parsed = parse_batch(body["batch"], ctx, now_us=time.time_ns() // 1000)
+            return JSONResponse(await self._store(parsed), status_code=207)
+        except HTTPError as exc:
+            return exc.response()
+
+    async def _store(self, parsed: ParsedBatch) -> dict[str, Any]:
+        records = [record for _, _, record in parsed.records]
+        scores = [record for _, _, record in parsed.scores]
+        outcomes = await asyncio.gather(
+            self._sink.submit(records) if records else _nothing(),
+            self._scores.submit_scores(scores),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, PermanentError):
+                for _, event_type, _ in (*parsed.records, *parsed.scores):
+                    INGESTION_METRICS.event(event_type, "storage")
+                raise storage_error(outcome if isinstance(outcome, Exception) else Exception())
+        refused, scores_outcome = outcomes
+        if isinstance(refused, list | tuple) and refused:
+            log.warning("sink refused %d ingestion records: %s", len(refused), refused[:3])
+        successes: list[dict[str, Any]] = []
+        errors = list(parsed.errors)
+        for entries, outcome in ((parsed.records, refused), (parsed.scores, scores_outcome)):
+            for event_id, event_type, _ in entries:
+                if isinstance(outcome, PermanentError):
+                    INGESTION_METRICS.event(event_type, "storage")
+                    errors.append({"id": event_id, "status": 500, "message": str(outcome)})
+                else:
+                    INGESTION_METRICS.event(event_type, "accepted")
+                    successes.append({"id": event_id, "status": 201})
+        for event_id in parsed.logged:
+            INGESTION_METRICS.event("sdk-log", "accepted")
+            successes.append({"id": event_id, "status": 201})
+        if not isinstance(scores_outcome, PermanentError):
+            INGESTION_METRICS.scores("ingestion", "accepted", len(scores))
+        return {"successes": successes, "errors": errors}
+
+
+async def _nothing() -> list[str]:
+    return []
