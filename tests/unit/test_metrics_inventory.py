@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 import ingest.build_info
 import ingest.http_metrics
+import ingest.ingestion.telemetry
 import ingest.telemetry
 import processors.consumer_telemetry
 import processors.telemetry
@@ -22,6 +23,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "metrics.txt"
 MODULES = (
     ingest.build_info,
     ingest.http_metrics,
+    ingest.ingestion.telemetry,
     ingest.telemetry,
     processors.consumer_telemetry,
     processors.telemetry,
