@@ -2,25 +2,35 @@
 
 Every parser returns a frozen dataclass of typed values or raises ``BadRequest`` with a message
 the client can act on (the route answers ``400 {"message": ...}``). Times become Unix µs.
+The ``int_param``/``str_param``/``list_param``/``time_param`` helpers are shared with the
+endpoint modules (sessions, v2 observations, metrics).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from starlette.datastructures import QueryParams
 
+from storage.query.filter_columns import OBSERVATION_FILTERS, TRACE_FILTERS
+from storage.query.filters import Condition, parse_filter_param
+from storage.query.values import BadRequest, parse_timestamp
+
 __all__ = [
+    "MAX_PAGE",
     "TRACE_ORDER_FIELDS",
     "BadRequest",
     "ObservationFilter",
     "PageRequest",
     "TraceFilter",
+    "int_param",
+    "list_param",
     "parse_observation_filter",
     "parse_page",
     "parse_timestamp",
     "parse_trace_filter",
+    "str_param",
+    "time_param",
 ]
 
 TRACE_ORDER_FIELDS: frozenset[str] = frozenset(
@@ -28,12 +38,10 @@ TRACE_ORDER_FIELDS: frozenset[str] = frozenset(
 )
 """``orderBy`` fields of ``GET /traces`` (``field.asc`` / ``field.desc``)."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_LIMIT = 100
 
-
-class BadRequest(Exception):
-    """An invalid query parameter; the message is returned to the client as-is."""
+MAX_PAGE = 2**31 - 1
+"""Largest ``page`` accepted (keeps ``(page - 1) * limit`` inside ClickHouse's ``UInt64``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,8 @@ class TraceFilter:
     release: str | None = None
     order_field: str = "timestamp"
     descending: bool = True
+    conditions: tuple[Condition, ...] = ()
+    """The ``filter`` JSON conditions (``storage.query.filter_columns.TRACE_FILTERS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +90,19 @@ class ObservationFilter:
     from_start_us: int | None = None
     to_start_us: int | None = None
     version: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    """The ``filter`` JSON conditions (``storage.query.filter_columns.OBSERVATION_FILTERS``)."""
 
 
-def parse_timestamp(value: str, name: str) -> int:
-    """ISO-8601 (``2025-11-22T00:00:00Z``, offsets allowed, naive = UTC) -> Unix µs.
+def int_param(
+    params: QueryParams, name: str, default: int, lo: int, hi: int, *, show_range: bool = True
+) -> int:
+    """The integer ``name`` in ``lo..hi`` (``default`` when absent or empty).
 
     Raises:
-        BadRequest: ``value`` is not an ISO-8601 date-time.
+        BadRequest: not an integer or out of range ("between lo and hi" when ``show_range``,
+            else ">= lo" / "<= hi").
     """
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO-8601 timestamp, got {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return (parsed - _EPOCH) // timedelta(microseconds=1)
-
-
-def _int(params: QueryParams, name: str, default: int, lo: int, hi: int | None) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
@@ -105,22 +110,27 @@ def _int(params: QueryParams, name: str, default: int, lo: int, hi: int | None) 
         value = int(raw)
     except ValueError:
         raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise BadRequest(f"{name} must be {bound}, got {value}")
-    return value
+    if lo <= value <= hi:
+        return value
+    bound = f"between {lo} and {hi}"
+    if not show_range:
+        bound = f">= {lo}" if value < lo else f"<= {hi}"
+    raise BadRequest(f"{name} must be {bound}, got {value}")
 
 
-def _str(params: QueryParams, name: str) -> str | None:
+def str_param(params: QueryParams, name: str) -> str | None:
+    """The text of ``name``; absent or empty -> ``None``."""
     value = params.get(name)
     return value if value else None
 
 
-def _list(params: QueryParams, name: str) -> tuple[str, ...]:
+def list_param(params: QueryParams, name: str) -> tuple[str, ...]:
+    """Every non-empty value of the repeatable parameter ``name``."""
     return tuple(v for v in params.getlist(name) if v)
 
 
-def _time(params: QueryParams, name: str) -> int | None:
+def time_param(params: QueryParams, name: str) -> int | None:
+    """The ISO-8601 time ``name`` as Unix µs; absent or empty -> ``None``."""
     value = params.get(name)
     return parse_timestamp(value, name) if value else None
 
@@ -128,14 +138,15 @@ def _time(params: QueryParams, name: str) -> int | None:
 def parse_page(params: QueryParams) -> PageRequest:
     """``page`` (integer ≥ 1, default 1) and ``limit`` (1..100, default 50)."""
     return PageRequest(
-        page=_int(params, "page", 1, 1, None),
-        limit=_int(params, "limit", 50, 1, _MAX_LIMIT),
+        page=int_param(params, "page", 1, 1, MAX_PAGE, show_range=False),
+        limit=int_param(params, "limit", 50, 1, _MAX_LIMIT),
     )
 
 
 def parse_trace_filter(params: QueryParams) -> TraceFilter:
     """Filters of ``GET /traces``: userId, name, sessionId, fromTimestamp (>=), toTimestamp (<),
-    tags (repeatable, all must match), environment (repeatable), version, release, orderBy."""
+    tags (repeatable, all must match), environment (repeatable), version, release, orderBy,
+    filter (JSON, ``TRACE_FILTERS`` columns)."""
     order_field, descending = "timestamp", True
     order_by = params.get("orderBy")
     if order_by:
@@ -147,32 +158,35 @@ def parse_trace_filter(params: QueryParams) -> TraceFilter:
             )
         order_field, descending = field, direction == "desc"
     return TraceFilter(
-        user_id=_str(params, "userId"),
-        name=_str(params, "name"),
-        session_id=_str(params, "sessionId"),
-        from_us=_time(params, "fromTimestamp"),
-        to_us=_time(params, "toTimestamp"),
-        tags=_list(params, "tags"),
-        environments=_list(params, "environment"),
-        version=_str(params, "version"),
-        release=_str(params, "release"),
+        user_id=str_param(params, "userId"),
+        name=str_param(params, "name"),
+        session_id=str_param(params, "sessionId"),
+        from_us=time_param(params, "fromTimestamp"),
+        to_us=time_param(params, "toTimestamp"),
+        tags=list_param(params, "tags"),
+        environments=list_param(params, "environment"),
+        version=str_param(params, "version"),
+        release=str_param(params, "release"),
         order_field=order_field,
         descending=descending,
+        conditions=parse_filter_param(params.get("filter"), TRACE_FILTERS),
     )
 
 
 def parse_observation_filter(params: QueryParams) -> ObservationFilter:
     """Filters of ``GET /observations``: name, userId, type, traceId, parentObservationId,
-    level, environment (repeatable), fromStartTime (>=), toStartTime (<), version."""
+    level, environment (repeatable), fromStartTime (>=), toStartTime (<), version,
+    filter (JSON, ``OBSERVATION_FILTERS`` columns)."""
     return ObservationFilter(
-        name=_str(params, "name"),
-        user_id=_str(params, "userId"),
-        type=_str(params, "type"),
-        trace_id=_str(params, "traceId"),
-        parent_observation_id=_str(params, "parentObservationId"),
-        level=_str(params, "level"),
-        environments=_list(params, "environment"),
-        from_start_us=_time(params, "fromStartTime"),
-        to_start_us=_time(params, "toStartTime"),
-        version=_str(params, "version"),
+        name=str_param(params, "name"),
+        user_id=str_param(params, "userId"),
+        type=str_param(params, "type"),
+        trace_id=str_param(params, "traceId"),
+        parent_observation_id=str_param(params, "parentObservationId"),
+        level=str_param(params, "level"),
+        environments=list_param(params, "environment"),
+        from_start_us=time_param(params, "fromStartTime"),
+        to_start_us=time_param(params, "toStartTime"),
+        version=str_param(params, "version"),
+        conditions=parse_filter_param(params.get("filter"), OBSERVATION_FILTERS),
     )

@@ -14,9 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.clickhouse.engine import Engine
+from storage.query.filter_columns import OBSERVATION_FILTERS, TRACE_FILTERS
+from storage.query.filters import compile_conditions
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
+from storage.query.sql import Where
 
-__all__ = ["OBSERVATION_COLUMNS", "TRACE_COLUMNS", "Page", "Repository", "TraceDetail"]
+__all__ = [
+    "OBSERVATION_COLUMNS",
+    "TRACE_COLUMNS",
+    "Page",
+    "Repository",
+    "Row",
+    "TraceDetail",
+]
 
 Row = dict[str, Any]
 
@@ -78,21 +88,6 @@ class TraceDetail:
     total_cost: str
 
 
-class _Where:
-    """Collects ``AND``-ed conditions and their parameters."""
-
-    def __init__(self, project_id: str) -> None:
-        self.conditions = ["project_id = {project_id:String}", "is_deleted = 0"]
-        self.params: dict[str, Any] = {"project_id": project_id}
-
-    def add(self, condition: str, **params: Any) -> None:
-        self.conditions.append(condition)
-        self.params.update(params)
-
-    def sql(self) -> str:
-        return " AND ".join(self.conditions)
-
-
 class Repository:
     """Project-scoped reads of traces and observations.
 
@@ -106,6 +101,16 @@ class Repository:
     def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
         self._engine = engine
         self._db = database
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the queries run on (for the endpoint modules of ``storage.query``)."""
+        return self._engine
+
+    @property
+    def database(self) -> str:
+        """The database holding ``traces``, ``observations`` and ``scores``."""
+        return self._db
 
     def ping(self) -> None:
         """Run ``SELECT 1``; raises when ClickHouse is not usable."""
@@ -144,7 +149,7 @@ class Repository:
         if not rows:
             return None
         trace = rows[0]
-        where = _Where(project_id)
+        where = Where(project_id)
         where.add("trace_id = {trace_id:String}", trace_id=trace_id)
         self._add_trace_time_bounds(where, [trace])
         observations = self._engine.select(
@@ -159,8 +164,8 @@ class Repository:
         )
         return TraceDetail(trace, observations, total[0]["total_cost"] if total else "0")
 
-    def _trace_where(self, project_id: str, flt: TraceFilter) -> _Where:
-        where = _Where(project_id)
+    def _trace_where(self, project_id: str, flt: TraceFilter) -> Where:
+        where = Where(project_id)
         if flt.user_id is not None:
             where.add("user_id = {user_id:String}", user_id=flt.user_id)
         if flt.name is not None:
@@ -179,9 +184,15 @@ class Repository:
             where.add("version = {version:String}", version=flt.version)
         if flt.release is not None:
             where.add("release = {release:String}", release=flt.release)
+        if flt.conditions:
+            where.extend(*compile_conditions(flt.conditions, TRACE_FILTERS, self._db))
         return where
 
-    def _add_trace_time_bounds(self, where: _Where, traces: list[Row]) -> None:
+    def trace_where(self, project_id: str, flt: TraceFilter) -> Where:
+        """The ``WHERE`` of ``list_traces`` (unqualified ``traces`` columns) for reuse."""
+        return self._trace_where(project_id, flt)
+
+    def _add_trace_time_bounds(self, where: Where, traces: list[Row]) -> None:
         # A trace spans [earliest start, latest end or start] of its observations, so these
         # bounds are exact and let ClickHouse prune partitions and primary-key ranges.
         lo = min(int(t["timestamp_us"]) for t in traces)
@@ -195,7 +206,7 @@ class Repository:
 
     def _attach_trace_aggregates(self, project_id: str, traces: list[Row]) -> None:
         ids = [t["id"] for t in traces]
-        where = _Where(project_id)
+        where = Where(project_id)
         where.add("trace_id IN {trace_ids:Array(String)}", trace_ids=ids)
         self._add_trace_time_bounds(where, traces)
         observations = {
@@ -231,7 +242,7 @@ class Repository:
 
         ``userId`` matches the observation's trace user (the merged trace row), like Langfuse.
         """
-        where = _Where(project_id)
+        where = Where(project_id)
         for column, name, value in (
             ("name", "name", flt.name),
             ("type", "type", flt.type),
@@ -257,6 +268,8 @@ class Repository:
                 " AND is_deleted = 0)",
                 user_id=flt.user_id,
             )
+        if flt.conditions:
+            where.extend(*compile_conditions(flt.conditions, OBSERVATION_FILTERS, self._db))
         rows = self._engine.select(
             f"SELECT {OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
             f" WHERE {where.sql()} ORDER BY start_time DESC, id DESC"
@@ -275,7 +288,7 @@ class Repository:
         )
         return rows[0] if rows else None
 
-    def _count(self, table: str, where: _Where) -> int:
+    def _count(self, table: str, where: Where) -> int:
         rows = self._engine.select(
             f"SELECT count() AS n FROM {self._db}.{table} FINAL WHERE {where.sql()}", where.params
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +43,19 @@ class Api:
     def get(self, path: str, params: Any = None, auth: Mapping[str, str] | None = None) -> Any:
         return self.client.get(path, params=params, headers=dict(auth or self.auth_a))
 
+    def delete(self, path: str, body: Any = None, auth: Mapping[str, str] | None = None) -> Any:
+        headers = dict(auth or self.auth_a)
+        return self.client.request("DELETE", path, json=body, headers=headers)
+
 
 def make_app(repo: Repository, keys: StaticKeyStore) -> TestClient:
     return TestClient(Starlette(routes=query_routes(repo, keys)))
 
 
-@pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+@contextmanager
+def open_api(engine: ChdbEngine) -> Iterator[Api]:
+    """A TestClient over ``query_routes`` with two fresh projects (A and B); shared by the
+    ``test_api_*`` modules."""
     project_a, project_b = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
     keys = StaticKeyStore(
         [
@@ -65,6 +72,12 @@ def api(engine: ChdbEngine) -> Iterator[Api]:
             basic(f"pk-{project_a}", "sk-a"),
             basic(f"pk-{project_b}", "sk-b"),
         )
+
+
+@pytest.fixture
+def api(engine: ChdbEngine) -> Iterator[Api]:
+    with open_api(engine) as opened:
+        yield opened
 
 
 @dataclass
