@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.clickhouse.engine import Engine
+from storage.clickhouse.scores import SCORE_COLUMNS
 from storage.query.filter_columns import OBSERVATION_FILTERS, TRACE_FILTERS
 from storage.query.filters import compile_conditions
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
@@ -81,11 +82,13 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class TraceDetail:
-    """A trace row, its observation rows (by start time) and Σ of their ``total_cost`` (USD)."""
+    """A trace row, its observation rows (by start time), Σ of their ``total_cost`` (USD) and
+    its score rows (by timestamp)."""
 
     trace: Row
     observations: list[Row]
     total_cost: str
+    scores: list[Row]
 
 
 class Repository:
@@ -162,7 +165,14 @@ class Repository:
             f" FROM {self._db}.observations FINAL WHERE {where.sql()}",
             where.params,
         )
-        return TraceDetail(trace, observations, total[0]["total_cost"] if total else "0")
+        scores = self._engine.select(
+            f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL"
+            " WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}"
+            " AND is_deleted = 0 ORDER BY timestamp, id",
+            {"project_id": project_id, "trace_id": trace_id},
+        )
+        cost = total[0]["total_cost"] if total else "0"
+        return TraceDetail(trace, observations, cost, scores)
 
     def _trace_where(self, project_id: str, flt: TraceFilter) -> Where:
         where = Where(project_id)

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from storage.query.repository import Row, TraceDetail
+from storage.query.scores.shapes import score_v1_json
 
 __all__ = [
     "decode_json_text",
@@ -107,14 +108,12 @@ def trace_list_item_json(row: Row) -> dict[str, Any]:
 
 
 def trace_detail_json(detail: TraceDetail) -> dict[str, Any]:
-    """``GET /traces/{id}``: Trace + ``totalCost`` + ``observations: ObservationsView[]``.
-
-    ``scores`` is ``[]``: ScoreV1 objects arrive with the scores API.
-    """
+    """``GET /traces/{id}``: Trace + ``totalCost`` + ``observations: ObservationsView[]`` +
+    ``scores: ScoreV1[]`` (langfuse-anchor.md §5)."""
     body = trace_json(detail.trace)
     body["totalCost"] = float(detail.total_cost)
     body["observations"] = [observation_json(o) for o in detail.observations]
-    body["scores"] = []
+    body["scores"] = [score_v1_json(s) for s in detail.scores]
     return body
 
 

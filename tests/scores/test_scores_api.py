@@ -329,3 +329,14 @@ def test_forged_cursors_are_400(service: Service, payload: bytes) -> None:
     cursor = base64.urlsafe_b64encode(payload).decode().rstrip("=")
     response = service.get("/api/public/v3/scores", {"cursor": cursor})
     assert response.status_code == 400, response.text
+
+
+def test_trace_detail_lists_its_scores(service: Service, sdk_run: dict[str, Any]) -> None:
+    """GET /api/public/traces/{id} carries the trace's scores (ScoreV1), observation scores
+    included; the session score is not the trace's."""
+    trace = service.get_json(f"/api/public/traces/{sdk_run['trace_id']}")
+    by_name = {s["name"]: s for s in trace["scores"]}
+    assert sorted(by_name) == ["accuracy", "correct", "helpful", "relevance", "tone"]
+    assert by_name["accuracy"]["value"] == 0.92
+    assert by_name["correct"]["observationId"] == sdk_run["observation_id"]
+    assert by_name["helpful"]["stringValue"] == "False"
