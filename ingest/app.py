@@ -46,6 +46,7 @@ from storage.clickhouse.writer import ClickHouseWriter
 from storage.projects import InitProject, ProjectBootstrap, bootstrap_project
 from storage.query.api import query_routes
 from storage.query.scores import score_routes
+from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 
 if TYPE_CHECKING:
     from storage.postgres import PostgresRuntime
@@ -182,7 +183,12 @@ class AllInOne:
         self._grpc = grpc_server
         routes = [
             *OTLPHTTPReceiver(export, s.max_request_bytes).routes(),
-            *query_routes(storage.repository, keys),
+            *query_routes(
+                storage.repository,
+                keys,
+                openapi_paths=SCORES_OPENAPI_PATHS,
+                openapi_schemas=SCORES_OPENAPI_SCHEMAS,
+            ),
             *ScoresReceiver(score_sink, keys, s.max_request_bytes).routes(),
             *IngestionReceiver(self._pipeline, score_sink, keys, s.max_request_bytes).routes(),
             *score_routes(storage.engine, keys, database),

@@ -4,7 +4,8 @@
     otelfuse receiver               OTLP in, records to Kafka
     otelfuse processor [--query]    Kafka in, ClickHouse out (and the query API)
     otelfuse query                  the Langfuse read API
-    otelfuse migrate                apply ClickHouse migrations and exit
+    otelfuse migrate                apply ClickHouse (and PostgreSQL) migrations and exit
+    otelfuse projects|keys|models   PostgreSQL metadata (``ingest.admin_cli``)
 
 Settings come from ``OTELFUSE_*`` environment variables and an optional TOML file
 (``--config`` or ``OTELFUSE_CONFIG_FILE``); see README and ``ingest.config``.
@@ -19,6 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ingest.admin_cli import ADMIN_COMMANDS, add_admin_parsers, run_admin
 from ingest.build_info import record_build_info
 from ingest.config import ConfigError, Settings
 from ingest.service import Service
@@ -41,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         "--query", action="store_true", help="also serve the query API (embedded ClickHouse)"
     )
     roles.add_parser("query", help="the Langfuse public read API")
-    roles.add_parser("migrate", help="apply ClickHouse migrations and exit")
+    roles.add_parser("migrate", help="apply ClickHouse (and PostgreSQL) migrations and exit")
+    add_admin_parsers(roles)
     return parser
 
 
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.role in ADMIN_COMMANDS:
+        return run_admin(args, settings)
     try:
         if args.role == "migrate":
             from ingest.roles import migrate

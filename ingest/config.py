@@ -81,6 +81,15 @@ class Settings:
     """Initial project id; with the two keys below it replaces the generated project."""
     init_project_public_key: str = ""
     init_project_secret_key: str = ""
+    postgres_url: str = ""
+    """``postgresql://user:pass@host:5432/db``: projects, API keys, custom model prices and
+    prompts from PostgreSQL (schema ``otelfuse``); empty: the settings-based project above and
+    catalog prices only."""
+    auth_cache_ttl_s: int = 30
+    """With PostgreSQL: seconds an API-key lookup is reused (a revoked key fails within it)."""
+    model_cache_ttl_s: int = 10
+    """With PostgreSQL: seconds a custom-model match or prompt id is reused (a model change
+    applies to generations processed this long after it)."""
     log_level: str = "INFO"
 
     @classmethod
@@ -147,6 +156,8 @@ class Settings:
                 f"OTELFUSE_KAFKA_COMPRESSION={self.kafka_compression!r} is not one of "
                 f"{', '.join(KAFKA_COMPRESSIONS)}"
             )
+        if self.postgres_url and not self.postgres_url.startswith(("postgres://", "postgresql://")):
+            raise ConfigError("OTELFUSE_POSTGRES_URL must start with postgresql:// or postgres://")
         if self.clickhouse_url and not self.clickhouse_url.startswith(
             ("clickhouse://", "clickhouses://")
         ):

@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from ingest.mapping import IngestContext, map_export_request
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Overloaded
-from storage.auth import KeyStore, Project, authenticate
+from storage.auth import KeyStore, Project, authenticate, authenticate_async
 from storage.records import ObservationRecord
 
 __all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "RecordSink", "TraceExport"]
@@ -61,6 +61,11 @@ class TraceExport:
     def authenticate(self, authorization: str | None) -> Project:
         """Resolve the ``Authorization`` value; raises ``Unauthenticated``."""
         return authenticate(self.keys, authorization)
+
+    async def authenticate_async(self, authorization: str | None) -> Project:
+        """``authenticate`` without blocking the loop (PostgreSQL key store); raises
+        ``Unauthenticated``, or ``RetryableError`` when the key store is unavailable."""
+        return await authenticate_async(self.keys, authorization)
 
     def admit(self, transport: str) -> None:
         """Refuse work before decoding when the queue is full (collector's memory_limiter idea).

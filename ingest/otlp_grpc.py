@@ -44,7 +44,7 @@ class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
         RECEIVER_METRICS.request_size.labels("grpc").observe(request.ByteSize())
         try:
-            project = self._export.authenticate(_text(metadata.get("authorization")))
+            project = await self._export.authenticate_async(_text(metadata.get("authorization")))
             self._export.admit("grpc")
             response = await self._export.export(
                 request,

@@ -69,7 +69,7 @@ class OTLPHTTPReceiver:
                     f"unsupported Content-Type {content_type or '(none)'!r}; "
                     f"use {PROTOBUF} or {JSON}"
                 )
-            project = self._export.authenticate(request.headers.get("authorization"))
+            project = await self._export.authenticate_async(request.headers.get("authorization"))
             self._export.admit("http")
             body = await self._read_body(request)
             RECEIVER_METRICS.request_size.labels("http").observe(len(body))

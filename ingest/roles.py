@@ -6,7 +6,11 @@
   (``processors.consumer``). HTTP serves health and ``/metrics``, plus the query API when
   ``serve_query`` is set (needed with embedded ClickHouse: chdb allows one process per folder).
 - query: the Langfuse read API over ClickHouse.
-- migrate: apply ClickHouse migrations and exit.
+- migrate: apply ClickHouse migrations (and PostgreSQL ones) and exit.
+
+With ``OTELFUSE_POSTGRES_URL`` every role authenticates against PostgreSQL API keys (the schema
+must be migrated: roles other than ``migrate`` only check it), the processor prices custom
+models first, and the query API also serves ``/api/public/models``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ingest.app import bootstrap_from_settings
+from ingest.app import bootstrap_from_settings, enricher_for, open_postgres
 from ingest.build_info import VERSION
 from ingest.config import Settings
 from ingest.export import TraceExport
@@ -29,17 +33,38 @@ from ingest.otlp_grpc import create_server
 from ingest.otlp_http import OTLPHTTPReceiver
 from ingest.storage import Storage
 from processors.batch import EnrichAndWrite
-from processors.enrich import default_enricher
+from storage.auth import KeyStore
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.query.api import query_routes
 
 if TYPE_CHECKING:
     from processors.consumer import ObservationConsumer
+    from storage.postgres import PostgresRuntime
 
 __all__ = ["Processor", "Query", "Receiver", "migrate"]
 
 log = logging.getLogger(__name__)
+
+
+async def _open_keys(settings: Settings) -> tuple[KeyStore, PostgresRuntime | None]:
+    """The role's key store: PostgreSQL's when ``postgres_url`` is set, else the settings'."""
+    if settings.postgres_url:
+        postgres = await open_postgres(settings, migrate=False)
+        return postgres.keys, postgres
+    return bootstrap_from_settings(settings).keys, None
+
+
+def _query_routes(
+    storage: Storage, keys: KeyStore, postgres: PostgresRuntime | None
+) -> list[BaseRoute]:
+    """The read API, plus ``/api/public/models`` with PostgreSQL."""
+    routes = list(query_routes(storage.repository, keys))
+    if postgres is not None:
+        from storage.query.models import model_routes
+
+        routes += model_routes(postgres.models, keys)
+    return routes
 
 
 def _health(ok: bool, reason: str = "") -> Response:
@@ -66,6 +91,7 @@ class Receiver:
         )
         self._grpc: object | None = None
         self._http: HTTPServer | None = None
+        self._postgres: PostgresRuntime | None = None
 
     async def _health(self, request: Request) -> Response:
         return _health(self.publisher.has_room(), "Kafka producer unavailable")
@@ -77,7 +103,7 @@ class Receiver:
             RetryableError: Kafka unreachable at start; RuntimeError: a port cannot be bound.
         """
         s = self.settings
-        keys = bootstrap_from_settings(s).keys
+        keys, self._postgres = await _open_keys(s)
         await self.publisher.start()
         export = TraceExport(self.publisher, keys)
         grpc_server = create_server(export, s.grpc_address, s.max_request_bytes)
@@ -104,7 +130,9 @@ class Receiver:
         if self._grpc is not None:
             await self._grpc.stop(grace=5)  # type: ignore[attr-defined]
         await self.publisher.stop()
-        self._http = self._grpc = None
+        if self._postgres is not None:
+            await self._postgres.close()
+        self._http = self._grpc = self._postgres = None
 
 
 class Processor:
@@ -117,6 +145,7 @@ class Processor:
         self._consumer: ObservationConsumer | None = None
         self._run: asyncio.Task[None] | None = None
         self._http: HTTPServer | None = None
+        self._postgres: PostgresRuntime | None = None
 
     async def _health(self, request: Request) -> Response:
         running = self._run is not None and not self._run.done()
@@ -127,9 +156,10 @@ class Processor:
         from processors.consumer import ConsumerConfig, ObservationConsumer
 
         s = self.settings
+        keys, self._postgres = await _open_keys(s)
         self._storage = storage = await Storage.open(s, migrate=False)
         writer = ClickHouseWriter(storage.engine, database=s.clickhouse_database)
-        enricher = await asyncio.to_thread(default_enricher, s.data_dir)
+        enricher = await enricher_for(s, self._postgres)
         self._consumer = ObservationConsumer(
             ConsumerConfig(
                 bootstrap_servers=s.kafka_bootstrap_servers,
@@ -145,7 +175,7 @@ class Processor:
         self._run = asyncio.create_task(self._consumer.run(), name="otelfuse-consumer")
         routes: list[BaseRoute] = [Route("/api/public/health", self._health)]
         if self.serve_query:
-            routes = list(query_routes(storage.repository, bootstrap_from_settings(s).keys))
+            routes = _query_routes(storage, keys, self._postgres)
         self._http = HTTPServer(routes, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
@@ -167,7 +197,9 @@ class Processor:
             await self._http.stop()
         if self._storage is not None:
             await self._storage.close()
-        self._consumer = self._run = self._http = self._storage = None
+        if self._postgres is not None:
+            await self._postgres.close()
+        self._consumer = self._run = self._http = self._storage = self._postgres = None
 
 
 class Query:
@@ -177,13 +209,14 @@ class Query:
         self.settings = settings
         self._storage: Storage | None = None
         self._http: HTTPServer | None = None
+        self._postgres: PostgresRuntime | None = None
 
     async def start(self) -> None:
         s = self.settings
+        keys, self._postgres = await _open_keys(s)
         self._storage = storage = await Storage.open(s, migrate=False)
-        keys = bootstrap_from_settings(s).keys
         self._http = HTTPServer(
-            query_routes(storage.repository, keys), *s.split_address(s.http_address)
+            _query_routes(storage, keys, self._postgres), *s.split_address(s.http_address)
         )
         await self._http.start()
         log.info("otelfuse query API ready: http://%s", s.http_address)
@@ -193,15 +226,28 @@ class Query:
             await self._http.stop()
         if self._storage is not None:
             await self._storage.close()
-        self._http = self._storage = None
+        if self._postgres is not None:
+            await self._postgres.close()
+        self._http = self._storage = self._postgres = None
 
 
 async def migrate(settings: Settings) -> list[str]:
-    """Apply pending ClickHouse migrations; returns their names."""
+    """Apply pending ClickHouse migrations, then PostgreSQL ones when ``postgres_url`` is set;
+    returns their names (PostgreSQL ones prefixed ``postgres:``)."""
     storage = await Storage.open(settings, migrate=False)
     try:
-        return await asyncio.to_thread(
+        applied = await asyncio.to_thread(
             apply_migrations, storage.engine, settings.clickhouse_database
         )
     finally:
         await storage.close()
+    if settings.postgres_url:
+        from storage.postgres import apply_migrations as apply_postgres_migrations
+        from storage.postgres import create_pool
+
+        pool = await create_pool(settings.postgres_url, max_size=1)
+        try:
+            applied += [f"postgres:{name}" for name in await apply_postgres_migrations(pool)]
+        finally:
+            await pool.close()
+    return applied

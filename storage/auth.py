@@ -14,14 +14,16 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "AsyncKeyStore",
     "KeyStore",
     "Project",
     "StaticKeyStore",
     "Unauthenticated",
     "authenticate",
+    "authenticate_async",
     "hash_secret",
     "parse_basic_authorization",
     "verify_secret",
@@ -45,6 +47,19 @@ class KeyStore(Protocol):
 
     def verify(self, public_key: str, secret_key: str) -> Project | None:
         """Return the key's project, or None when the pair is unknown or the secret is wrong."""
+        ...
+
+
+@runtime_checkable
+class AsyncKeyStore(KeyStore, Protocol):
+    """A ``KeyStore`` whose lookups may need I/O (``storage.postgres.PostgresKeyStore``).
+
+    ``verify_async`` is what ``authenticate_async`` awaits; ``verify`` stays for synchronous
+    callers and may answer from a cache only.
+    """
+
+    async def verify_async(self, public_key: str, secret_key: str) -> Project | None:
+        """Like ``verify``, without blocking the event loop."""
         ...
 
 
@@ -77,6 +92,24 @@ def authenticate(store: KeyStore, authorization: str | None) -> Project:
     """
     public_key, secret_key = parse_basic_authorization(authorization)
     project = store.verify(public_key, secret_key)
+    if project is None:
+        raise Unauthenticated("invalid API key pair")
+    return project
+
+
+async def authenticate_async(store: KeyStore, authorization: str | None) -> Project:
+    """``authenticate`` for code on the event loop: awaits ``verify_async`` when the store has
+    it (``AsyncKeyStore``), else calls ``verify``.
+
+    Raises:
+        Unauthenticated: the header is malformed or the key pair is not valid.
+        RetryableError: the store's backend is unavailable (answer 503, the client retries).
+    """
+    public_key, secret_key = parse_basic_authorization(authorization)
+    if isinstance(store, AsyncKeyStore):
+        project = await store.verify_async(public_key, secret_key)
+    else:
+        project = store.verify(public_key, secret_key)
     if project is None:
         raise Unauthenticated("invalid API key pair")
     return project

@@ -1,0 +1,298 @@
+"""Project custom model prices from PostgreSQL, and the enricher that uses them.
+
+``PostgresPriceSource`` (a ``processors.prices.PriceSource``), Langfuse semantics
+(langfuse-anchor.md §4.1-4.3) with one deliberate difference:
+
+1. candidates: the project's definitions, then the global ones (``project_id`` NULL), whose
+   ``match_pattern`` matches the model name. The regex is evaluated by PostgreSQL (``~``, as
+   Langfuse does), not translated to Python: patterns are PostgreSQL AREs written for Langfuse
+   (``(?i)`` prefix, ``\\m``/``\\M``/``\\y`` word boundaries, bracket classes) whose meaning
+   differs in ``re`` in edge cases, and PostgreSQL's engine plus ``statement_timeout`` bounds a
+   hostile pattern, where ``re`` can backtrack for minutes inside the processor;
+2. among them, project ones first, then the newest ``start_date`` that is <= the observation's
+   start time, a NULL ``start_date`` last (valid since always). Langfuse's ``modelMatch.ts``
+   ignores the observation time and always takes the newest definition; its API documents
+   "newest according to startDate where model.startDate < observation.startTime", which is
+   what this does, so a price change dated in the future or past prices old observations right;
+3. the pricing tier is chosen with ``processors.tiers.select_pricing_tier`` (usage, model
+   parameters, metadata); the result carries ``internal_model_id`` (the definition's id) and the
+   tier's id and name.
+
+Caching: candidates per ``(project, model name)``, found or not, are reused for ``ttl_s``
+(default 10 s, ``OTELFUSE_MODEL_CACHE_TTL_S``, as Langfuse's local model-match cache): a
+definition created, changed or deleted prices generations processed at most ``ttl_s`` later.
+``PostgresEnricher`` prefetches the pairs of a whole batch in one query before enriching it.
+While PostgreSQL is unreachable, expired entries keep being used; a pair never seen before then
+raises ``RetryableError``, which fails that record's enrichment (logged, counted, no cost)
+rather than silently pricing it from the catalog.
+
+Calls come from the enrichment worker thread; the pool lives on the service's event loop and
+``storage.postgres.pool.LoopBridge`` runs each query there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from processors.catalog import CatalogPriceSource
+from processors.enrich import Enricher, EnrichStats
+from processors.prices import ChainedPriceSource, MatchedPrice, PriceSource
+from processors.tiers import PricingTier, TierCondition, parse_condition, select_pricing_tier
+from processors.tokens import TiktokenCounter, TokenCounter
+from storage.postgres.model_defs import StoredModel
+from storage.postgres.models import ModelRepository
+from storage.postgres.pool import LoopBridge
+from storage.postgres.prompts import PromptKey, PromptRepository, PromptResolver
+from storage.records import ObservationRecord
+
+__all__ = ["PostgresEnricher", "PostgresPriceSource", "postgres_enricher"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_CACHE_TTL_S = 10.0
+MAX_MODEL_NAME = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+Query = tuple[str, str]
+"""``(project_id, model name)``."""
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """One matching definition, ready for tier selection."""
+
+    model_id: str
+    model_name: str
+    start_us: int | None
+    tiers: tuple[PricingTier, ...]
+    results: dict[str, MatchedPrice] = field(default_factory=dict)
+
+    def priced(self, tier: PricingTier | None) -> MatchedPrice:
+        key = tier.id if tier is not None else ""
+        found = self.results.get(key)
+        if found is None:
+            found = self.results[key] = MatchedPrice(
+                model_id=self.model_id,
+                model_name=self.model_name,
+                tier_id=tier.id if tier is not None else None,
+                tier_name=tier.name if tier is not None else None,
+                prices=tier.prices if tier is not None else {},
+            )
+        return found
+
+
+def _conditions(
+    model: StoredModel, raw: Iterable[Mapping[str, object]]
+) -> tuple[TierCondition, ...]:
+    try:
+        return tuple(parse_condition(c) for c in raw)
+    except ValueError as exc:  # written around the API's validation: the tier never matches
+        log.warning("model %s has an invalid tier condition (%s); tier disabled", model.id, exc)
+        return ()
+
+
+def _candidate(model: StoredModel) -> _Candidate:
+    start = model.start_date
+    return _Candidate(
+        model_id=model.id,
+        model_name=model.model_name,
+        start_us=(start - _EPOCH) // _MICROSECOND if start is not None else None,
+        tiers=tuple(
+            PricingTier(
+                id=t.id,
+                name=t.name,
+                is_default=t.is_default,
+                priority=t.priority,
+                conditions=_conditions(model, t.conditions),
+                prices=dict(t.prices),
+            )
+            for t in model.tiers
+        ),
+    )
+
+
+class PostgresPriceSource:
+    """Custom model definitions of a project (then global ones) from PostgreSQL, cached.
+
+    Args:
+        models: the repository; its pool belongs to ``bridge.loop``.
+        bridge: runs queries on that loop from the enrichment worker thread.
+        ttl_s: how long a match (or "no definition") is reused.
+        timeout_s: longest wait for one query.
+        max_entries: cached pairs (least recently used dropped beyond it).
+        clock: monotonic seconds (tests).
+    """
+
+    def __init__(
+        self,
+        models: ModelRepository,
+        bridge: LoopBridge,
+        *,
+        ttl_s: float = DEFAULT_MODEL_CACHE_TTL_S,
+        timeout_s: float = 5.0,
+        max_entries: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._models = models
+        self._bridge = bridge
+        self._ttl = ttl_s
+        self._timeout = timeout_s
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[Query, tuple[float, tuple[_Candidate, ...]]] = OrderedDict()
+
+    def lookup(
+        self,
+        project_id: str,
+        model: str,
+        at_us: int,
+        usage: Mapping[str, int],
+        model_parameters: Mapping[str, object],
+        *,
+        metadata: Mapping[str, object] | None = None,
+    ) -> MatchedPrice | None:
+        """The matched definition's prices (module docstring), None when none matches.
+
+        Raises:
+            RetryableError: PostgreSQL unreachable and this pair was never looked up.
+        """
+        if not _plausible(project_id, model):
+            return None
+        candidates = self._candidates([(project_id, model)])[(project_id, model)]
+        for candidate in candidates:
+            if candidate.start_us is None or candidate.start_us <= at_us:
+                tier = select_pricing_tier(candidate.tiers, usage, model_parameters, metadata)
+                return candidate.priced(tier)
+        return None
+
+    def prefetch(self, queries: Iterable[Query]) -> None:
+        """Load the uncached pairs among ``queries`` with one query (errors are left to
+        ``lookup``)."""
+        wanted = [q for q in set(queries) if _plausible(*q)]
+        if wanted:
+            self._candidates(wanted)
+
+    def _candidates(self, queries: Sequence[Query]) -> dict[Query, tuple[_Candidate, ...]]:
+        now = self._clock()
+        result: dict[Query, tuple[_Candidate, ...]] = {}
+        missing: list[Query] = []
+        stale: dict[Query, tuple[_Candidate, ...]] = {}
+        with self._lock:
+            for query in queries:
+                cached = self._cache.get(query)
+                if cached is not None and now - cached[0] <= self._ttl:
+                    result[query] = cached[1]
+                    self._cache.move_to_end(query)
+                else:
+                    missing.append(query)
+                    if cached is not None:
+                        stale[query] = cached[1]
+        if not missing:
+            return result
+        try:
+            found = self._bridge.call(lambda: self._models.match_candidates(missing), self._timeout)
+        except Exception as exc:
+            if len(stale) < len(missing):
+                raise
+            log.warning("custom model lookup failed (%s); using expired cache entries", exc)
+            return {**result, **stale}
+        with self._lock:
+            for query in missing:
+                candidates = tuple(_candidate(m) for m in found.get(query, ()))
+                self._cache[query] = (now, candidates)
+                self._cache.move_to_end(query)
+                result[query] = candidates
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return result
+
+
+def _plausible(project_id: str, model: str) -> bool:
+    return bool(model) and len(model) <= MAX_MODEL_NAME and "\x00" not in model and bool(project_id)
+
+
+class PostgresEnricher(Enricher):
+    """``Enricher`` with custom models first, then ``fallback`` prices, plus prompt links.
+
+    Per batch: prefetch the ``(project, model)`` pairs of all records in one query, run the
+    normal enrichment (``processors.enrich``, unchanged), then set ``prompt_id`` of records that
+    name a prompt (``prompt_name`` + ``prompt_version``) from ``PromptResolver``. A failing prompt
+    lookup is logged and leaves ``prompt_id`` unset; it never fails the batch.
+    """
+
+    def __init__(
+        self,
+        custom: PostgresPriceSource,
+        fallback: PriceSource,
+        tokens: TokenCounter | None,
+        prompts: PromptResolver | None = None,
+    ) -> None:
+        super().__init__(ChainedPriceSource([custom, fallback]), tokens)
+        self._custom = custom
+        self._prompts = prompts
+
+    def enrich(self, records: Sequence[ObservationRecord]) -> EnrichStats:
+        """Prefetch custom models, enrich, link prompts (class docstring)."""
+        try:
+            self._custom.prefetch(
+                (r.project_id, r.provided_model_name.strip())
+                for r in records
+                if r.provided_model_name.strip()
+            )
+        except Exception as exc:  # lookups retry per record and count their failures
+            log.warning("custom model prefetch failed: %s", exc)
+        stats = super().enrich(records)
+        if self._prompts is not None:
+            self._link_prompts(records, self._prompts)
+        return stats
+
+    @staticmethod
+    def _link_prompts(records: Sequence[ObservationRecord], prompts: PromptResolver) -> None:
+        wanted: list[tuple[ObservationRecord, PromptKey]] = [
+            (r, (r.project_id, r.prompt_name, r.prompt_version))
+            for r in records
+            if r.HasField("prompt_name") and r.HasField("prompt_version") and r.prompt_name
+        ]
+        if not wanted:
+            return
+        try:
+            ids = prompts.resolve_many([key for _, key in wanted])
+        except Exception as exc:
+            log.warning("prompt lookup failed; prompt ids left empty: %s", exc)
+            return
+        for record, key in wanted:
+            prompt_id = ids.get(key)
+            if prompt_id is None:
+                record.ClearField("prompt_id")
+            else:
+                record.prompt_id = prompt_id
+
+
+def postgres_enricher(
+    cache_dir: Path,
+    models: ModelRepository,
+    prompts: PromptRepository,
+    bridge: LoopBridge,
+    *,
+    ttl_s: float = DEFAULT_MODEL_CACHE_TTL_S,
+) -> PostgresEnricher:
+    """The production wiring with PostgreSQL: custom models, then the genai-prices catalog;
+    offline tiktoken estimation; prompt ids. Builds tokenizer files: call it in a thread.
+
+    ``bridge`` must wrap the loop owning the repositories' pool.
+    """
+    return PostgresEnricher(
+        PostgresPriceSource(models, bridge, ttl_s=ttl_s),
+        CatalogPriceSource(),
+        TiktokenCounter(cache_dir / "tiktoken"),
+        PromptResolver(prompts, bridge, ttl_s=ttl_s),
+    )

@@ -1,0 +1,22 @@
+"""PostgreSQL metadata: projects, API keys, custom model prices and prompts (design.md).
+
+Used only when ``OTELFUSE_POSTGRES_URL`` is set; without it otelfuse keeps its settings-based
+project (``storage.projects``) and the genai-prices catalog.
+
+- ``pool``: the asyncpg pool (``otelfuse`` schema, statement timeout), error translation,
+  ``LoopBridge`` for worker threads;
+- ``migrate``: numbered ``migrations/NNNN_*.sql``, one transaction each, advisory-locked;
+- ``projects``, ``api_keys``, ``models``, ``prompts``: one repository per table group;
+- ``model_defs``: Langfuse model-definition JSON in and out;
+- ``keystore``: ``PostgresKeyStore``, the TTL-cached ``storage.auth.KeyStore``;
+- ``runtime``: ``PostgresRuntime``, everything a role opens.
+"""
+
+from __future__ import annotations
+
+from storage.postgres.keystore import PostgresKeyStore
+from storage.postgres.migrate import apply_migrations
+from storage.postgres.pool import create_pool
+from storage.postgres.runtime import PostgresRuntime
+
+__all__ = ["PostgresKeyStore", "PostgresRuntime", "apply_migrations", "create_pool"]

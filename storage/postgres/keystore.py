@@ -1,0 +1,242 @@
+"""``PostgresKeyStore``: API-key authentication from PostgreSQL, answered from memory.
+
+Every request is checked in memory with ``storage.auth.verify_secret`` (constant time) against
+``public key -> (secret hash, project)`` entries; no request waits for PostgreSQL unless its key
+was created after the last refresh. Two sources of entries:
+
+- a snapshot of all non-revoked keys, loaded at ``start`` and reloaded by a background task
+  every ``ttl_s / 2`` (one query; the same round writes the batched ``last_used_at``);
+- single-key lookups for keys missing from the snapshot (keys created since), fetched once per
+  ``ttl_s`` per public key, shared by concurrent requests; "not found" is cached as well.
+
+Freshness rule: an answer is used only while younger than ``ttl_s`` (default 30 s,
+``OTELFUSE_AUTH_CACHE_TTL_S``), so a key revoked with ``otelfuse keys revoke`` stops working at
+most ``ttl_s`` later (typically ``ttl_s / 2``), and a new key works at once through
+``verify_async`` (or after the next refresh through ``verify``).
+
+- ``verify_async`` (what every otelfuse surface awaits through
+  ``storage.auth.authenticate_async``): snapshot or cached lookup; a key unknown to both is
+  looked up.
+- ``verify`` (the synchronous ``KeyStore`` protocol, for callers that cannot await): answers from
+  memory only. A key missing from a fresh snapshot gets None (401) and is looked up in the
+  background, so a key created since the last refresh works on the client's next attempt.
+- PostgreSQL unreachable: answers stay valid until ``ttl_s`` old; after that both methods
+  raise ``RetryableError`` (503, clients retry) — never a revoked key accepted past the TTL.
+
+Nothing here logs a secret, a hash or a public key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from storage.auth import Project, verify_secret
+from storage.errors import RetryableError
+from storage.postgres.api_keys import ActiveKey, ApiKeyRepository, plausible_public_key
+
+__all__ = ["DEFAULT_AUTH_CACHE_TTL_S", "PostgresKeyStore"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AUTH_CACHE_TTL_S = 30.0
+DEFAULT_MAX_LOOKUPS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """An answer about one public key as of ``fetched_at``; ``project`` None: not active."""
+
+    project: Project | None
+    secret_hash: str
+    fetched_at: float
+
+
+def _entry(key: ActiveKey | None, fetched_at: float) -> _Entry:
+    if key is None:
+        return _Entry(None, "", fetched_at)
+    return _Entry(Project(key.project_id, key.project_name), key.secret_hash, fetched_at)
+
+
+class PostgresKeyStore:
+    """``storage.auth.AsyncKeyStore`` over the ``api_keys`` table (see module docstring).
+
+    Args:
+        keys: the repository (its pool belongs to the loop ``start`` runs on).
+        ttl_s: the longest time an answer is used (the revocation delay bound).
+        max_lookups: single-key answers kept (least recently used dropped beyond it).
+        clock: monotonic seconds (tests).
+    """
+
+    def __init__(
+        self,
+        keys: ApiKeyRepository,
+        *,
+        ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S,
+        max_lookups: int = DEFAULT_MAX_LOOKUPS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        self._keys = keys
+        self._ttl = ttl_s
+        self._max = max_lookups
+        self._clock = clock
+        self._snapshot: dict[str, ActiveKey] = {}
+        self._snapshot_at = float("-inf")
+        self._lookups: OrderedDict[str, _Entry] = OrderedDict()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._used: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl
+
+    @property
+    def active_keys(self) -> int:
+        """Non-revoked keys in the last snapshot."""
+        return len(self._snapshot)
+
+    async def start(self) -> None:
+        """Load the snapshot, then keep it fresh in the background.
+
+        Raises:
+            RetryableError / PermanentError: the first snapshot cannot be read.
+        """
+        self._loop = asyncio.get_running_loop()
+        await self.refresh_once()
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="otelfuse-keys")
+
+    async def stop(self) -> None:
+        """Stop background work and write the pending ``last_used_at`` updates."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        for task in list(self._inflight.values()):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self._flush_used()
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(self, public_key: str, secret_key: str) -> Project | None:
+        """Synchronous check from memory (see module docstring).
+
+        Raises:
+            RetryableError: nothing fresh is known (PostgreSQL unreachable for ``ttl_s``).
+        """
+        if not plausible_public_key(public_key):
+            return None
+        entry = self._answer(public_key)
+        if entry is None:
+            raise RetryableError("API keys unavailable, retry later", retry_after_s=1.0)
+        if entry.project is None and public_key not in self._lookups:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():  # a key created since the snapshot?
+                loop.call_soon_threadsafe(self._lookup_soon, public_key)
+        return self._check(public_key, entry, secret_key)
+
+    async def verify_async(self, public_key: str, secret_key: str) -> Project | None:
+        """The key's project, or None when unknown, revoked or the secret is wrong.
+
+        Raises:
+            RetryableError: PostgreSQL unreachable and nothing fresh is known.
+        """
+        if not plausible_public_key(public_key):
+            return None
+        entry = self._answer(public_key)
+        if entry is None or (entry.project is None and public_key not in self._lookups):
+            await asyncio.shield(self._lookup_soon(public_key))
+            entry = self._lookups.get(public_key)
+            if entry is None:
+                return None
+        return self._check(public_key, entry, secret_key)
+
+    def _answer(self, public_key: str) -> _Entry | None:
+        """The newest answer younger than the TTL, or None when nothing fresh is known."""
+        now = self._clock()
+        looked_up = self._lookups.get(public_key)
+        if (
+            looked_up is not None
+            and looked_up.fetched_at >= self._snapshot_at
+            and now - looked_up.fetched_at <= self._ttl
+        ):
+            self._lookups.move_to_end(public_key)
+            return looked_up
+        if now - self._snapshot_at <= self._ttl:
+            return _entry(self._snapshot.get(public_key), self._snapshot_at)
+        return None
+
+    def _check(self, public_key: str, entry: _Entry, secret_key: str) -> Project | None:
+        if entry.project is None or not verify_secret(secret_key, entry.secret_hash):
+            return None
+        self._used.add(public_key)
+        return entry.project
+
+    # -- single-key lookups -------------------------------------------------------------------
+
+    def _lookup_soon(self, public_key: str) -> asyncio.Task[None]:
+        """The running lookup of ``public_key``, started if none runs (single flight).
+
+        The task is not tied to the request that started it: a client that disconnects does
+        not cancel the lookup other requests wait for.
+        """
+        task = self._inflight.get(public_key)
+        if task is None:
+            task = asyncio.ensure_future(self._lookup(public_key))
+            self._inflight[public_key] = task
+            task.add_done_callback(lambda done: self._finished(public_key, done))
+        return task
+
+    def _finished(self, public_key: str, task: asyncio.Task[None]) -> None:
+        if self._inflight.get(public_key) is task:
+            del self._inflight[public_key]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("API key lookup failed: %s", type(task.exception()).__name__)
+
+    async def _lookup(self, public_key: str) -> None:
+        started = self._clock()
+        found = await self._keys.find_active([public_key])
+        self._lookups[public_key] = _entry(found.get(public_key), started)
+        self._lookups.move_to_end(public_key)
+        while len(self._lookups) > self._max:
+            self._lookups.popitem(last=False)
+
+    # -- background refresh -------------------------------------------------------------------
+
+    async def refresh_once(self) -> None:
+        """Reload the snapshot, drop superseded lookups, write ``last_used_at``."""
+        started = self._clock()
+        self._snapshot = await self._keys.all_active()
+        self._snapshot_at = started
+        for public_key in [k for k, e in self._lookups.items() if e.fetched_at < started]:
+            del self._lookups[public_key]
+        await self._flush_used()
+
+    async def _flush_used(self) -> None:
+        used, self._used = self._used, set()
+        if used:
+            try:
+                await self._keys.touch(sorted(used))
+            except Exception:
+                self._used |= used
+                raise
+
+    async def _refresh_forever(self) -> None:
+        interval = self._ttl / 2
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh_once()
+            except Exception as exc:  # logged without any key material
+                log.warning("API key refresh failed: %s", type(exc).__name__)

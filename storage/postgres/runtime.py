@@ -1,0 +1,109 @@
+"""``PostgresRuntime``: what a role opens when ``OTELFUSE_POSTGRES_URL`` is set.
+
+One pool, the repositories and the started ``PostgresKeyStore``. ``open`` can apply pending
+migrations (all-in-one start) or only check that none is pending (scale-out roles, whose schema
+is the ``migrate`` role's job), and makes sure the ``OTELFUSE_INIT_PROJECT_*`` project and key
+pair exist in PostgreSQL when all three are set (an existing key is never changed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from storage.errors import PermanentError
+from storage.postgres.api_keys import ApiKeyRepository
+from storage.postgres.keystore import DEFAULT_AUTH_CACHE_TTL_S, PostgresKeyStore
+from storage.postgres.migrate import apply_migrations, pending_migrations
+from storage.postgres.models import ModelRepository
+from storage.postgres.pool import PgPool, create_pool, redact_url
+from storage.postgres.projects import ProjectRepository
+from storage.postgres.prompts import PromptRepository
+from storage.projects import InitProject
+
+__all__ = ["PostgresRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PostgresRuntime:
+    """An open pool, its repositories and the started key store."""
+
+    pool: PgPool
+    projects: ProjectRepository
+    api_keys: ApiKeyRepository
+    models: ModelRepository
+    prompts: PromptRepository
+    keys: PostgresKeyStore
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool,
+        init: InitProject | None = None,
+        auth_cache_ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S,
+        max_connections: int = 10,
+    ) -> PostgresRuntime:
+        """Connect, migrate (or check), ensure the initial project, start the key store.
+
+        Raises:
+            RetryableError: PostgreSQL unreachable.
+            PermanentError: migrations fail or are pending (``migrate=False``), the URL or the
+                initial project is refused.
+        """
+        pool = await create_pool(url, max_size=max_connections)
+        try:
+            if migrate:
+                applied = await apply_migrations(pool)
+                if applied:
+                    log.info("applied PostgreSQL migrations: %s", ", ".join(applied))
+            else:
+                pending = await pending_migrations(pool)
+                if pending:
+                    raise PermanentError(
+                        f"PostgreSQL at {redact_url(url)} needs migrations "
+                        f"({', '.join(m.name for m in pending)}): run `otelfuse migrate`"
+                    )
+            api_keys = ApiKeyRepository(pool)
+            runtime = cls(
+                pool=pool,
+                projects=ProjectRepository(pool),
+                api_keys=api_keys,
+                models=ModelRepository(pool),
+                prompts=PromptRepository(pool),
+                keys=PostgresKeyStore(api_keys, ttl_s=auth_cache_ttl_s),
+            )
+            if init is not None and init.project_id:
+                await runtime.ensure_init_project(init)
+            await runtime.keys.start()
+            if not runtime.keys.active_keys:
+                log.warning(
+                    "PostgreSQL has no API keys yet: create them with "
+                    "`otelfuse projects create --name NAME` and `otelfuse keys create --project ID`"
+                )
+        except BaseException:
+            await pool.close()
+            raise
+        return runtime
+
+    async def ensure_init_project(self, init: InitProject) -> None:
+        """Create the initial project and key pair when missing (never changes existing rows)."""
+        await self.projects.ensure(init.project_id, init.project_id)
+        outcome = await self.api_keys.ensure(init.project_id, init.public_key, init.secret_key)
+        if outcome == "revoked":
+            log.warning("the OTELFUSE_INIT_PROJECT_PUBLIC_KEY key is revoked; it stays revoked")
+        elif outcome == "secret-differs":
+            log.warning(
+                "OTELFUSE_INIT_PROJECT_SECRET_KEY does not match the stored key; "
+                "the stored key is kept"
+            )
+
+    async def close(self) -> None:
+        """Stop the key store, then close the pool."""
+        try:
+            await self.keys.stop()
+        finally:
+            await self.pool.close()
