@@ -251,7 +251,7 @@ class ScoresReceiver:
     async def create(self, request: Request) -> Response:
         """Validate and store one score or an array of scores; never raises."""
         try:
-            project = authenticate_request(self._keys, request)
+            project = await authenticate_request(self._keys, request)
             body = await read_json(request, self._limit)
             now_us = time.time_ns() // 1000
             if isinstance(body, list):

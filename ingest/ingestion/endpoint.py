@@ -79,7 +79,7 @@ class IngestionReceiver:
     async def ingest(self, request: Request) -> Response:
         """Handle one batch; never raises."""
         try:
-            project = authenticate_request(self._keys, request)
+            project = await authenticate_request(self._keys, request)
             if not self._sink.has_room():
                 raise HTTPError(503, "ingest queue full, retry later", {"Retry-After": "1"})
             body = await read_json(request, self._limit)

@@ -16,8 +16,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from storage.auth import KeyStore, Project, Unauthenticated, authenticate
-from storage.errors import PermanentError
+from storage.auth import KeyStore, Project, Unauthenticated, authenticate_async
+from storage.errors import PermanentError, RetryableError
 
 __all__ = [
     "HTTPError",
@@ -71,16 +71,22 @@ def storage_error(exc: Exception) -> HTTPError:
     return HTTPError(503, "storage unavailable, retry later", {"Retry-After": seconds})
 
 
-def authenticate_request(keys: KeyStore, request: Request) -> Project:
+async def authenticate_request(keys: KeyStore, request: Request) -> Project:
     """The project of the request's ``Authorization: Basic`` credentials.
 
     Raises:
-        HTTPError: 401.
+        HTTPError: 401 bad credentials; 503 + Retry-After when the key store (PostgreSQL)
+            is unavailable.
     """
     try:
-        return authenticate(keys, request.headers.get("authorization"))
+        return await authenticate_async(keys, request.headers.get("authorization"))
     except Unauthenticated as exc:
         raise HTTPError(401, str(exc), {"WWW-Authenticate": 'Basic realm="otelfuse"'}) from None
+    except RetryableError as exc:
+        seconds = str(max(1, math.ceil(exc.retry_after_s)))
+        raise HTTPError(
+            503, "authentication unavailable, retry later", {"Retry-After": seconds}
+        ) from None
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from storage.auth import KeyStore, Project, Unauthenticated, authenticate
+from storage.auth import KeyStore, Project, Unauthenticated, authenticate_async
 from storage.clickhouse.engine import Engine
 from storage.errors import PermanentError, RetryableError
 from storage.query.params import BadRequest, parse_page
@@ -55,9 +55,14 @@ class _ScoreApi:
 
         async def endpoint(request: Request) -> Response:
             try:
-                project = authenticate(self.keys, request.headers.get("authorization"))
+                project = await authenticate_async(self.keys, request.headers.get("authorization"))
             except Unauthenticated as exc:
                 return _error(401, str(exc), {"WWW-Authenticate": 'Basic realm="otelfuse"'})
+            except RetryableError as exc:
+                retry_after = str(max(1, math.ceil(exc.retry_after_s)))
+                return _error(
+                    503, "authentication unavailable, retry later", {"Retry-After": retry_after}
+                )
             try:
                 return await handler(request, project)
             except BadRequest as exc:
