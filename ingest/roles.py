@@ -37,6 +37,8 @@ from storage.auth import KeyStore
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.query.api import query_routes
+from storage.query.scores import score_routes
+from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 
 if TYPE_CHECKING:
     from processors.consumer import ObservationConsumer
@@ -58,8 +60,21 @@ async def _open_keys(settings: Settings) -> tuple[KeyStore, PostgresRuntime | No
 def _query_routes(
     storage: Storage, keys: KeyStore, postgres: PostgresRuntime | None
 ) -> list[BaseRoute]:
-    """The read API, plus ``/api/public/models`` with PostgreSQL."""
-    routes = list(query_routes(storage.repository, keys))
+    """The read API (traces, observations, sessions, metrics, scores), plus
+    ``/api/public/models`` with PostgreSQL."""
+    score_reads = {
+        path: item for path, item in SCORES_OPENAPI_PATHS.items() if "/scores" in path
+    }
+    score_reads.pop("/api/public/scores", None)  # POST: served by all-in-one only for now
+    routes = [
+        *query_routes(
+            storage.repository,
+            keys,
+            openapi_paths=score_reads,
+            openapi_schemas=SCORES_OPENAPI_SCHEMAS,
+        ),
+        *score_routes(storage.engine, keys, storage.repository.database),
+    ]
     if postgres is not None:
         from storage.query.models import model_routes
 
