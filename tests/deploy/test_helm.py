@@ -361,7 +361,7 @@ def test_production_scenario_facts(production: list[Manifest]) -> None:
     assert config["OTELFUSE_KAFKA_ENABLE_IDEMPOTENCE"] == "true"
     assert config["OTELFUSE_S3_BUCKET"] == "otelfuse-media"
     secret = one(production, "Secret", FULLNAME)["stringData"]
-    assert secret["OTELFUSE_POSTGRESQL_URL"].startswith("postgresql://")
+    assert secret["OTELFUSE_POSTGRES_URL"].startswith("postgresql://")
     ingress = one(production, "Ingress", FULLNAME)
     backends = {
         p["path"]: p["backend"]["service"]["name"]
