@@ -33,9 +33,7 @@ Calls come from the enrichment worker thread; the pool lives on the service's ev
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +44,7 @@ from processors.enrich import Enricher, EnrichStats
 from processors.prices import ChainedPriceSource, MatchedPrice, PriceSource
 from processors.tiers import PricingTier, TierCondition, parse_condition, select_pricing_tier
 from processors.tokens import TiktokenCounter, TokenCounter
+from storage.postgres.cache import BatchTTLCache
 from storage.postgres.model_defs import StoredModel
 from storage.postgres.models import ModelRepository
 from storage.postgres.pool import LoopBridge
@@ -143,12 +142,15 @@ class PostgresPriceSource:
     ) -> None:
         self._models = models
         self._bridge = bridge
-        self._ttl = ttl_s
         self._timeout = timeout_s
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[Query, tuple[float, tuple[_Candidate, ...]]] = OrderedDict()
+        self._cache: BatchTTLCache[Query, tuple[_Candidate, ...]] = BatchTTLCache(
+            self._load,
+            default=(),
+            name="custom model",
+            ttl_s=ttl_s,
+            max_entries=max_entries,
+            clock=clock,
+        )
 
     def lookup(
         self,
@@ -182,38 +184,11 @@ class PostgresPriceSource:
             self._candidates(wanted)
 
     def _candidates(self, queries: Sequence[Query]) -> dict[Query, tuple[_Candidate, ...]]:
-        now = self._clock()
-        result: dict[Query, tuple[_Candidate, ...]] = {}
-        missing: list[Query] = []
-        stale: dict[Query, tuple[_Candidate, ...]] = {}
-        with self._lock:
-            for query in queries:
-                cached = self._cache.get(query)
-                if cached is not None and now - cached[0] <= self._ttl:
-                    result[query] = cached[1]
-                    self._cache.move_to_end(query)
-                else:
-                    missing.append(query)
-                    if cached is not None:
-                        stale[query] = cached[1]
-        if not missing:
-            return result
-        try:
-            found = self._bridge.call(lambda: self._models.match_candidates(missing), self._timeout)
-        except Exception as exc:
-            if len(stale) < len(missing):
-                raise
-            log.warning("custom model lookup failed (%s); using expired cache entries", exc)
-            return {**result, **stale}
-        with self._lock:
-            for query in missing:
-                candidates = tuple(_candidate(m) for m in found.get(query, ()))
-                self._cache[query] = (now, candidates)
-                self._cache.move_to_end(query)
-                result[query] = candidates
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
-        return result
+        return self._cache.get_many(queries)
+
+    def _load(self, missing: list[Query]) -> dict[Query, tuple[_Candidate, ...]]:
+        found = self._bridge.call(lambda: self._models.match_candidates(missing), self._timeout)
+        return {query: tuple(_candidate(m) for m in rows) for query, rows in found.items()}
 
 
 def _plausible(project_id: str, model: str) -> bool:

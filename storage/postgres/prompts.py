@@ -12,11 +12,9 @@ filled by one query per batch of unknown keys; "no such prompt" is cached too.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from storage.errors import PermanentError
+from storage.postgres.cache import BatchTTLCache
 from storage.postgres.pool import LoopBridge, PgPool, postgres_errors
 
 __all__ = ["PromptKey", "PromptRepository", "PromptResolver", "PromptRow"]
@@ -211,12 +210,15 @@ class PromptResolver:
     ) -> None:
         self._prompts = prompts
         self._bridge = bridge
-        self._ttl = ttl_s
         self._timeout = timeout_s
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[PromptKey, tuple[float, str | None]] = OrderedDict()
+        self._cache: BatchTTLCache[PromptKey, str | None] = BatchTTLCache(
+            self._load,
+            default=None,
+            name="prompt",
+            ttl_s=ttl_s,
+            max_entries=max_entries,
+            clock=clock,
+        )
 
     def resolve_many(self, keys: Sequence[PromptKey]) -> dict[PromptKey, str | None]:
         """Ids of ``keys`` (None: no such prompt). Blocks the calling (worker) thread for at
@@ -226,34 +228,7 @@ class PromptResolver:
             RetryableError: PostgreSQL unreachable and some keys are not cached at all
                 (stale answers are used while PostgreSQL is down).
         """
-        now = self._clock()
-        result: dict[PromptKey, str | None] = {}
-        missing: list[PromptKey] = []
-        stale: dict[PromptKey, str | None] = {}
-        with self._lock:
-            for key in set(keys):
-                cached = self._cache.get(key)
-                if cached is not None and now - cached[0] <= self._ttl:
-                    result[key] = cached[1]
-                    self._cache.move_to_end(key)
-                else:
-                    missing.append(key)
-                    if cached is not None:
-                        stale[key] = cached[1]
-        if not missing:
-            return result
-        try:
-            found = self._bridge.call(lambda: self._prompts.ids_for(missing), self._timeout)
-        except Exception:
-            if len(stale) < len(missing):
-                raise
-            return {**result, **stale}
-        with self._lock:
-            for key in missing:
-                value = found.get(key)
-                self._cache[key] = (now, value)
-                self._cache.move_to_end(key)
-                result[key] = value
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
-        return result
+        return self._cache.get_many(keys)
+
+    def _load(self, missing: list[PromptKey]) -> Mapping[PromptKey, str | None]:
+        return self._bridge.call(lambda: self._prompts.ids_for(missing), self._timeout)
