@@ -51,7 +51,7 @@ from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SC
 if TYPE_CHECKING:
     from storage.postgres import PostgresRuntime
 
-__all__ = ["AllInOne", "bootstrap_from_settings", "enricher_for", "open_postgres"]
+__all__ = ["AllInOne", "bootstrap_from_settings", "enricher_for", "open_postgres", "print_new_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,17 @@ def bootstrap_from_settings(settings: Settings) -> ProjectBootstrap:
             settings.init_project_public_key,
             settings.init_project_secret_key,
         ),
+    )
+
+
+def print_new_keys(bootstrap: ProjectBootstrap) -> None:
+    """Print a just-generated key pair once (to stdout, never to the log)."""
+    print(
+        f"\nCreated project {bootstrap.project.id}. "
+        "Its API keys (the secret is shown only once):\n"
+        f"  LANGFUSE_PUBLIC_KEY={bootstrap.public_key}\n"
+        f"  LANGFUSE_SECRET_KEY={bootstrap.new_secret_key}\n",
+        flush=True,
     )
 
 

@@ -74,13 +74,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         await service.start()
         bootstrap = getattr(service, "bootstrap", None)
         if bootstrap is not None and bootstrap.new_secret_key is not None:
-            print(
-                f"\nCreated project {bootstrap.project.id}. "
-                "Its API keys (the secret is shown only once):\n"
-                f"  LANGFUSE_PUBLIC_KEY={bootstrap.public_key}\n"
-                f"  LANGFUSE_SECRET_KEY={bootstrap.new_secret_key}\n",
-                flush=True,
-            )
+            from ingest.app import print_new_keys
+
+            print_new_keys(bootstrap)
         await stop.wait()
         log.info("shutting down")
     finally:

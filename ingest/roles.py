@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ingest.app import bootstrap_from_settings, enricher_for, open_postgres
+from ingest.app import bootstrap_from_settings, enricher_for, open_postgres, print_new_keys
 from ingest.build_info import VERSION
 from ingest.config import Settings
 from ingest.export import TraceExport
@@ -54,7 +54,10 @@ async def _open_keys(settings: Settings) -> tuple[KeyStore, PostgresRuntime | No
     if settings.postgres_url:
         postgres = await open_postgres(settings, migrate=False)
         return postgres.keys, postgres
-    return bootstrap_from_settings(settings).keys, None
+    bootstrap = bootstrap_from_settings(settings)
+    if bootstrap.new_secret_key is not None:
+        print_new_keys(bootstrap)
+    return bootstrap.keys, None
 
 
 def _query_routes(
@@ -62,9 +65,7 @@ def _query_routes(
 ) -> list[BaseRoute]:
     """The read API (traces, observations, sessions, metrics, scores), plus
     ``/api/public/models`` with PostgreSQL."""
-    score_reads = {
-        path: item for path, item in SCORES_OPENAPI_PATHS.items() if "/scores" in path
-    }
+    score_reads = {path: item for path, item in SCORES_OPENAPI_PATHS.items() if "/scores" in path}
     score_reads.pop("/api/public/scores", None)  # POST: served by all-in-one only for now
     routes = [
         *query_routes(
