@@ -9,6 +9,10 @@ folder, so not inside pytest). Batches hold 2,000 realistic GENERATION records (
   one observation lookup per batch);
 - ``continue-cold``: the same with the trace cache disabled (trace read per batch);
 - ``redeliver``: the previous batches again (everything recognised and skipped).
+
+``--path columns`` / ``--path rows`` hide the engine's faster interfaces from the writer, to
+measure its other insert paths on the same data: Arrow columns (``insert_columns``) or
+JSON rows (``insert_rows``, what a non-chdb engine gets); default: the embedded Protobuf path.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.engine import ChdbEngine, Engine
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import ObservationRecord
@@ -44,6 +50,36 @@ def make_batch(trace_ids: list[str], start_us: int) -> list[ObservationRecord]:
     return records
 
 
+class RowsOnly:
+    """The engine as a plain ``Engine`` (``insert_rows`` only)."""
+
+    def __init__(self, engine: ChdbEngine) -> None:
+        self.engine = engine
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.engine.command(sql, params)
+
+    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.engine.select(sql, params)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        self.engine.insert_rows(table, columns, rows)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class ColumnsOnly(RowsOnly):
+    """The engine as a ``ColumnarEngine`` (no Protobuf path)."""
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        self.engine.insert_columns(table, columns, data)
+
+
 def run(name: str, writer: ClickHouseWriter, batches: list[list[ObservationRecord]]) -> None:
     times = []
     for batch in batches:
@@ -61,13 +97,22 @@ def run(name: str, writer: ClickHouseWriter, batches: list[list[ObservationRecor
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--path", choices=["auto", "columns", "rows"], default="auto")
     args = parser.parse_args()
     n = args.batches
     size = len(generation("p", "t").SerializeToString())
-    print(f"record size {size} bytes (protobuf), batch {BATCH} records, {PER_TRACE} per trace")
+    print(
+        f"record size {size} bytes (protobuf), batch {BATCH} records, {PER_TRACE} per trace,"
+        f" insert path {args.path}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        engine = ChdbEngine(Path(tmp) / "data")
-        apply_migrations(engine)
+        chdb = ChdbEngine(Path(tmp) / "data")
+        apply_migrations(chdb)
+        engine: Engine = chdb
+        if args.path == "columns":
+            engine = ColumnsOnly(chdb)
+        elif args.path == "rows":
+            engine = RowsOnly(chdb)
         writer = ClickHouseWriter(engine)
         traces_per_batch = BATCH // PER_TRACE
 

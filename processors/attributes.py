@@ -21,6 +21,11 @@ class JsonObjectView(Mapping[str, object]):
         self._text = text
         self._decoded: dict[str, object] | None = None
 
+    @property
+    def text(self) -> str:
+        """The JSON text the view decodes (equal texts give equal views)."""
+        return self._text
+
     def _data(self) -> dict[str, object]:
         if self._decoded is None:
             decoded: object = None

@@ -14,6 +14,11 @@ lookup (langfuse-anchor.md §4.3-4.5 semantics, genai-prices price selection):
 
 The result's ``tier_name`` names what deviated from the standard price, e.g.
 ``service_tier=priority`` or ``input_tokens>200000``; both tier fields are None otherwise.
+
+Steps 2 and 3 are cached (lookups run once per generation record): the price set and the
+variants whose time constraint holds stay the same between two consecutive constraint boundaries
+(start dates at UTC midnight, time-of-day window edges), so each model keeps the few such time
+windows it saw last, each with the variants chosen per ``model_parameters`` text.
 """
 
 from __future__ import annotations
@@ -22,18 +27,32 @@ import bisect
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, PriceVariant, Provider
+from genai_prices.types import (
+    ModelInfo,
+    ModelPrice,
+    PriceVariant,
+    Provider,
+    StartDateConstraint,
+    TimeOfDateConstraint,
+)
 
+from processors.attributes import JsonObjectView
 from processors.catalog_match import CatalogIndex
 from processors.catalog_units import INPUT_KEYS, Rate, langfuse_rates
 from processors.prices import MatchedPrice
+from storage.records import MAX_TIME_US, MIN_TIME_US
 
 __all__ = ["CatalogPriceSource"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000
+_RECENT_WINDOWS = 4
+"""Time windows remembered per model (records of a batch rarely straddle more boundaries)."""
+_CHOICES_PER_WINDOW = 256
+"""``model_parameters`` texts remembered per window (the cache is emptied when full)."""
 
 
 @dataclass(slots=True)
@@ -75,6 +94,20 @@ class _RateTable:
 
 
 @dataclass(slots=True)
+class _Window:
+    """A time range ``[start_us, end_us)`` in which no price or variant constraint of one model
+    changes: the same price set (``schedule``) and the same time-active variants apply."""
+
+    start_us: int
+    end_us: int
+    schedule: int
+    active: tuple[int, ...]
+    """Indexes of the variants whose constraint holds (or that have none)."""
+    choices: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """``model_parameters`` JSON text -> the variants it selects."""
+
+
+@dataclass(slots=True)
 class _CatalogModel:
     """One resolved catalog model and the rate tables built for it so far."""
 
@@ -83,8 +116,72 @@ class _CatalogModel:
     model_id: str
     variants: tuple[PriceVariant, ...]
     tables: dict[tuple[int, tuple[int, ...]], _RateTable] = field(default_factory=dict)
+    windows: list[_Window] = field(default_factory=list)
+    """The most recently built time windows, newest first (at most ``_RECENT_WINDOWS``)."""
 
     def table(self, at_us: int, parameters: Mapping[str, object]) -> _RateTable:
+        """The rate table for an observation at ``at_us`` with ``parameters`` (cached)."""
+        if not MIN_TIME_US <= at_us <= MAX_TIME_US:
+            return self.table_uncached(at_us, parameters)
+        for window in self.windows:
+            if window.start_us <= at_us < window.end_us:
+                break
+        else:
+            window = self._new_window(at_us)
+        chosen: tuple[int, ...] = ()
+        if window.active:
+            if isinstance(parameters, JsonObjectView):
+                text = parameters.text
+                found = window.choices.get(text)
+                if found is None:
+                    if len(window.choices) >= _CHOICES_PER_WINDOW:
+                        window.choices.clear()
+                    found = window.choices[text] = self._choose(window.active, parameters)
+                chosen = found
+            else:
+                chosen = self._choose(window.active, parameters)
+        key = (window.schedule, chosen)
+        table = self.tables.get(key)
+        if table is None:
+            table = self.tables[key] = self._build(window.schedule, chosen)
+        return table
+
+    def _choose(self, active: tuple[int, ...], parameters: Mapping[str, object]) -> tuple[int, ...]:
+        if not parameters:
+            return ()
+        return tuple(
+            index
+            for index in active
+            if all(parameters.get(k) == v for k, v in self.variants[index].when.items())
+        )
+
+    def _new_window(self, at_us: int) -> _Window:
+        when = _EPOCH + timedelta(microseconds=at_us)
+        start_us, end_us = MIN_TIME_US, MAX_TIME_US + 1
+        prices = self.model.prices
+        schedule = -1
+        if not isinstance(prices, ModelPrice):
+            schedule = 0
+            for index in range(len(prices) - 1, -1, -1):
+                constraint = prices[index].constraint
+                if constraint is None or constraint.active(when):
+                    schedule = index
+                    break
+            for conditional in prices:
+                start_us, end_us = _narrow(conditional.constraint, at_us, start_us, end_us)
+        active = []
+        for index, variant in enumerate(self.variants):
+            constraint = variant.constraint
+            if constraint is None or constraint.active(when):
+                active.append(index)
+            start_us, end_us = _narrow(constraint, at_us, start_us, end_us)
+        window = _Window(start_us, end_us, schedule, tuple(active))
+        self.windows.insert(0, window)
+        del self.windows[_RECENT_WINDOWS:]
+        return window
+
+    def table_uncached(self, at_us: int, parameters: Mapping[str, object]) -> _RateTable:
+        """``table`` without the time-window cache (outside the storable time range)."""
         prices = self.model.prices
         when: datetime | None = None
         schedule = -1
@@ -139,6 +236,39 @@ class _CatalogModel:
             rates=rates,
             thresholds=tuple(thresholds),
         )
+
+
+def _narrow(constraint: object, at_us: int, start_us: int, end_us: int) -> tuple[int, int]:
+    """``[start_us, end_us)`` narrowed to the part around ``at_us`` where ``constraint``'s
+    ``active()`` cannot change (an unknown constraint type: ``at_us`` alone)."""
+    if constraint is None:
+        return start_us, end_us
+    if isinstance(constraint, StartDateConstraint):
+        # active from the start date's UTC midnight on (the library compares UTC dates)
+        edges: tuple[int, ...] = ((constraint.start_date - date(1970, 1, 1)).days * _DAY_US,)
+    elif isinstance(constraint, TimeOfDateConstraint):
+        day = at_us - at_us % _DAY_US
+        edges = tuple(
+            day + offset + _utc_time_of_day_us(edge)
+            for offset in (-_DAY_US, 0, _DAY_US)
+            for edge in (constraint.start_time, constraint.end_time)
+        )
+    else:
+        return at_us, at_us + 1
+    for edge in edges:
+        if edge <= at_us:
+            start_us = max(start_us, edge)
+        else:
+            end_us = min(end_us, edge)
+    return start_us, end_us
+
+
+def _utc_time_of_day_us(value: time) -> int:
+    """µs after UTC midnight of a constraint's time of day (naive = UTC), as genai-prices
+    converts it."""
+    if value.tzinfo is not None:
+        value = datetime.combine(date(1970, 1, 1), value).astimezone(UTC).timetz()
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
 
 
 def _variant_applies(

@@ -28,8 +28,8 @@ def provided_cost(provided: Mapping[str, str]) -> dict[str, Decimal] | None:
         Keys whose value is not a finite decimal are dropped.
     """
     costs: dict[str, Decimal] = {}
-    for key, text in provided.items():
-        value = parse_usd(text)
+    for key in provided:  # not .items(): a protobuf map's items view is Python-level
+        value = parse_usd(provided[key])
         if value is not None:
             costs[key] = value
     if not costs:

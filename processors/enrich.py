@@ -133,8 +133,8 @@ class Enricher:
         # 1. usage (langfuse-anchor.md §4.4)
         usage: dict[str, int] | None = None
         source = "reported"
-        if record.provided_usage_details:
-            usage = usage_with_total(record.provided_usage_details)
+        if provided_usage := record.provided_usage_details:
+            usage = usage_with_total(provided_usage)
         elif model and not provided_costs and record.level != "ERROR" and self._tokens:
             usage = self._estimate(record, model, self._tokens)
             if usage is not None:
@@ -142,9 +142,10 @@ class Enricher:
                 record.usage_estimated = True
                 stats.estimated += 1
         if usage:
-            record.usage_details.update(usage)
+            usage_details = record.usage_details
             tokens = stats.tokens
             for key, units in usage.items():
+                usage_details[key] = units  # (a protobuf map's update() is a Python-level loop)
                 tokens[(source, key)] = tokens.get((source, key), 0) + units
 
         # 2. model match (§4.3)

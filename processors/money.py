@@ -29,7 +29,7 @@ def format_usd(amount: Decimal) -> str:
 
     Trailing zeros are dropped: ``Decimal("2.5E-3")`` -> ``"0.0025"``, ``Decimal(0)`` -> ``"0"``.
     """
-    text = format(quantize_usd(amount), "f")
+    text = format(amount.quantize(_QUANTUM, context=_CONTEXT), "f")  # = quantize_usd, inlined
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text

@@ -21,7 +21,8 @@ _JSON_STARTS = frozenset('[{"')
 
 def usage_with_total(provided: Mapping[str, int]) -> dict[str, int]:
     """``provided`` (usage key -> tokens) plus ``total`` = Σ of the values when it is absent."""
-    usage = dict(provided)
+    # dict() of a protobuf map goes through the Mapping ABC in Python; indexing is C-level
+    usage = dict(provided) if type(provided) is dict else {k: provided[k] for k in provided}
     if "total" not in usage:
         usage["total"] = sum(usage.values())
     return usage

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,177 @@ def test_insert_rows_from_a_generator_is_all_or_nothing(engine: ChdbEngine) -> N
     engine.insert_rows("default.engine_gen", ["id", "n"], rows(fail_at=None))
     engine.insert_rows("default.engine_gen", ["id", "n"], iter(()))
     assert engine.select("SELECT count() AS c FROM default.engine_gen") == [{"c": 5}]
+
+
+# ---- insert_columns (Arrow) and insert_protobuf ------------------------------------------------
+
+CONVERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS default.engine_cols (k UInt32, t DateTime64(6),"
+    " tn Nullable(DateTime64(6)), t3 DateTime64(3), ts DateTime, ta Array(DateTime64(6)),"
+    " d Date, m Decimal(18, 12), mm Map(LowCardinality(String), Decimal(18, 12)),"
+    " b Bool, n Nullable(String), lc LowCardinality(String), u UInt64, i Int8, f Float64,"
+    " mu Map(LowCardinality(String), UInt64), a Array(String), mn Nullable(UInt32))"
+    " ENGINE = MergeTree ORDER BY k"
+)
+CONVERSION_SELECT = (
+    "SELECT k, toUnixTimestamp64Micro(t) AS t, toUnixTimestamp64Micro(tn) AS tn,"
+    " toUnixTimestamp64Milli(t3) AS t3, toUnixTimestamp(ts) AS ts,"
+    " arrayMap(x -> toUnixTimestamp64Micro(x), ta) AS ta, d, toString(m) AS m,"
+    " mapApply((k, v) -> (k, toString(v)), mm) AS mm, b, n, lc, u, i, f, mu, a, mn"
+    " FROM default.{table} ORDER BY k"
+)
+
+
+def test_insert_columns_converts_values_like_insert_rows(engine: ChdbEngine) -> None:
+    engine.command(CONVERSION_TABLE)
+    engine.command(CONVERSION_TABLE.replace("engine_cols", "engine_rows"))
+    for table in ("engine_cols", "engine_rows"):
+        engine.command(f"TRUNCATE TABLE default.{table}")
+    us = 1_763_770_000_123_456
+    aware = datetime(2025, 11, 22, 0, 6, 40, 123_456, tzinfo=UTC)
+    columns = ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n", "lc", "u", "i", "f",
+               "mu", "a", "mn"]  # fmt: skip
+    rows = [
+        (1, us, None, us, us, [us, us + 1], date(2020, 1, 2), "0.1", {"a": "1E-12"}, True, None,
+         "x", 2**64 - 1, -128, 1.5, {"in": 2**63}, ["p", ""], None),
+        (2, aware, aware.replace(tzinfo=None), aware, aware, [], date(2020, 1, 3),
+         Decimal("2.5"), {"b": Decimal("3")}, 0, "ü'\n\\", "", 0, 127, 2, {}, [], 0),
+        (3, us, us, us, us, [aware], date(1970, 1, 1), 7, {}, 1, "", "y", 5, 0, -0.25,
+         {"": 0}, ["q"], 2**32 - 1),
+    ]  # fmt: skip
+    engine.insert_rows("default.engine_rows", columns, rows)
+    data = [list(column) for column in zip(*rows, strict=True)]
+    engine.insert_columns("default.engine_cols", columns, data)
+    engine.insert_columns("default.engine_cols", columns, [[] for _ in columns])  # no-op
+    expected = engine.select(CONVERSION_SELECT.format(table="engine_rows"))
+    assert engine.select(CONVERSION_SELECT.format(table="engine_cols")) == expected
+    assert expected[0]["t"] == us and expected[0]["mm"] == {"a": "0.000000000001"}
+    assert expected[1]["b"] is False and expected[2]["b"] is True
+
+
+def test_insert_columns_falls_back_to_json_for_other_types(engine: ChdbEngine) -> None:
+    engine.command(
+        "CREATE TABLE IF NOT EXISTS default.engine_enum (k UInt8, e Enum8('x' = 1, 'y' = 2),"
+        " g UUID) ENGINE = Memory"
+    )
+    engine.command("TRUNCATE TABLE default.engine_enum")
+    uuid = "6f1e9f3a-6a8b-4b34-9c53-0d7f3b1f2a10"
+    engine.insert_columns("default.engine_enum", ["k", "e", "g"], [[1, 2], ["x", "y"], [uuid] * 2])
+    assert engine.select("SELECT k, e, toString(g) AS g FROM default.engine_enum ORDER BY k") == [
+        {"k": 1, "e": "x", "g": uuid},
+        {"k": 2, "e": "y", "g": uuid},
+    ]
+
+
+def test_insert_columns_rejects_bad_data(engine: ChdbEngine) -> None:
+    engine.command(CONVERSION_TABLE)
+    engine.command("TRUNCATE TABLE default.engine_cols")
+    good = [[1], [1_763_770_000_000_000], [None], [0], [0], [[]], [date(2020, 1, 1)], ["0"],
+            [{}], [True], [None], ["x"], [1], [1], [1.0], [{}], [[]], [None]]  # fmt: skip
+    columns = ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n", "lc", "u", "i", "f",
+               "mu", "a", "mn"]  # fmt: skip
+
+    def with_value(column: str, value: Any) -> list[list[Any]]:
+        data = [list(c) for c in good]
+        data[columns.index(column)] = [value]
+        return data
+
+    table = "default.engine_cols"
+    with pytest.raises(PermanentError, match="NULL value in column 'lc'"):
+        engine.insert_columns(table, columns, with_value("lc", None))
+    with pytest.raises(PermanentError, match="NULL value in column 'a'"):
+        engine.insert_columns(table, columns, with_value("a", ["x", None]))
+    with pytest.raises(PermanentError, match="NULL value in column 'mu'"):
+        engine.insert_columns(table, columns, with_value("mu", {"k": None}))
+    with pytest.raises(PermanentError, match="invalid value for ClickHouse"):
+        engine.insert_columns(table, columns, with_value("u", object()))
+    with pytest.raises(PermanentError, match="invalid value for ClickHouse"):
+        engine.insert_columns(table, columns, with_value("u", -1))
+    with pytest.raises(PermanentError, match="CANNOT_PARSE"):
+        engine.insert_columns(table, columns, with_value("m", "lots"))
+    with pytest.raises(PermanentError, match="different lengths"):
+        engine.insert_columns(table, ["k", "n"], [[1, 2], ["x"]])
+    with pytest.raises(PermanentError, match="value lists for"):
+        engine.insert_columns(table, ["k", "n"], [[1]])
+    with pytest.raises(PermanentError, match="no such column"):
+        engine.insert_columns(table, ["k", "nope"], [[1], [1]])
+    with pytest.raises(RetryableError, match="does not exist"):
+        engine.insert_columns("default.engine_missing", ["id"], [["a"]])
+    assert engine.select("SELECT count() AS c FROM default.engine_cols") == [{"c": 0}]
+    engine.insert_columns(table, columns, good)
+    assert engine.select("SELECT count() AS c FROM default.engine_cols") == [{"c": 1}]
+
+
+def test_prepared_inserts_run_once(engine: ChdbEngine) -> None:
+    engine.command("CREATE TABLE IF NOT EXISTS default.engine_prep (id String) ENGINE = Memory")
+    engine.command("TRUNCATE TABLE default.engine_prep")
+    prepared = engine.prepare_columns("default.engine_prep", ["id"], [["a", "b"]])
+    calls: list[str] = []
+    prepared.run(lambda: calls.append("starting"))
+    assert calls == ["starting"]
+    with pytest.raises(RuntimeError, match="runs once"):
+        prepared.run()
+    engine.prepare_columns("default.engine_prep", ["id"], [["never"]]).discard()
+    empty = engine.prepare_columns("default.engine_prep", ["id"], [[]])
+    empty.run(lambda: calls.append("empty"))
+    assert calls == ["starting", "empty"]
+    assert engine.select("SELECT id FROM default.engine_prep ORDER BY id") == [
+        {"id": "a"},
+        {"id": "b"},
+    ]
+
+
+PROTO = """syntax = "proto3";
+message Item { string name = 1; optional string note = 2; map<string, uint64> counts = 3;
+  repeated string tags = 4; optional int64 at_us = 5; }
+"""
+
+
+def _delimited(*messages: bytes) -> bytes:
+    out = b""
+    for message in messages:
+        assert len(message) < 128
+        out += bytes((len(message),)) + message
+    return out
+
+
+def test_insert_protobuf(engine: ChdbEngine) -> None:
+    engine.command(
+        "CREATE TABLE IF NOT EXISTS default.engine_pb (name String, note Nullable(String),"
+        " counts Map(LowCardinality(String), UInt64), tags Array(String),"
+        " at Nullable(DateTime64(6))) ENGINE = Memory"
+    )
+    engine.command("TRUNCATE TABLE default.engine_pb")
+    # hand-encoded Item messages: name="a", note="" (set), counts={"x": 300}, tags=["t"]
+    first = b"\x0a\x01a" + b"\x12\x00" + b"\x1a\x06\x0a\x01x\x10\xac\x02" + b"\x22\x01t"
+    second = b"\x0a\x01b" + b"\x28" + bytes([0xC0, 0xC4, 0x07])  # at_us = 123456
+    kwargs: dict[str, Any] = {
+        "structure": "name String, note Nullable(String), counts Map(String, UInt64),"
+        " tags Array(String), at_us Nullable(Int64)",
+        "schema": PROTO,
+        "message": "Item",
+    }
+    columns = ["name", "note", "counts", "tags", "at"]
+    expressions = ["upper(name)", "note", "counts", "tags", "fromUnixTimestamp64Micro(at_us)"]
+    engine.insert_protobuf(
+        "default.engine_pb", columns, expressions, payload=_delimited(first, second), **kwargs
+    )
+    engine.insert_protobuf("default.engine_pb", columns, expressions, payload=b"", **kwargs)
+    assert engine.select(
+        "SELECT name, note, counts, tags, toUnixTimestamp64Micro(at) AS at"
+        " FROM default.engine_pb ORDER BY name"
+    ) == [
+        {"name": "A", "note": "", "counts": {"x": 300}, "tags": ["t"], "at": None},
+        {"name": "B", "note": None, "counts": {}, "tags": [], "at": 123456},
+    ]
+    with pytest.raises(PermanentError, match="invalid protobuf message name"):
+        engine.insert_protobuf("default.engine_pb", columns, expressions, **{
+            **kwargs, "message": "Item; DROP", "payload": b"x"})  # fmt: skip
+    with pytest.raises(PermanentError, match="expressions for"):
+        engine.insert_protobuf("default.engine_pb", columns, ["name"], payload=b"x", **kwargs)
+    with pytest.raises(PermanentError, match="ATTEMPT_TO_READ_AFTER_EOF"):  # corrupt data
+        engine.insert_protobuf(
+            "default.engine_pb", columns, expressions, payload=b"\x05\xff\xff", **kwargs
+        )
+    assert engine.select("SELECT count() AS c FROM default.engine_pb") == [{"c": 2}]
+    assert not any(engine.path.joinpath("otelfuse-inserts").glob("insert-*"))

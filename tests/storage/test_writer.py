@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.rows import content_hash
 from storage.clickhouse.writer import ClickHouseWriter, EventClock
 from storage.errors import PermanentError, RetryableError
 from storage.query import shapes
@@ -437,3 +438,258 @@ def test_event_clock_is_strictly_increasing() -> None:
     clock = EventClock()
     values = [clock.now_us() for _ in range(10_000)]
     assert values == sorted(set(values))
+
+
+# ---- the embedded fast path (ClickHouse decodes the records) against the other paths ----------
+
+
+class ColumnsOnly:
+    """A ``ColumnarEngine`` over a real engine, without its Protobuf path."""
+
+    def __init__(self, engine: ChdbEngine) -> None:
+        self.engine = engine
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.engine.command(sql, params)
+
+    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.engine.select(sql, params)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        self.engine.insert_rows(table, columns, rows)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        self.engine.insert_columns(table, columns, data)
+
+    def close(self) -> None:
+        pass
+
+
+class RowsOnly(FailingTraceInserts):
+    """A plain ``Engine`` (``insert_rows`` only) over a real engine."""
+
+    def __init__(self, engine: ChdbEngine) -> None:
+        super().__init__(engine, fail=0)
+
+
+def _diverse_records(project_id: str) -> list[Any]:
+    """Records covering every column's edge cases (empty vs unset optionals, defaults, ...)."""
+    t1, t2, t3 = new_id(32), new_id(32), new_id(32)
+    odd = 'quote\' "double" back\\slash\ttab\nnewline ünïcødé 😀 \x00nul'
+    return [
+        generation(project_id, t1, trace={"user_id": "u", "tags": ["b", "a"], "name": "n"}),
+        record(project_id, t1, end_us=None, trace={"is_root": True}),
+        record(
+            project_id,
+            t2,
+            type="",
+            level="",
+            environment="",
+            name="",
+            status_message="",
+            version="",
+            release="",
+            input="",
+            output="",
+            provided_model_name="",
+            model_parameters="",
+            internal_model_id="",
+            prompt_id="",
+            prompt_name="",
+            prompt_version=0,
+            usage_pricing_tier_id="",
+            usage_pricing_tier_name="",
+            usage_estimated=True,
+            parent_observation_id="",
+            trace={"name": "", "user_id": "", "session_id": "", "tags": []},
+        ),
+        record(
+            project_id,
+            t2,
+            name=odd,
+            input=odd,
+            output=odd,
+            metadata={odd: odd, "": "", "k": "v" * 5000},
+            provided_usage_details={"input": 2**64 - 1, "": 0},
+            usage_details={"total": 2**63, odd: 1},
+            provided_cost_details={"input": "-999999.999999999999", "x": "0"},
+            cost_details={"total": "0.000000000001", "input": "-0.5", "output": "000123.1"},
+            total_cost="999999.999999999999",
+            completion_start_time_us=BASE_US + 1,
+            prompt_version=2**32 - 1,
+            scope_name=odd,
+            telemetry_sdk_language="go",
+            trace={"tags": [odd, ""], "session_id": odd, "is_root": True, "public": True},
+        ),
+        record(project_id, t3, start_us=100_000_000 * 1_000_000, end_us=10**16 - 1),
+    ]
+
+
+def _stored_rows(engine: ChdbEngine, project_id: str) -> list[dict[str, Any]]:
+    return engine.select(
+        "SELECT * EXCEPT (project_id, start_time, end_time, completion_start_time, created_at,"
+        " updated_at, event_ts, provided_cost_details, cost_details, total_cost),"
+        " toUnixTimestamp64Micro(start_time) AS start_time_us,"
+        " toUnixTimestamp64Micro(end_time) AS end_time_us,"
+        " toUnixTimestamp64Micro(completion_start_time) AS completion_start_time_us,"
+        " mapApply((k, v) -> (k, toString(v)), provided_cost_details) AS provided_cost_details,"
+        " mapApply((k, v) -> (k, toString(v)), cost_details) AS cost_details,"
+        " toString(total_cost) AS total_cost,"
+        " toUnixTimestamp64Micro(created_at) = toUnixTimestamp64Micro(updated_at) AS new_row"
+        f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}} ORDER BY id",
+        {"p": project_id},
+    )
+
+
+@pytest.mark.parametrize("copies", [1, 40])  # 5 records, or 200 (helper threads)
+def test_every_insert_path_stores_the_same_rows(engine: ChdbEngine, copies: int) -> None:
+    ids = [new_id() for _ in range(5 * copies)]
+    results = []
+    for make in (lambda e: e, ColumnsOnly, RowsOnly):
+        project_id = f"proj-{new_id(12)}"
+        records = [r for _ in range(copies) for r in _diverse_records(project_id)]
+        for rec, obs_id in zip(records, ids, strict=True):
+            rec.id = obs_id
+        ClickHouseWriter(make(engine), database=DB).write_observations(records)
+        rows = _stored_rows(engine, project_id)
+        by_id = {rec.id: rec for rec in records}
+        for row in rows:
+            row.pop("trace_id")  # random per project
+            assert row.pop("content_hash") == content_hash(by_id[row["id"]])
+        results.append(rows)
+    assert len(results[0]) == 5 * copies
+    assert results[0] == results[1] == results[2]
+
+
+def test_large_batches_redelivered_and_changed(engine: ChdbEngine, project_id: str) -> None:
+    traces = [new_id(32) for _ in range(30)]
+    batch = [generation(project_id, traces[n % 30], start_us=BASE_US + n) for n in range(300)]
+    writer = ClickHouseWriter(engine, database=DB)
+    writer.write_observations(batch)
+    before = _api_snapshot(engine, project_id, traces[:3])
+    counts = (
+        raw_count(engine, "observations", project_id),
+        raw_count(engine, "traces", project_id),
+    )
+    assert counts == (300, 30)
+
+    writer.write_observations(batch)  # warm cache
+    ClickHouseWriter(engine, database=DB).write_observations(batch)  # cold cache
+    assert _api_snapshot(engine, project_id, traces[:3]) == before
+    assert (
+        raw_count(engine, "observations", project_id),
+        raw_count(engine, "traces", project_id),
+    ) == counts
+
+    first = {row["id"]: row for row in _times(engine, project_id)}
+    changed = [
+        generation(project_id, r.trace_id, r.id, start_us=r.start_time_us, output='"v2"')
+        if n % 3 == 0
+        else r
+        for n, r in enumerate(batch)
+    ]
+    ClickHouseWriter(engine, database=DB).write_observations(changed)
+    assert raw_count(engine, "observations", project_id) == 400
+    second = {row["id"]: row for row in _times(engine, project_id)}
+    for n, rec in enumerate(batch):
+        old, new = first[rec.id], second[rec.id]
+        assert new["c"] == old["c"]
+        assert (new["u"] > old["u"]) is (n % 3 == 0)
+        assert new["output"] == ('"v2"' if n % 3 == 0 else rec.output)
+
+
+def _times(engine: ChdbEngine, project_id: str) -> list[dict[str, Any]]:
+    return engine.select(
+        "SELECT id, output, toUnixTimestamp64Micro(created_at) AS c,"
+        f" toUnixTimestamp64Micro(updated_at) AS u FROM {DB}.observations FINAL"
+        " WHERE project_id = {p:String}",
+        {"p": project_id},
+    )
+
+
+class Flaky(ColumnsOnly):
+    """The real engine (all paths) failing the next ``fail`` calls of one kind."""
+
+    def __init__(self, engine: ChdbEngine, kind: str, fail: int = 1) -> None:
+        super().__init__(engine)
+        self.kind = kind
+        self.fail = fail
+
+    def _maybe_fail(self, kind: str) -> None:
+        if kind == self.kind and self.fail:
+            self.fail -= 1
+            raise RetryableError(f"injected: {kind} failed")
+
+    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        self._maybe_fail("select")
+        return self.engine.select(sql, params)
+
+    def prepare_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> Any:
+        prepared = self.engine.prepare_columns(table, columns, data)
+        if table.endswith(".traces"):
+            self._maybe_fail("traces")
+        return prepared
+
+    def prepare_protobuf(self, *args: Any, **kwargs: Any) -> Any:
+        prepared = self.engine.prepare_protobuf(*args, **kwargs)
+        flaky = self
+
+        class Run:
+            def run(self, starting: Any = None) -> None:
+                flaky._maybe_fail("observations")
+                prepared.run(starting)
+
+            def discard(self) -> None:
+                prepared.discard()
+
+        return Run()
+
+
+@pytest.mark.parametrize("kind", ["select", "observations", "traces"])
+@pytest.mark.parametrize("size", [5, 200])
+def test_failures_write_nothing_and_retry_cleanly(
+    engine: ChdbEngine, project_id: str, kind: str, size: int
+) -> None:
+    traces = [new_id(32) for _ in range(5)]
+    ClickHouseWriter(engine, database=DB).write_observations(
+        [record(project_id, t, trace={"tags": ["old"]}) for t in traces]
+    )
+    flaky = Flaky(engine, kind)
+    writer = ClickHouseWriter(flaky, database=DB, trace_cache_size=0)
+    batch = [
+        record(project_id, traces[n % 5], start_us=BASE_US + n, trace={"tags": [f"t{n % 2}"]})
+        for n in range(size)
+    ]
+    with pytest.raises(RetryableError, match="injected"):
+        writer.write_observations(batch)
+    if kind != "traces":  # a failed trace insert follows the observation insert
+        assert raw_count(engine, "observations", project_id) == 5
+    assert trace(engine, project_id, traces[0])["tags"] == ["old"]
+    assert not any(engine.path.joinpath("otelfuse-inserts").glob("insert-*"))
+
+    writer.write_observations(batch)
+    assert raw_count(engine, "observations", project_id) == 5 + size
+    expected = sorted({"old"} | {f"t{n % 2}" for n in range(0, size, 5)})
+    assert trace(engine, project_id, traces[0])["tags"] == expected
+
+
+def test_invalid_record_in_a_large_batch_writes_nothing(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    batch = [generation(project_id, new_id(32)) for _ in range(150)]
+    batch[77].cost_details["total"] = "lots"
+    with pytest.raises(PermanentError, match=r"cost_details\[total\]"):
+        writer.write_observations(batch)
+    assert raw_count(engine, "observations", project_id) == 0
+    assert raw_count(engine, "traces", project_id) == 0
+    batch[77].cost_details["total"] = "1.23456789012345"  # rounded: through the column path
+    writer.write_observations(batch)
+    assert observation(engine, project_id, batch[77].id)["cost_details"]["total"] == (
+        "1.234567890123"
+    )
