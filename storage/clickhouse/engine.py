@@ -18,7 +18,6 @@ inserts prepared in one thread and run in another); callers check with ``isinsta
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import os
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache, lru_cache, partial
+from functools import cache, lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -562,7 +561,7 @@ class ChdbEngine:
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], settings: str
     ) -> PreparedInsert:
         validate_table(table)
-        names = column_list(columns)
+        column_list(columns)  # raises on invalid names before any lookup
         it: Iterator[Sequence[Any]] = iter(rows)
         first = next(it, None)
         if first is None:
@@ -573,14 +572,15 @@ class ChdbEngine:
             for i, type_name in enumerate(types)
             if (convert := _chdb_converter(type_name)) is not None
         ]
-        sql = f"INSERT INTO {table} ({names}) SETTINGS {settings}"
         try:
             payload = encode_json_rows(chain((first,), it), columns, converters)
         except (PermanentError, RetryableError):
             raise  # from the row producer: nothing was sent
         except Exception as exc:
-            raise classify_error(exc, sql) from exc
-        return PreparedInsert(partial(self._send, sql, "JSONCompactEachRow", payload))
+            raise classify_error(exc, f"INSERT INTO {table}") from exc
+        return self._prepare_file_insert(
+            table, columns, types, settings, "JSONCompactEachRow", payload
+        )
 
     def insert_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
@@ -604,17 +604,52 @@ class ChdbEngine:
         if not check_columns(columns, data):
             return PreparedInsert(_nothing)
         types = self._types.types(table, columns)
-        sql = f"INSERT INTO {table} ({names}) SETTINGS {_COLUMN_INSERT_SETTINGS}"
         try:
             payload = encode_arrow_stream(columns, types, data)
         except PermanentError:
             raise
         except Exception as exc:
-            raise classify_error(exc, sql) from exc
+            raise classify_error(exc, f"INSERT INTO {table} ({names})") from exc
         if payload is None:
             rows = zip(*data, strict=True)
             return self._prepare_json(table, columns, rows, _COLUMN_INSERT_SETTINGS)
-        return PreparedInsert(partial(self._send, sql, "ArrowStream", payload))
+        return self._prepare_file_insert(
+            table, columns, types, _COLUMN_INSERT_SETTINGS, "ArrowStream", payload
+        )
+
+    def _prepare_file_insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        settings: str,
+        fmt: str,
+        payload: bytes,
+    ) -> PreparedInsert:
+        """``INSERT ... SELECT * FROM file(...)`` of an encoded ``payload`` through the query
+        path. chdb's streaming insert (``send_insert``) reports success for rows ClickHouse
+        refuses while inserting (disk space below the threshold, a read-only table, too many
+        parts), which would let the processor commit offsets of rows never written; the query
+        path raises those errors. The payload goes through a scratch file, deleted afterwards.
+        """
+        structure = ", ".join(f"`{c}` {t}" for c, t in zip(columns, types, strict=True))
+        sql = (
+            f"INSERT INTO {table} ({column_list(columns)}) SELECT *"
+            f" FROM file({{data_file:String}}, '{fmt}', {{structure:String}})"
+            f" SETTINGS {settings}"
+        )
+        data_file = self._scratch / f"insert-{os.getpid()}-{next(self._scratch_names)}.bin"
+        try:
+            data_file.write_bytes(payload)
+        except OSError as exc:
+            data_file.unlink(missing_ok=True)
+            raise RetryableError(f"cannot write {data_file}: {exc}") from exc
+        params = {"data_file": str(data_file), "structure": structure}
+
+        def run(starting: Starting) -> None:
+            self._query(sql, params, "TSV", starting)
+
+        return PreparedInsert(run, data_file)
 
     def insert_protobuf(
         self,
@@ -693,22 +728,6 @@ class ChdbEngine:
                 raise RetryableError(f"cannot write {path}: {exc}") from exc
         return path
 
-    def _send(self, sql: str, fmt: str, payload: bytes, starting: Starting = None) -> None:
-        with self._lock:
-            session = self._open_session()
-            if starting is not None:
-                starting()
-            try:
-                inserter = session.send_insert(sql, fmt)
-                try:
-                    inserter.append(payload)
-                    inserter.finish()
-                except BaseException:
-                    _cancel_quietly(inserter)
-                    raise
-            except Exception as exc:
-                raise classify_error(exc, sql) from exc
-
     def close(self) -> None:
         """Close the chdb session (idempotent)."""
         with self._lock:
@@ -744,8 +763,3 @@ class ChdbEngine:
 def _sql_string(text: str) -> str:
     """``text`` as a ClickHouse string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _cancel_quietly(inserter: Any) -> None:
-    with contextlib.suppress(Exception):  # the insert already failed; cancel() errors add nothing
-        inserter.cancel()

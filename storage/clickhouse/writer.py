@@ -26,6 +26,7 @@ How rows reach ClickHouse (the same values on every path, ``tests/storage/test_w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -201,9 +202,15 @@ class ClickHouseWriter:
                 )
                 try:
                     insert.run(handed_over.set)
-                finally:
+                except BaseException:
                     handed_over.set()
-                    merged, trace_insert = merging.result()
+                    with contextlib.suppress(Exception):  # the insert's error is the one to raise
+                        _, unused = merging.result()
+                        if unused is not None:
+                            unused.discard()  # its data file
+                    raise
+                handed_over.set()
+                merged, trace_insert = merging.result()
             finally:
                 insert.discard()
             if trace_insert is not None:

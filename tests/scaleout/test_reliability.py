@@ -9,8 +9,8 @@ per trace, each span id once), whatever broke in between:
 2. ClickHouse refuses inserts for a while (the table is made read-only from inside the processor,
    ``tests/clients/processor_harness.py``): the processor backs off without committing, then
    writes everything once; the same when ClickHouse refuses inserts for lack of disk space
-   (NOT_ENOUGH_SPACE), except when only the traces table does: strict xfail, chdb's streaming
-   insert reports success for those rows, which are lost;
+   (NOT_ENOUGH_SPACE), also when only the traces table does (chdb's streaming insert used to
+   report success for such rows; every insert now goes through an INSERT query, which raises);
 3. the broker is killed while clients export: receivers answer 503 / UNAVAILABLE, the exporters
    retry, and after the broker's restart everything acknowledged is there once;
 4. the processor is SIGKILLed mid-stream (right after writing a batch whose offsets it never
@@ -188,19 +188,11 @@ def test_clickhouse_outage_backs_off_without_committing(durable_stack: DurableSt
     assert sum(moved.values()) > sum(offsets.values()), (offsets, moved)
 
 
-_STREAMING_INSERT_LOSES_ROWS = pytest.mark.xfail(
-    strict=True,
-    reason="ChdbEngine.insert_columns/insert_rows (chdb Session.send_insert, used for the traces "
-    "table) report success for rows ClickHouse refused in the insert sink (NOT_ENOUGH_SPACE, "
-    "code 243): the rows are lost and the offsets committed. An INSERT query raises instead.",
-)
-
-
 @pytest.mark.parametrize(
     "tables",
     [
         pytest.param("observations,traces", id="full-disk"),
-        pytest.param("traces", id="traces-disk", marks=_STREAMING_INSERT_LOSES_ROWS),
+        pytest.param("traces", id="traces-disk"),
     ],
 )
 def test_an_insert_refused_for_disk_space_is_retried_not_committed(

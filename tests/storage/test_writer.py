@@ -633,7 +633,11 @@ class Flaky(ColumnsOnly):
     ) -> Any:
         prepared = self.engine.prepare_columns(table, columns, data)
         if table.endswith(".traces"):
-            self._maybe_fail("traces")
+            try:
+                self._maybe_fail("traces")
+            except RetryableError:
+                prepared.discard()
+                raise
         return prepared
 
     def prepare_protobuf(self, *args: Any, **kwargs: Any) -> Any:
