@@ -638,18 +638,7 @@ class ChdbEngine:
             f" FROM file({{data_file:String}}, '{fmt}', {{structure:String}})"
             f" SETTINGS {settings}"
         )
-        data_file = self._scratch / f"insert-{os.getpid()}-{next(self._scratch_names)}.bin"
-        try:
-            data_file.write_bytes(payload)
-        except OSError as exc:
-            data_file.unlink(missing_ok=True)
-            raise RetryableError(f"cannot write {data_file}: {exc}") from exc
-        params = {"data_file": str(data_file), "structure": structure}
-
-        def run(starting: Starting) -> None:
-            self._query(sql, params, "TSV", starting)
-
-        return PreparedInsert(run, data_file)
+        return self._insert_from_file(sql, structure, payload)
 
     def insert_protobuf(
         self,
@@ -702,6 +691,16 @@ class ChdbEngine:
             f" SETTINGS format_schema = {_sql_string(f'{schema_file}:{message}')},"
             f" {_COLUMN_INSERT_SETTINGS}"
         )
+        return self._insert_from_file(sql, structure, payload)
+
+    def _insert_from_file(self, sql: str, structure: str, payload: bytes) -> PreparedInsert:
+        """Write ``payload`` to a scratch file; the prepared ``sql`` reads it through the
+        ``{data_file:String}`` / ``{structure:String}`` parameters; the file is deleted after
+        the insert (or when discarded).
+
+        Raises:
+            RetryableError: the file cannot be written.
+        """
         data_file = self._scratch / f"insert-{os.getpid()}-{next(self._scratch_names)}.bin"
         try:
             data_file.write_bytes(payload)
