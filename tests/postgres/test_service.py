@@ -512,13 +512,21 @@ def test_hostile_values_fail_safely(stack: Stack) -> None:
     ]:
         response = stack.get("/api/public/models", authorization)
         statuses.append((f"auth {authorization[:40]}", response.status_code))
-        response = stack.request(
-            "POST",
-            "/v1/traces",
-            authorization,
-            content=b"x",
-            headers={"Content-Type": "application/x-protobuf"},
-        )
+        try:
+            response = stack.request(
+                "POST",
+                "/v1/traces",
+                authorization,
+                content=b"x",
+                headers={"Content-Type": "application/x-protobuf"},
+            )
+        except httpx.TransportError:
+            # A header block over h11's limit (the 100 KB one) makes the server answer 431 and
+            # close; while the client still sends its body that can reach it as a reset
+            # instead. Either way the request is refused; the process must stay up:
+            assert stack.get("/api/public/health", None).status_code == 200
+            statuses.append((f"otlp auth {authorization[:40]}", 431))
+            continue
         statuses.append((f"otlp auth {authorization[:40]}", response.status_code))
 
     errors = [(what, status) for what, status in statuses if status >= 500]
