@@ -13,25 +13,11 @@ from storage.clickhouse.engine import Engine
 from storage.clickhouse.scores import SCORE_COLUMNS
 from storage.query.params import PageRequest
 from storage.query.scores.params import ScoreFilter, V3Query
+from storage.query.sql import Where
 
 __all__ = ["Row", "ScoreRepository"]
 
 Row = dict[str, Any]
-
-
-class _Where:
-    """``AND``-ed conditions (``{name:Type}`` placeholders) and their parameters."""
-
-    def __init__(self, project_id: str) -> None:
-        self.conditions = ["project_id = {project_id:String}", "is_deleted = 0"]
-        self.params: dict[str, Any] = {"project_id": project_id}
-
-    def add(self, condition: str, **params: Any) -> None:
-        self.conditions.append(condition)
-        self.params.update(params)
-
-    def sql(self) -> str:
-        return " AND ".join(self.conditions)
 
 
 class ScoreRepository:
@@ -44,15 +30,15 @@ class ScoreRepository:
         self._engine = engine
         self._db = database
 
-    def _traces_where(self, where: _Where, condition: str, **params: Any) -> None:
+    def _traces_where(self, where: Where, condition: str, **params: Any) -> None:
         where.add(
             f"trace_id IN (SELECT id FROM {self._db}.traces FINAL"
             f" WHERE project_id = {{project_id:String}} AND is_deleted = 0 AND {condition})",
             **params,
         )
 
-    def _v2_where(self, project_id: str, flt: ScoreFilter) -> _Where:
-        where = _Where(project_id)
+    def _v2_where(self, project_id: str, flt: ScoreFilter) -> Where:
+        where = Where(project_id)
         for column, name, value in (
             ("name", "name", flt.name),
             ("source", "source", flt.source),
@@ -123,7 +109,7 @@ class ScoreRepository:
     def list_v3(self, project_id: str, q: V3Query) -> list[Row]:
         """Up to ``q.limit + 1`` scores after ``q.cursor``, newest first (one extra row tells
         whether another page exists)."""
-        where = _Where(project_id)
+        where = Where(project_id)
         for n, (column, values) in enumerate(sorted(q.lists.items())):
             where.add(f"{column} IN {{l{n}:Array(String)}}", **{f"l{n}": values})
         if q.values:
