@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,8 +41,9 @@ class RecordSink(Protocol):
         """False when new work would be refused (admission control before decoding)."""
         ...
 
-    async def submit(self, records: Sequence[ObservationRecord]) -> Sequence[str]:
-        """Make ``records`` durable; return reasons for records refused for good.
+    async def submit(self, records: Sequence[ObservationRecord]) -> Mapping[int, str]:
+        """Make ``records`` durable; return the reason for each record refused for good (too
+        large to ever be stored), by its index in ``records``; the others are durable.
 
         Raises:
             RetryableError: nothing of this call is guaranteed durable; the client retries.
@@ -106,7 +107,7 @@ class TraceExport:
             RECEIVER_METRICS.refused(transport, "too_large", len(refused))
         rejected = result.rejected_spans + len(refused)
         if rejected:
-            message = "; ".join([*result.errors, *refused[:10]])
+            message = "; ".join([*result.errors, *list(refused.values())[:10]])
             response.partial_success.rejected_spans = rejected
             response.partial_success.error_message = message[:MAX_PARTIAL_SUCCESS_MESSAGE]
             log.info("rejected %d spans: %s", rejected, message[:500])

@@ -1,12 +1,17 @@
-"""The receiver's Kafka producer (scale-out mode): observation records → the observations topic.
+"""The receiver's Kafka producer (scale-out mode): records → the observations and scores topics.
 
-Records of one export are grouped by trace id; each group becomes one or more
-``ObservationBatch`` messages keyed by the trace id (so all spans of a trace share a partition
-and one processor), each kept below ``max_message_bytes``. One observation that alone exceeds
-the limit is refused explicitly: it is reported in ``partial_success`` with its size, never
-retried by the producer. The export succeeds only after the broker acknowledged every message
-(``acks=all``). Broker unreachable, delivery timeout or producer buffer full raise
-``RetryableError`` (503 + Retry-After / gRPC UNAVAILABLE).
+Observation records of one export are grouped by partition key; each group becomes one or more
+``ObservationBatch`` messages keyed by it, each kept below ``max_message_bytes``. The key is the
+trace id, so all spans of a trace share a partition and one processor; a record without a trace
+id (an ingestion ``*-update`` event that omits ``traceId``) is keyed by its observation id, so its
+create and update events still share a partition and stay in order. Score records become
+``ScoreBatch`` messages on the scores topic, keyed by the trace id of the score (else its
+session id, dataset run id, or id). One record that alone exceeds the limit is refused
+explicitly (its index and size are returned to the receiver, which reports it to the client:
+``partial_success`` for spans, a per-event or per-item error for the JSON endpoints), never
+retried by the producer. A submission succeeds only after the broker
+acknowledged every message (``acks=all``). Broker unreachable, delivery timeout or producer
+buffer full raise ``RetryableError`` (503 + Retry-After / gRPC UNAVAILABLE).
 
 Idempotence is off by default: redelivered records are harmless (ClickHouse rows are keyed by
 id in ReplacingMergeTree tables), and some Kafka-API brokers (tansu) do not implement
@@ -17,17 +22,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ingest.telemetry import RECEIVER_METRICS
 from storage.errors import RetryableError
-from storage.records import KAFKA_CONTENT_TYPE, ObservationBatch, ObservationRecord
+from storage.records import (
+    KAFKA_CONTENT_TYPE,
+    KAFKA_SCORES_CONTENT_TYPE,
+    ObservationRecord,
+    ScoreRecord,
+    encode_observation_batch,
+    encode_score_batch,
+)
 
-__all__ = ["KafkaPublisher", "PublisherSettings", "pack_messages"]
+__all__ = [
+    "KafkaPublisher",
+    "PublisherSettings",
+    "observation_key",
+    "pack_messages",
+    "pack_score_messages",
+    "score_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +61,7 @@ class PublisherSettings:
 
     bootstrap_servers: str
     topic: str = "otelfuse.observations"
+    scores_topic: str = "otelfuse.scores"
     max_message_bytes: int = 1_000_000
     """Largest message value in bytes; keep it below the broker's ``message.max.bytes``."""
     compression: str | None = "lz4"
@@ -54,7 +75,8 @@ class PublisherSettings:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One Kafka message: key (trace id) and value (serialized ``ObservationBatch``)."""
+    """One Kafka message: partition key and value (serialized ``ObservationBatch`` or
+    ``ScoreBatch``), with the number of records it holds."""
 
     key: bytes
     value: bytes
@@ -69,50 +91,82 @@ def _varint_size(value: int) -> int:
     return size
 
 
-def pack_messages(
-    records: Sequence[ObservationRecord], max_message_bytes: int
-) -> tuple[list[Message], list[str]]:
-    """Group records by trace id into messages of at most ``max_message_bytes``.
+R = TypeVar("R", ObservationRecord, ScoreRecord)
 
-    Returns ``(messages, rejections)``: a rejection reason for each record too large for any
-    message. Order of records within a trace is kept.
-    """
+
+def observation_key(record: ObservationRecord) -> str:
+    """Partition key of an observation record: its trace id, else its own id."""
+    return record.trace_id or record.id
+
+
+def score_key(record: ScoreRecord) -> str:
+    """Partition key of a score: the first set of trace id, session id, dataset run id, id."""
+    return record.trace_id or record.session_id or record.dataset_run_id or record.id
+
+
+def _pack(
+    records: Sequence[R],
+    key_of: Callable[[R], str],
+    encode: Callable[[Sequence[R]], bytes],
+    kind: str,
+    max_message_bytes: int,
+) -> tuple[list[Message], dict[int, str]]:
+    """Group ``records`` by ``key_of`` into messages of at most ``max_message_bytes``; returns
+    ``(messages, refused)``: the reason for each record too large for any message, by its index
+    in ``records``."""
     budget = max_message_bytes - _ENVELOPE_RESERVE
-    by_trace: dict[str, list[ObservationRecord]] = {}
-    for record in records:
-        by_trace.setdefault(record.trace_id, []).append(record)
+    by_key: dict[str, list[tuple[int, R]]] = {}
+    for index, record in enumerate(records):
+        by_key.setdefault(key_of(record), []).append((index, record))
     messages: list[Message] = []
-    rejections: list[str] = []
-    for trace_id, group in by_trace.items():
-        key = trace_id.encode()
-        chunk: list[ObservationRecord] = []
+    refused: dict[int, str] = {}
+    for key_text, group in by_key.items():
+        key = key_text.encode()
+        chunk: list[R] = []
         size = 0
-        for record in group:
+        for index, record in group:
             length = record.ByteSize()
             framed = 1 + _varint_size(length) + length  # field 1, length-delimited
             if framed > budget:
-                rejections.append(
-                    f"observation {record.id} of trace {trace_id} is {length} bytes, over the "
+                refused[index] = (
+                    f"{kind} {record.id} (partition key {key_text}) is {length} bytes, over the "
                     f"{max_message_bytes}-byte Kafka message limit"
                 )
                 continue
             if chunk and size + framed > budget:
-                messages.append(_message(key, chunk))
+                messages.append(Message(key, encode(chunk), len(chunk)))
                 chunk, size = [], 0
             chunk.append(record)
             size += framed
         if chunk:
-            messages.append(_message(key, chunk))
-    return messages, rejections
+            messages.append(Message(key, encode(chunk), len(chunk)))
+    return messages, refused
 
 
-def _message(key: bytes, chunk: list[ObservationRecord]) -> Message:
-    value = ObservationBatch(observations=chunk).SerializeToString()
-    return Message(key, value, len(chunk))
+def pack_messages(
+    records: Sequence[ObservationRecord], max_message_bytes: int
+) -> tuple[list[Message], dict[int, str]]:
+    """Group observation records by ``observation_key`` into ``ObservationBatch`` messages of
+    at most ``max_message_bytes``.
+
+    Returns ``(messages, refused)``: the reason for each record too large for any message, by
+    its index in ``records``. Order of records within a key is kept.
+    """
+    return _pack(
+        records, observation_key, encode_observation_batch, "observation", max_message_bytes
+    )
+
+
+def pack_score_messages(
+    records: Sequence[ScoreRecord], max_message_bytes: int
+) -> tuple[list[Message], dict[int, str]]:
+    """Group score records by ``score_key`` into ``ScoreBatch`` messages (as ``pack_messages``)."""
+    return _pack(records, score_key, encode_score_batch, "score", max_message_bytes)
 
 
 class KafkaPublisher:
-    """``RecordSink`` that publishes observation records to Kafka (see module docstring)."""
+    """``RecordSink`` and ``ScoreSink`` that publishes observation and score records to Kafka
+    (see module docstring)."""
 
     def __init__(self, settings: PublisherSettings) -> None:
         self.settings = settings
@@ -156,41 +210,58 @@ class KafkaPublisher:
             self._producer is not None and self._in_flight_bytes < self.settings.max_in_flight_bytes
         )
 
-    async def submit(self, records: Sequence[ObservationRecord]) -> list[str]:
-        """Publish ``records``; return rejection reasons for records too large to publish.
-
-        Returns after the broker acknowledged every message.
+    async def submit(self, records: Sequence[ObservationRecord]) -> dict[int, str]:
+        """Publish observation ``records``; returns the reason for each record too large to
+        publish, by index in ``records``, after the broker acknowledged every message.
 
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
+        messages, refused = pack_messages(records, self.settings.max_message_bytes)
+        await self._publish(self.settings.topic, KAFKA_CONTENT_TYPE, messages)
+        return refused
+
+    async def submit_scores(self, records: Sequence[ScoreRecord]) -> dict[int, str]:
+        """Publish score ``records`` to the scores topic; as ``submit``.
+
+        Raises:
+            RetryableError: not started, buffer full, broker error or delivery timeout.
+        """
+        messages, refused = pack_score_messages(records, self.settings.max_message_bytes)
+        await self._publish(self.settings.scores_topic, KAFKA_SCORES_CONTENT_TYPE, messages)
+        return refused
+
+    async def _publish(self, topic: str, content_type: str, messages: list[Message]) -> None:
         producer = self._producer
         if producer is None:
             raise RetryableError("Kafka producer is not running")
+        if not messages:
+            return
         if not self.has_room():
             raise RetryableError("Kafka producer buffer full", retry_after_s=1.0)
-        messages, rejections = pack_messages(records, self.settings.max_message_bytes)
         size = sum(len(m.value) for m in messages)
         self._in_flight_bytes += size
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             await asyncio.wait_for(
-                self._send_all(producer, messages), self.settings.delivery_timeout_s
+                self._send_all(producer, topic, content_type, messages),
+                self.settings.delivery_timeout_s,
             )
         except (KafkaError, TimeoutError) as exc:
             RECEIVER_METRICS.kafka_produce("failure", loop.time() - started)
             reason = str(exc) or type(exc).__name__
-            raise RetryableError(f"Kafka did not acknowledge the export: {reason}") from exc
+            raise RetryableError(f"Kafka did not acknowledge the records: {reason}") from exc
         finally:
             self._in_flight_bytes -= size
         RECEIVER_METRICS.kafka_produce("success", loop.time() - started)
-        return rejections
 
-    async def _send_all(self, producer: AIOKafkaProducer, messages: list[Message]) -> None:
-        headers = [("content-type", KAFKA_CONTENT_TYPE.encode())]
+    @staticmethod
+    async def _send_all(
+        producer: AIOKafkaProducer, topic: str, content_type: str, messages: list[Message]
+    ) -> None:
+        headers = [("content-type", content_type.encode())]
         deliveries = [
-            await producer.send(self.settings.topic, m.value, key=m.key, headers=headers)
-            for m in messages
+            await producer.send(topic, m.value, key=m.key, headers=headers) for m in messages
         ]
         await asyncio.gather(*deliveries)

@@ -28,7 +28,8 @@ At least one of traceId, sessionId, datasetRunId is required; observationId need
 ``source`` is API or ANNOTATION (EVAL is reserved for evaluators and rejected here; the
 ingestion endpoint accepts it). The environment is normalised as for spans. Score configs are
 not validated (otelfuse has none). Writing: ``ScoreSink.submit_scores`` returns once the rows
-are durable; storage down → 503 + ``Retry-After``.
+are durable; storage down → 503 + ``Retry-After``; a score the sink refuses for good (scale-out:
+larger than a Kafka message) is 413 for a single score, an ``errors`` item for an array.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,6 +62,7 @@ from ingest.ingestion.values import (
     opt_str,
     opt_time_us,
 )
+from processors.batch import ScoreWriterLike
 from storage.auth import KeyStore
 from storage.records import SCORE_DATA_TYPES, ScoreRecord
 
@@ -85,19 +87,12 @@ _ALL_SOURCES = ("API", "EVAL", "ANNOTATION")
 _STRING_TYPES = frozenset({"CATEGORICAL", "CORRECTION", "TEXT"})
 
 
-class ScoreWriterLike(Protocol):
-    """Writes scores durably (``storage.clickhouse.scores.ScoreWriter``); blocking."""
-
-    def write_scores(self, records: Sequence[ScoreRecord]) -> None:
-        """Write ``records``; raises ``RetryableError`` or ``PermanentError``."""
-        ...
-
-
 class ScoreSink(Protocol):
     """Where score receivers hand validated scores; returns once they are durable."""
 
-    async def submit_scores(self, records: Sequence[ScoreRecord]) -> None:
-        """Store ``records``.
+    async def submit_scores(self, records: Sequence[ScoreRecord]) -> Mapping[int, str]:
+        """Store ``records``; return the reason for each record refused for good (too large to
+        ever be stored), by its index in ``records``; the others are durable.
 
         Raises:
             RetryableError: nothing of this call is guaranteed durable; the client retries.
@@ -112,10 +107,11 @@ class ThreadedScoreSink:
 
     writer: ScoreWriterLike
 
-    async def submit_scores(self, records: Sequence[ScoreRecord]) -> None:
-        """Write ``records`` off the event loop; returns after the insert succeeded."""
+    async def submit_scores(self, records: Sequence[ScoreRecord]) -> dict[int, str]:
+        """Write ``records`` off the event loop; returns ``{}`` after the insert succeeded."""
         if records:
             await asyncio.to_thread(self.writer.write_scores, list(records))
+        return {}
 
 
 def _is_number(value: Any) -> bool:
@@ -261,32 +257,51 @@ class ScoresReceiver:
             except Invalid as exc:
                 INGESTION_METRICS.scores("scores", "invalid")
                 raise HTTPError(400, str(exc)) from None
-            await self._store([record])
+            refused = await self._store([record])
+            if refused:
+                raise HTTPError(413, refused[0])
             return JSONResponse({"id": record.id})
         except HTTPError as exc:
             return exc.response()
 
     async def _create_many(self, items: list[Any], project_id: str, now_us: int) -> Response:
         records: list[ScoreRecord] = []
+        positions: list[int] = []  # index in ``items`` of each record
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             try:
                 records.append(parse_score(item, project_id, now_us=now_us))
+                positions.append(index)
             except Invalid as exc:
                 errors.append({"index": index, "message": str(exc)})
         if errors:
             INGESTION_METRICS.scores("scores", "invalid", len(errors))
             log.info("rejected %d of %d scores: %s", len(errors), len(items), errors[:3])
-        await self._store(records)
+        refused = await self._store(records)
+        if refused:
+            errors += [{"index": positions[i], "message": reason} for i, reason in refused.items()]
+            errors.sort(key=lambda error: int(error["index"]))
         if not errors:
             return JSONResponse({"message": "Accepted"}, status_code=202)
-        body = {"accepted": len(records), "rejected": len(errors), "errors": errors}
+        accepted = len(records) - len(refused)
+        body = {"accepted": accepted, "rejected": len(errors), "errors": errors}
         return JSONResponse(body, status_code=207)
 
-    async def _store(self, records: list[ScoreRecord]) -> None:
+    async def _store(self, records: list[ScoreRecord]) -> Mapping[int, str]:
+        """Submit ``records``; returns the sink's refusals by index.
+
+        Raises:
+            HTTPError: 503 (retryable) or 500 (permanent) when the write failed.
+        """
+        if not records:
+            return {}
         try:
-            await self._sink.submit_scores(records)
+            refused = await self._sink.submit_scores(records)
         except Exception as exc:
             INGESTION_METRICS.scores("scores", "storage", len(records))
             raise storage_error(exc) from exc
-        INGESTION_METRICS.scores("scores", "accepted", len(records))
+        INGESTION_METRICS.scores("scores", "too_large", len(refused))
+        INGESTION_METRICS.scores("scores", "accepted", len(records) - len(refused))
+        if refused:
+            log.warning("refused %d scores: %s", len(refused), list(refused.values())[:3])
+        return refused

@@ -105,15 +105,15 @@ class Pipeline:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="otelfuse-pipeline")
 
-    async def submit(self, records: Sequence[ObservationRecord]) -> list[str]:
-        """Queue ``records`` and wait until they are written; returns ``[]`` (none refused).
+    async def submit(self, records: Sequence[ObservationRecord]) -> dict[int, str]:
+        """Queue ``records`` and wait until they are written; returns ``{}`` (none refused).
 
         Raises:
             Overloaded: the queue is full or the pipeline is stopping (retryable).
             RetryableError / PermanentError: the write of their batch failed.
         """
         if not records:
-            return []
+            return {}
         if not self.has_room(len(records)):
             raise Overloaded(
                 f"ingest queue full ({self._in_flight}/{self._capacity} records)",
@@ -123,7 +123,7 @@ class Pipeline:
         self._in_flight += len(records)
         self._queue.put_nowait(_Pending(records, done))
         await done
-        return []
+        return {}
 
     async def stop(self) -> None:
         """Refuse new records, write everything queued, then stop. Safe to call twice."""

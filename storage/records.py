@@ -1,8 +1,9 @@
 """The record types that travel from receivers to processors (``proto/otelfuse/v1/records.proto``).
 
 Generated code lives in ``storage/_pb`` (``make proto``); import the messages from here.
-In all-in-one mode records are passed in memory; in scale-out mode an ``ObservationBatch``
-is the Kafka message value.
+In all-in-one mode records are passed in memory; in scale-out mode an ``ObservationBatch`` is
+the value of a message on the observations topic and a ``ScoreBatch`` the value of a message
+on the scores topic.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from storage.errors import PermanentError
 
 __all__ = [
     "KAFKA_CONTENT_TYPE",
+    "KAFKA_SCORES_CONTENT_TYPE",
     "LEVELS",
     "MAX_TIME_US",
     "MIN_TIME_US",
@@ -34,7 +36,9 @@ __all__ = [
     "ScoreRecord",
     "TraceFields",
     "decode_observation_batch",
+    "decode_score_batch",
     "encode_observation_batch",
+    "encode_score_batch",
 ]
 
 OBSERVATION_TYPES: frozenset[str] = frozenset(
@@ -76,6 +80,9 @@ SCORE_SOURCES: frozenset[str] = frozenset({"API", "EVAL", "ANNOTATION"})
 KAFKA_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.ObservationBatch"
 """Value of the ``content-type`` Kafka header on observation messages."""
 
+KAFKA_SCORES_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.ScoreBatch"
+"""Value of the ``content-type`` Kafka header on score messages."""
+
 
 def encode_observation_batch(records: Sequence[ObservationRecord]) -> bytes:
     """Serialize records as one ``ObservationBatch`` (a Kafka message value)."""
@@ -94,3 +101,22 @@ def decode_observation_batch(value: bytes) -> list[ObservationRecord]:
     except DecodeError as exc:
         raise PermanentError(f"undecodable ObservationBatch: {exc}") from None
     return list(batch.observations)
+
+
+def encode_score_batch(records: Sequence[ScoreRecord]) -> bytes:
+    """Serialize score records as one ``ScoreBatch`` (a Kafka message value)."""
+    return ScoreBatch(scores=records).SerializeToString()
+
+
+def decode_score_batch(value: bytes) -> list[ScoreRecord]:
+    """Parse a Kafka message value written by ``encode_score_batch``.
+
+    Raises:
+        PermanentError: the bytes are not a ``ScoreBatch`` (a poison record).
+    """
+    batch = ScoreBatch()
+    try:
+        batch.ParseFromString(value)
+    except DecodeError as exc:
+        raise PermanentError(f"undecodable ScoreBatch: {exc}") from None
+    return list(batch.scores)

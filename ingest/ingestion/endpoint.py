@@ -9,6 +9,8 @@ Response: **207** ``{"successes": [{"id", "status": 201}], "errors": [{"id", "st
   same ``RecordSink`` as OTLP spans (all-in-one: the ``Pipeline``, whose process step merges
   partial records onto stored rows, writes trace-only records, then enriches and writes);
 - score events go to the ``ScoreSink``; ``sdk-log`` events are logged and reported 201;
+- a record the sink refuses for good (scale-out: larger than a Kafka message): the events that
+  made it get ``status`` 413 with the reason;
 - storage rejecting data for good: the affected events get ``status`` 500;
 - storage unavailable or queue full: the whole request is answered 503 + ``Retry-After``, so the
   client resends the batch (merges are idempotent, scores are upserts).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -100,7 +103,7 @@ class IngestionReceiver:
         scores = [record for _, _, record in parsed.scores]
         outcomes = await asyncio.gather(
             self._sink.submit(records) if records else _nothing(),
-            self._scores.submit_scores(scores),
+            self._scores.submit_scores(scores) if scores else _nothing(),
             return_exceptions=True,
         )
         for outcome in outcomes:
@@ -108,26 +111,36 @@ class IngestionReceiver:
                 for _, event_type, _ in (*parsed.records, *parsed.scores):
                     INGESTION_METRICS.event(event_type, "storage")
                 raise storage_error(outcome if isinstance(outcome, Exception) else Exception())
-        refused, scores_outcome = outcomes
-        if isinstance(refused, list | tuple) and refused:
-            log.warning("sink refused %d ingestion records: %s", len(refused), refused[:3])
         successes: list[dict[str, Any]] = []
         errors = list(parsed.errors)
-        for entries, outcome in ((parsed.records, refused), (parsed.scores, scores_outcome)):
-            for event_id, event_type, _ in entries:
+        events = [(event_id, event_type) for event_id, event_type, _ in parsed.records]
+        score_events = [(event_id, event_type) for event_id, event_type, _ in parsed.scores]
+        for entries, outcome in ((events, outcomes[0]), (score_events, outcomes[1])):
+            for index, (event_id, event_type) in enumerate(entries):
                 if isinstance(outcome, PermanentError):
                     INGESTION_METRICS.event(event_type, "storage")
                     errors.append({"id": event_id, "status": 500, "message": str(outcome)})
+                elif isinstance(outcome, Mapping) and index in outcome:
+                    INGESTION_METRICS.event(event_type, "too_large")
+                    errors.append({"id": event_id, "status": 413, "message": outcome[index]})
                 else:
                     INGESTION_METRICS.event(event_type, "accepted")
                     successes.append({"id": event_id, "status": 201})
         for event_id in parsed.logged:
             INGESTION_METRICS.event("sdk-log", "accepted")
             successes.append({"id": event_id, "status": 201})
-        if not isinstance(scores_outcome, PermanentError):
-            INGESTION_METRICS.scores("ingestion", "accepted", len(scores))
+        scores_outcome = outcomes[1]
+        if isinstance(scores_outcome, Mapping):
+            INGESTION_METRICS.scores("ingestion", "too_large", len(scores_outcome))
+            INGESTION_METRICS.scores("ingestion", "accepted", len(scores) - len(scores_outcome))
+        if len(errors) > len(parsed.errors):
+            log.warning(
+                "refused %d ingestion events: %s",
+                len(errors) - len(parsed.errors),
+                errors[len(parsed.errors) :][:3],
+            )
         return {"successes": successes, "errors": errors}
 
 
-async def _nothing() -> list[str]:
-    return []
+async def _nothing() -> dict[int, str]:
+    return {}

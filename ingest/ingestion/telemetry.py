@@ -2,10 +2,11 @@
 
 - ``otelfuse_receiver_scores_total{endpoint,outcome}``: scores by endpoint (``scores`` =
   POST /api/public/scores, ``ingestion`` = score-create events) and outcome ``accepted``,
-  ``invalid`` (failed validation) or ``storage`` (the write failed).
+  ``invalid`` (failed validation), ``too_large`` (refused by the sink: larger than a Kafka
+  message) or ``storage`` (the write failed).
 - ``otelfuse_receiver_ingestion_events_total{type,outcome}``: events of
   POST /api/public/ingestion by event type (the fixed Langfuse set; anything else is
-  ``unknown``) and outcome ``accepted``, ``invalid`` or ``storage``.
+  ``unknown``) and outcome ``accepted``, ``invalid``, ``too_large`` or ``storage``.
 """
 
 from __future__ import annotations

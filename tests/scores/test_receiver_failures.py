@@ -35,16 +35,17 @@ class Sinks:
     def has_room(self, records: int = 1) -> bool:
         return self.room
 
-    async def submit(self, records: Sequence[ObservationRecord]) -> Sequence[str]:
+    async def submit(self, records: Sequence[ObservationRecord]) -> dict[int, str]:
         if self.error is not None:
             raise self.error
         self.records.extend(records)
-        return []
+        return {}
 
-    async def submit_scores(self, records: Sequence[ScoreRecord]) -> None:
+    async def submit_scores(self, records: Sequence[ScoreRecord]) -> dict[int, str]:
         if self.error is not None:
             raise self.error
         self.scores.extend(records)
+        return {}
 
 
 def client(sinks: Sinks) -> TestClient:

@@ -1,9 +1,14 @@
-"""Packing records into Kafka messages: by trace id, under the size limit, oversize refused."""
+"""Packing records into Kafka messages: by partition key, under the size limit, oversize refused."""
 
 from __future__ import annotations
 
-from ingest.kafka_publisher import pack_messages
-from storage.records import ObservationRecord, decode_observation_batch
+from ingest.kafka_publisher import pack_messages, pack_score_messages
+from storage.records import (
+    ObservationRecord,
+    ScoreRecord,
+    decode_observation_batch,
+    decode_score_batch,
+)
 
 
 def _record(trace: str, span: str, payload: int) -> ObservationRecord:
@@ -13,7 +18,7 @@ def _record(trace: str, span: str, payload: int) -> ObservationRecord:
 def test_messages_are_keyed_by_trace_and_stay_under_the_limit() -> None:
     records = [_record("t1", f"a{i}", 30_000) for i in range(10)] + [_record("t2", "b0", 10)]
     messages, rejections = pack_messages(records, 100_000)
-    assert rejections == []
+    assert rejections == {}
     assert all(len(m.value) <= 100_000 for m in messages)
     by_key: dict[bytes, list[str]] = {}
     for message in messages:
@@ -28,6 +33,37 @@ def test_an_observation_larger_than_a_message_is_refused_with_its_size() -> None
     records = [_record("t1", "small", 10), _record("t1", "huge", 200_000)]
     messages, rejections = pack_messages(records, 100_000)
     assert [r.id for m in messages for r in decode_observation_batch(m.value)] == ["small"]
-    assert len(rejections) == 1
-    assert "observation huge of trace t1" in rejections[0]
-    assert "100000-byte Kafka message limit" in rejections[0]
+    assert list(rejections) == [1]  # by index in the input
+    assert "observation huge (partition key t1)" in rejections[1]
+    assert "100000-byte Kafka message limit" in rejections[1]
+
+
+def test_a_record_without_trace_id_is_keyed_by_its_own_id() -> None:
+    """Ingestion update events may omit traceId: create and update must share a partition."""
+    update = ObservationRecord(id="obs-1", partial=True)
+    messages, _ = pack_messages([_record("t1", "a", 1), update], 100_000)
+    assert {m.key: [r.id for r in decode_observation_batch(m.value)] for m in messages} == {
+        b"t1": ["a"],
+        b"obs-1": ["obs-1"],
+    }
+
+
+def test_scores_are_keyed_by_trace_then_session_then_run_then_id() -> None:
+    scores = [
+        ScoreRecord(id="s1", trace_id="t1", session_id="sess"),
+        ScoreRecord(id="s2", session_id="sess"),
+        ScoreRecord(id="s3", dataset_run_id="run"),
+        ScoreRecord(id="s4"),
+        ScoreRecord(id="s5", trace_id="t1"),
+    ]
+    messages, rejections = pack_score_messages(scores, 100_000)
+    assert rejections == {}
+    keyed = {m.key: [r.id for r in decode_score_batch(m.value)] for m in messages}
+    assert keyed == {b"t1": ["s1", "s5"], b"sess": ["s2"], b"run": ["s3"], b"s4": ["s4"]}
+
+
+def test_a_score_larger_than_a_message_is_refused() -> None:
+    huge = ScoreRecord(id="big", trace_id="t1", comment="c" * 200_000)
+    messages, rejections = pack_score_messages([huge, ScoreRecord(id="ok", trace_id="t1")], 100_000)
+    assert [r.id for m in messages for r in decode_score_batch(m.value)] == ["ok"]
+    assert list(rejections) == [0] and "score big (partition key t1)" in rejections[0]
