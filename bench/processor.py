@@ -1,4 +1,4 @@
-"""Processor throughput: a pre-filled observations topic → ``ObservationConsumer`` → chdb.
+"""Processor throughput: a pre-filled observations topic → ``RecordConsumer`` → chdb.
 
 Starts tansu (tests/support/kafka.py) in a temporary folder, fills a topic with ``--records``
 realistic observation records (``bench.spans.RequestFactory`` exports mapped by
@@ -36,7 +36,7 @@ from bench.spans import SPANS_PER_TRACE, RequestFactory
 from ingest.mapping.context import IngestContext
 from ingest.mapping.request import map_export_request
 from processors.batch import EnrichAndWrite
-from processors.consumer import ConsumerConfig, ObservationConsumer
+from processors.consumer import ConsumerConfig, RecordConsumer
 from processors.enrich import default_enricher
 from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.migrate import apply_migrations
@@ -146,7 +146,7 @@ async def consume(
         writer.clear_cache()
         assigned_at.append(time.perf_counter())
 
-    consumer = ObservationConsumer(
+    consumer = RecordConsumer(
         ConsumerConfig(
             bootstrap_servers=broker.bootstrap,
             topic=TOPIC,

@@ -1,4 +1,5 @@
-"""One batch's work: enrich the records, then write them (the pipeline's ``process`` step)."""
+"""One batch's work: enrich the records, then write them (the pipeline's ``process`` step); and
+the score step of the scale-out consumer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Protocol
 
 from processors.enrich import Enricher
 from processors.telemetry import PROCESSOR_METRICS
-from storage.records import ObservationRecord
+from storage.records import ObservationRecord, ScoreRecord
 
-__all__ = ["EnrichAndWrite", "ObservationWriter"]
+__all__ = ["EnrichAndWrite", "ObservationWriter", "ScoreWriterLike", "WriteScores"]
 
 
 class ObservationWriter(Protocol):
@@ -19,6 +20,31 @@ class ObservationWriter(Protocol):
     def write_observations(self, records: Sequence[ObservationRecord]) -> None:
         """Write ``records``; raises ``RetryableError`` or ``PermanentError``."""
         ...
+
+
+class ScoreWriterLike(Protocol):
+    """Durably stores scores (e.g. ``storage.clickhouse.scores.ScoreWriter``)."""
+
+    def write_scores(self, records: Sequence[ScoreRecord]) -> None:
+        """Write ``records``; raises ``RetryableError`` or ``PermanentError``."""
+        ...
+
+
+class WriteScores:
+    """Score step of ``processors.consumer.RecordConsumer``: ``writer.write_scores``,
+    counted in ``otelfuse_processor_scores_total{outcome}``. Runs in a worker thread; raises
+    whatever the writer raises."""
+
+    def __init__(self, writer: ScoreWriterLike) -> None:
+        self._writer = writer
+
+    def __call__(self, records: Sequence[ScoreRecord]) -> None:
+        try:
+            self._writer.write_scores(records)
+        except Exception:
+            PROCESSOR_METRICS.scores.labels("failure").inc(len(records))
+            raise
+        PROCESSOR_METRICS.scores.labels("success").inc(len(records))
 
 
 class EnrichAndWrite:

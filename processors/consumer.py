@@ -1,21 +1,25 @@
-"""The processor role's Kafka consumer (scale-out mode): observations topic → process → commit.
+"""The processor role's Kafka consumer (scale-out mode): observations and scores topics →
+process → commit.
 
-Each Kafka message value is one ``ObservationBatch`` keyed by trace id (``storage.records``,
-``ingest.kafka_publisher``). ``ObservationConsumer`` reads them in a consumer group and hands
-batches of ``ObservationRecord`` s to a process step (production:
-``processors.batch.EnrichAndWrite``), committing offsets only after that step returned
-(design.md "Guarantees"; style-anchors.md §4):
+Each message value on the observations topic is one ``ObservationBatch``, on the scores topic
+one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka_publisher``).
+``RecordConsumer`` reads both topics in one consumer group and hands each batch's
+``ObservationRecord`` s to the process step (production: ``processors.merge``'s
+``MergeThenEnrichAndWrite``) and its ``ScoreRecord`` s to the score step (production:
+``ScoreWriter.write_scores``), committing offsets only after both returned (design.md
+"Guarantees"; style-anchors.md §4):
 
 1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``max_batch_records``
-   observation records, or ``batch_timeout_ms`` after its first message arrived (collector batch
-   processor rule, style-anchors.md §1.6). A batch spans partitions and is cut after the message
-   that reaches the size, so it overshoots by less than one message; the messages fetched beyond
-   it start the next batch.
-2. **Decode.** A value that is not an ``ObservationBatch``, has no value, or decodes to a batch
-   without observations (an empty value, or bytes protobuf reads as unknown fields only) is
-   poison: ``PermanentError``, dead-lettered (``processors.dead_letter``), then committed with
-   the batch.
-3. **Process and commit.** The process step runs in a worker thread (``asyncio.to_thread``).
+   records (observations and scores alike), or ``batch_timeout_ms`` after its first message
+   arrived (collector batch processor rule, style-anchors.md §1.6). A batch spans partitions
+   and topics and is cut after the message that reaches the size, so it overshoots by less than
+   one message; the messages fetched beyond it start the next batch.
+2. **Decode.** A value that is not an ``ObservationBatch`` (a ``ScoreBatch`` on the scores
+   topic), has no value, or decodes to a batch without records (an empty value, or bytes
+   protobuf reads as unknown fields only) is poison: ``PermanentError``, dead-lettered
+   (``processors.dead_letter``), then committed with the batch.
+3. **Process and commit.** The observation step, then the score step, run in a worker thread
+   (``asyncio.to_thread``).
    Success: commit ``{partition: last offset + 1}`` for every partition of the batch.
    ``RetryableError`` or any unknown exception: no commit; the batch and any message fetched
    after it are dropped and their partitions rewound (``seek``) to the batch's first offsets; the
@@ -63,14 +67,32 @@ from aiokafka.errors import KafkaError
 from processors.consumer_telemetry import CONSUMER_METRICS
 from processors.dead_letter import DeadLetter, DeadLetterQueue
 from storage.errors import PermanentError
-from storage.records import ObservationRecord, decode_observation_batch
+from storage.records import (
+    ObservationRecord,
+    ScoreRecord,
+    decode_observation_batch,
+    decode_score_batch,
+)
 
-__all__ = ["ConsumerConfig", "ConsumerStats", "ObservationConsumer", "Process", "backoff_delay"]
+__all__ = [
+    "ConsumerConfig",
+    "ConsumerStats",
+    "Process",
+    "ProcessScores",
+    "RecordConsumer",
+    "backoff_delay",
+]
 
 log = logging.getLogger(__name__)
 
 Process = Callable[[Sequence[ObservationRecord]], object]
-"""Enrich-and-write step for one batch; runs in a worker thread; raises on failure."""
+"""Enrich-and-write step for one batch's observation records; runs in a worker thread; raises
+on failure."""
+
+ProcessScores = Callable[[Sequence[ScoreRecord]], object]
+"""Write step for one batch's score records; runs in a worker thread; raises on failure."""
+
+Record = ObservationRecord | ScoreRecord
 
 _LAG_INTERVAL_S = 1.0
 """The lag gauge is recomputed at most this often (seconds)."""
@@ -78,15 +100,17 @@ _LAG_INTERVAL_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class ConsumerConfig:
-    """Settings of ``ObservationConsumer``; invalid values raise ``ValueError`` naming the key.
+    """Settings of ``RecordConsumer``; invalid values raise ``ValueError`` naming the key.
 
     Attributes:
         bootstrap_servers: ``host:port[,host:port…]`` of the Kafka cluster.
         topic: the observations topic (values are ``ObservationBatch`` messages).
+        scores_topic: the scores topic (values are ``ScoreBatch`` messages); empty: scores are
+            not consumed.
         dead_letter_topic: where permanently failing messages go; must exist.
         group_id: consumer group shared by all processors.
         client_id: Kafka client id (the dead-letter producer appends ``-dlq``).
-        max_batch_records: flush a batch once it holds this many observation records.
+        max_batch_records: flush a batch once it holds this many records.
         batch_timeout_ms: flush a batch at the latest this long after its first message.
         session_timeout_ms: the group drops a member that sent no heartbeat for this long.
         heartbeat_interval_ms: heartbeat period; below a third of ``session_timeout_ms``.
@@ -100,6 +124,7 @@ class ConsumerConfig:
 
     bootstrap_servers: str
     topic: str = "otelfuse.observations"
+    scores_topic: str = ""
     dead_letter_topic: str = "otelfuse.observations.dlq"
     group_id: str = "otelfuse-processor"
     client_id: str = "otelfuse-processor"
@@ -126,6 +151,10 @@ class ConsumerConfig:
             found.append("topic, dead_letter_topic and group_id must be set")
         if self.topic == self.dead_letter_topic:
             found.append(f"dead_letter_topic must differ from topic ({self.topic!r})")
+        if self.scores_topic in (self.topic, self.dead_letter_topic):
+            found.append(
+                f"scores_topic ({self.scores_topic!r}) must differ from topic and dead_letter_topic"
+            )
         if self.max_batch_records < 1:
             found.append(f"max_batch_records must be >= 1, got {self.max_batch_records}")
         if self.batch_timeout_ms < 0:
@@ -176,7 +205,7 @@ class ConsumerStats:
     Attributes:
         batches: batches flushed and committed (or whose commit failed after the write).
         messages: Kafka messages in those batches.
-        records: observation records processed successfully.
+        records: records (observations and scores) processed successfully.
         dead_lettered: messages written to the dead-letter topic.
         retries: flushes that failed retryably (the batch is read again).
         commit_failures: commits refused after a successful write (e.g. the group rebalanced).
@@ -202,7 +231,7 @@ class _Message:
 
     raw: Any  # aiokafka.structs.ConsumerRecord[bytes, bytes]
     tp: TopicPartition
-    records: list[ObservationRecord]
+    records: Sequence[Record]
     error: PermanentError | None = None
 
     def letter(self, error: BaseException) -> DeadLetter:
@@ -247,26 +276,31 @@ class _Batch:
         return head, rest
 
 
-def _decode(raw: Any, tp: TopicPartition) -> _Message:
+def _decode(raw: Any, tp: TopicPartition, scores_topic: str) -> _Message:
     if raw.value is None:
         return _Message(raw, tp, [], PermanentError("message without a value (tombstone)"))
+    is_score = bool(scores_topic) and tp.topic == scores_topic
+    kind, article, items = (
+        ("ScoreBatch", "a", "scores") if is_score else ("ObservationBatch", "an", "observations")
+    )
+    records: Sequence[Record]
     try:
-        records = decode_observation_batch(raw.value)
+        records = decode_score_batch(raw.value) if is_score else decode_observation_batch(raw.value)
     except PermanentError as exc:
         return _Message(raw, tp, [], exc)
     if not records:
         # protobuf parses b"" and bytes holding only unknown fields as an empty batch; the
         # receiver never sends one, so this is not ours: park it rather than drop it silently
         error = PermanentError(
-            f"ObservationBatch without observations ({len(raw.value)} bytes): an empty value or "
-            "not an ObservationBatch"
+            f"{kind} without {items} ({len(raw.value)} bytes): an empty value or not {article} "
+            f"{kind}"
         )
         return _Message(raw, tp, [], error)
     return _Message(raw, tp, records)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    def __init__(self, owner: ObservationConsumer) -> None:
+    def __init__(self, owner: RecordConsumer) -> None:
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -276,14 +310,16 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         await self._owner._on_assigned(assigned)
 
 
-class ObservationConsumer:
-    """Consumes the observations topic at least once (see the module docstring).
+class RecordConsumer:
+    """Consumes the observations (and scores) topic at least once (see the module docstring).
 
     Args:
         config: Kafka and batching settings.
-        process: called with each batch's records in a worker thread; raises
-            ``RetryableError`` (or anything else) to have the batch retried, ``PermanentError``
-            to have its messages dead-lettered.
+        process: called with each batch's observation records in a worker thread (not called
+            when there are none); raises ``RetryableError`` (or anything else) to have the
+            batch retried, ``PermanentError`` to have its messages dead-lettered.
+        process_scores: the same for score records; required when ``config.scores_topic`` is
+            set.
         on_assign: called (on the event loop, while no batch is being processed) after every
             partition assignment.
         dead_letter_queue: where permanently failing messages go; default: a
@@ -291,8 +327,9 @@ class ObservationConsumer:
 
     Usage::
 
-        consumer = ObservationConsumer(config, EnrichAndWrite(enricher, writer),
-                                       on_assign=writer.clear_cache)
+        consumer = RecordConsumer(config, EnrichAndWrite(enricher, writer),
+                                  process_scores=score_writer.write_scores,
+                                  on_assign=writer.clear_cache)
         task = asyncio.create_task(consumer.run())
         ...                      # on SIGTERM:
         await consumer.stop()    # flushes, commits, leaves the group; then ``task`` completes
@@ -303,12 +340,16 @@ class ObservationConsumer:
         config: ConsumerConfig,
         process: Process,
         *,
+        process_scores: ProcessScores | None = None,
         on_assign: Callable[[], object] | None = None,
         dead_letter_queue: DeadLetterQueue | None = None,
     ) -> None:
+        if config.scores_topic and process_scores is None:
+            raise ValueError("process_scores is required when scores_topic is set")
         self.config = config
         self.stats = ConsumerStats()
         self._process = process
+        self._process_scores = process_scores
         self._on_assign = on_assign
         self._dlq = dead_letter_queue or DeadLetterQueue(
             config.bootstrap_servers,
@@ -332,7 +373,7 @@ class ObservationConsumer:
 
     @property
     def pending_records(self) -> int:
-        """Observation records fetched into the current batch and not yet flushed."""
+        """Records fetched into the current batch and not yet flushed."""
         return self._batch.records
 
     async def run(self) -> None:
@@ -348,13 +389,14 @@ class ObservationConsumer:
             RuntimeError: ``run()`` was called twice.
         """
         if self._started:
-            raise RuntimeError("ObservationConsumer.run() called twice")
+            raise RuntimeError("RecordConsumer.run() called twice")
         self._started = True
         try:
             self._consumer = await self._connect()
             if self._consumer is None:
                 return  # stopped before connecting
-            self._consumer.subscribe([self.config.topic], listener=_Listener(self))
+            topics = [self.config.topic, self.config.scores_topic]
+            self._consumer.subscribe([t for t in topics if t], listener=_Listener(self))
             await self._consume()
             await self._flush("shutdown", split=False)
         finally:
@@ -465,7 +507,7 @@ class ObservationConsumer:
         count = 0
         for tp, raws in fetched.items():
             for raw in raws:
-                self._batch.add(_decode(raw, tp), now)
+                self._batch.add(_decode(raw, tp, self.config.scores_topic), now)
                 count += 1
         CONSUMER_METRICS.consumed.inc(count)
         self.stats.decode_seconds += time.perf_counter() - started
@@ -541,7 +583,7 @@ class ObservationConsumer:
             return []
         records = [r for m in messages for r in m.records]
         try:
-            await asyncio.to_thread(self._process, records)
+            await asyncio.to_thread(self._process_records, records)
         except PermanentError as exc:
             if len(messages) == 1:
                 return [(messages[0], exc)]
@@ -551,6 +593,15 @@ class ObservationConsumer:
                 *await self._process_messages(messages[half:]),
             ]
         return []
+
+    def _process_records(self, records: Sequence[Record]) -> None:
+        """Observations through ``process``, then scores through ``process_scores``."""
+        observations = [r for r in records if isinstance(r, ObservationRecord)]
+        scores = [r for r in records if isinstance(r, ScoreRecord)]
+        if observations:
+            self._process(observations)
+        if scores and self._process_scores is not None:
+            self._process_scores(scores)
 
     async def _commit(self, batch: _Batch) -> None:
         started = time.perf_counter()

@@ -1,9 +1,10 @@
 """Dead-letter queue: Kafka messages that can never be processed, parked with the reason.
 
 A message is dead-lettered when it fails *permanently* (``storage.errors.PermanentError``): its
-value is not an ``ObservationBatch`` (poison), or the process step refused its records for good
-(e.g. ClickHouse rejected a row). The original key, value and headers are produced unchanged to
-the dead-letter topic, plus these headers (UTF-8 values):
+value is not an ``ObservationBatch`` (a ``ScoreBatch`` on the scores topic: poison), or the
+process step refused its records for good (e.g. ClickHouse rejected a row). The original key,
+value and headers are produced unchanged to the dead-letter topic, plus these headers (UTF-8
+values):
 
 ==============================  ==========================================================
 ``otelfuse-error``              the error message (at most ``MAX_ERROR_BYTES`` bytes)

@@ -38,6 +38,7 @@ class ProcessorMetrics:
         self.records = Counter(
             "otelfuse_processor_records", "Observation records processed.", ["outcome"]
         )
+        self.scores = Counter("otelfuse_processor_scores", "Score records written.", ["outcome"])
         self.batch_duration = Histogram(
             "otelfuse_processor_batch_duration_seconds",
             "Time to enrich and write one batch, in seconds.",

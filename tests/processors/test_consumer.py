@@ -1,4 +1,4 @@
-"""``ObservationConsumer`` against a real Kafka-API broker (tansu, tests/support/kafka.py).
+"""``RecordConsumer`` against a real Kafka-API broker (tansu, tests/support/kafka.py).
 
 The process step is the consumer's boundary, so these tests give it a recording step (the
 ClickHouse writer has its own tests; ``test_consumer_clickhouse.py`` runs the real one). Group
@@ -21,14 +21,16 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
-from processors.consumer import ConsumerConfig, ObservationConsumer, backoff_delay
+from processors.consumer import ConsumerConfig, RecordConsumer, backoff_delay
 from processors.dead_letter import DeadLetter, DeadLetterQueue, dead_letter_headers
 from storage.errors import PermanentError, RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
     ObservationRecord,
+    ScoreRecord,
     decode_observation_batch,
     encode_observation_batch,
+    encode_score_batch,
 )
 from tests.support.kafka import Broker, start_broker
 
@@ -264,7 +266,7 @@ def test_dead_letter_headers_keep_the_original_and_add_the_error() -> None:
 
 def test_stop_before_run_makes_run_return_without_connecting() -> None:
     async def scenario() -> None:
-        consumer = ObservationConsumer(ConsumerConfig(bootstrap_servers="127.0.0.1:1"), Recorder())
+        consumer = RecordConsumer(ConsumerConfig(bootstrap_servers="127.0.0.1:1"), Recorder())
         await consumer.stop()
         await consumer.stop()
         await asyncio.wait_for(consumer.run(), 2)
@@ -288,7 +290,7 @@ def test_a_restart_after_a_failure_resumes_at_the_committed_offsets(
 
         # the first processor writes 3 batches, then ClickHouse "goes down" for good
         first = Recorder(fail=lambda r, n: RetryableError("clickhouse down") if n > 3 else None)
-        consumer = ObservationConsumer(cfg, first)
+        consumer = RecordConsumer(cfg, first)
         task = asyncio.create_task(consumer.run())
         await until(lambda: len(first.calls) >= 6)
         await consumer.stop()
@@ -306,7 +308,7 @@ def test_a_restart_after_a_failure_resumes_at_the_committed_offsets(
         assert sum(after_first.values()) < len(sent)
 
         second = Recorder()
-        consumer = ObservationConsumer(cfg, second)
+        consumer = RecordConsumer(cfg, second)
         task = asyncio.create_task(consumer.run())
 
         async def all_committed() -> bool:
@@ -337,7 +339,7 @@ def test_a_retryable_failure_backs_off_without_committing_then_succeeds(
             fail=lambda r, n: None if healthy.is_set() else RetryableError("clickhouse down")
         )
         retries_before = metric("otelfuse_processor_retries_total")
-        consumer = ObservationConsumer(
+        consumer = RecordConsumer(
             config(
                 broker,
                 topics,
@@ -400,7 +402,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_rest_flows_on(
         )
         decode_before = metric("otelfuse_processor_dead_lettered_records_total", reason="decode")
         process_before = metric("otelfuse_processor_dead_lettered_records_total", reason="process")
-        consumer = ObservationConsumer(config(broker, topics, batch_timeout_ms=300), step)
+        consumer = RecordConsumer(config(broker, topics, batch_timeout_ms=300), step)
         task = asyncio.create_task(consumer.run())
 
         async def done() -> bool:
@@ -445,6 +447,76 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_rest_flows_on(
     asyncio.run(scenario())
 
 
+def test_scores_topic_is_consumed_in_the_same_group_with_its_own_step(
+    broker: Broker, topics: Topics
+) -> None:
+    """Both topics in one group: observations reach ``process``, scores ``process_scores``;
+    a failing score write is retried without commit; a non-ScoreBatch is dead-lettered."""
+
+    scores_topic = f"{topics.topic}.scores"
+    broker.create_topics(scores_topic, partitions=PARTITIONS)
+
+    async def scenario() -> None:
+        score_values = [
+            encode_score_batch(
+                [
+                    ScoreRecord(project_id="project-1", id=f"s{n}-{i}", trace_id=f"t{n}", name="q")
+                    for i in range(2)
+                ]
+            )
+            for n in range(3)
+        ]
+        await produce(broker.bootstrap, topics.topic, [batch_message(0, "obs", 3)])
+        await produce(
+            broker.bootstrap,
+            scores_topic,
+            [
+                (0, b"t0", score_values[0]),
+                (1, b"poison", b"\xff\xff not a ScoreBatch"),
+                (1, b"t1", score_values[1]),
+                (2, b"t2", score_values[2]),
+            ],
+        )
+        observations = Recorder()
+        scores = Recorder(
+            fail=lambda batch, n: RetryableError("ClickHouse busy") if n == 1 else None
+        )
+        consumer = RecordConsumer(
+            config(broker, topics, scores_topic=scores_topic, batch_timeout_ms=300),
+            observations,
+            process_scores=scores,  # type: ignore[arg-type]
+        )
+        task = asyncio.create_task(consumer.run())
+
+        async def done() -> bool:
+            offsets = await committed(broker.bootstrap, topics.group, scores_topic)
+            return offsets == {0: 1, 1: 2, 2: 1}
+
+        await until(done)
+        await consumer.stop()
+        await task
+
+        # the retried batch rewrites its observations (rows keyed by id make that harmless)
+        assert set(observations.ids) == {"obs-0", "obs-1", "obs-2"}
+        assert sorted(scores.ids) == sorted(f"s{n}-{i}" for n in range(3) for i in range(2))
+        assert consumer.stats.retries >= 1
+        assert await committed(broker.bootstrap, topics.group, topics.topic) == {0: 1}
+        parked = await dead_letters(broker.bootstrap, topics.dlq, 1)
+        assert [m.key for m in parked] == [b"poison"]
+        headers = dict(parked[0].headers)
+        assert b"undecodable ScoreBatch" in headers["otelfuse-error"]
+        assert headers["otelfuse-source-topic"] == scores_topic.encode()
+
+    asyncio.run(scenario())
+
+
+def test_scores_topic_needs_a_score_step(broker: Broker, topics: Topics) -> None:
+    with pytest.raises(ValueError, match="process_scores is required"):
+        RecordConsumer(config(broker, topics, scores_topic=f"{topics.topic}.scores"), Recorder())
+    with pytest.raises(ValueError, match="scores_topic"):
+        config(broker, topics, scores_topic=topics.dlq)
+
+
 class FlakyDeadLetterQueue(DeadLetterQueue):
     """The real dead-letter producer, whose first ``failures`` sends fail like a broker outage."""
 
@@ -473,7 +545,7 @@ def test_a_failed_dead_letter_write_is_retried_before_the_commit(
         await produce(broker.bootstrap, topics.topic, messages)
         step = Recorder()
         dlq = FlakyDeadLetterQueue(broker.bootstrap, topics.dlq, failures=2)
-        consumer = ObservationConsumer(
+        consumer = RecordConsumer(
             config(broker, topics, batch_timeout_ms=300), step, dead_letter_queue=dlq
         )
         task = asyncio.create_task(consumer.run())
@@ -504,7 +576,7 @@ def test_stop_flushes_and_commits_the_batch_in_progress(broker: Broker, topics: 
             [batch_message(m % PARTITIONS, f"s{m}", 4) for m in range(8)],
         )
         step = Recorder()
-        consumer = ObservationConsumer(
+        consumer = RecordConsumer(
             config(broker, topics, batch_timeout_ms=60_000, max_batch_records=100_000), step
         )
         task = asyncio.create_task(consumer.run())
@@ -547,12 +619,12 @@ def test_two_consumers_split_the_partitions_and_a_rebalance_flushes_first(
             return on_assign
 
         step_a, step_b = Recorder(), Recorder()
-        a = ObservationConsumer(cfg, step_a, on_assign=hook("a"))
+        a = RecordConsumer(cfg, step_a, on_assign=hook("a"))
         task_a = asyncio.create_task(a.run())
         await until(lambda: a.pending_records == 16)
         assert len(a.assignment) == PARTITIONS
 
-        b = ObservationConsumer(cfg, step_b, on_assign=hook("b"))
+        b = RecordConsumer(cfg, step_b, on_assign=hook("b"))
         task_b = asyncio.create_task(b.run())
         await until(lambda: len(a.assignment) == 2 and len(b.assignment) == 2, timeout=40)
         assert a.assignment.isdisjoint(b.assignment)

@@ -38,7 +38,7 @@ RECORDS_PER_MESSAGE = 5
 def main() -> None:
     """Subprocess entry point: consume ``--messages`` messages into ClickHouse, print counts."""
     from processors.batch import EnrichAndWrite
-    from processors.consumer import ConsumerConfig, ObservationConsumer
+    from processors.consumer import ConsumerConfig, RecordConsumer
     from processors.enrich import default_enricher
     from storage.clickhouse.engine import ChdbEngine
     from storage.clickhouse.migrate import apply_migrations
@@ -76,7 +76,7 @@ def main() -> None:
         max_batch_records=40,
         backoff_initial_seconds=0.05,
     )
-    consumer = ObservationConsumer(config, step, on_assign=writer.clear_cache)
+    consumer = RecordConsumer(config, step, on_assign=writer.clear_cache)
 
     async def consume() -> None:
         task = asyncio.create_task(consumer.run())
