@@ -51,7 +51,14 @@ from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SC
 if TYPE_CHECKING:
     from storage.postgres import PostgresRuntime
 
-__all__ = ["AllInOne", "bootstrap_from_settings", "enricher_for", "open_postgres", "print_new_keys"]
+__all__ = [
+    "AllInOne",
+    "bootstrap_from_settings",
+    "enricher_for",
+    "observation_step",
+    "open_postgres",
+    "print_new_keys",
+]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +137,24 @@ async def enricher_for(settings: Settings, postgres: PostgresRuntime | None) -> 
     )
 
 
+async def observation_step(
+    settings: Settings, storage: Storage, postgres: PostgresRuntime | None
+) -> tuple[MergeThenEnrichAndWrite, ClickHouseWriter]:
+    """The process step for observation records, in both modes: merge ingestion events onto
+    stored rows, apply trace records, enrich (``enricher_for``), write. Returns the step and its
+    writer, whose ``clear_cache`` a Kafka consumer calls after a partition assignment."""
+    database = settings.clickhouse_database
+    writer = ClickHouseWriter(storage.engine, database=database)
+    enricher = await enricher_for(settings, postgres)
+    step = MergeThenEnrichAndWrite(
+        EnrichAndWrite(enricher, writer),
+        ObservationReader(storage.engine, database),
+        TraceOnlyWriter(storage.engine, database),
+        after_traces=writer.clear_cache,
+    )
+    return step, writer
+
+
 class AllInOne:
     """The all-in-one service; ``async with AllInOne(settings) as service: ...``."""
 
@@ -168,15 +193,8 @@ class AllInOne:
             self.bootstrap = bootstrap_from_settings(s)
             keys = self.bootstrap.keys
         self._storage = storage = await Storage.open(s, migrate=True)
-        writer = ClickHouseWriter(storage.engine, database=s.clickhouse_database)
-        enricher = await enricher_for(s, self._postgres)
         database = s.clickhouse_database
-        process = MergeThenEnrichAndWrite(
-            EnrichAndWrite(enricher, writer),
-            ObservationReader(storage.engine, database),
-            TraceOnlyWriter(storage.engine, database),
-            after_traces=writer.clear_cache,
-        )
+        process, _ = await observation_step(s, storage, self._postgres)
         self._pipeline = Pipeline(
             process,
             max_queued_records=s.queue_max_records,

@@ -30,6 +30,7 @@ DEFAULT_BATCH_TIMEOUT_MS = 50
 DEFAULT_CLICKHOUSE_DATABASE = "otelfuse"
 DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 DEFAULT_KAFKA_OBSERVATIONS_TOPIC = "otelfuse.observations"
+DEFAULT_KAFKA_SCORES_TOPIC = "otelfuse.scores"
 DEFAULT_KAFKA_DEAD_LETTER_TOPIC = "otelfuse.observations.dlq"
 DEFAULT_KAFKA_CONSUMER_GROUP = "otelfuse-processor"
 DEFAULT_KAFKA_MAX_MESSAGE_BYTES = 1_000_000  # below Apache Kafka's default message.max.bytes
@@ -67,6 +68,9 @@ class Settings:
     kafka_bootstrap_servers: str = DEFAULT_KAFKA_BOOTSTRAP_SERVERS
     """Comma-separated host:port list of Kafka brokers (receiver and processor roles)."""
     kafka_observations_topic: str = DEFAULT_KAFKA_OBSERVATIONS_TOPIC
+    """Observation records (spans, ingestion events), keyed by trace id."""
+    kafka_scores_topic: str = DEFAULT_KAFKA_SCORES_TOPIC
+    """Score records (POST /api/public/scores, score-create events), keyed by trace id."""
     kafka_dead_letter_topic: str = DEFAULT_KAFKA_DEAD_LETTER_TOPIC
     kafka_consumer_group: str = DEFAULT_KAFKA_CONSUMER_GROUP
     kafka_max_message_bytes: int = DEFAULT_KAFKA_MAX_MESSAGE_BYTES

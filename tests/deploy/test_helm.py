@@ -369,7 +369,10 @@ def test_production_scenario_facts(production: list[Manifest]) -> None:
     }
     assert backends["/api/public/otel"] == f"{FULLNAME}-receiver"
     assert backends["/v1/traces"] == f"{FULLNAME}-receiver"
+    assert backends["/api/public/scores"] == f"{FULLNAME}-receiver"  # POST only; reads are v2/v3
+    assert backends["/api/public/ingestion"] == f"{FULLNAME}-receiver"
     assert backends["/api/public"] == f"{FULLNAME}-query"
+    assert config["OTELFUSE_KAFKA_SCORES_TOPIC"] == "otelfuse.scores"
 
 
 # ---- monitoring ------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from tests.clients.processor_harness import Harness, start_processor_harness
 from tests.support.kafka import Broker, S3Server, start_broker, start_durable_broker
 from tests.support.service import REPO, Service, start_service
 
-TOPICS = ("otelfuse.observations", "otelfuse.observations.dlq")
+TOPIC, SCORES_TOPIC, DLQ = "otelfuse.observations", "otelfuse.scores", "otelfuse.observations.dlq"
+TOPICS = (TOPIC, SCORES_TOPIC, DLQ)
 PARTITIONS = 4
 GROUP = "test-processor"
 PROJECT = ("proj-scaleout", "pk-lf-scaleout", "sk-lf-scaleout-secret")
@@ -38,13 +39,18 @@ class Stack:
 
 
 def start_stack(root: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    """Start broker, processor (+ query API) and receiver; topics with 4 partitions."""
+    """Start broker, processor (+ query API) and receiver, sharing one project and key pair;
+    topics with 4 partitions."""
     broker = start_broker(root / "broker")
     broker.create_topics(*TOPICS, partitions=4)
+    project_id, public_key, secret_key = PROJECT
     env = {
         "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "OTELFUSE_KAFKA_CONSUMER_GROUP": "test-processor",
         "OTELFUSE_BATCH_TIMEOUT_MS": "100",
+        "OTELFUSE_INIT_PROJECT_ID": project_id,
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": public_key,
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
         **(extra_env or {}),
     }
     migrate(root / "processor", env)

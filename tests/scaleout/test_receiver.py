@@ -18,18 +18,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from storage.records import decode_observation_batch
+from storage.records import decode_observation_batch, decode_score_batch
 from tests.support.kafka import Broker, start_broker
 from tests.support.service import Service, start_service
 
-TOPIC = "otelfuse.observations"
+TOPIC, SCORES_TOPIC = "otelfuse.observations", "otelfuse.scores"
 MAX_MESSAGE = 200_000
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker = start_broker(tmp_path_factory.mktemp("tansu"))
-    broker.create_topics(TOPIC, partitions=4)
+    broker.create_topics(TOPIC, SCORES_TOPIC, partitions=4)
     yield broker
     broker.stop()
 
@@ -74,14 +74,15 @@ def _export(svc: Service, *spans: Span) -> httpx.Response:
     )
 
 
-def _read_topic(bootstrap: str) -> list[tuple[int, bytes, list[str]]]:
+def _read_topic(bootstrap: str, topic: str = TOPIC) -> list[tuple[int, bytes, list[str]]]:
     """(partition, key, record names) of every message, read with manual assignment."""
+    decode = decode_score_batch if topic == SCORES_TOPIC else decode_observation_batch
 
     async def read() -> list[tuple[int, bytes, list[str]]]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            partitions = [TopicPartition(TOPIC, p) for p in range(4)]
+            partitions = [TopicPartition(topic, p) for p in range(4)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             found: list[tuple[int, bytes, list[str]]] = []
@@ -91,7 +92,7 @@ def _read_topic(bootstrap: str) -> list[tuple[int, bytes, list[str]]]:
                 idle = 0 if batch else idle + 1
                 for tp, messages in batch.items():
                     for m in messages:
-                        names = [r.name for r in decode_observation_batch(m.value)]
+                        names = [r.name for r in decode(m.value)]
                         found.append((tp.partition, m.key or b"", names))
             return found
         finally:
@@ -124,12 +125,96 @@ def test_an_observation_over_the_message_limit_is_refused_in_partial_success(
     assert f"{MAX_MESSAGE}-byte Kafka message limit" in partial.error_message
 
 
+def _post(svc: Service, path: str, body: object) -> httpx.Response:
+    return svc.client.post(path, json=body, headers={"Authorization": svc.authorization})
+
+
+def _event(event_type: str, body: dict[str, object]) -> dict[str, object]:
+    return {
+        "id": f"event-{body['id']}",
+        "timestamp": "2025-11-22T10:00:00Z",
+        "type": event_type,
+        "body": body,
+    }
+
+
+def test_scores_reach_the_scores_topic_keyed_by_trace(receiver: Service, broker: Broker) -> None:
+    trace = os.urandom(16).hex()
+    scores = [
+        {"traceId": trace, "name": "kafka-a", "value": 1},
+        {"sessionId": f"session-{trace}", "name": "kafka-b", "value": "good"},
+        {"traceId": trace, "name": "kafka-c", "value": True},
+    ]
+    assert _post(receiver, "/api/public/scores", scores).status_code == 202
+    messages = _read_topic(broker.bootstrap, SCORES_TOPIC)
+    by_key: dict[bytes, list[str]] = {}
+    for _, key, names in messages:
+        by_key.setdefault(key, []).extend(names)
+    assert sorted(by_key[trace.encode()]) == ["kafka-a", "kafka-c"]
+    assert by_key[f"session-{trace}".encode()] == ["kafka-b"]
+
+
+def test_a_score_over_the_message_limit_is_refused_with_its_reason(receiver: Service) -> None:
+    trace = os.urandom(16).hex()
+    huge = {"traceId": trace, "name": "huge", "value": 1, "comment": "x" * (MAX_MESSAGE + 1)}
+    single = _post(receiver, "/api/public/scores", huge)
+    assert single.status_code == 413
+    assert f"{MAX_MESSAGE}-byte Kafka message limit" in single.json()["message"]
+    array = _post(
+        receiver,
+        "/api/public/scores",
+        [{"traceId": trace, "name": "fits", "value": 1}, huge, {"traceId": trace, "value": 1}],
+    )
+    assert array.status_code == 207
+    body = array.json()
+    assert (body["accepted"], body["rejected"]) == (1, 2)
+    assert [e["index"] for e in body["errors"]] == [1, 2]
+    assert "Kafka message limit" in body["errors"][0]["message"]
+
+
+def test_ingestion_events_over_the_message_limit_get_413(receiver: Service, broker: Broker) -> None:
+    trace = os.urandom(16).hex()
+    events = [
+        _event("trace-create", {"id": trace, "name": "ingested-trace"}),
+        _event("span-create", {"id": f"span-{trace}", "traceId": trace, "name": "ingested-span"}),
+        _event(
+            "generation-create",
+            {"id": f"gen-{trace}", "traceId": trace, "input": "x" * (MAX_MESSAGE + 1)},
+        ),
+        _event("score-create", {"id": f"score-{trace}", "traceId": trace, "name": "s", "value": 1}),
+    ]
+    response = _post(receiver, "/api/public/ingestion", {"batch": events})
+    assert response.status_code == 207
+    body = response.json()
+    assert sorted(s["id"] for s in body["successes"]) == sorted(
+        e["id"] for e in (events[0], events[1], events[3])
+    )
+    [error] = body["errors"]
+    assert (error["id"], error["status"]) == (events[2]["id"], 413)
+    assert f"{MAX_MESSAGE}-byte Kafka message limit" in error["message"]
+    observations = [
+        n for _, key, names in _read_topic(broker.bootstrap) if key == trace.encode() for n in names
+    ]
+    assert sorted(observations) == ["", "ingested-span"]  # the trace record's name is trace.name
+    scores = [k for _, k, _ in _read_topic(broker.bootstrap, SCORES_TOPIC)]
+    assert trace.encode() in scores
+
+
 def test_broker_down_gives_503_then_recovers(receiver: Service, broker: Broker) -> None:
     broker.stop()
     try:
         response = _export(receiver, _span(os.urandom(16), "while-down"))
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
+        score = {"traceId": os.urandom(16).hex(), "name": "while-down", "value": 1}
+        for path, body in (
+            ("/api/public/scores", score),
+            ("/api/public/scores", [score]),
+            ("/api/public/ingestion", {"batch": [_event("score-create", {"id": "d", **score})]}),
+        ):
+            answer = _post(receiver, path, body)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.headers["retry-after"] == "1"
     finally:
         broker.start()
     for _ in range(50):  # the producer reconnects on its own

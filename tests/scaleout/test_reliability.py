@@ -43,7 +43,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceS
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from storage.records import KAFKA_CONTENT_TYPE
-from tests.scaleout.conftest import GROUP, PARTITIONS, TOPICS, DurableStack
+from tests.scaleout.conftest import DLQ, GROUP, PARTITIONS, TOPIC, DurableStack
 from tests.scaleout.load import (
     Exported,
     ExportLoad,
@@ -58,8 +58,6 @@ from tests.scaleout.load import (
 from tests.support.kafka import committed_offsets, read_topic
 
 pytestmark = pytest.mark.slow
-
-TOPIC, DLQ = TOPICS
 
 
 def _export_sync(stack: DurableStack, name: str, count: int) -> list[Exported]:
