@@ -10,10 +10,11 @@ is folded, in batch order, onto the stored row of its ``(project_id, id)`` (read
   so a type change there starts a new row; here the row keeps its type);
 - other scalars: a later set value wins (``optional`` fields when present, plain strings when
   non-empty); ``input``/``output`` only when non-empty;
-- ``metadata``: deep-merged (values are JSON text; two JSON objects merge key by key, anything
-  else is replaced);
-- ``provided_usage_details`` / ``provided_cost_details`` and the trace metadata: merged key by
-  key, so an empty map never overwrites; trace ``tags``: sorted union;
+- ``metadata``: deep-merged (``storage.metadata``: values are JSON text; two JSON objects merge
+  key by key, anything else is replaced);
+- trace metadata: deep-merged like ``metadata``;
+- ``provided_usage_details`` / ``provided_cost_details``: merged key by key, so an empty map
+  never overwrites; trace ``tags``: sorted union;
 - enrichment fields are cleared (the enricher recomputes usage and cost on the merged record);
 - fields added to the proto later: messages ``MergeFrom``, repeated fields replaced when the
   event has items, strings as above;
@@ -32,11 +33,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
 from google.protobuf.descriptor import FieldDescriptor
 
+from storage.metadata import merge_metadata, merge_metadata_into
 from storage.records import ObservationRecord
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "StoredObservations",
     "TraceOnlySink",
     "fold",
-    "merge_metadata",
     "merge_partials",
 ]
 
@@ -92,47 +92,6 @@ class TraceOnlySink(Protocol):
         ...
 
 
-def merge_metadata(base: Mapping[str, str], update: Mapping[str, str]) -> dict[str, str]:
-    """Deep merge of two metadata maps whose values are JSON text.
-
-    A key in both whose values are both JSON objects gets the recursive merge of the objects;
-    otherwise the ``update`` value replaces the base value. Empty objects never overwrite.
-    """
-    merged = dict(base)
-    for key, text in update.items():
-        old = merged.get(key)
-        if old is None:
-            merged[key] = text
-            continue
-        new_obj, old_obj = _json_object(text), _json_object(old)
-        if new_obj is not None and old_obj is not None:
-            merged[key] = orjson.dumps(_deep_merge(old_obj, new_obj)).decode()
-        elif new_obj is None or new_obj:
-            merged[key] = text
-    return merged
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    if not text.startswith("{"):
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        old = merged.get(key)
-        if isinstance(old, dict) and isinstance(value, dict):
-            merged[key] = _deep_merge(old, value)
-        elif value is not None and value != {}:
-            merged[key] = value
-    return merged
-
-
 def _merge_trace_fields(target: ObservationRecord, update: ObservationRecord) -> None:
     t, u = target.trace, update.trace
     if u.is_root:
@@ -144,7 +103,7 @@ def _merge_trace_fields(target: ObservationRecord, update: ObservationRecord) ->
         tags = sorted(set(t.tags) | set(u.tags))
         del t.tags[:]
         t.tags.extend(tags)
-    t.metadata.update(u.metadata)
+    merge_metadata_into(t.metadata, u.metadata)
 
 
 def _apply(target: ObservationRecord, update: ObservationRecord) -> None:

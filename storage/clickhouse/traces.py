@@ -9,9 +9,11 @@ on its span (``record.trace``), and the writer folds them into one ``traces`` ro
   empty name;
 - ``user_id``, ``session_id``, ``release``, ``version``: the later non-empty value wins;
 - ``environment``: the first value seen; ``created_at``: kept from the first write;
-- ``tags``: sorted union; ``public``: OR; ``bookmarked``: kept;
-- ``metadata``: ``trace.metadata`` merged (later value wins per key), then a root span's own
-  metadata keys that are not set yet;
+- ``tags``: sorted union; ``public``: the later explicitly set value (a span or event without
+  it keeps the current one); ``bookmarked``: kept;
+- ``metadata``: ``trace.metadata`` deep-merged (``storage.metadata``: JSON objects merge key
+  by key, other values are replaced), then a root span's own metadata keys that are not set
+  yet;
 - ``input``/``output``: explicit ``trace.input``/``output`` overwrite; a root span's observation
   input/output only fill an empty value.
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.clickhouse.rows import check_time
+from storage.metadata import merge_metadata_into
 from storage.records import ObservationRecord
 
 __all__ = [
@@ -124,11 +127,11 @@ def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) 
         state.version = version
     if trace_tags := t.tags:
         tags.update(trace_tags)
-    if t.public:
-        state.public = True
+    if t.HasField("public"):
+        state.public = t.public
 
     if trace_metadata := t.metadata:
-        state.metadata.update(trace_metadata)
+        merge_metadata_into(state.metadata, trace_metadata)
     if is_root and (own_metadata := record.metadata):
         for k, v in own_metadata.items():
             state.metadata.setdefault(k, v)

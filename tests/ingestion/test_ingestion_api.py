@@ -178,12 +178,25 @@ def test_trace_create_events_merge_across_requests(service: Service) -> None:
     trace_id = str(uuid.uuid4())
     first = _event(
         "trace-create",
-        {"id": trace_id, "name": "a", "tags": ["x"], "metadata": {"m": 1}, "userId": "u"},
+        {
+            "id": trace_id,
+            "name": "a",
+            "tags": ["x"],
+            "metadata": {"m": 1, "run": {"a": 1}},
+            "userId": "u",
+            "public": True,
+        },
         "2025-11-22T10:00:00Z",
     )
     second = _event(
         "trace-create",
-        {"id": trace_id, "name": "b", "tags": ["y"], "metadata": {"n": 2}, "sessionId": "s"},
+        {
+            "id": trace_id,
+            "name": "b",
+            "tags": ["y"],
+            "metadata": {"n": 2, "run": {"b": 2}},
+            "sessionId": "s",
+        },
         "2025-11-22T10:00:01Z",
     )
     _ok(_ingest(service, first), first)
@@ -191,8 +204,12 @@ def test_trace_create_events_merge_across_requests(service: Service) -> None:
     trace = service.get_json(f"/api/public/traces/{trace_id}")
     assert trace["name"] == "b" and trace["tags"] == ["x", "y"]
     assert trace["userId"] == "u" and trace["sessionId"] == "s"
-    assert trace["metadata"] == {"m": 1, "n": 2}
+    assert trace["metadata"] == {"m": 1, "n": 2, "run": {"a": 1, "b": 2}}  # deep-merged
+    assert trace["public"] is True  # not set by the second event: kept
     assert trace["observations"] == []
+    third = _event("trace-create", {"id": trace_id, "public": False}, "2025-11-22T10:00:02Z")
+    _ok(_ingest(service, third), third)
+    assert service.get_json(f"/api/public/traces/{trace_id}")["public"] is False
 
 
 def test_observation_without_trace_gets_a_synthetic_trace(service: Service) -> None:

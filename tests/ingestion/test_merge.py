@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from processors.merge import MergeThenEnrichAndWrite, fold, merge_metadata, merge_partials
+from processors.merge import MergeThenEnrichAndWrite, fold, merge_partials
+from storage.metadata import merge_metadata
 from storage.records import ObservationRecord
 
 T0 = 1_763_770_000_000_000

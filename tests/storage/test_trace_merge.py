@@ -49,14 +49,27 @@ def test_later_non_empty_values_win() -> None:
     assert (state.user_id, state.session_id, state.release, state.version) == ("u2", "s1", "2", "a")
 
 
-def test_environment_first_seen_tags_union_public_or() -> None:
+def test_environment_first_seen_tags_union_public_last_set_value() -> None:
+    public = record("p", KEY[1], environment="dev", trace={"tags": ["c", "a"], "public": True})
     state = merge(
         None,
         record("p", KEY[1], environment="prod", trace={"tags": ["b", "a"], "public": False}),
-        record("p", KEY[1], environment="dev", trace={"tags": ["c", "a"], "public": True}),
-        record("p", KEY[1], trace={"public": False}),
+        public,
+        record("p", KEY[1], trace={"tags": ["d"]}),  # public not set: kept
     )
-    assert (state.environment, state.tags, state.public) == ("prod", ("a", "b", "c"), True)
+    assert (state.environment, state.tags, state.public) == ("prod", ("a", "b", "c", "d"), True)
+    # an explicit false later turns it off (Langfuse: a later set value wins)
+    assert merge(state, record("p", KEY[1], trace={"public": False})).public is False
+
+
+def test_trace_metadata_is_deep_merged() -> None:
+    state = merge(
+        None,
+        record("p", KEY[1], trace={"metadata": {"run": '{"a": 1, "b": {"x": 1}}', "k": '"v"'}}),
+        record("p", KEY[1], trace={"metadata": {"run": '{"b": {"y": 2}, "c": null}'}}),
+        record("p", KEY[1], trace={"metadata": {"k": '"w"', "run": "{}"}}),
+    )
+    assert state.metadata == {"run": '{"a":1,"b":{"x":1,"y":2}}', "k": '"w"'}
 
 
 def test_metadata_trace_keys_win_root_keys_fill() -> None:
