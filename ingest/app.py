@@ -40,7 +40,7 @@ from processors.enrich import Enricher, default_enricher
 from processors.merge import MergeThenEnrichAndWrite
 from processors.pipeline import Pipeline
 from storage.auth import KeyStore
-from storage.clickhouse.observation_reader import ObservationReader, TraceOnlyWriter
+from storage.clickhouse.observation_reader import ObservationReader
 from storage.clickhouse.scores import ScoreWriter
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.projects import InitProject, ProjectBootstrap, bootstrap_project
@@ -147,10 +147,7 @@ async def observation_step(
     writer = ClickHouseWriter(storage.engine, database=database)
     enricher = await enricher_for(settings, postgres)
     step = MergeThenEnrichAndWrite(
-        EnrichAndWrite(enricher, writer),
-        ObservationReader(storage.engine, database),
-        TraceOnlyWriter(storage.engine, database),
-        after_traces=writer.clear_cache,
+        EnrichAndWrite(enricher, writer), ObservationReader(storage.engine, database), writer
     )
     return step, writer
 

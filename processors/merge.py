@@ -85,9 +85,9 @@ class StoredObservations(Protocol):
 
 
 class TraceOnlySink(Protocol):
-    """Applies trace-only records (``observation_reader.TraceOnlyWriter``)."""
+    """Applies trace-only records (``storage.clickhouse.writer.ClickHouseWriter``)."""
 
-    def write(self, records: Sequence[ObservationRecord]) -> None:
+    def write_traces(self, records: Sequence[ObservationRecord]) -> None:
         """Merge the records into their traces; raises ``RetryableError``/``PermanentError``."""
         ...
 
@@ -206,15 +206,15 @@ def merge_partials(
 
 
 class MergeThenEnrichAndWrite:
-    """All-in-one ``Pipeline`` process step: merge partial records, apply trace-only records,
-    then run ``enrich_and_write`` (``processors.batch.EnrichAndWrite``) on the observations.
+    """Process step for observation records (all-in-one ``Pipeline``, scale-out consumer):
+    apply trace-only records, merge partial records, then run ``enrich_and_write``
+    (``processors.batch.EnrichAndWrite``) on the observations.
 
     Args:
         enrich_and_write: the usual process step.
         stored: reads the rows partial records merge onto.
-        traces: writes trace-only records.
-        after_traces: called after trace-only records were written (pass
-            ``ClickHouseWriter.clear_cache``: its trace cache must not outlive that write).
+        traces: writes trace-only records (the ``ClickHouseWriter`` of ``enrich_and_write``,
+            so that both share one trace-state cache).
 
     Runs in the pipeline's worker thread; raises what the reads and writes raise.
     """
@@ -224,19 +224,16 @@ class MergeThenEnrichAndWrite:
         enrich_and_write: Callable[[Sequence[ObservationRecord]], object],
         stored: StoredObservations,
         traces: TraceOnlySink,
-        after_traces: Callable[[], None],
     ) -> None:
         self._inner = enrich_and_write
         self._stored = stored
         self._traces = traces
-        self._after_traces = after_traces
 
     def __call__(self, records: Sequence[ObservationRecord]) -> None:
         trace_only = [r for r in records if r.trace_only]
         if trace_only:
             records = [r for r in records if not r.trace_only]
-            self._traces.write(trace_only)
-            self._after_traces()
+            self._traces.write_traces(trace_only)
         if any(r.partial for r in records):
             records = merge_partials(records, self._stored)
         if records:

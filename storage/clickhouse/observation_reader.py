@@ -4,33 +4,20 @@
   ``ObservationRecord`` holding the client-provided fields (enrichment fields are left empty:
   the enricher recomputes them from the merged record). ONE query per call, ``FINAL``,
   project-scoped, ``is_deleted = 0``.
-- ``TraceOnlyWriter.write(records)``: applies ``trace_only`` records (trace-create events) to the
-  ``traces`` table with the writer's own trace merge (``storage.clickhouse.traces``). Interim:
-  ``ClickHouseWriter`` writes an observation row for every record it gets, so trace-only records
-  cannot go through it yet; once it skips ``record.trace_only`` records for the observation rows
-  (a one-line change), this class can go and the records can be passed to the writer.
+- trace-only records (trace-create events) are written by ``ClickHouseWriter.write_traces``.
 
 Money columns are read as decimal text (``toString``), times as Unix µs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from storage.clickhouse.engine import Engine
-from storage.clickhouse.traces import (
-    TRACE_STATE_COLUMNS,
-    TraceKey,
-    TraceState,
-    merge_trace,
-    trace_row,
-    trace_state_from_row,
-)
-from storage.clickhouse.writer import EventClock
 from storage.records import ObservationRecord, TraceFields
 
-__all__ = ["STORED_OBSERVATION_COLUMNS", "ObservationReader", "TraceOnlyWriter", "stored_record"]
+__all__ = ["STORED_OBSERVATION_COLUMNS", "ObservationReader", "stored_record"]
 
 ObservationKey = tuple[str, str]
 """``(project_id, observation id)``."""
@@ -114,17 +101,15 @@ def stored_record(row: Mapping[str, Any]) -> ObservationRecord:
 
 def _key_conditions(keys: Iterable[tuple[str, str]]) -> tuple[str, dict[str, object]]:
     """``(project_id = … AND id IN …) OR …`` grouped by project, and its parameters."""
-    by_project: dict[str, list[str]] = {}
+    by_project: dict[str, dict[str, None]] = {}  # ordered sets of ids
     for project_id, entity_id in keys:
-        ids = by_project.setdefault(project_id, [])
-        if entity_id not in ids:
-            ids.append(entity_id)
+        by_project.setdefault(project_id, {})[entity_id] = None
     conditions: list[str] = []
     params: dict[str, object] = {}
     for n, (project_id, ids) in enumerate(by_project.items()):
         conditions.append(f"(project_id = {{p{n}:String}} AND id IN {{i{n}:Array(String)}})")
         params[f"p{n}"] = project_id
-        params[f"i{n}"] = ids
+        params[f"i{n}"] = list(ids)
     return " OR ".join(conditions), params
 
 
@@ -161,51 +146,3 @@ class ObservationReader:
         for row in rows:
             found.setdefault((row["project_id"], row["id"]), []).append(stored_record(row))
         return found
-
-
-class TraceOnlyWriter:
-    """Upserts trace-only records into ``traces`` (interim, see the module docstring).
-
-    ``write`` folds the records into the stored trace states with ``merge_trace`` (the rules
-    of ``ClickHouseWriter``) and inserts the changed rows. It must run in the same thread as
-    the ``ClickHouseWriter`` calls (the pipeline's process step) and be followed by
-    ``ClickHouseWriter.clear_cache()``, or the writer's trace cache would overwrite it.
-    """
-
-    def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
-        self._engine = engine
-        self._db = database
-        self._clock = EventClock()
-
-    def write(self, records: Sequence[ObservationRecord]) -> None:
-        """Merge ``records`` (all ``trace_only``) into their traces; ONE read, ONE insert.
-
-        Raises:
-            PermanentError: a record has a time outside 1973..2286 or lacks its ids.
-            RetryableError: ClickHouse failed transiently; nothing was written.
-        """
-        groups: dict[TraceKey, list[ObservationRecord]] = {}
-        for record in records:
-            groups.setdefault((record.project_id, record.trace_id), []).append(record)
-        if not groups:
-            return
-        where, params = _key_conditions(groups)
-        states: dict[TraceKey, TraceState] = {}
-        for row in self._engine.select(
-            f"SELECT {TRACE_STATE_COLUMNS} FROM {self._db}.traces FINAL"
-            f" WHERE ({where}) AND is_deleted = 0",
-            params,
-        ):
-            state = trace_state_from_row(row)
-            states[(state.project_id, state.id)] = state
-        now = self._clock.now_us()
-        rows: list[dict[str, Any]] = []
-        for key, recs in groups.items():
-            old = states.get(key)
-            new = merge_trace(old, key, recs, now_us=now)
-            if old is None or new != old:
-                rows.append(trace_row(new, updated_at_us=now, event_ts_us=now))
-        if rows:
-            self._engine.insert_rows(
-                f"{self._db}.traces", tuple(rows[0]), [tuple(row.values()) for row in rows]
-            )

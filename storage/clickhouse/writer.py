@@ -135,6 +135,33 @@ class ClickHouseWriter:
         with self._lock:
             self._write(records)
 
+    def write_traces(self, records: Sequence[ObservationRecord]) -> None:
+        """Upsert the traces of trace-only records (``record.trace_only``: trace-create events,
+        ``processors.merge``) without observation rows: the records are folded into the
+        current trace states (LRU, then ONE query for the misses) with ``merge_trace``, and the
+        changed ``traces`` rows are inserted. Serialised with ``write_observations``, sharing
+        its trace cache.
+
+        Raises:
+            PermanentError: a record lacks its project_id or trace_id, or a merged time is
+                outside 1973..2286.
+            RetryableError: ClickHouse failed transiently; nothing was cached, retry the batch.
+        """
+        groups: dict[TraceKey, list[ObservationRecord]] = {}
+        for record in records:
+            if not (record.project_id and record.trace_id):
+                raise PermanentError(
+                    f"trace record without project_id or trace_id (trace_id={record.trace_id!r})"
+                )
+            groups.setdefault((record.project_id, record.trace_id), []).append(record)
+        if not groups:
+            return
+        with self._lock:
+            states = self._trace_states(list(groups))
+            merged, traces = _merge_traces(groups, states, self._clock.now_us())
+            self._insert("traces", traces)
+            self._remember(merged)
+
     def _write(self, records: Sequence[ObservationRecord]) -> None:
         groups: dict[TraceKey, list[ObservationRecord]] = {}
         latest: dict[_ObservationKey, ObservationRecord] = {}

@@ -164,21 +164,19 @@ def test_process_step_writes_trace_only_records_first() -> None:
     calls: list[tuple[str, list[str]]] = []
 
     class Traces:
-        def write(self, records: Sequence[ObservationRecord]) -> None:
+        def write_traces(self, records: Sequence[ObservationRecord]) -> None:
             calls.append(("traces", [r.id for r in records]))
 
     def inner(records: Sequence[ObservationRecord]) -> None:
         calls.append(("write", [r.id for r in records]))
 
-    step = MergeThenEnrichAndWrite(
-        inner, FakeStored({}), Traces(), after_traces=lambda: calls.append(("clear", []))
-    )
+    step = MergeThenEnrichAndWrite(inner, FakeStored({}), Traces())
     trace = ObservationRecord(project_id="p1", id="t", trace_id="t", trace_only=True)
     step([trace, event("a", trace_id="t", start_time_us=T0)])
-    assert calls == [("traces", ["t"]), ("clear", []), ("write", ["a"])]
+    assert calls == [("traces", ["t"]), ("write", ["a"])]
     calls.clear()
     step([trace])
-    assert calls == [("traces", ["t"]), ("clear", [])]
+    assert calls == [("traces", ["t"])]
 
 
 def test_update_naming_another_trace_keeps_the_stored_trace() -> None:

@@ -261,6 +261,39 @@ def test_cold_writer_reads_the_stored_trace(
     assert merged["timestamp_us"] == BASE_US - 5
 
 
+def test_trace_records_share_the_trace_cache_with_observations(
+    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+) -> None:
+    """``write_traces`` (trace-create events) writes no observation row and updates the cached
+    state, so a later span batch of the same trace neither re-reads nor overwrites it."""
+    tid = new_id(32)
+    writer.write_observations([record(project_id, tid, trace={"tags": ["a"]})])
+    trace_create = record(
+        project_id, tid, tid, end_us=None, trace={"name": "created", "user_id": "u"}
+    )
+    trace_create.trace_only = True
+    writer.write_traces([trace_create])
+    assert raw_count(engine, "observations", project_id) == 1
+    assert trace(engine, project_id, tid)["name"] == "created"
+    engine_reads = engine.select  # a second read of this trace would go through here
+    reads: list[str] = []
+
+    def counting_select(query: str, params: Mapping[str, object] | None = None) -> Any:
+        reads.append(query)
+        return engine_reads(query, params)
+
+    engine.select = counting_select  # type: ignore[method-assign]
+    try:
+        writer.write_observations([record(project_id, tid, trace={"tags": ["b"]})])
+    finally:
+        del engine.select
+    assert reads and not [q for q in reads if f"{DB}.traces" in q]  # the trace came from the cache
+    merged = trace(engine, project_id, tid)
+    assert (merged["name"], merged["user_id"], merged["tags"]) == ("created", "u", ["a", "b"])
+    with pytest.raises(PermanentError, match="without project_id or trace_id"):
+        writer.write_traces([record(project_id, "", "x")])
+
+
 def _api_snapshot(engine: ChdbEngine, project_id: str, trace_ids: Sequence[str]) -> Any:
     repo = Repository(engine, DB)
     page = PageRequest(1, 100)
