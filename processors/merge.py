@@ -37,7 +37,7 @@ from typing import Protocol
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from storage.metadata import merge_metadata, merge_metadata_into
+from storage.metadata import merge_metadata_into
 from storage.records import ObservationRecord
 
 __all__ = [
@@ -68,6 +68,7 @@ _ENRICHMENT_FIELDS: frozenset[str] = frozenset(
     }
 )
 _FLAGS: frozenset[str] = frozenset({"partial", "trace_only"})
+_SKIPPED: frozenset[str] = _ENRICHMENT_FIELDS | _FLAGS
 _NON_EMPTY_ONLY: frozenset[str] = frozenset({"input", "output", "model_parameters"})
 _EMPTY_JSON_OBJECT = frozenset({"", "{}", "null"})
 
@@ -107,38 +108,31 @@ def _merge_trace_fields(target: ObservationRecord, update: ObservationRecord) ->
 
 
 def _apply(target: ObservationRecord, update: ObservationRecord) -> None:
-    """Fold one event onto ``target`` in place (rules in the module docstring)."""
-    for field in ObservationRecord.DESCRIPTOR.fields:
+    """Fold one event onto ``target`` in place (rules in the module docstring). Only the fields
+    set in ``update`` are visited (``ListFields``): an unset field never changes ``target``."""
+    for field, value in update.ListFields():
         name = field.name
-        if name in _ENRICHMENT_FIELDS or name in _FLAGS:
+        if name in _SKIPPED:
             continue
         if name == "trace":
             _merge_trace_fields(target, update)
         elif name == "metadata":
-            merged = merge_metadata(target.metadata, update.metadata)
-            target.metadata.clear()
-            target.metadata.update(merged)
+            merge_metadata_into(target.metadata, value)
         elif field.message_type is not None and field.message_type.GetOptions().map_entry:
-            getattr(target, name).update(getattr(update, name))  # usage/cost: key by key
+            getattr(target, name).update(value)  # usage/cost: key by key
         elif field.message_type is not None:
-            if update.HasField(name):
-                getattr(target, name).MergeFrom(getattr(update, name))
+            getattr(target, name).MergeFrom(value)
         elif field.is_repeated:
-            if getattr(update, name):
-                del getattr(target, name)[:]
-                getattr(target, name).extend(getattr(update, name))
+            del getattr(target, name)[:]
+            getattr(target, name).extend(value)
         elif name in IMMUTABLE_FIELDS:
             if not getattr(target, name):
-                setattr(target, name, getattr(update, name))
-        elif field.has_presence:
-            if update.HasField(name):
-                value = getattr(update, name)
-                if name not in _NON_EMPTY_ONLY or value not in _EMPTY_JSON_OBJECT:
-                    setattr(target, name, value)
-        elif field.type == FieldDescriptor.TYPE_STRING:
-            value = getattr(update, name)
-            if value:
                 setattr(target, name, value)
+        elif field.has_presence:
+            if name not in _NON_EMPTY_ONLY or value not in _EMPTY_JSON_OBJECT:
+                setattr(target, name, value)
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            setattr(target, name, value)  # listed, so non-empty
 
 
 def _finish(record: ObservationRecord) -> ObservationRecord:
