@@ -201,9 +201,10 @@ class Processor:
             on_assign=writer.clear_cache,
         )
         self._run = asyncio.create_task(self._consumer.run(), name="otelfuse-consumer")
+        # health answers for the consumer, also with the query API (first match wins)
         routes: list[BaseRoute] = [Route("/api/public/health", self._health)]
         if self.serve_query:
-            routes = _query_routes(storage, keys, self._postgres)
+            routes += _query_routes(storage, keys, self._postgres)
         self._http = HTTPServer(routes, *s.split_address(s.http_address))
         await self._http.start()
         log.info(

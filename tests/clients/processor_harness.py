@@ -24,6 +24,8 @@ stderr.
   first commit is held, i.e. once a batch has been written to ClickHouse and its offsets are
   not committed (nor will be). Result: the held offsets, ``{"<partition>": <offset>}``. Used
   before a ``SIGKILL`` so the restarted processor is certain to receive written records again.
+- ``stop-consumer``: stop the Kafka consumer as a fatal consumer error would end it, leaving the
+  HTTP side (health, query API) running.
 
 Parent side: ``start_processor_harness()`` starts it on free ports and waits for its health
 check; ``Harness.command()`` sends a command and waits for its answer.
@@ -112,6 +114,11 @@ async def _run(processor: object, database: str, line: str) -> str:
     try:
         if command == "hold-commits":
             result = " " + json.dumps(await _hold_commits(processor))
+        elif command == "stop-consumer":
+            consumer: Any = getattr(processor, "_consumer", None)
+            if consumer is None:
+                return f"error {line}: the consumer is not running"
+            await consumer.stop()
         else:
             statements = _statements(command, argument, database)
             storage: Any = getattr(processor, "_storage", None)

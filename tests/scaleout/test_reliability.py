@@ -13,7 +13,9 @@ per trace, each span id once), whatever broke in between:
    report success for such rows; every insert now goes through an INSERT query, which raises);
 3. the broker is killed while clients export: receivers answer 503 / UNAVAILABLE, the exporters
    retry, and after the broker's restart everything acknowledged is there once;
-4. the processor is SIGKILLed mid-stream (right after writing a batch whose offsets it never
+4. the processor's consumer ends while its query API runs (``processor --query``): health
+   answers 503 ``consumer stopped``, so Kubernetes restarts it, and reads go on;
+5. the processor is SIGKILLed mid-stream (right after writing a batch whose offsets it never
    committed) and restarted on the same data folder and group: the redelivery duplicates nothing.
 
 The broker stores its log in S3 (moto): tansu's memory storage would lose *acknowledged* messages
@@ -327,7 +329,27 @@ def _resend(stack: DurableStack, exported: Exported) -> Exported:
         exporter.shutdown()
 
 
-# ---- 4. processor crash ------------------------------------------------------------------------
+# ---- 4. processor health -----------------------------------------------------------------------
+
+
+def test_health_follows_the_consumer_with_the_query_api(durable_stack: DurableStack) -> None:
+    """``processor --query`` answers health for its consumer, not only for the query API, so
+    Kubernetes restarts a processor whose consumer ended while reads still work."""
+    stack = durable_stack
+    health = stack.query.client.get("/api/public/health")
+    assert health.status_code == 200 and health.json()["status"] == "OK"
+    stack.processor.command("stop-consumer")
+    try:
+        health = stack.query.client.get("/api/public/health")
+        assert health.status_code == 503 and health.json()["status"] == "consumer stopped"
+        assert stack.query.get("/api/public/traces").status_code == 200  # reads still work
+    finally:
+        stack.processor.kill()
+        stack.restart_processor()
+    assert stack.query.client.get("/api/public/health").status_code == 200
+
+
+# ---- 5. processor crash ------------------------------------------------------------------------
 
 
 def test_processor_sigkill_and_restart_duplicates_nothing(durable_stack: DurableStack) -> None:
