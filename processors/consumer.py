@@ -6,7 +6,7 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka_publi
 ``RecordConsumer`` reads both topics in one consumer group and hands each batch's
 ``ObservationRecord`` s to the process step (production: ``processors.merge``'s
 ``MergeThenEnrichAndWrite``) and its ``ScoreRecord`` s to the score step (production:
-``ScoreWriter.write_scores``), committing offsets only after both returned (design.md
+``processors.batch.WriteScores``), committing offsets only after both returned (design.md
 "Guarantees"; style-anchors.md §4):
 
 1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``max_batch_records``
@@ -328,7 +328,7 @@ class RecordConsumer:
     Usage::
 
         consumer = RecordConsumer(config, EnrichAndWrite(enricher, writer),
-                                  process_scores=score_writer.write_scores,
+                                  process_scores=WriteScores(score_writer),
                                   on_assign=writer.clear_cache)
         task = asyncio.create_task(consumer.run())
         ...                      # on SIGTERM:
