@@ -213,9 +213,12 @@ class ScoreWriter:
             conditions.append(f"(project_id = {{p{n}:String}} AND id IN {{i{n}:Array(String)}})")
             params[f"p{n}"] = project_id
             params[f"i{n}"] = ids
+        # PREWHERE on project_id and id, which every version of a row shares (both are in the
+        # sorting key), so filtering before FINAL's merge is exact; ClickHouse does not move
+        # conditions to PREWHERE under FINAL by itself (see ClickHouseWriter._trace_states).
         rows = self._engine.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL"
-            f" WHERE ({' OR '.join(conditions)}) AND is_deleted = 0"
+            f" PREWHERE {' OR '.join(conditions)} WHERE is_deleted = 0"
             " ORDER BY updated_at DESC",
             params,
         )
