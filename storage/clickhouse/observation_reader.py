@@ -137,9 +137,12 @@ class ObservationReader:
         where, params = _key_conditions(keys)
         if not params:
             return {}
+        # PREWHERE: project_id and id are in the sorting key, so every version of a row passes
+        # or fails together and filtering before FINAL's merge is exact (ClickHouse does not
+        # move conditions to PREWHERE under FINAL by itself).
         rows = self._engine.select(
             f"SELECT {STORED_OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
-            f" WHERE ({where}) AND is_deleted = 0 ORDER BY event_ts DESC",
+            f" PREWHERE {where} WHERE is_deleted = 0 ORDER BY event_ts DESC",
             params,
         )
         found: dict[ObservationKey, list[ObservationRecord]] = {}
