@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from storage.clickhouse.engine import Engine
+from storage.clickhouse.keys import key_condition
 from storage.records import ObservationRecord, TraceFields
 
 __all__ = ["STORED_OBSERVATION_COLUMNS", "ObservationReader", "stored_record"]
@@ -99,20 +100,6 @@ def stored_record(row: Mapping[str, Any]) -> ObservationRecord:
     return record
 
 
-def _key_conditions(keys: Iterable[tuple[str, str]]) -> tuple[str, dict[str, object]]:
-    """``(project_id = … AND id IN …) OR …`` grouped by project, and its parameters."""
-    by_project: dict[str, dict[str, None]] = {}  # ordered sets of ids
-    for project_id, entity_id in keys:
-        by_project.setdefault(project_id, {})[entity_id] = None
-    conditions: list[str] = []
-    params: dict[str, object] = {}
-    for n, (project_id, ids) in enumerate(by_project.items()):
-        conditions.append(f"(project_id = {{p{n}:String}} AND id IN {{i{n}:Array(String)}})")
-        params[f"p{n}"] = project_id
-        params[f"i{n}"] = list(ids)
-    return " OR ".join(conditions), params
-
-
 class ObservationReader:
     """Reads the stored observations that partial records are merged onto.
 
@@ -134,15 +121,12 @@ class ObservationReader:
         Raises:
             RetryableError / PermanentError: from the engine.
         """
-        where, params = _key_conditions(keys)
+        condition, params = key_condition(keys)  # as PREWHERE: see storage.clickhouse.keys
         if not params:
             return {}
-        # PREWHERE: project_id and id are in the sorting key, so every version of a row passes
-        # or fails together and filtering before FINAL's merge is exact (ClickHouse does not
-        # move conditions to PREWHERE under FINAL by itself).
         rows = self._engine.select(
             f"SELECT {STORED_OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
-            f" PREWHERE {where} WHERE is_deleted = 0 ORDER BY event_ts DESC",
+            f" PREWHERE {condition} WHERE is_deleted = 0 ORDER BY event_ts DESC",
             params,
         )
         found: dict[ObservationKey, list[ObservationRecord]] = {}

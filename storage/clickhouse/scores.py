@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storage.clickhouse.engine import Engine
+from storage.clickhouse.keys import key_condition
 from storage.clickhouse.rows import check_time
 from storage.clickhouse.writer import EventClock
 from storage.errors import PermanentError
@@ -204,21 +205,10 @@ class ScoreWriter:
 
     def _stored(self, keys: list[ScoreKey]) -> dict[ScoreKey, list[_Stored]]:
         """Stored rows of ``keys`` (ONE query), newest first per key."""
-        by_project: dict[str, list[str]] = {}
-        for project_id, score_id in keys:
-            by_project.setdefault(project_id, []).append(score_id)
-        conditions: list[str] = []
-        params: dict[str, object] = {}
-        for n, (project_id, ids) in enumerate(by_project.items()):
-            conditions.append(f"(project_id = {{p{n}:String}} AND id IN {{i{n}:Array(String)}})")
-            params[f"p{n}"] = project_id
-            params[f"i{n}"] = ids
-        # PREWHERE on project_id and id, which every version of a row shares (both are in the
-        # sorting key), so filtering before FINAL's merge is exact; ClickHouse does not move
-        # conditions to PREWHERE under FINAL by itself (see ClickHouseWriter._trace_states).
+        condition, params = key_condition(keys)  # as PREWHERE: see storage.clickhouse.keys
         rows = self._engine.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL"
-            f" PREWHERE {' OR '.join(conditions)} WHERE is_deleted = 0"
+            f" PREWHERE {condition} WHERE is_deleted = 0"
             " ORDER BY updated_at DESC",
             params,
         )
