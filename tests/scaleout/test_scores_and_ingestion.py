@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx
 from genai_prices import Usage, calc_price
 
 from tests.scaleout.conftest import Stack
+from tests.scaleout.load import metric
 from tests.support.service import REPO, Service
 
 
@@ -54,13 +54,6 @@ def _ingest(receiver: Service, *events: dict[str, Any]) -> httpx.Response:
 
 def _event(event_type: str, body: dict[str, Any], at: str) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "timestamp": at, "type": event_type, "body": body}
-
-
-def _metric(service: Service, name: str, **labels: str) -> float:
-    text = service.client.get("/metrics").text
-    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    match = re.search(rf"^{name}\{{{selector}\}} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
 
 
 def test_sdk_scores_travel_through_kafka(stack: Stack) -> None:
@@ -102,12 +95,12 @@ def test_sdk_scores_travel_through_kafka(stack: Stack) -> None:
     )
     assert {o["name"] for o in trace["observations"]} == {"scored-request", "scored-generation"}
     assert (
-        _metric(
+        metric(
             stack.receiver, "otelfuse_receiver_scores_total", endpoint="scores", outcome="accepted"
         )
         >= 6
     )
-    assert _metric(stack.processor, "otelfuse_processor_scores_total", outcome="success") >= 6
+    assert metric(stack.processor, "otelfuse_processor_scores_total", outcome="success") >= 6
 
 
 def test_single_score_and_validation_errors(stack: Stack) -> None:
