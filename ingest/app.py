@@ -26,13 +26,16 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ingest.api.ingestion import Ingestion
+from ingest.api.read import read_routes
+from ingest.api.scores import ScoreWrites
 from ingest.config import Settings
-from ingest.export import TraceExport
-from ingest.http_server import HTTPServer
-from ingest.ingestion.endpoint import IngestionReceiver
-from ingest.otlp_grpc import create_server
-from ingest.otlp_http import OTLPHTTPReceiver
-from ingest.scores import ScoresReceiver, ThreadedScoreSink
+from ingest.http.app import create_app
+from ingest.http.server import HTTPServer
+from ingest.otlp.export import TraceExport
+from ingest.otlp.grpc_receiver import create_server
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from ingest.sinks import ThreadedScoreSink
 from ingest.storage import Storage
 from ingest.telemetry import RECEIVER_METRICS
 from processors.batch import EnrichAndWrite
@@ -44,9 +47,6 @@ from storage.clickhouse.observation_reader import ObservationReader
 from storage.clickhouse.scores import ScoreWriter
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.projects import InitProject, ProjectBootstrap, bootstrap_project
-from storage.query.api import query_routes
-from storage.query.scores import score_routes
-from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 
 if TYPE_CHECKING:
     from storage.postgres import PostgresRuntime
@@ -207,23 +207,16 @@ class AllInOne:
         grpc_server = create_server(export, s.grpc_address, s.max_request_bytes)
         await grpc_server.start()
         self._grpc = grpc_server
+        limit = s.max_request_bytes
+        models = self._postgres.models if self._postgres is not None else None
         routes = [
-            *OTLPHTTPReceiver(export, s.max_request_bytes).routes(),
-            *query_routes(
-                storage.repository,
-                keys,
-                openapi_paths=SCORES_OPENAPI_PATHS,
-                openapi_schemas=SCORES_OPENAPI_SCHEMAS,
-            ),
-            *ScoresReceiver(score_sink, keys, s.max_request_bytes).routes(),
-            *IngestionReceiver(self._pipeline, score_sink, keys, s.max_request_bytes).routes(),
-            *score_routes(storage.engine, keys, database),
+            *OTLPHTTPReceiver(export, limit).routes(),
+            *read_routes(storage.repository, keys, max_request_bytes=limit, models=models),
+            *ScoreWrites(score_sink, keys, limit).routes(),
+            *Ingestion(self._pipeline, score_sink, keys, limit).routes(),
         ]
-        if self._postgres is not None:
-            from storage.query.models import model_routes
-
-            routes += model_routes(self._postgres.models, keys)
-        self._http = HTTPServer(routes, *s.split_address(s.http_address))
+        app = create_app(routes, storage.health)
+        self._http = HTTPServer(app, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
             "otelfuse all-in-one ready: OTLP/gRPC %s, OTLP/HTTP + query API http://%s",

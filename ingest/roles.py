@@ -22,28 +22,24 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from ingest.api.ingestion import Ingestion
+from ingest.api.read import read_routes
+from ingest.api.scores import ScoreWrites
 from ingest.app import bootstrap_from_settings, observation_step, open_postgres, print_new_keys
-from ingest.build_info import VERSION
 from ingest.config import Settings
-from ingest.export import TraceExport
-from ingest.http_server import HTTPServer
-from ingest.ingestion.endpoint import IngestionReceiver
+from ingest.http.app import create_app
+from ingest.http.server import HTTPServer
 from ingest.kafka_publisher import KafkaPublisher, PublisherSettings
-from ingest.otlp_grpc import create_server
-from ingest.otlp_http import OTLPHTTPReceiver
-from ingest.scores import ScoresReceiver
+from ingest.otlp.export import TraceExport
+from ingest.otlp.grpc_receiver import create_server
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.storage import Storage
 from processors.batch import WriteScores
 from storage.auth import KeyStore
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.scores import ScoreWriter
-from storage.query.api import query_routes
-from storage.query.scores import score_routes
-from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 
 if TYPE_CHECKING:
     from processors.consumer import RecordConsumer
@@ -66,32 +62,15 @@ async def _open_keys(settings: Settings) -> tuple[KeyStore, PostgresRuntime | No
 
 
 def _query_routes(
-    storage: Storage, keys: KeyStore, postgres: PostgresRuntime | None
+    storage: Storage, keys: KeyStore, postgres: PostgresRuntime | None, settings: Settings
 ) -> list[BaseRoute]:
-    """The read API (traces, observations, sessions, metrics, scores), plus
-    ``/api/public/models`` with PostgreSQL."""
-    score_reads = {path: item for path, item in SCORES_OPENAPI_PATHS.items() if "/scores" in path}
-    score_reads.pop("/api/public/scores", None)  # POST: served by the receiver
-    routes = [
-        *query_routes(
-            storage.repository,
-            keys,
-            openapi_paths=score_reads,
-            openapi_schemas=SCORES_OPENAPI_SCHEMAS,
-        ),
-        *score_routes(storage.engine, keys, storage.repository.database),
-    ]
-    if postgres is not None:
-        from storage.query.models import model_routes
-
-        routes += model_routes(postgres.models, keys)
-    return routes
-
-
-def _health(ok: bool, reason: str = "") -> Response:
-    if ok:
-        return JSONResponse({"status": "OK", "version": VERSION})
-    return JSONResponse({"status": reason, "version": VERSION}, status_code=503)
+    """The read API, plus ``/api/public/models`` with PostgreSQL."""
+    return read_routes(
+        storage.repository,
+        keys,
+        max_request_bytes=settings.max_request_bytes,
+        models=postgres.models if postgres is not None else None,
+    )
 
 
 class Receiver:
@@ -115,8 +94,8 @@ class Receiver:
         self._http: HTTPServer | None = None
         self._postgres: PostgresRuntime | None = None
 
-    async def _health(self, request: Request) -> Response:
-        return _health(self.publisher.has_room(), "Kafka producer unavailable")
+    async def _health(self) -> str | None:
+        return None if self.publisher.has_room() else "Kafka producer unavailable"
 
     async def start(self) -> None:
         """Connect to Kafka, then open both receivers.
@@ -134,11 +113,11 @@ class Receiver:
         publisher, limit = self.publisher, s.max_request_bytes
         routes: list[BaseRoute] = [
             *OTLPHTTPReceiver(export, limit).routes(),
-            *ScoresReceiver(publisher, keys, limit).routes(),
-            *IngestionReceiver(publisher, publisher, keys, limit).routes(),
-            Route("/api/public/health", self._health),
+            *ScoreWrites(publisher, keys, limit).routes(),
+            *Ingestion(publisher, publisher, keys, limit).routes(),
         ]
-        self._http = HTTPServer(routes, *s.split_address(s.http_address))
+        app = create_app(routes, self._health)
+        self._http = HTTPServer(app, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
             "otelfuse receiver ready: OTLP/gRPC %s, OTLP/HTTP http://%s → Kafka %s topics %s, %s",
@@ -174,9 +153,9 @@ class Processor:
         self._http: HTTPServer | None = None
         self._postgres: PostgresRuntime | None = None
 
-    async def _health(self, request: Request) -> Response:
+    async def _health(self) -> str | None:
         running = self._run is not None and not self._run.done()
-        return _health(running, "consumer stopped")
+        return None if running else "consumer stopped"
 
     async def start(self) -> None:
         """Open ClickHouse, start consuming, then serve HTTP."""
@@ -201,11 +180,10 @@ class Processor:
             on_assign=writer.clear_cache,
         )
         self._run = asyncio.create_task(self._consumer.run(), name="otelfuse-consumer")
-        # health answers for the consumer, also with the query API (first match wins)
-        routes: list[BaseRoute] = [Route("/api/public/health", self._health)]
-        if self.serve_query:
-            routes += _query_routes(storage, keys, self._postgres)
-        self._http = HTTPServer(routes, *s.split_address(s.http_address))
+        # health answers for the consumer, also with the query API
+        routes = _query_routes(storage, keys, self._postgres, s) if self.serve_query else []
+        app = create_app(routes, self._health)
+        self._http = HTTPServer(app, *s.split_address(s.http_address))
         await self._http.start()
         log.info(
             "otelfuse processor ready: Kafka %s topics %s, %s group %s; HTTP http://%s%s",
@@ -245,9 +223,8 @@ class Query:
         s = self.settings
         keys, self._postgres = await _open_keys(s)
         self._storage = storage = await Storage.open(s, migrate=False)
-        self._http = HTTPServer(
-            _query_routes(storage, keys, self._postgres), *s.split_address(s.http_address)
-        )
+        app = create_app(_query_routes(storage, keys, self._postgres, s), storage.health)
+        self._http = HTTPServer(app, *s.split_address(s.http_address))
         await self._http.start()
         log.info("otelfuse query API ready: http://%s", s.http_address)
 

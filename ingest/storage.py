@@ -11,7 +11,7 @@ from storage.clickhouse.engine import ChdbEngine, Engine
 from storage.clickhouse.migrate import apply_migrations
 from storage.query.repository import Repository
 
-__all__ = ["Storage"]
+__all__ = ["Storage", "clickhouse_health"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class Storage:
                 log.info("applied ClickHouse migrations: %s", ", ".join(applied))
         return cls(engine, Repository(engine, database=settings.clickhouse_database))
 
+    async def health(self) -> str | None:
+        """``clickhouse_health`` of this repository."""
+        return await clickhouse_health(self.repository)
+
     async def close(self) -> None:
         """Close the engine."""
         await asyncio.to_thread(self.engine.close)
@@ -50,3 +54,14 @@ def _open_engine(settings: Settings) -> Engine:
 
         return open_engine(settings.clickhouse_url, settings.data_dir)
     return ChdbEngine(settings.data_dir / "clickhouse")
+
+
+async def clickhouse_health(repository: Repository) -> str | None:
+    """None when ClickHouse answers a ping, else ``"Database unavailable"`` (the reason goes
+    to the log): a ``HealthCheck`` of ``ingest.http.app``."""
+    try:
+        await asyncio.to_thread(repository.ping)
+    except Exception as exc:  # any failure means "not healthy"
+        log.warning("health check failed: %s", exc)
+        return "Database unavailable"
+    return None

@@ -3,14 +3,17 @@
 - ``RetryableError``: the same input may succeed later (ClickHouse down, timeout, queue full).
   Receivers answer 503 + Retry-After / gRPC UNAVAILABLE; processors back off and do not commit.
 - ``PermanentError``: the same input will always fail (undecodable record, schema violation).
-  Receivers answer 400 / INVALID_ARGUMENT; processors dead-letter the record and commit.
+  Receivers answer 500 / INTERNAL; processors dead-letter the record and commit. Its
+  subclasses ``NotFound`` and ``Conflict`` name what the caller asked for.
+- ``BadRequest``: the caller's input is invalid (a query parameter, a body); answered 400 with
+  the message as it is.
 
 Unknown exceptions are treated as retryable, as the OpenTelemetry Collector does.
 """
 
 from __future__ import annotations
 
-__all__ = ["PermanentError", "RetryableError", "is_retryable"]
+__all__ = ["BadRequest", "Conflict", "NotFound", "PermanentError", "RetryableError"]
 
 
 class RetryableError(Exception):
@@ -25,6 +28,13 @@ class PermanentError(Exception):
     """A failure that will repeat for the same input; never retried."""
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """Return False only for ``PermanentError``; every other exception is retryable."""
-    return not isinstance(exc, PermanentError)
+class NotFound(PermanentError):
+    """What the caller asked for does not exist in its project."""
+
+
+class Conflict(PermanentError):
+    """The write collides with what is stored (a duplicate key)."""
+
+
+class BadRequest(ValueError):
+    """An invalid query parameter or body; the message is returned to the client as-is."""

@@ -8,7 +8,7 @@ then the ``*-update`` events by timestamp (stable for equal timestamps), and con
 
 - observation events → partial ``ObservationRecord`` (``ingest.ingestion.observations``);
 - ``trace-create`` → trace-only ``ObservationRecord`` (``ingest.ingestion.traces``);
-- ``score-create`` → ``ScoreRecord`` (``ingest.scores.parse_score``; source EVAL allowed);
+- ``score-create`` → ``ScoreRecord`` (``ingest.ingestion.scores.parse_score``; source EVAL allowed);
 - ``sdk-log`` → logged only.
 
 ``dataset-run-item-create`` (internal in Langfuse) and unknown types are 400 entries.
@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 
 from ingest.ingestion.observations import OBSERVATION_EVENT_TYPES, observation_record
+from ingest.ingestion.scores import parse_score
 from ingest.ingestion.telemetry import INGESTION_METRICS
 from ingest.ingestion.traces import trace_record
 from ingest.ingestion.values import Invalid, time_us
 from ingest.mapping.context import IngestContext
-from ingest.scores import parse_score
 from storage.records import ObservationRecord, ScoreRecord
 
 __all__ = ["MAX_EVENT_ID", "ParsedBatch", "parse_batch"]

@@ -33,7 +33,8 @@ def map_export_request(
     """Map every span of ``request`` to an ``ObservationRecord``.
 
     Args:
-        request: a decoded OTLP trace export (protobuf, or OTLP/JSON via ``ingest.otlp_json``).
+        request: a decoded OTLP trace export (protobuf, or OTLP/JSON via
+            ``ingest.otlp.json_codec``).
         ctx: project and Langfuse SDK headers of the request.
         now_us: Unix µs used for spans without any timestamp; default: the current time.
 

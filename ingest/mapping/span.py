@@ -57,7 +57,7 @@ def span_id_problem(span: Span) -> str | None:
     """Why the span's ids are unusable, or None when they are fine.
 
     trace_id must be 16 bytes and not all zero; span_id 8 bytes and not all zero;
-    parent_span_id empty or 8 bytes. ``ingest.otlp_json`` turns a malformed hex id into empty
+    parent_span_id empty or 8 bytes. ``ingest.otlp.json_codec`` turns a malformed hex id into empty
     bytes (a malformed parent id into one byte), so those are reported here too.
     """
     trace_id = span.trace_id

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from storage.errors import BadRequest
+
 __all__ = [
     "MODEL_ID",
     "UNITS",
@@ -48,7 +50,7 @@ _MAX_TEXT = 1000
 _MAX_PRICE = Decimal(1_000_000)
 
 
-class InvalidModelDefinition(ValueError):
+class InvalidModelDefinition(BadRequest):
     """The JSON is not a valid model definition; the message says which field and why."""
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 import asyncpg
 
-from storage.errors import PermanentError
+from storage.errors import Conflict, NotFound
 from storage.postgres.model_defs import (
     MODEL_ID,
     InvalidModelDefinition,
@@ -31,11 +31,11 @@ __all__ = ["ModelConflict", "ModelRepository", "ProjectMissing"]
 DeleteOutcome = Literal["deleted", "global", "missing"]
 
 
-class ModelConflict(PermanentError):
+class ModelConflict(Conflict):
     """Another definition has the same (project, modelName, startDate, unit) or id."""
 
 
-class ProjectMissing(PermanentError):
+class ProjectMissing(NotFound):
     """The project of a new definition does not exist."""
 
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import QueryParams
-
 from storage.query.params import TraceFilter, list_param, str_param, time_param
 from storage.query.repository import Page, Repository, Row
 from storage.query.sql import details_input, details_output, details_total
+from storage.query.values import QueryParams
 
 __all__ = ["daily_metrics", "daily_metrics_json", "parse_daily_filter"]
 

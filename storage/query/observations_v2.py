@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.datastructures import QueryParams
 
 from storage.query.filter_columns import OBSERVATION_FILTERS
 from storage.query.filters import Condition, compile_conditions, parse_filter_param
@@ -45,7 +44,7 @@ from storage.query.params import int_param, list_param, str_param, time_param
 from storage.query.repository import Repository, Row
 from storage.query.shapes import decode_json_text, iso_time
 from storage.query.sql import Where
-from storage.query.values import BadRequest, parse_timestamp
+from storage.query.values import BadRequest, QueryParams, parse_timestamp
 
 __all__ = [
     "DEFAULT_GROUPS",

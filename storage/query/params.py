@@ -8,13 +8,12 @@ endpoint modules (sessions, v2 observations, metrics).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-from starlette.datastructures import QueryParams
 
 from storage.query.filter_columns import OBSERVATION_FILTERS, TRACE_FILTERS
 from storage.query.filters import Condition, parse_filter_param
-from storage.query.values import BadRequest, parse_timestamp
+from storage.query.values import BadRequest, QueryParams, parse_timestamp
 
 __all__ = [
     "MAX_PAGE",
@@ -25,6 +24,7 @@ __all__ = [
     "TraceFilter",
     "int_param",
     "list_param",
+    "parse_limit",
     "parse_observation_filter",
     "parse_page",
     "parse_timestamp",
@@ -55,6 +55,15 @@ class PageRequest:
     def offset(self) -> int:
         """Rows to skip: ``(page - 1) * limit``."""
         return (self.page - 1) * self.limit
+
+    def meta(self, total: int) -> dict[str, int]:
+        """Langfuse's page ``meta``: ``{page, limit, totalItems, totalPages}``."""
+        return {
+            "page": self.page,
+            "limit": self.limit,
+            "totalItems": total,
+            "totalPages": math.ceil(total / self.limit),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +148,13 @@ def parse_page(params: QueryParams) -> PageRequest:
     """``page`` (integer ≥ 1, default 1) and ``limit`` (1..100, default 50)."""
     return PageRequest(
         page=int_param(params, "page", 1, 1, MAX_PAGE, show_range=False),
-        limit=int_param(params, "limit", 50, 1, _MAX_LIMIT),
+        limit=parse_limit(params),
     )
+
+
+def parse_limit(params: QueryParams) -> int:
+    """``limit`` (1..100, default 50)."""
+    return int_param(params, "limit", 50, 1, _MAX_LIMIT)
 
 
 def parse_trace_filter(params: QueryParams) -> TraceFilter:

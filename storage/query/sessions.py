@@ -17,12 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import QueryParams
-
 from storage.query.params import list_param, time_param
 from storage.query.repository import TRACE_COLUMNS, Page, Repository, Row
 from storage.query.shapes import iso_time, trace_json
 from storage.query.sql import Where
+from storage.query.values import QueryParams
 
 __all__ = [
     "SessionDetail",

@@ -8,8 +8,11 @@ holds, so an out-of-range date is a 400 and never reaches ClickHouse.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, overload
 
-__all__ = ["MAX_US", "MIN_US", "BadRequest", "parse_timestamp"]
+from storage.errors import BadRequest
+
+__all__ = ["MAX_US", "MIN_US", "BadRequest", "QueryParams", "parse_timestamp"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -20,8 +23,22 @@ MAX_US = (datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH) // timedelta(
 """Latest accepted time (2299-12-31T23:59:59Z, the upper bound of ``DateTime64``), Unix µs."""
 
 
-class BadRequest(Exception):
-    """An invalid query parameter or body; the message is returned to the client as-is."""
+class QueryParams(Protocol):
+    """A request's query string as the parsers read it: the last value of a name, or all of
+    them (what ``starlette.datastructures.QueryParams`` offers; a web framework is not needed
+    here)."""
+
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of ``key`` (the last one when repeated), else ``default``."""
+        ...
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value of ``key``, in order."""
+        ...
 
 
 def parse_timestamp(value: str, name: str) -> int:

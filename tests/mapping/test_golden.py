@@ -21,7 +21,7 @@ import pytest
 from google.protobuf import json_format
 
 from ingest.mapping import IngestContext, map_export_request
-from ingest.otlp_json import parse_export_request
+from ingest.otlp.json_codec import parse_export_request
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "otlp"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ingest.mapping import IngestContext, map_export_request
-from ingest.otlp_json import OTLPDecodeError, parse_export_request
+from ingest.otlp.json_codec import OTLPDecodeError, parse_export_request
 
 
 def body(*spans: dict[str, Any], extra: dict[str, Any] | None = None) -> bytes:

@@ -1,8 +1,9 @@
 """The OpenAPI document (``GET /api/public/openapi.json``) matches the server.
 
-1. In process: the documented (path, method) pairs are exactly the routes an all-in-one serves
-   (OTLP receiver + ``query_routes`` + Prometheus ``/metrics``), and the extension point merges
-   extra path items (how the scores API documents itself).
+1. In process: the document a role's app serves (``ingest.http.openapi``) describes exactly its
+   routes (all-in-one: OTLP receiver, read API, score and ingestion writes, health, OpenAPI,
+   Prometheus ``/metrics``; the receiver role only what it serves), and the extension point
+   merges extra path items (how the scores API documents itself).
 2. Against a running ``otelfuse run`` seeded over OTLP/HTTP: schemathesis generates requests
    for every GET route under ``/api/public`` and checks that none is a server error and that
    status codes, content types and bodies conform to the document.
@@ -28,14 +29,19 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from ingest.otlp_http import TRACE_PATHS
+from ingest.api.ingestion import Ingestion
+from ingest.api.read import read_routes
+from ingest.api.scores import ScoreWrites
+from ingest.http import openapi as served_openapi
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from ingest.sinks import ThreadedScoreSink
 from storage.auth import StaticKeyStore
-from storage.query.api import query_routes
 from storage.query.observations_v2 import FIELD_GROUPS
 from storage.query.openapi import OPENAPI_PATH, openapi_document
 from storage.query.repository import Repository
+from tests.support.http import test_client
 from tests.support.otel import emit_agent_trace, provider_for
 from tests.support.service import Service, start_service
 
@@ -68,23 +74,44 @@ class _NoEngine:
         pass
 
 
-def _served_operations() -> set[tuple[str, str]]:
-    routes = query_routes(Repository(_NoEngine()), StaticKeyStore([]))
-    operations = {(path, "post") for path in TRACE_PATHS} | {("/metrics", "get")}
+def _operations(routes: list[BaseRoute]) -> set[tuple[str, str]]:
+    operations = set()
     for route in routes:
         assert isinstance(route, Route)
         path = route.path
-        for name in ("trace_id", "observation_id", "session_id"):
+        for name in ("trace_id", "observation_id", "session_id", "score_id"):
             camel = name.split("_")[0] + "Id"
             path = path.replace("{" + name + "}", "{" + camel + "}")
         operations |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
     return operations
 
 
-def test_document_describes_exactly_the_served_routes() -> None:
-    document = openapi_document()
-    documented = {(path, method) for path, item in document["paths"].items() for method in item}
-    assert documented == _served_operations()
+def _documented(routes: list[BaseRoute]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
+    app = test_client(routes)
+    document = app.get(OPENAPI_PATH).json()
+    pairs = {(path, method) for path, item in document["paths"].items() for method in item}
+    return document, pairs
+
+
+def _receiver_routes() -> list[BaseRoute]:
+    keys = StaticKeyStore([])
+    sink = ThreadedScoreSink(writer=None)  # type: ignore[arg-type]
+    return [
+        *OTLPHTTPReceiver(None, 1).routes(),  # type: ignore[arg-type]
+        *ScoreWrites(sink, keys, 1).routes(),
+        *Ingestion(None, sink, keys, 1).routes(),  # type: ignore[arg-type]
+    ]
+
+
+def test_all_in_one_document_describes_exactly_the_served_routes() -> None:
+    keys = StaticKeyStore([])
+    routes = [
+        *_receiver_routes(),
+        *read_routes(Repository(_NoEngine()), keys, max_request_bytes=1),
+    ]
+    document, documented = _documented(routes)
+    app_routes = list(test_client(routes).app.routes)  # type: ignore[attr-defined]
+    assert documented == _operations(app_routes)
     assert document["openapi"] == "3.1.0"
     assert document["components"]["securitySchemes"]["basicAuth"] == {
         "type": "http",
@@ -99,6 +126,17 @@ def test_document_describes_exactly_the_served_routes() -> None:
         if op.get("security") == []
     }
     assert open_paths == {"/api/public/health", OPENAPI_PATH, "/metrics"}
+
+
+def test_receiver_documents_only_what_it_serves() -> None:
+    _, documented = _documented(_receiver_routes())
+    assert ("/api/public/traces", "get") not in documented
+    assert ("/api/public/scores", "post") in documented
+    assert ("/v1/traces", "post") in documented
+    assert documented == _operations(
+        list(test_client(_receiver_routes()).app.routes)  # type: ignore[attr-defined]
+    )
+    assert served_openapi.OPENAPI_PATH == OPENAPI_PATH
 
 
 def test_extension_point_adds_paths_and_schemas() -> None:
@@ -116,10 +154,6 @@ def test_extension_point_adds_paths_and_schemas() -> None:
         openapi_document({"/api/public/traces": {"get": {}}})
     with pytest.raises(ValueError, match="component schema Trace is already defined"):
         openapi_document(None, {"Trace": {}})
-    # the extension reaches the served document
-    routes = query_routes(Repository(_NoEngine()), StaticKeyStore([]), openapi_paths=extra_paths)
-    served = next(r for r in routes if isinstance(r, Route) and r.path == OPENAPI_PATH)
-    assert served.methods == {"GET", "HEAD"}
 
 
 # ---- schemathesis against a running service ----------------------------------------------------

@@ -17,11 +17,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
-from ingest.ingestion.endpoint import IngestionReceiver
-from ingest.scores import ScoresReceiver, ThreadedScoreSink
+from ingest.api.ingestion import Ingestion
+from ingest.api.scores import ScoreReads, ScoreWrites
+from ingest.sinks import ThreadedScoreSink
 from storage.auth import StaticKeyStore
 from storage.query.openapi import openapi_document
-from storage.query.scores import score_routes
 from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 from tests.support.service import Service
 
@@ -39,9 +39,9 @@ def test_paths_are_the_served_routes() -> None:
     keys = StaticKeyStore([])
     sink = ThreadedScoreSink(writer=None)  # type: ignore[arg-type]
     routes = [
-        *score_routes(None, keys),  # type: ignore[arg-type]
-        *ScoresReceiver(sink, keys, 1).routes(),
-        *IngestionReceiver(None, sink, keys, 1).routes(),  # type: ignore[arg-type]
+        *ScoreReads(None, keys).routes(),  # type: ignore[arg-type]
+        *ScoreWrites(sink, keys, 1).routes(),
+        *Ingestion(None, sink, keys, 1).routes(),  # type: ignore[arg-type]
     ]
     served = set()
     for route in routes:

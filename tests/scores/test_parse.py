@@ -1,4 +1,4 @@
-"""Score body validation (ingest.scores.parse_score; langfuse-anchor.md §3.2 ScoreBody, §5)."""
+"""Score body validation (ingest.ingestion.scores.parse_score; langfuse-anchor.md §3.2, §5)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from ingest.ingestion.scores import parse_score
 from ingest.ingestion.values import Invalid
-from ingest.scores import parse_score
 
 NOW = 1_763_800_000_000_000
 

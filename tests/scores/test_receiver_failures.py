@@ -9,14 +9,14 @@ from typing import Any
 
 import orjson
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from ingest.ingestion.endpoint import IngestionReceiver
-from ingest.scores import ScoresReceiver
+from ingest.api.ingestion import Ingestion
+from ingest.api.scores import ScoreWrites
 from storage.auth import Project, StaticKeyStore, hash_secret
 from storage.errors import PermanentError, RetryableError
 from storage.records import ObservationRecord, ScoreRecord
+from tests.support.http import test_client
 from tests.support.service import basic_auth
 
 KEYS = StaticKeyStore([("pk", hash_secret("sk"), Project("p1"))])
@@ -50,10 +50,10 @@ class Sinks:
 
 def client(sinks: Sinks) -> TestClient:
     routes = [
-        *ScoresReceiver(sinks, KEYS, 1 << 20).routes(),
-        *IngestionReceiver(sinks, sinks, KEYS, 1 << 20).routes(),
+        *ScoreWrites(sinks, KEYS, 1 << 20).routes(),
+        *Ingestion(sinks, sinks, KEYS, 1 << 20).routes(),
     ]
-    return TestClient(Starlette(routes=routes))
+    return test_client(routes)
 
 
 SCORE = {"traceId": "t", "name": "n", "value": 1}
@@ -146,7 +146,7 @@ def test_ingestion_needs_credentials() -> None:
 
 def test_gzip_body_and_size_limit() -> None:
     sinks = Sinks()
-    app = TestClient(Starlette(routes=ScoresReceiver(sinks, KEYS, 200).routes()))
+    app = test_client(ScoreWrites(sinks, KEYS, 200).routes())
     payload = gzip.compress(orjson.dumps(SCORE))
     headers = {**AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}
     assert app.post("/api/public/scores", content=payload, headers=headers).status_code == 200

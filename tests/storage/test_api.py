@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from ingest.api.read import read_routes
+from ingest.storage import clickhouse_health
 from storage.auth import Project, StaticKeyStore, hash_secret
 from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import RetryableError
-from storage.query.api import query_routes
 from storage.query.repository import Repository
+from tests.support.http import test_client
 
 from .conftest import DATABASE
 from .records import BASE_US, generation, new_id, record
@@ -49,12 +50,13 @@ class Api:
 
 
 def make_app(repo: Repository, keys: StaticKeyStore) -> TestClient:
-    return TestClient(Starlette(routes=query_routes(repo, keys)))
+    routes = read_routes(repo, keys, max_request_bytes=1 << 20)
+    return test_client(routes, lambda: clickhouse_health(repo))
 
 
 @contextmanager
 def open_api(engine: ChdbEngine) -> Iterator[Api]:
-    """A TestClient over ``query_routes`` with two fresh projects (A and B); shared by the
+    """A TestClient over ``read_routes`` with two fresh projects (A and B); shared by the
     ``test_api_*`` modules."""
     project_a, project_b = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
     keys = StaticKeyStore(

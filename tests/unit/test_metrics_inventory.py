@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.registry import Collector
 
 import ingest.build_info
-import ingest.http_metrics
+import ingest.http.metrics
 import ingest.ingestion.telemetry
 import ingest.telemetry
 import processors.consumer_telemetry
@@ -22,7 +22,7 @@ import processors.telemetry
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "metrics.txt"
 MODULES = (
     ingest.build_info,
-    ingest.http_metrics,
+    ingest.http.metrics,
     ingest.ingestion.telemetry,
     ingest.telemetry,
     processors.consumer_telemetry,

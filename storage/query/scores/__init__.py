@@ -1,6 +1,6 @@
 """Score read API (langfuse-anchor.md §5 Score v2, GET /v2/scores, GET /v3/scores).
 
-Routes (``Authorization: Basic``, project-scoped; mounted by ``score_routes``):
+Routes (``Authorization: Basic``, project-scoped; served by ``ingest.api.scores``):
 
 - ``GET /api/public/v2/scores`` -> ``{"data": [Score + "trace"], "meta": {page, limit,
   totalItems, totalPages}}``. Query: page, limit (1..100), userId, name, fromTimestamp (>=),
@@ -30,7 +30,6 @@ yet: the ``filter`` JSON parameter (ignored).
 
 from storage.query.scores.params import ScoreFilter, V3Query, parse_score_filter, parse_v3_query
 from storage.query.scores.repository import ScoreRepository
-from storage.query.scores.routes import score_routes
 from storage.query.scores.shapes import score_v1_json, score_v2_json, score_v3_json
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
     "V3Query",
     "parse_score_filter",
     "parse_v3_query",
-    "score_routes",
     "score_v1_json",
     "score_v2_json",
     "score_v3_json",

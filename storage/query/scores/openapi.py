@@ -2,7 +2,7 @@
 ``storage.query.openapi.openapi_document(SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS)``
 (``query_routes(..., openapi_paths=..., openapi_schemas=...)``).
 
-Covers ``POST /api/public/scores``, ``POST /api/public/ingestion`` (``ingest.scores``,
+Covers ``POST /api/public/scores``, ``POST /api/public/ingestion`` (``ingest.api.scores``,
 ``ingest.ingestion.endpoint``) and ``GET /api/public/v2/scores``, ``/v2/scores/{scoreId}``,
 ``/v3/scores`` (this package). Response schemas are closed and list every key the shaping
 functions emit (``shapes``); ``PageMeta`` and ``Error`` are the base document's components.

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 
 import orjson
-from starlette.datastructures import QueryParams
 
-from storage.query.params import BadRequest, parse_page, parse_timestamp
+from storage.query.params import BadRequest, parse_limit, parse_timestamp
+from storage.query.values import QueryParams
 from storage.records import MAX_TIME_US, MIN_TIME_US, SCORE_DATA_TYPES, SCORE_SOURCES
 
 __all__ = [
@@ -199,7 +199,7 @@ def parse_v3_query(params: QueryParams) -> V3Query:
     Raises:
         BadRequest: a parameter has an invalid value or a combination is not allowed.
     """
-    limit = parse_page(QueryParams({"limit": params.get("limit", "")})).limit
+    limit = parse_limit(params)
     fields = frozenset(_csv(params, "fields"))
     if not fields <= _V3_FIELDS:
         raise BadRequest(f"fields must be a subset of {', '.join(sorted(_V3_FIELDS))}")

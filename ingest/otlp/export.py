@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -20,36 +18,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from ingest.mapping import IngestContext, map_export_request
+from ingest.sinks import RecordSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Overloaded
 from storage.auth import KeyStore, Project, authenticate, authenticate_async
-from storage.records import ObservationRecord
 
-__all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "RecordSink", "TraceExport"]
+__all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "TraceExport"]
 
 log = logging.getLogger(__name__)
 
 MAX_PARTIAL_SUCCESS_MESSAGE = 4096
 """Characters of rejection reasons returned in ``partial_success.error_message``."""
-
-
-class RecordSink(Protocol):
-    """Where receivers hand mapped records: the in-process ``Pipeline`` (all-in-one) or the
-    ``KafkaPublisher`` (scale-out). ``submit`` returns once the records are durable."""
-
-    def has_room(self, records: int = 1) -> bool:
-        """False when new work would be refused (admission control before decoding)."""
-        ...
-
-    async def submit(self, records: Sequence[ObservationRecord]) -> Mapping[int, str]:
-        """Make ``records`` durable; return the reason for each record refused for good (too
-        large to ever be stored), by its index in ``records``; the others are durable.
-
-        Raises:
-            RetryableError: nothing of this call is guaranteed durable; the client retries.
-            PermanentError: the records can never be stored.
-        """
-        ...
 
 
 @dataclass(slots=True)

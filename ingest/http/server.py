@@ -1,21 +1,15 @@
-"""The HTTP server every role runs: uvicorn serving a Starlette app, started and stopped by the
-role (uvicorn's own signal handling is off, so the role decides the shutdown order)."""
+"""The HTTP server every role runs: uvicorn serving the role's ASGI app (``create_app``),
+started and stopped by the role (uvicorn's own signal handling is off, so the role decides the
+shutdown order)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
-from ingest.http_metrics import QueryMetricsMiddleware
+from starlette.types import ASGIApp
 
 __all__ = ["HTTPServer"]
 
@@ -26,19 +20,10 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _metrics(request: Request) -> Response:
-    """Prometheus text exposition of the default registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
 class HTTPServer:
-    """Serve ``routes`` plus Prometheus ``/metrics`` on ``host:port``."""
+    """Serve ``app`` on ``host:port``."""
 
-    def __init__(self, routes: Sequence[BaseRoute], host: str, port: int) -> None:
-        app = Starlette(
-            routes=[*routes, Route("/metrics", _metrics)],
-            middleware=[Middleware(QueryMetricsMiddleware)],
-        )
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", access_log=False, log_level="warning"
         )

@@ -4,14 +4,13 @@
 ``application/x-protobuf`` and ``application/json`` bodies, optionally ``Content-Encoding:
 gzip`` (or ``deflate``). The answer uses the request's encoding: an
 ``ExportTraceServiceResponse`` on success (with ``partial_success`` for rejected spans), a
-``google.rpc.Status`` otherwise, with the status codes of ``ingest.status``.
+``google.rpc.Status`` otherwise, with the status codes of ``ingest.errors``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import zlib
 
 import orjson
 from google.protobuf import json_format
@@ -22,14 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ingest.export import TraceExport
-from ingest.otlp_json import OTLPDecodeError, parse_export_request
-from ingest.status import (
-    BadRequest,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    status_for,
-)
+from ingest.errors import BadRequest, UnsupportedMediaType, status_for
+from ingest.http.body import inflate, read_body
+from ingest.http.headers import langfuse_header
+from ingest.otlp.export import TraceExport
+from ingest.otlp.json_codec import OTLPDecodeError, parse_export_request
 from ingest.telemetry import RECEIVER_METRICS
 
 __all__ = ["TRACE_PATHS", "OTLPHTTPReceiver"]
@@ -71,16 +67,16 @@ class OTLPHTTPReceiver:
                 )
             project = await self._export.authenticate_async(request.headers.get("authorization"))
             self._export.admit("http")
-            body = await self._read_body(request)
+            body = await read_body(request, self._limit, decompress=False)
             RECEIVER_METRICS.request_size.labels("http").observe(len(body))
-            body = self._decompress(body, request.headers.get("content-encoding", ""))
+            body = inflate(body, request.headers.get("content-encoding", ""), self._limit)
             export_request = _decode(body, media)
             response = await self._export.export(
                 export_request,
                 project,
                 "http",
-                sdk_name=_header(request, "x-langfuse-sdk-name"),
-                sdk_version=_header(request, "x-langfuse-sdk-version"),
+                sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
+                sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
             )
             return Response(_encode(response, media), media_type=media)
         except Exception as exc:
@@ -91,48 +87,12 @@ class OTLPHTTPReceiver:
                 time.perf_counter() - started
             )
 
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._limit:
-            raise PayloadTooLarge(f"body of {declared} bytes exceeds the {self._limit}-byte limit")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._limit:
-                raise PayloadTooLarge(f"body exceeds the {self._limit}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _decompress(self, body: bytes, content_encoding: str) -> bytes:
-        encoding = content_encoding.strip().lower()
-        if encoding in ("", "identity"):
-            return body
-        if encoding == "gzip":
-            wbits = 16 + zlib.MAX_WBITS
-        elif encoding == "deflate":
-            wbits = zlib.MAX_WBITS
-        else:
-            raise UnsupportedMediaType(
-                f"unsupported Content-Encoding {encoding!r}; use gzip or none"
-            )
-        inflater = zlib.decompressobj(wbits)
-        try:
-            data = inflater.decompress(body, self._limit + 1)
-        except zlib.error as exc:
-            raise BadRequest(f"cannot decompress {encoding} body: {exc}") from None
-        if len(data) > self._limit or inflater.unconsumed_tail:
-            raise PayloadTooLarge(f"decompressed body exceeds the {self._limit}-byte limit")
-        if not inflater.eof:
-            raise BadRequest(f"truncated {encoding} body")
-        return data
-
     def _error(self, exc: Exception, media: str) -> Response:
         status = status_for(exc)
         RECEIVER_METRICS.refused_request("http", status.http_status)
         if status.http_status >= 500:
             log.warning("export failed (%d): %s", status.http_status, status.message)
-        headers = {}
+        headers = dict(status.headers)
         if status.retry_after_header is not None:
             headers["Retry-After"] = status.retry_after_header
         body = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)
@@ -159,8 +119,3 @@ def _encode(message: Message, media: str) -> bytes:
     if media == JSON:
         return orjson.dumps(json_format.MessageToDict(message))
     return message.SerializeToString()
-
-
-def _header(request: Request, name: str) -> str:
-    """A Langfuse header in its hyphen or underscore form (langfuse-anchor.md §1.1)."""
-    return request.headers.get(name) or request.headers.get(name.replace("-", "_"), "")

@@ -21,8 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from ingest.export import TraceExport
-from ingest.status import status_for
+from ingest.errors import status_for
+from ingest.otlp.export import TraceExport
 from ingest.telemetry import RECEIVER_METRICS
 
 __all__ = ["TraceServicer", "create_server"]

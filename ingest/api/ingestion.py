@@ -31,33 +31,26 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ingest.export import RecordSink
+from ingest.errors import HTTPError, write_failure
+from ingest.http.auth import authenticate
+from ingest.http.body import read_json
+from ingest.http.headers import langfuse_header
+from ingest.http.responses import JSONResponse
 from ingest.ingestion.events import ParsedBatch, parse_batch
-from ingest.ingestion.http import (
-    HTTPError,
-    JSONResponse,
-    authenticate_request,
-    read_json,
-    storage_error,
-)
 from ingest.ingestion.telemetry import INGESTION_METRICS
 from ingest.mapping.context import IngestContext
-from ingest.scores import ScoreSink
+from ingest.sinks import RecordSink, ScoreSink
 from storage.auth import KeyStore
 from storage.errors import PermanentError
 
-__all__ = ["INGESTION_PATH", "IngestionReceiver"]
+__all__ = ["INGESTION_PATH", "Ingestion"]
 
 log = logging.getLogger(__name__)
 
 INGESTION_PATH = "/api/public/ingestion"
 
 
-def _header(request: Request, name: str) -> str:
-    return request.headers.get(name) or request.headers.get(name.replace("-", "_"), "")
-
-
-class IngestionReceiver:
+class Ingestion:
     """The batch endpoint (module docstring).
 
     Args:
@@ -80,23 +73,25 @@ class IngestionReceiver:
         return [Route(INGESTION_PATH, self.ingest, methods=["POST"])]
 
     async def ingest(self, request: Request) -> Response:
-        """Handle one batch; never raises."""
-        try:
-            project = await authenticate_request(self._keys, request)
-            if not self._sink.has_room():
-                raise HTTPError(503, "ingest queue full, retry later", {"Retry-After": "1"})
-            body = await read_json(request, self._limit)
-            if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
-                raise HTTPError(400, 'body must be {"batch": [event, ...], "metadata"?: ...}')
-            ctx = IngestContext(
-                project_id=project.id,
-                sdk_name=_header(request, "x-langfuse-sdk-name"),
-                sdk_version=_header(request, "x-langfuse-sdk-version"),
-            )
-            parsed = parse_batch(body["batch"], ctx, now_us=time.time_ns() // 1000)
-            return JSONResponse(await self._store(parsed), status_code=207)
-        except HTTPError as exc:
-            return exc.response()
+        """Handle one batch.
+
+        Raises:
+            HTTPError: 503 queue full or storage unavailable, 400 not a batch; and what
+                ``authenticate`` and ``read_json`` raise.
+        """
+        project = await authenticate(self._keys, request)
+        if not self._sink.has_room():
+            raise HTTPError(503, "ingest queue full, retry later", {"Retry-After": "1"})
+        body = await read_json(request, self._limit)
+        if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+            raise HTTPError(400, 'body must be {"batch": [event, ...], "metadata"?: ...}')
+        ctx = IngestContext(
+            project_id=project.id,
+            sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
+            sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
+        )
+        parsed = parse_batch(body["batch"], ctx, now_us=time.time_ns() // 1000)
+        return JSONResponse(await self._store(parsed), status_code=207)
 
     async def _store(self, parsed: ParsedBatch) -> dict[str, Any]:
         records = [record for _, _, record in parsed.records]
@@ -110,7 +105,7 @@ class IngestionReceiver:
             if isinstance(outcome, BaseException) and not isinstance(outcome, PermanentError):
                 for _, event_type, _ in (*parsed.records, *parsed.scores):
                     INGESTION_METRICS.event(event_type, "storage")
-                raise storage_error(outcome if isinstance(outcome, Exception) else Exception())
+                raise write_failure(outcome)
         successes: list[dict[str, Any]] = []
         errors = list(parsed.errors)
         events = [(event_id, event_type) for event_id, event_type, _ in parsed.records]

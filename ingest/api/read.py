@@ -1,0 +1,43 @@
+"""The read side of the Langfuse API as one route list, served by the query role, the
+all-in-one process and ``otelfuse processor --query``."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from ingest.api import projects
+from ingest.api.metrics import Metrics
+from ingest.api.models import Models
+from ingest.api.observations import Observations
+from ingest.api.scores import ScoreReads
+from ingest.api.sessions import Sessions
+from ingest.api.traces import Traces
+from storage.auth import KeyStore
+from storage.postgres.models import ModelRepository
+from storage.query.repository import Repository
+from storage.query.scores.repository import ScoreRepository
+
+__all__ = ["read_routes"]
+
+
+def read_routes(
+    repo: Repository,
+    keys: KeyStore,
+    *,
+    max_request_bytes: int,
+    models: ModelRepository | None = None,
+) -> list[BaseRoute]:
+    """Projects, traces, observations, sessions, metrics and score reads over ClickHouse
+    (``repo``), plus ``/api/public/models`` when PostgreSQL ``models`` are given.
+    ``max_request_bytes`` bounds the bodies these routes read (``DELETE /traces``, models)."""
+    routes: list[BaseRoute] = [
+        *projects.routes(keys),
+        *Traces(repo, keys, max_request_bytes).routes(),
+        *Observations(repo, keys).routes(),
+        *Sessions(repo, keys).routes(),
+        *Metrics(repo, keys).routes(),
+        *ScoreReads(ScoreRepository(repo.engine, repo.database), keys).routes(),
+    ]
+    if models is not None:
+        routes += Models(models, keys).routes()
+    return routes

@@ -1,0 +1,59 @@
+"""Sessions (langfuse/langfuse ``fern/apis/server/definition/sessions.yml``).
+
+- ``GET /api/public/sessions`` -> ``{"data": [Session...], "meta": {page, limit, totalItems,
+  totalPages}}``;
+- ``GET /api/public/sessions/{sessionId}`` -> SessionWithTraces, 404 when the project has no
+  trace in it.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ingest.errors import HTTPError
+from ingest.http.auth import authenticate
+from ingest.http.responses import JSONResponse
+from storage.auth import KeyStore
+from storage.query import sessions
+from storage.query.params import parse_page
+from storage.query.repository import Repository
+
+__all__ = ["Sessions"]
+
+
+class Sessions:
+    """The session routes over ``repo``."""
+
+    def __init__(self, repo: Repository, keys: KeyStore) -> None:
+        self.repo = repo
+        self.keys = keys
+
+    def routes(self) -> list[Route]:
+        """List and get."""
+        return [
+            Route("/api/public/sessions", self.list, methods=["GET"]),
+            Route("/api/public/sessions/{session_id}", self.get, methods=["GET"]),
+        ]
+
+    async def list(self, request: Request) -> Response:
+        """A page of the project's sessions."""
+        project = await authenticate(self.keys, request)
+        page = parse_page(request.query_params)
+        flt = sessions.parse_session_filter(request.query_params)
+        result = await run_in_threadpool(
+            sessions.list_sessions, self.repo, project.id, flt, page.limit, page.offset
+        )
+        data = [sessions.session_json(row) for row in result.rows]
+        return JSONResponse({"data": data, "meta": page.meta(result.total)})
+
+    async def get(self, request: Request) -> Response:
+        """One session with its traces."""
+        project = await authenticate(self.keys, request)
+        session_id = request.path_params["session_id"]
+        detail = await run_in_threadpool(sessions.get_session, self.repo, project.id, session_id)
+        if detail is None:
+            raise HTTPError(404, f"Session {session_id} not found within authorized project")
+        return JSONResponse(sessions.session_detail_json(detail))
