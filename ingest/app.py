@@ -120,10 +120,10 @@ async def open_postgres(settings: Settings, *, migrate: bool) -> PostgresRuntime
 
 async def enricher_for(settings: Settings, postgres: PostgresRuntime | None) -> Enricher:
     """``default_enricher``, or with PostgreSQL custom models first (then the catalog) and
-    prompt ids (``processors.prices_postgres``; cache TTL ``model_cache_ttl_s``)."""
+    prompt ids (``processors.postgres_enricher``; cache TTL ``model_cache_ttl_s``)."""
     if postgres is None:
         return await asyncio.to_thread(default_enricher, settings.data_dir)
-    from processors.prices_postgres import postgres_enricher
+    from processors.postgres_enricher import postgres_enricher
     from storage.postgres.pool import LoopBridge
 
     bridge = LoopBridge(asyncio.get_running_loop())
