@@ -36,8 +36,9 @@ from bench.spans import SPANS_PER_TRACE, RequestFactory
 from ingest.mapping.context import IngestContext
 from ingest.mapping.request import map_export_request
 from processors.batch import EnrichAndWrite
-from processors.consumer import ConsumerConfig, RecordConsumer
 from processors.enrich import default_enricher
+from processors.kafka.config import ConsumerConfig
+from processors.kafka.consumer import RecordConsumer
 from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter

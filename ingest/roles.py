@@ -5,7 +5,7 @@
   records to the observations topic, scores to the scores topic); a request succeeds once Kafka
   acknowledged it. HTTP also serves ``/api/public/health`` and ``/metrics``.
 - processor: Kafka → merge ingestion events onto stored rows → enrich → ClickHouse, and scores
-  → ClickHouse, committing offsets after the insert (``processors.consumer``). HTTP serves
+  → ClickHouse, committing offsets after the insert (``processors.kafka.consumer``). HTTP serves
   health and ``/metrics``, plus the query API when ``serve_query`` is set (needed with embedded
   ClickHouse: chdb allows one process per folder).
 - query: the Langfuse read API over ClickHouse.
@@ -46,7 +46,7 @@ from storage.query.scores import score_routes
 from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 
 if TYPE_CHECKING:
-    from processors.consumer import RecordConsumer
+    from processors.kafka.consumer import RecordConsumer
     from storage.postgres import PostgresRuntime
 
 __all__ = ["Processor", "Query", "Receiver", "migrate"]
@@ -180,7 +180,8 @@ class Processor:
 
     async def start(self) -> None:
         """Open ClickHouse, start consuming, then serve HTTP."""
-        from processors.consumer import ConsumerConfig, RecordConsumer
+        from processors.kafka.config import ConsumerConfig
+        from processors.kafka.consumer import RecordConsumer
 
         s = self.settings
         keys, self._postgres = await _open_keys(s)

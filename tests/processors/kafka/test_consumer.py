@@ -21,8 +21,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
-from processors.consumer import ConsumerConfig, RecordConsumer, backoff_delay
-from processors.dead_letter import DeadLetter, DeadLetterQueue, dead_letter_headers
+from processors.kafka.backoff import backoff_delay
+from processors.kafka.config import ConsumerConfig
+from processors.kafka.consumer import RecordConsumer
+from processors.kafka.dead_letter import DeadLetter, DeadLetterQueue, dead_letter_headers
 from storage.errors import PermanentError, RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
