@@ -180,6 +180,7 @@ class Processor:
 
     async def start(self) -> None:
         """Open ClickHouse, start consuming, then serve HTTP."""
+        from processors.batching import BatchConfig
         from processors.kafka.config import ConsumerConfig
         from processors.kafka.consumer import RecordConsumer
 
@@ -190,12 +191,11 @@ class Processor:
         self._consumer = RecordConsumer(
             ConsumerConfig(
                 bootstrap_servers=s.kafka_bootstrap_servers,
-                topic=s.kafka_observations_topic,
+                observations_topic=s.kafka_observations_topic,
                 scores_topic=s.kafka_scores_topic,
                 dead_letter_topic=s.kafka_dead_letter_topic,
                 group_id=s.kafka_consumer_group,
-                max_batch_records=s.batch_max_records,
-                batch_timeout_ms=s.batch_timeout_ms,
+                batch=BatchConfig(max_records=s.batch_max_records, timeout_ms=s.batch_timeout_ms),
             ),
             process,
             process_scores=WriteScores(ScoreWriter(storage.engine, s.clickhouse_database)),

@@ -9,8 +9,8 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka_publi
 ``processors.batch.WriteScores``), committing offsets only after both returned (design.md
 "Guarantees"; style-anchors.md §4):
 
-1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``max_batch_records``
-   records (observations and scores alike), or ``batch_timeout_ms`` after its first message
+1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``batch.max_records``
+   records (observations and scores alike), or ``batch.timeout_ms`` after its first message
    arrived (collector batch processor rule, style-anchors.md §1.6). A batch spans partitions
    and topics and is cut after the message that reaches the size, so it overshoots by less than
    one message; the messages fetched beyond it start the next batch.
@@ -24,8 +24,8 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka_publi
    Success: commit ``{partition: last offset + 1}`` for every partition of the batch.
    ``RetryableError`` or any unknown exception: no commit; the batch and any message fetched
    after it are dropped and their partitions rewound (``seek``) to the batch's first offsets; the
-   consumer waits (exponential backoff with jitter, ``backoff_initial_seconds`` doubling up to
-   ``backoff_max_seconds``) and reads the same messages again. Rewinding rather than keeping the
+   consumer waits (exponential backoff with jitter, ``backoff_initial_s`` doubling up to
+   ``backoff_max_s``) and reads the same messages again. Rewinding rather than keeping the
    batch in memory keeps ``getmany`` running (so ``max_poll_interval_ms`` is honoured and
    rebalances proceed normally) and leaves nothing in memory that a rebalance could make stale:
    a partition that moved away is simply read again by its new owner from the committed offset.
@@ -183,7 +183,7 @@ class RecordConsumer:
             self._consumer = await self._connect()
             if self._consumer is None:
                 return  # stopped before connecting
-            topics = [self.config.topic, self.config.scores_topic]
+            topics = [self.config.observations_topic, self.config.scores_topic]
             self._consumer.subscribe([t for t in topics if t], listener=_Listener(self))
             await self._consume()
             await self._flush("shutdown", split=False)
@@ -242,15 +242,15 @@ class RecordConsumer:
 
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
-        timeout = self.config.batch_timeout_ms / 1000
+        timeout = self.config.batch.timeout_s
         while not self._stopping.is_set():
             batch = self._batch
             wait = timeout
             if batch.messages:
                 wait = batch.started + timeout - loop.time()
-                if batch.records >= self.config.max_batch_records or wait <= 0:
+                if batch.records >= self.config.batch.max_records or wait <= 0:
                     trigger = (
-                        "size" if batch.records >= self.config.max_batch_records else "timeout"
+                        "size" if batch.records >= self.config.batch.max_records else "timeout"
                     )
                     if not await self._flush(trigger, split=True):
                         await self._backoff()
@@ -270,7 +270,7 @@ class RecordConsumer:
     async def _fetch(self, wait_s: float) -> Mapping[TopicPartition, list[Any]]:
         """``getmany`` for at most ``wait_s``; returns early (empty) when ``stop()`` is called."""
         # every message holds at least one record, except poison
-        limit = max(1, self.config.max_batch_records - self._batch.records)
+        limit = max(1, self.config.batch.max_records - self._batch.records)
         getter = asyncio.ensure_future(
             self._consumer.getmany(timeout_ms=max(0, int(wait_s * 1000)), max_records=limit)
         )
@@ -303,7 +303,7 @@ class RecordConsumer:
     async def _flush(self, trigger: str, *, split: bool) -> bool:
         """Process, dead-letter and commit the pending messages; False if that failed retryably.
 
-        With ``split`` (the consume loop) at most ``max_batch_records`` records are flushed and
+        With ``split`` (the consume loop) at most ``batch.max_records`` records are flushed and
         the rest stays pending; on failure every pending message is dropped and its partition
         sought back to the first of them, so the next fetches return them again. Without (revoke,
         shutdown) everything pending is flushed; after a failure the partitions are re-read from
@@ -312,7 +312,7 @@ class RecordConsumer:
         async with self._lock:
             if split:
                 batch, self._batch = self._batch.split(
-                    self.config.max_batch_records, asyncio.get_running_loop().time()
+                    self.config.batch.max_records, asyncio.get_running_loop().time()
                 )
             else:
                 batch, self._batch = self._batch, MessageBatch()
@@ -423,7 +423,7 @@ class RecordConsumer:
 
     async def _backoff(self) -> None:
         c = self.config
-        delay = backoff_delay(self._attempt, c.backoff_initial_seconds, c.backoff_max_seconds)
+        delay = backoff_delay(self._attempt, c.backoff_initial_s, c.backoff_max_s)
         self._attempt += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)

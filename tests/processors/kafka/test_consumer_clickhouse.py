@@ -38,6 +38,7 @@ RECORDS_PER_MESSAGE = 5
 def main() -> None:
     """Subprocess entry point: consume ``--messages`` messages into ClickHouse, print counts."""
     from processors.batch import EnrichAndWrite
+    from processors.batching import BatchConfig
     from processors.enrich import default_enricher
     from processors.kafka.config import ConsumerConfig
     from processors.kafka.consumer import RecordConsumer
@@ -68,14 +69,15 @@ def main() -> None:
 
     config = ConsumerConfig(
         bootstrap_servers=args.bootstrap,
-        topic=args.topic,
+        observations_topic=args.topic,
+        scores_topic="",
         dead_letter_topic=f"{args.topic}.dlq",
         group_id=args.group,
         session_timeout_ms=6_000,
         heartbeat_interval_ms=1_000,
         rebalance_timeout_ms=6_000,
-        max_batch_records=40,
-        backoff_initial_seconds=0.05,
+        batch=BatchConfig(max_records=40),
+        backoff_initial_s=0.05,
     )
     consumer = RecordConsumer(config, step, on_assign=writer.clear_cache)
 
