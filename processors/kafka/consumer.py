@@ -88,13 +88,17 @@ _LAG_INTERVAL_S = 1.0
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Forwards aiokafka's rebalance callbacks to the owning ``RecordConsumer``."""
+
     def __init__(self, owner: RecordConsumer) -> None:
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Flush the batch in progress before ``revoked`` go away."""
         await self._owner._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Record ``assigned`` and run the ``on_assign`` hook."""
         await self._owner._on_assigned(assigned)
 
 

@@ -68,6 +68,7 @@ class _RateTable:
     by_level: dict[int, MatchedPrice] = field(default_factory=dict)
 
     def matched(self, usage: Mapping[str, int]) -> MatchedPrice:
+        """The prices of the tier level reached by ``usage``'s input tokens (cached per level)."""
         level = 0
         if self.thresholds:
             input_tokens = sum(units for key, units in usage.items() if key in INPUT_KEYS)

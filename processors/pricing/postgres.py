@@ -75,6 +75,7 @@ class _Candidate:
     results: dict[str, MatchedPrice] = field(default_factory=dict)
 
     def priced(self, tier: PricingTier | None) -> MatchedPrice:
+        """The ``MatchedPrice`` of ``tier`` (``None``: no prices), cached per tier id."""
         key = tier.id if tier is not None else ""
         found = self.results.get(key)
         if found is None:
