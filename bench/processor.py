@@ -36,15 +36,22 @@ from bench.spans import SPANS_PER_TRACE, RequestFactory
 from ingest.mapping.context import IngestContext
 from ingest.mapping.request import map_export_request
 from processors.batch import EnrichAndWrite
-from processors.consumer import ConsumerConfig, RecordConsumer
+from processors.batching import DEFAULT_BATCH_MAX_RECORDS, BatchConfig
 from processors.enrich import default_enricher
+from processors.kafka.config import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    DEFAULT_OBSERVATIONS_TOPIC,
+    ConsumerConfig,
+)
+from processors.kafka.consumer import RecordConsumer
 from storage.clickhouse.engine import ChdbEngine
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import KAFKA_CONTENT_TYPE, ObservationRecord, encode_observation_batch
 from tests.support.kafka import Broker, start_broker
 
-TOPIC = "otelfuse.observations"
+TOPIC = DEFAULT_OBSERVATIONS_TOPIC
+DEAD_LETTER_TOPIC = DEFAULT_DEAD_LETTER_TOPIC
 TRACES_PER_REQUEST = 100
 MAX_RETRIES = 5
 """The run is aborted after this many failed batches (the report would be meaningless)."""
@@ -149,10 +156,11 @@ async def consume(
     consumer = RecordConsumer(
         ConsumerConfig(
             bootstrap_servers=broker.bootstrap,
-            topic=TOPIC,
-            dead_letter_topic=f"{TOPIC}.dlq",
+            observations_topic=TOPIC,
+            scores_topic="",
+            dead_letter_topic=DEAD_LETTER_TOPIC,
             group_id="bench-processor",
-            max_batch_records=batch,
+            batch=BatchConfig(max_records=batch),
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         ),
@@ -209,7 +217,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--records-per-message", type=int, default=100)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=5_000, help="max_batch_records")
+    parser.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH_MAX_RECORDS, help="batch.max_records"
+    )
     parser.add_argument("--trace-cache", type=int, default=100_000, help="writer LRU size")
     parser.add_argument(
         "--step",
@@ -224,7 +234,7 @@ def main() -> None:
         data = Path(tmp)
         broker = start_broker(data / "tansu")
         try:
-            broker.create_topics(TOPIC, f"{TOPIC}.dlq", partitions=args.partitions)
+            broker.create_topics(TOPIC, DEAD_LETTER_TOPIC, partitions=args.partitions)
             filled = asyncio.run(prefill(broker, args.records, args.records_per_message))
             print(
                 f"prefill: {filled['records']:.0f} records in {filled['messages']:.0f} messages "

@@ -39,9 +39,10 @@ from ingest.sinks import ThreadedScoreSink
 from ingest.storage import Storage
 from ingest.telemetry import RECEIVER_METRICS
 from processors.batch import EnrichAndWrite
+from processors.batching import BatchConfig
 from processors.enrich import Enricher, default_enricher
 from processors.merge import MergeThenEnrichAndWrite
-from processors.pipeline import Pipeline
+from processors.pipeline import Pipeline, PipelineConfig
 from storage.auth import KeyStore
 from storage.clickhouse.observation_reader import ObservationReader
 from storage.clickhouse.scores import ScoreWriter
@@ -120,10 +121,10 @@ async def open_postgres(settings: Settings, *, migrate: bool) -> PostgresRuntime
 
 async def enricher_for(settings: Settings, postgres: PostgresRuntime | None) -> Enricher:
     """``default_enricher``, or with PostgreSQL custom models first (then the catalog) and
-    prompt ids (``processors.prices_postgres``; cache TTL ``model_cache_ttl_s``)."""
+    prompt ids (``processors.postgres_enricher``; cache TTL ``model_cache_ttl_s``)."""
     if postgres is None:
         return await asyncio.to_thread(default_enricher, settings.data_dir)
-    from processors.prices_postgres import postgres_enricher
+    from processors.postgres_enricher import postgres_enricher
     from storage.postgres.pool import LoopBridge
 
     bridge = LoopBridge(asyncio.get_running_loop())
@@ -194,9 +195,10 @@ class AllInOne:
         process, _ = await observation_step(s, storage, self._postgres)
         self._pipeline = Pipeline(
             process,
-            max_queued_records=s.queue_max_records,
-            max_batch_records=s.batch_max_records,
-            batch_timeout_s=s.batch_timeout_ms / 1000,
+            PipelineConfig(
+                max_queued_records=s.queue_max_records,
+                batch=BatchConfig(max_records=s.batch_max_records, timeout_ms=s.batch_timeout_ms),
+            ),
         )
         await self._pipeline.start()
         pipeline = self._pipeline

@@ -18,21 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from processors.batching import DEFAULT_BATCH_MAX_RECORDS, DEFAULT_BATCH_TIMEOUT_MS
+from processors.kafka.config import DEFAULT_BOOTSTRAP_SERVERS as DEFAULT_KAFKA_BOOTSTRAP_SERVERS
+from processors.kafka.config import DEFAULT_DEAD_LETTER_TOPIC as DEFAULT_KAFKA_DEAD_LETTER_TOPIC
+from processors.kafka.config import DEFAULT_GROUP_ID as DEFAULT_KAFKA_CONSUMER_GROUP
+from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC as DEFAULT_KAFKA_OBSERVATIONS_TOPIC
+from processors.kafka.config import DEFAULT_SCORES_TOPIC as DEFAULT_KAFKA_SCORES_TOPIC
+from processors.pipeline import DEFAULT_MAX_QUEUED_RECORDS as DEFAULT_QUEUE_MAX_RECORDS
+
 __all__ = ["ConfigError", "Settings"]
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:4317"
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:4318"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # OTLP spec RECOMMENDED 64 MiB, after decompression
-DEFAULT_QUEUE_MAX_RECORDS = 50_000
-DEFAULT_BATCH_MAX_RECORDS = 5_000
-DEFAULT_BATCH_TIMEOUT_MS = 50
 DEFAULT_CLICKHOUSE_DATABASE = "otelfuse"
-DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
-DEFAULT_KAFKA_OBSERVATIONS_TOPIC = "otelfuse.observations"
-DEFAULT_KAFKA_SCORES_TOPIC = "otelfuse.scores"
-DEFAULT_KAFKA_DEAD_LETTER_TOPIC = "otelfuse.observations.dlq"
-DEFAULT_KAFKA_CONSUMER_GROUP = "otelfuse-processor"
 DEFAULT_KAFKA_MAX_MESSAGE_BYTES = 1_000_000  # below Apache Kafka's default message.max.bytes
 KAFKA_COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
 

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ingest.telemetry import RECEIVER_METRICS
+from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
 from storage.errors import RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
@@ -60,8 +61,8 @@ class PublisherSettings:
     """Producer settings (see ``ingest.config.Settings`` for the environment variables)."""
 
     bootstrap_servers: str
-    topic: str = "otelfuse.observations"
-    scores_topic: str = "otelfuse.scores"
+    topic: str = DEFAULT_OBSERVATIONS_TOPIC
+    scores_topic: str = DEFAULT_SCORES_TOPIC
     max_message_bytes: int = 1_000_000
     """Largest message value in bytes; keep it below the broker's ``message.max.bytes``."""
     compression: str | None = "lz4"

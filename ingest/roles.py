@@ -5,7 +5,7 @@
   records to the observations topic, scores to the scores topic); a request succeeds once Kafka
   acknowledged it. HTTP also serves ``/api/public/health`` and ``/metrics``.
 - processor: Kafka → merge ingestion events onto stored rows → enrich → ClickHouse, and scores
-  → ClickHouse, committing offsets after the insert (``processors.consumer``). HTTP serves
+  → ClickHouse, committing offsets after the insert (``processors.kafka.consumer``). HTTP serves
   health and ``/metrics``, plus the query API when ``serve_query`` is set (needed with embedded
   ClickHouse: chdb allows one process per folder).
 - query: the Langfuse read API over ClickHouse.
@@ -42,7 +42,7 @@ from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.scores import ScoreWriter
 
 if TYPE_CHECKING:
-    from processors.consumer import RecordConsumer
+    from processors.kafka.consumer import RecordConsumer
     from storage.postgres import PostgresRuntime
 
 __all__ = ["Processor", "Query", "Receiver", "migrate"]
@@ -159,7 +159,9 @@ class Processor:
 
     async def start(self) -> None:
         """Open ClickHouse, start consuming, then serve HTTP."""
-        from processors.consumer import ConsumerConfig, RecordConsumer
+        from processors.batching import BatchConfig
+        from processors.kafka.config import ConsumerConfig
+        from processors.kafka.consumer import RecordConsumer
 
         s = self.settings
         keys, self._postgres = await _open_keys(s)
@@ -168,12 +170,11 @@ class Processor:
         self._consumer = RecordConsumer(
             ConsumerConfig(
                 bootstrap_servers=s.kafka_bootstrap_servers,
-                topic=s.kafka_observations_topic,
+                observations_topic=s.kafka_observations_topic,
                 scores_topic=s.kafka_scores_topic,
                 dead_letter_topic=s.kafka_dead_letter_topic,
                 group_id=s.kafka_consumer_group,
-                max_batch_records=s.batch_max_records,
-                batch_timeout_ms=s.batch_timeout_ms,
+                batch=BatchConfig(max_records=s.batch_max_records, timeout_ms=s.batch_timeout_ms),
             ),
             process,
             process_scores=WriteScores(ScoreWriter(storage.engine, s.clickhouse_database)),

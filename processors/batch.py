@@ -31,7 +31,7 @@ class ScoreWriterLike(Protocol):
 
 
 class WriteScores:
-    """Score step of ``processors.consumer.RecordConsumer``: ``writer.write_scores``,
+    """Score step of ``processors.kafka.consumer.RecordConsumer``: ``writer.write_scores``,
     counted in ``otelfuse_processor_scores_total{outcome}``. Runs in a worker thread; raises
     whatever the writer raises."""
 

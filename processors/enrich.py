@@ -9,8 +9,8 @@ with Langfuse's semantics (langfuse-anchor.md §4.4 usage, §4.5 cost, §4.6 pre
 2. Model match (any record with ``provided_model_name``): ``internal_model_id`` and the pricing
    tier fields from the ``PriceSource``.
 3. ``cost_details``: provided costs verbatim (``total`` = provided total or Σ); else price × units
-   per priced usage key plus ``total`` (``cost.computed_cost``). USD, 12 fractional digits, plain
-   decimal strings. ``total_cost`` = ``cost_details["total"]``.
+   per priced usage key plus ``total`` (``pricing.cost.computed_cost``). USD, 12 fractional
+   digits, plain decimal strings. ``total_cost`` = ``cost_details["total"]``.
 
 One failing record is logged and left without cost; ``enrich`` never raises for it.
 """
@@ -25,10 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from processors.attributes import JsonObjectView, JsonValuesView
-from processors.catalog import CatalogPriceSource
-from processors.cost import computed_cost, provided_cost
-from processors.money import format_usd
-from processors.prices import PriceSource
+from processors.pricing.catalog import CatalogPriceSource
+from processors.pricing.cost import computed_cost, provided_cost
+from processors.pricing.money import format_usd
+from processors.pricing.sources import PriceSource
 from processors.tokens import TiktokenCounter, TokenCounter
 from processors.usage import estimate_usage, usage_with_total
 from storage.records import ObservationRecord

@@ -7,9 +7,9 @@ data is durable). The queue is bounded in records; when it is full ``submit`` ra
 client retries. Nothing is dropped silently.
 
 Batches are cut by size or time, like the collector's batch processor (style-anchors.md §1.6):
-a batch is flushed when it holds ``max_batch_records`` records or ``batch_timeout_s`` after its
-first record arrived. One batch is written at a time, in a worker thread, while the next one
-fills.
+a batch is flushed when it holds ``batch.max_records`` records or ``batch.timeout_ms`` after its
+first record arrived (``processors.batching``). One batch is written at a time, in a worker
+thread, while the next one fills.
 """
 
 from __future__ import annotations
@@ -21,15 +21,50 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from processors.batching import BatchConfig
 from storage.errors import RetryableError
 from storage.records import ObservationRecord
 
-__all__ = ["BatchStats", "Overloaded", "Pipeline"]
+__all__ = [
+    "DEFAULT_MAX_QUEUED_RECORDS",
+    "BatchStats",
+    "Overloaded",
+    "Pipeline",
+    "PipelineConfig",
+    "Process",
+]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_QUEUED_RECORDS = 50_000
+"""Records accepted but not yet written (queued plus being written) before ``Overloaded``."""
+
 Process = Callable[[Sequence[ObservationRecord]], object]
 """Enrich-and-write step for one batch; runs in a worker thread; raises on failure."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig:
+    """Capacity and batching of ``Pipeline``.
+
+    Attributes:
+        max_queued_records: capacity of the queue, in records (queued plus being written);
+            at least ``batch.max_records``.
+        batch: when a batch is flushed (``processors.batching.BatchConfig``).
+
+    Raises:
+        ValueError: ``max_queued_records < batch.max_records``.
+    """
+
+    max_queued_records: int = DEFAULT_MAX_QUEUED_RECORDS
+    batch: BatchConfig = field(default_factory=BatchConfig)
+
+    def __post_init__(self) -> None:
+        if self.max_queued_records < self.batch.max_records:
+            raise ValueError(
+                f"invalid pipeline config: max_queued_records ({self.max_queued_records}) must "
+                f"be >= batch.max_records ({self.batch.max_records})"
+            )
 
 
 class Overloaded(RetryableError):
@@ -59,25 +94,16 @@ class Pipeline:
 
     Args:
         process: called with each batch (a list of records) in a worker thread.
-        max_queued_records: capacity of the queue, in records (queued plus being written).
-        max_batch_records: flush when a batch reaches this many records.
-        batch_timeout_s: flush at the latest this many seconds after a batch's first record.
+        config: queue capacity and batch limits; default ``PipelineConfig()``.
     """
 
-    def __init__(
-        self,
-        process: Process,
-        *,
-        max_queued_records: int = 50_000,
-        max_batch_records: int = 5_000,
-        batch_timeout_s: float = 0.2,
-    ) -> None:
-        if max_batch_records <= 0 or max_queued_records < max_batch_records:
-            raise ValueError("need 0 < max_batch_records <= max_queued_records")
+    def __init__(self, process: Process, config: PipelineConfig | None = None) -> None:
+        config = PipelineConfig() if config is None else config
+        self.config = config
         self._process = process
-        self._capacity = max_queued_records
-        self._max_batch = max_batch_records
-        self._timeout = batch_timeout_s
+        self._capacity = config.max_queued_records
+        self._max_batch = config.batch.max_records
+        self._timeout = config.batch.timeout_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._in_flight = 0
         self._task: asyncio.Task[None] | None = None

@@ -13,8 +13,8 @@ Rules (Langfuse's): pricing tiers and flat prices exclude each other; ``totalPri
 input/output prices; exactly one default tier, with priority 0 and no conditions; tier names and
 priorities unique; each tier has at least one price; prices are non-negative numbers. A model
 without any price is allowed (it matches, and its generations get no computed cost).
-Conditions are stored in Langfuse's JSONB shapes (see ``processors.tiers``). The regex itself
-(``matchPattern``, a PostgreSQL regex) is checked by PostgreSQL when stored.
+Conditions are stored in Langfuse's JSONB shapes (see ``processors.pricing.tiers``). The regex
+itself (``matchPattern``, a PostgreSQL regex) is checked by PostgreSQL when stored.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def exprs(board: dict[str, Any]) -> list[str]:
 
 def test_source_scan_matches_the_live_registry() -> None:
     """The AST scan behind declared_series() sees every metric the modules register."""
-    for module in ("ingest.telemetry", "processors.telemetry", "processors.consumer_telemetry"):
+    for module in ("ingest.telemetry", "processors.telemetry", "processors.kafka.telemetry"):
         importlib.import_module(module)
     live = {family.name for family in REGISTRY.collect() if family.name.startswith("otelfuse_")}
     declared = {name.removesuffix("_total") for name in declared_metrics()}

@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from processors.catalog import CatalogPriceSource
-from processors.prices_postgres import PostgresEnricher, PostgresPriceSource
+from processors.postgres_enricher import PostgresEnricher
+from processors.pricing.catalog import CatalogPriceSource
+from processors.pricing.postgres import PostgresPriceSource
 from storage.errors import RetryableError
 from storage.postgres.model_defs import parse_model_definition
 from storage.postgres.models import ModelRepository

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processors.catalog import CatalogPriceSource
 from processors.enrich import Enricher
+from processors.pricing.catalog import CatalogPriceSource
 from processors.tokens import TiktokenCounter
 from storage.records import ObservationRecord
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from genai_prices.types import ModelPrice, StartDateConstraint, TimeOfDateConstraint
 
 from processors.attributes import JsonObjectView
-from processors.catalog import CatalogPriceSource
+from processors.pricing.catalog import CatalogPriceSource
 from storage.records import MAX_TIME_US, MIN_TIME_US
 
 DAY_US = 86_400_000_000

@@ -10,8 +10,8 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from processors.enrich import Enricher
-from processors.prices import MatchedPrice
-from processors.tiers import AttributeCondition, PricingTier, select_pricing_tier
+from processors.pricing.sources import MatchedPrice
+from processors.pricing.tiers import AttributeCondition, PricingTier, select_pricing_tier
 from storage.records import ObservationRecord
 
 AT = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)  # conftest's default observation time

@@ -1,7 +1,7 @@
 """``otelfuse processor`` started while the broker is down waits for it, then consumes.
 
-Before the fix in ``processors.consumer`` (connect retried with backoff) the consumer task died
-on the first connection error while the process kept serving a healthy query API: a processor
+Before the fix in ``processors.kafka.consumer`` (connect retried with backoff) the consumer task
+died on the first connection error while the process kept serving a healthy query API: a processor
 started during a broker outage silently consumed nothing until it was restarted by hand.
 """
 

@@ -16,7 +16,7 @@ import ingest.build_info
 import ingest.http.metrics
 import ingest.ingestion.telemetry
 import ingest.telemetry
-import processors.consumer_telemetry
+import processors.kafka.telemetry
 import processors.telemetry
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "metrics.txt"
@@ -25,7 +25,7 @@ MODULES = (
     ingest.http.metrics,
     ingest.ingestion.telemetry,
     ingest.telemetry,
-    processors.consumer_telemetry,
+    processors.kafka.telemetry,
     processors.telemetry,
 )
 NAME = re.compile(r"^otelfuse_(receiver|processor|query|build)_[a-z0-9_]+$")

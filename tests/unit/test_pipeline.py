@@ -8,9 +8,17 @@ from collections.abc import Sequence
 
 import pytest
 
-from processors.pipeline import Overloaded, Pipeline
+from processors.batching import BatchConfig
+from processors.pipeline import Overloaded, Pipeline, PipelineConfig
 from storage.errors import RetryableError
 from storage.records import ObservationRecord
+
+
+def _config(max_queued: int, max_batch: int, timeout_ms: int) -> PipelineConfig:
+    return PipelineConfig(
+        max_queued_records=max_queued,
+        batch=BatchConfig(max_records=max_batch, timeout_ms=timeout_ms),
+    )
 
 
 def _records(n: int, prefix: str = "r") -> list[ObservationRecord]:
@@ -34,9 +42,7 @@ class Recorder:
 def test_submit_returns_after_write_and_batches_by_size() -> None:
     async def scenario() -> Recorder:
         recorder = Recorder()
-        pipeline = Pipeline(
-            recorder, max_queued_records=100, max_batch_records=4, batch_timeout_s=5
-        )
+        pipeline = Pipeline(recorder, _config(100, 4, 5000))
         await pipeline.start()
         await asyncio.gather(*(pipeline.submit(_records(2, f"s{i}-")) for i in range(4)))
         await pipeline.stop()
@@ -49,9 +55,7 @@ def test_submit_returns_after_write_and_batches_by_size() -> None:
 def test_timeout_cuts_a_small_batch() -> None:
     async def scenario() -> tuple[Recorder, dict[str, int]]:
         recorder = Recorder()
-        pipeline = Pipeline(
-            recorder, max_queued_records=100, max_batch_records=50, batch_timeout_s=0.05
-        )
+        pipeline = Pipeline(recorder, _config(100, 50, 50))
         await pipeline.start()
         await asyncio.wait_for(pipeline.submit(_records(3)), 2)
         await pipeline.stop()
@@ -64,12 +68,7 @@ def test_timeout_cuts_a_small_batch() -> None:
 
 def test_write_failure_reaches_every_waiting_submitter() -> None:
     async def scenario() -> list[BaseException | None]:
-        pipeline = Pipeline(
-            Recorder(fail=RetryableError("clickhouse down")),
-            max_queued_records=10,
-            max_batch_records=10,
-            batch_timeout_s=0.01,
-        )
+        pipeline = Pipeline(Recorder(fail=RetryableError("clickhouse down")), _config(10, 10, 10))
         await pipeline.start()
         results = await asyncio.gather(
             pipeline.submit(_records(1, "a")),
@@ -86,9 +85,7 @@ def test_write_failure_reaches_every_waiting_submitter() -> None:
 def test_full_queue_refuses_with_overloaded() -> None:
     async def scenario() -> None:
         gate = threading.Event()
-        pipeline = Pipeline(
-            Recorder(gate=gate), max_queued_records=5, max_batch_records=5, batch_timeout_s=0.01
-        )
+        pipeline = Pipeline(Recorder(gate=gate), _config(5, 5, 10))
         await pipeline.start()
         first = asyncio.create_task(pipeline.submit(_records(4)))
         await asyncio.sleep(0.05)

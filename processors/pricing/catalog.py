@@ -3,7 +3,7 @@
 No network: the bundled snapshot only (``genai_prices.UpdatePrices`` is never started). Per
 lookup (langfuse-anchor.md §4.3-4.5 semantics, genai-prices price selection):
 
-1. model name -> catalog model (``catalog_match.CatalogIndex``), cached per name (LRU, also
+1. model name -> catalog model (``catalog_index.CatalogIndex``), cached per name (LRU, also
    caching misses);
 2. the price set valid at the observation time (genai-prices ``ConditionalPrice``: start dates,
    time-of-day windows; the last active one wins, else the first);
@@ -40,9 +40,9 @@ from genai_prices.types import (
 )
 
 from processors.attributes import JsonObjectView
-from processors.catalog_match import CatalogIndex
-from processors.catalog_units import INPUT_KEYS, Rate, langfuse_rates
-from processors.prices import MatchedPrice
+from processors.pricing.catalog_index import CatalogIndex
+from processors.pricing.catalog_units import INPUT_KEYS, Rate, langfuse_rates
+from processors.pricing.sources import MatchedPrice
 from storage.records import MAX_TIME_US, MIN_TIME_US
 
 __all__ = ["CatalogPriceSource"]
@@ -68,6 +68,7 @@ class _RateTable:
     by_level: dict[int, MatchedPrice] = field(default_factory=dict)
 
     def matched(self, usage: Mapping[str, int]) -> MatchedPrice:
+        """The prices of the tier level reached by ``usage``'s input tokens (cached per level)."""
         level = 0
         if self.thresholds:
             input_tokens = sum(units for key, units in usage.items() if key in INPUT_KEYS)

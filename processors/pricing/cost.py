@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from processors.money import parse_usd
+from processors.pricing.money import parse_usd
 
 __all__ = ["computed_cost", "provided_cost"]
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from processors.tiers import (
+from processors.pricing.tiers import (
     AttributeCondition,
     PricingTier,
     TierCondition,

@@ -1,6 +1,6 @@
-"""Project custom model prices from PostgreSQL, and the enricher that uses them.
+"""Project custom model prices from PostgreSQL.
 
-``PostgresPriceSource`` (a ``processors.prices.PriceSource``), Langfuse semantics
+``PostgresPriceSource`` (a ``processors.pricing.sources.PriceSource``), Langfuse semantics
 (langfuse-anchor.md §4.1-4.3) with one deliberate difference:
 
 1. candidates: the project's definitions, then the global ones (``project_id`` NULL), whose
@@ -14,14 +14,15 @@
    ignores the observation time and always takes the newest definition; its API documents
    "newest according to startDate where model.startDate < observation.startTime", which is
    what this does, so a price change dated in the future or past prices old observations right;
-3. the pricing tier is chosen with ``processors.tiers.select_pricing_tier`` (usage, model
+3. the pricing tier is chosen with ``processors.pricing.tiers.select_pricing_tier`` (usage, model
    parameters, metadata); the result carries ``internal_model_id`` (the definition's id) and the
    tier's id and name.
 
 Caching: candidates per ``(project, model name)``, found or not, are reused for ``ttl_s``
 (default 10 s, ``OTELFUSE_MODEL_CACHE_TTL_S``, as Langfuse's local model-match cache): a
 definition created, changed or deleted prices generations processed at most ``ttl_s`` later.
-``PostgresEnricher`` prefetches the pairs of a whole batch in one query before enriching it.
+``processors.postgres_enricher.PostgresEnricher`` prefetches the pairs of a whole batch in one
+query before enriching it.
 While PostgreSQL is unreachable, expired entries keep being used; a pair never seen before then
 raises ``RetryableError``, which fails that record's enrichment (logged, counted, no cost)
 rather than silently pricing it from the catalog.
@@ -37,21 +38,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from processors.catalog import CatalogPriceSource
-from processors.enrich import Enricher, EnrichStats
-from processors.prices import ChainedPriceSource, MatchedPrice, PriceSource
-from processors.tiers import PricingTier, TierCondition, parse_condition, select_pricing_tier
-from processors.tokens import TiktokenCounter, TokenCounter
+from processors.pricing.sources import MatchedPrice
+from processors.pricing.tiers import (
+    PricingTier,
+    TierCondition,
+    parse_condition,
+    select_pricing_tier,
+)
 from storage.postgres.cache import BatchTTLCache
 from storage.postgres.model_defs import StoredModel
 from storage.postgres.models import ModelRepository
 from storage.postgres.pool import LoopBridge
-from storage.postgres.prompts import PromptKey, PromptRepository, PromptResolver
-from storage.records import ObservationRecord
 
-__all__ = ["PostgresEnricher", "PostgresPriceSource", "postgres_enricher"]
+__all__ = ["DEFAULT_MODEL_CACHE_TTL_S", "MAX_MODEL_NAME", "PostgresPriceSource", "Query"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class _Candidate:
     results: dict[str, MatchedPrice] = field(default_factory=dict)
 
     def priced(self, tier: PricingTier | None) -> MatchedPrice:
+        """The ``MatchedPrice`` of ``tier`` (``None``: no prices), cached per tier id."""
         key = tier.id if tier is not None else ""
         found = self.results.get(key)
         if found is None:
@@ -193,81 +194,3 @@ class PostgresPriceSource:
 
 def _plausible(project_id: str, model: str) -> bool:
     return bool(model) and len(model) <= MAX_MODEL_NAME and "\x00" not in model and bool(project_id)
-
-
-class PostgresEnricher(Enricher):
-    """``Enricher`` with custom models first, then ``fallback`` prices, plus prompt links.
-
-    Per batch: prefetch the ``(project, model)`` pairs of all records in one query, run the
-    normal enrichment (``processors.enrich``, unchanged), then set ``prompt_id`` of records that
-    name a prompt (``prompt_name`` + ``prompt_version``) from ``PromptResolver``. A failing prompt
-    lookup is logged and leaves ``prompt_id`` unset; it never fails the batch.
-    """
-
-    def __init__(
-        self,
-        custom: PostgresPriceSource,
-        fallback: PriceSource,
-        tokens: TokenCounter | None,
-        prompts: PromptResolver | None = None,
-    ) -> None:
-        super().__init__(ChainedPriceSource([custom, fallback]), tokens)
-        self._custom = custom
-        self._prompts = prompts
-
-    def enrich(self, records: Sequence[ObservationRecord]) -> EnrichStats:
-        """Prefetch custom models, enrich, link prompts (class docstring)."""
-        try:
-            self._custom.prefetch(
-                (r.project_id, r.provided_model_name.strip())
-                for r in records
-                if r.provided_model_name.strip()
-            )
-        except Exception as exc:  # lookups retry per record and count their failures
-            log.warning("custom model prefetch failed: %s", exc)
-        stats = super().enrich(records)
-        if self._prompts is not None:
-            self._link_prompts(records, self._prompts)
-        return stats
-
-    @staticmethod
-    def _link_prompts(records: Sequence[ObservationRecord], prompts: PromptResolver) -> None:
-        wanted: list[tuple[ObservationRecord, PromptKey]] = [
-            (r, (r.project_id, r.prompt_name, r.prompt_version))
-            for r in records
-            if r.HasField("prompt_name") and r.HasField("prompt_version") and r.prompt_name
-        ]
-        if not wanted:
-            return
-        try:
-            ids = prompts.resolve_many([key for _, key in wanted])
-        except Exception as exc:
-            log.warning("prompt lookup failed; prompt ids left empty: %s", exc)
-            return
-        for record, key in wanted:
-            prompt_id = ids.get(key)
-            if prompt_id is None:
-                record.ClearField("prompt_id")
-            else:
-                record.prompt_id = prompt_id
-
-
-def postgres_enricher(
-    cache_dir: Path,
-    models: ModelRepository,
-    prompts: PromptRepository,
-    bridge: LoopBridge,
-    *,
-    ttl_s: float = DEFAULT_MODEL_CACHE_TTL_S,
-) -> PostgresEnricher:
-    """The production wiring with PostgreSQL: custom models, then the genai-prices catalog;
-    offline tiktoken estimation; prompt ids. Builds tokenizer files: call it in a thread.
-
-    ``bridge`` must wrap the loop owning the repositories' pool.
-    """
-    return PostgresEnricher(
-        PostgresPriceSource(models, bridge, ttl_s=ttl_s),
-        CatalogPriceSource(),
-        TiktokenCounter(cache_dir / "tiktoken"),
-        PromptResolver(prompts, bridge, ttl_s=ttl_s),
-    )

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from processors.catalog import CatalogPriceSource
-from processors.money import format_usd, parse_usd
-from processors.prices import ChainedPriceSource, MatchedPrice
-from processors.tiers import PricingTier, UsageCondition, select_pricing_tier
+from processors.pricing.catalog import CatalogPriceSource
+from processors.pricing.money import format_usd, parse_usd
+from processors.pricing.sources import ChainedPriceSource, MatchedPrice
+from processors.pricing.tiers import PricingTier, UsageCondition, select_pricing_tier
 
 AT_US = 1_751_371_200_000_000  # 2025-07-01T12:00:00Z
 

@@ -2,8 +2,8 @@
 
 chdb allows one data path per process and the storage tests already hold one (their session
 fixture), so the consumer runs in a subprocess,
-``python -m tests.processors.test_consumer_clickhouse`` (``main`` below): it consumes the topic
-into its own chdb folder, then prints what the query layer returns as JSON.
+``python -m tests.processors.kafka.test_consumer_clickhouse`` (``main`` below): it consumes the
+topic into its own chdb folder, then prints what the query layer returns as JSON.
 
 The step acknowledges its first batch's write as failed after the rows were inserted (a lost
 acknowledgement): the consumer retries that batch, and the redelivered rows must not be
@@ -38,8 +38,10 @@ RECORDS_PER_MESSAGE = 5
 def main() -> None:
     """Subprocess entry point: consume ``--messages`` messages into ClickHouse, print counts."""
     from processors.batch import EnrichAndWrite
-    from processors.consumer import ConsumerConfig, RecordConsumer
+    from processors.batching import BatchConfig
     from processors.enrich import default_enricher
+    from processors.kafka.config import ConsumerConfig
+    from processors.kafka.consumer import RecordConsumer
     from storage.clickhouse.engine import ChdbEngine
     from storage.clickhouse.migrate import apply_migrations
     from storage.clickhouse.writer import ClickHouseWriter
@@ -67,14 +69,15 @@ def main() -> None:
 
     config = ConsumerConfig(
         bootstrap_servers=args.bootstrap,
-        topic=args.topic,
+        observations_topic=args.topic,
+        scores_topic="",
         dead_letter_topic=f"{args.topic}.dlq",
         group_id=args.group,
         session_timeout_ms=6_000,
         heartbeat_interval_ms=1_000,
         rebalance_timeout_ms=6_000,
-        max_batch_records=40,
-        backoff_initial_seconds=0.05,
+        batch=BatchConfig(max_records=40),
+        backoff_initial_s=0.05,
     )
     consumer = RecordConsumer(config, step, on_assign=writer.clear_cache)
 
@@ -147,7 +150,7 @@ def test_redelivered_batches_are_not_duplicated_in_clickhouse(tmp_path: Path) ->
                 [
                     sys.executable,
                     "-m",
-                    "tests.processors.test_consumer_clickhouse",
+                    "tests.processors.kafka.test_consumer_clickhouse",
                     "--bootstrap",
                     broker.bootstrap,
                     "--topic",
@@ -162,7 +165,7 @@ def test_redelivered_batches_are_not_duplicated_in_clickhouse(tmp_path: Path) ->
                 capture_output=True,
                 text=True,
                 timeout=120,
-                cwd=Path(__file__).resolve().parents[2],
+                cwd=Path(__file__).resolve().parents[3],
             )
         assert done.returncode == 0, done.stderr[-4000:]
         result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -21,8 +21,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
-from processors.consumer import ConsumerConfig, RecordConsumer, backoff_delay
-from processors.dead_letter import DeadLetter, DeadLetterQueue, dead_letter_headers
+from processors.batching import DEFAULT_BATCH_MAX_RECORDS, BatchConfig
+from processors.kafka.backoff import backoff_delay
+from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, ConsumerConfig
+from processors.kafka.consumer import RecordConsumer
+from processors.kafka.dead_letter import DeadLetter, DeadLetterQueue, dead_letter_headers
 from storage.errors import PermanentError, RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
@@ -59,18 +62,26 @@ def topics(broker: Broker) -> Topics:
     return Topics(name, f"{name}.dlq", f"{name}-group")
 
 
-def config(broker: Broker, topics: Topics, **overrides: object) -> ConsumerConfig:
+def config(
+    broker: Broker,
+    topics: Topics,
+    *,
+    max_records: int = DEFAULT_BATCH_MAX_RECORDS,
+    timeout_ms: int = 100,
+    **overrides: object,
+) -> ConsumerConfig:
     settings: dict[str, object] = {
         "bootstrap_servers": broker.bootstrap,
-        "topic": topics.topic,
+        "observations_topic": topics.topic,
+        "scores_topic": "",
         "dead_letter_topic": topics.dlq,
         "group_id": topics.group,
         "session_timeout_ms": 6_000,
         "heartbeat_interval_ms": 1_000,
         "rebalance_timeout_ms": 6_000,
-        "batch_timeout_ms": 100,
-        "backoff_initial_seconds": 0.05,
-        "backoff_max_seconds": 0.2,
+        "batch": BatchConfig(max_records=max_records, timeout_ms=timeout_ms),
+        "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.2,
     }
     settings.update(overrides)
     return ConsumerConfig(**settings)  # type: ignore[arg-type]
@@ -222,19 +233,17 @@ def test_config_errors_name_the_key() -> None:
     with pytest.raises(ValueError) as error:
         ConsumerConfig(
             bootstrap_servers="k:9092",
-            dead_letter_topic="otelfuse.observations",
-            max_batch_records=0,
+            dead_letter_topic=DEFAULT_OBSERVATIONS_TOPIC,
             heartbeat_interval_ms=20_000,
-            backoff_max_seconds=400,
+            backoff_max_s=400,
         )
     message = str(error.value)
-    for key in (
-        "dead_letter_topic",
-        "max_batch_records",
-        "heartbeat_interval_ms",
-        "max_poll_interval_ms",
-    ):
+    for key in ("dead_letter_topic", "heartbeat_interval_ms", "max_poll_interval_ms"):
         assert key in message
+    with pytest.raises(ValueError, match="max_records"):
+        BatchConfig(max_records=0)
+    with pytest.raises(ValueError, match="timeout_ms"):
+        BatchConfig(timeout_ms=-1)
 
 
 def test_dead_letter_headers_keep_the_original_and_add_the_error() -> None:
@@ -266,7 +275,9 @@ def test_dead_letter_headers_keep_the_original_and_add_the_error() -> None:
 
 def test_stop_before_run_makes_run_return_without_connecting() -> None:
     async def scenario() -> None:
-        consumer = RecordConsumer(ConsumerConfig(bootstrap_servers="127.0.0.1:1"), Recorder())
+        consumer = RecordConsumer(
+            ConsumerConfig(bootstrap_servers="127.0.0.1:1", scores_topic=""), Recorder()
+        )
         await consumer.stop()
         await consumer.stop()
         await asyncio.wait_for(consumer.run(), 2)
@@ -286,7 +297,7 @@ def test_a_restart_after_a_failure_resumes_at_the_committed_offsets(
     async def scenario() -> None:
         messages = [batch_message(m % PARTITIONS, f"t{m}", 5) for m in range(40)]
         sent = await produce(broker.bootstrap, topics.topic, messages)
-        cfg = config(broker, topics, max_batch_records=25)
+        cfg = config(broker, topics, max_records=25)
 
         # the first processor writes 3 batches, then ClickHouse "goes down" for good
         first = Recorder(fail=lambda r, n: RetryableError("clickhouse down") if n > 3 else None)
@@ -296,7 +307,7 @@ def test_a_restart_after_a_failure_resumes_at_the_committed_offsets(
         await consumer.stop()
         await task
         assert len(first.written) == 3
-        assert [len(ids) for ids in first.written] == [25, 25, 25]  # cut at max_batch_records
+        assert [len(ids) for ids in first.written] == [25, 25, 25]  # cut at batch.max_records
         after_first = await committed(broker.bootstrap, topics.group, topics.topic)
         written = set(first.ids)
         for partition in range(PARTITIONS):
@@ -343,9 +354,9 @@ def test_a_retryable_failure_backs_off_without_committing_then_succeeds(
             config(
                 broker,
                 topics,
-                backoff_initial_seconds=0.2,
-                backoff_max_seconds=0.8,
-                batch_timeout_ms=50,
+                backoff_initial_s=0.2,
+                backoff_max_s=0.8,
+                timeout_ms=50,
             ),
             step,
         )
@@ -402,7 +413,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_rest_flows_on(
         )
         decode_before = metric("otelfuse_processor_dead_lettered_records_total", reason="decode")
         process_before = metric("otelfuse_processor_dead_lettered_records_total", reason="process")
-        consumer = RecordConsumer(config(broker, topics, batch_timeout_ms=300), step)
+        consumer = RecordConsumer(config(broker, topics, timeout_ms=300), step)
         task = asyncio.create_task(consumer.run())
 
         async def done() -> bool:
@@ -482,7 +493,7 @@ def test_scores_topic_is_consumed_in_the_same_group_with_its_own_step(
             fail=lambda batch, n: RetryableError("ClickHouse busy") if n == 1 else None
         )
         consumer = RecordConsumer(
-            config(broker, topics, scores_topic=scores_topic, batch_timeout_ms=300),
+            config(broker, topics, scores_topic=scores_topic, timeout_ms=300),
             observations,
             process_scores=scores,  # type: ignore[arg-type]
         )
@@ -546,7 +557,7 @@ def test_a_failed_dead_letter_write_is_retried_before_the_commit(
         step = Recorder()
         dlq = FlakyDeadLetterQueue(broker.bootstrap, topics.dlq, failures=2)
         consumer = RecordConsumer(
-            config(broker, topics, batch_timeout_ms=300), step, dead_letter_queue=dlq
+            config(broker, topics, timeout_ms=300), step, dead_letter_queue=dlq
         )
         task = asyncio.create_task(consumer.run())
 
@@ -577,7 +588,7 @@ def test_stop_flushes_and_commits_the_batch_in_progress(broker: Broker, topics: 
         )
         step = Recorder()
         consumer = RecordConsumer(
-            config(broker, topics, batch_timeout_ms=60_000, max_batch_records=100_000), step
+            config(broker, topics, timeout_ms=60_000, max_records=100_000), step
         )
         task = asyncio.create_task(consumer.run())
         await until(lambda: consumer.pending_records == 32)
@@ -604,7 +615,7 @@ def test_two_consumers_split_the_partitions_and_a_rebalance_flushes_first(
     """Revocation writes and commits the batch in progress, so the new owner does not redo it."""
 
     async def scenario() -> None:
-        cfg = config(broker, topics, batch_timeout_ms=60_000, max_batch_records=100_000)
+        cfg = config(broker, topics, timeout_ms=60_000, max_records=100_000)
         first_batch = await produce(
             broker.bootstrap,
             topics.topic,

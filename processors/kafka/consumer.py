@@ -9,22 +9,23 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka_publi
 ``processors.batch.WriteScores``), committing offsets only after both returned (design.md
 "Guarantees"; style-anchors.md §4):
 
-1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``max_batch_records``
-   records (observations and scores alike), or ``batch_timeout_ms`` after its first message
+1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``batch.max_records``
+   records (observations and scores alike), or ``batch.timeout_ms`` after its first message
    arrived (collector batch processor rule, style-anchors.md §1.6). A batch spans partitions
    and topics and is cut after the message that reaches the size, so it overshoots by less than
    one message; the messages fetched beyond it start the next batch.
 2. **Decode.** A value that is not an ``ObservationBatch`` (a ``ScoreBatch`` on the scores
    topic), has no value, or decodes to a batch without records (an empty value, or bytes
    protobuf reads as unknown fields only) is poison: ``PermanentError``, dead-lettered
-   (``processors.dead_letter``), then committed with the batch.
+   (``processors.kafka.dead_letter``), then committed with the batch (decoding:
+   ``processors.kafka.messages``).
 3. **Process and commit.** The observation step, then the score step, run in a worker thread
    (``asyncio.to_thread``).
    Success: commit ``{partition: last offset + 1}`` for every partition of the batch.
    ``RetryableError`` or any unknown exception: no commit; the batch and any message fetched
    after it are dropped and their partitions rewound (``seek``) to the batch's first offsets; the
-   consumer waits (exponential backoff with jitter, ``backoff_initial_seconds`` doubling up to
-   ``backoff_max_seconds``) and reads the same messages again. Rewinding rather than keeping the
+   consumer waits (exponential backoff with jitter, ``backoff_initial_s`` doubling up to
+   ``backoff_max_s``) and reads the same messages again. Rewinding rather than keeping the
    batch in memory keeps ``getmany`` running (so ``max_poll_interval_ms`` is honoured and
    rebalances proceed normally) and leaves nothing in memory that a rebalance could make stale:
    a partition that moved away is simply read again by its new owner from the committed offset.
@@ -55,33 +56,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from processors.consumer_telemetry import CONSUMER_METRICS
-from processors.dead_letter import DeadLetter, DeadLetterQueue
+from processors.kafka.backoff import backoff_delay
+from processors.kafka.config import ConsumerConfig
+from processors.kafka.dead_letter import DeadLetterQueue
+from processors.kafka.messages import FetchedMessage, MessageBatch, Record, decode_message
+from processors.kafka.stats import ConsumerStats
+from processors.kafka.telemetry import CONSUMER_METRICS
 from storage.errors import PermanentError
-from storage.records import (
-    ObservationRecord,
-    ScoreRecord,
-    decode_observation_batch,
-    decode_score_batch,
-)
+from storage.records import ObservationRecord, ScoreRecord
 
-__all__ = [
-    "ConsumerConfig",
-    "ConsumerStats",
-    "Process",
-    "ProcessScores",
-    "RecordConsumer",
-    "backoff_delay",
-]
+__all__ = ["Process", "ProcessScores", "RecordConsumer"]
 
 log = logging.getLogger(__name__)
 
@@ -92,221 +83,22 @@ on failure."""
 ProcessScores = Callable[[Sequence[ScoreRecord]], object]
 """Write step for one batch's score records; runs in a worker thread; raises on failure."""
 
-Record = ObservationRecord | ScoreRecord
-
 _LAG_INTERVAL_S = 1.0
 """The lag gauge is recomputed at most this often (seconds)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumerConfig:
-    """Settings of ``RecordConsumer``; invalid values raise ``ValueError`` naming the key.
-
-    Attributes:
-        bootstrap_servers: ``host:port[,host:port…]`` of the Kafka cluster.
-        topic: the observations topic (values are ``ObservationBatch`` messages).
-        scores_topic: the scores topic (values are ``ScoreBatch`` messages); empty: scores are
-            not consumed.
-        dead_letter_topic: where permanently failing messages go; must exist.
-        group_id: consumer group shared by all processors.
-        client_id: Kafka client id (the dead-letter producer appends ``-dlq``).
-        max_batch_records: flush a batch once it holds this many records.
-        batch_timeout_ms: flush a batch at the latest this long after its first message.
-        session_timeout_ms: the group drops a member that sent no heartbeat for this long.
-        heartbeat_interval_ms: heartbeat period; below a third of ``session_timeout_ms``.
-        max_poll_interval_ms: a member that did not fetch for this long leaves the group; must
-            exceed ``backoff_max_seconds`` plus the time to process one batch.
-        rebalance_timeout_ms: how long a rebalance waits for members to rejoin; covers the flush
-            done in ``on_partitions_revoked``.
-        backoff_initial_seconds: first wait after a retryable failure.
-        backoff_max_seconds: longest wait between retries (the delay doubles up to it).
-    """
-
-    bootstrap_servers: str
-    topic: str = "otelfuse.observations"
-    scores_topic: str = ""
-    dead_letter_topic: str = "otelfuse.observations.dlq"
-    group_id: str = "otelfuse-processor"
-    client_id: str = "otelfuse-processor"
-    max_batch_records: int = 5_000
-    batch_timeout_ms: int = 200
-    session_timeout_ms: int = 10_000
-    heartbeat_interval_ms: int = 3_000
-    max_poll_interval_ms: int = 300_000
-    rebalance_timeout_ms: int = 60_000
-    backoff_initial_seconds: float = 0.5
-    backoff_max_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ValueError("invalid consumer config: " + "; ".join(problems))
-
-    def problems(self) -> list[str]:
-        """Every invalid setting, each message naming its key (empty when valid)."""
-        found: list[str] = []
-        if not self.bootstrap_servers.strip():
-            found.append("bootstrap_servers is empty")
-        if not self.topic or not self.dead_letter_topic or not self.group_id:
-            found.append("topic, dead_letter_topic and group_id must be set")
-        if self.topic == self.dead_letter_topic:
-            found.append(f"dead_letter_topic must differ from topic ({self.topic!r})")
-        if self.scores_topic in (self.topic, self.dead_letter_topic):
-            found.append(
-                f"scores_topic ({self.scores_topic!r}) must differ from topic and dead_letter_topic"
-            )
-        if self.max_batch_records < 1:
-            found.append(f"max_batch_records must be >= 1, got {self.max_batch_records}")
-        if self.batch_timeout_ms < 0:
-            found.append(f"batch_timeout_ms must be >= 0, got {self.batch_timeout_ms}")
-        if not 0 < self.heartbeat_interval_ms < self.session_timeout_ms:
-            found.append(
-                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be > 0 and below "
-                f"session_timeout_ms ({self.session_timeout_ms})"
-            )
-        if not 0 < self.backoff_initial_seconds <= self.backoff_max_seconds:
-            found.append(
-                f"backoff_initial_seconds ({self.backoff_initial_seconds}) must be > 0 and "
-                f"<= backoff_max_seconds ({self.backoff_max_seconds})"
-            )
-        if self.backoff_max_seconds * 1000 >= self.max_poll_interval_ms:
-            found.append(
-                f"max_poll_interval_ms ({self.max_poll_interval_ms}) must exceed "
-                f"backoff_max_seconds ({self.backoff_max_seconds}) in ms"
-            )
-        if self.rebalance_timeout_ms < self.session_timeout_ms:
-            found.append(
-                f"rebalance_timeout_ms ({self.rebalance_timeout_ms}) must be >= "
-                f"session_timeout_ms ({self.session_timeout_ms})"
-            )
-        return found
-
-
-def backoff_delay(
-    attempt: int,
-    initial: float,
-    maximum: float,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based): "equal jitter" backoff.
-
-    The ceiling is ``min(maximum, initial * 2**attempt)``; the delay is drawn uniformly from
-    ``[ceiling / 2, ceiling]``, so retries of many processors spread out but never hammer a
-    recovering ClickHouse with near-zero waits.
-    """
-    ceiling = min(maximum, initial * 2.0 ** min(attempt, 62))
-    return ceiling / 2 + rand() * ceiling / 2
-
-
-@dataclass(slots=True)
-class ConsumerStats:
-    """What the consumer did so far (for tests and the benchmark; metrics are separate).
-
-    Attributes:
-        batches: batches flushed and committed (or whose commit failed after the write).
-        messages: Kafka messages in those batches.
-        records: records (observations and scores) processed successfully.
-        dead_lettered: messages written to the dead-letter topic.
-        retries: flushes that failed retryably (the batch is read again).
-        commit_failures: commits refused after a successful write (e.g. the group rebalanced).
-        triggers: batches by what flushed them: ``size``, ``timeout``, ``revoke``, ``shutdown``.
-        decode_seconds / process_seconds / commit_seconds: time spent in each step.
-    """
-
-    batches: int = 0
-    messages: int = 0
-    records: int = 0
-    dead_lettered: int = 0
-    retries: int = 0
-    commit_failures: int = 0
-    triggers: dict[str, int] = field(default_factory=dict)
-    decode_seconds: float = 0.0
-    process_seconds: float = 0.0
-    commit_seconds: float = 0.0
-
-
-@dataclass(slots=True)
-class _Message:
-    """A fetched Kafka message and its decoded records, or why it cannot be decoded."""
-
-    raw: Any  # aiokafka.structs.ConsumerRecord[bytes, bytes]
-    tp: TopicPartition
-    records: Sequence[Record]
-    error: PermanentError | None = None
-
-    def letter(self, error: BaseException) -> DeadLetter:
-        raw = self.raw
-        return DeadLetter(
-            raw.topic, raw.partition, raw.offset, raw.key, raw.value, raw.headers, error
-        )
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Messages collected since the last flush, with per-partition offset bounds."""
-
-    messages: list[_Message] = field(default_factory=list)
-    records: int = 0
-    started: float = 0.0
-    first: dict[TopicPartition, int] = field(default_factory=dict)
-    """Offset of the batch's first message per partition (where a retry rewinds to)."""
-    next: dict[TopicPartition, int] = field(default_factory=dict)
-    """Offset to commit per partition: last offset in the batch + 1."""
-
-    def add(self, message: _Message, now: float) -> None:
-        if not self.messages:
-            self.started = now
-        self.messages.append(message)
-        self.records += len(message.records)
-        self.first.setdefault(message.tp, message.raw.offset)
-        self.next[message.tp] = message.raw.offset + 1
-
-    def split(self, max_records: int, now: float) -> tuple[_Batch, _Batch]:
-        """``(head, rest)``: head ends with the message that reaches ``max_records``.
-
-        Messages keep their order, so head holds a prefix of every partition's messages and
-        committing ``head.next`` never skips a message of ``rest``.
-        """
-        if self.records <= max_records:
-            return self, _Batch()
-        head, rest = _Batch(), _Batch()
-        for message in self.messages:
-            (head if head.records < max_records else rest).add(message, now)
-        head.started = self.started
-        return head, rest
-
-
-def _decode(raw: Any, tp: TopicPartition, scores_topic: str) -> _Message:
-    if raw.value is None:
-        return _Message(raw, tp, [], PermanentError("message without a value (tombstone)"))
-    is_score = bool(scores_topic) and tp.topic == scores_topic
-    kind, article, items = (
-        ("ScoreBatch", "a", "scores") if is_score else ("ObservationBatch", "an", "observations")
-    )
-    records: Sequence[Record]
-    try:
-        records = decode_score_batch(raw.value) if is_score else decode_observation_batch(raw.value)
-    except PermanentError as exc:
-        return _Message(raw, tp, [], exc)
-    if not records:
-        # protobuf parses b"" and bytes holding only unknown fields as an empty batch; the
-        # receiver never sends one, so this is not ours: park it rather than drop it silently
-        error = PermanentError(
-            f"{kind} without {items} ({len(raw.value)} bytes): an empty value or not {article} "
-            f"{kind}"
-        )
-        return _Message(raw, tp, [], error)
-    return _Message(raw, tp, records)
-
-
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Forwards aiokafka's rebalance callbacks to the owning ``RecordConsumer``."""
+
     def __init__(self, owner: RecordConsumer) -> None:
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Flush the batch in progress before ``revoked`` go away."""
         await self._owner._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Record ``assigned`` and run the ``on_assign`` hook."""
         await self._owner._on_assigned(assigned)
 
 
@@ -357,7 +149,7 @@ class RecordConsumer:
             client_id=f"{config.client_id}-dlq",
         )
         self._consumer: Any = None  # AIOKafkaConsumer once running
-        self._batch = _Batch()
+        self._batch = MessageBatch()
         self._lock = asyncio.Lock()  # one flush (process + commit) at a time
         self._stopping = asyncio.Event()
         self._done = asyncio.Event()
@@ -395,7 +187,7 @@ class RecordConsumer:
             self._consumer = await self._connect()
             if self._consumer is None:
                 return  # stopped before connecting
-            topics = [self.config.topic, self.config.scores_topic]
+            topics = [self.config.observations_topic, self.config.scores_topic]
             self._consumer.subscribe([t for t in topics if t], listener=_Listener(self))
             await self._consume()
             await self._flush("shutdown", split=False)
@@ -454,15 +246,15 @@ class RecordConsumer:
 
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
-        timeout = self.config.batch_timeout_ms / 1000
+        timeout = self.config.batch.timeout_s
         while not self._stopping.is_set():
             batch = self._batch
             wait = timeout
             if batch.messages:
                 wait = batch.started + timeout - loop.time()
-                if batch.records >= self.config.max_batch_records or wait <= 0:
+                if batch.records >= self.config.batch.max_records or wait <= 0:
                     trigger = (
-                        "size" if batch.records >= self.config.max_batch_records else "timeout"
+                        "size" if batch.records >= self.config.batch.max_records else "timeout"
                     )
                     if not await self._flush(trigger, split=True):
                         await self._backoff()
@@ -482,7 +274,7 @@ class RecordConsumer:
     async def _fetch(self, wait_s: float) -> Mapping[TopicPartition, list[Any]]:
         """``getmany`` for at most ``wait_s``; returns early (empty) when ``stop()`` is called."""
         # every message holds at least one record, except poison
-        limit = max(1, self.config.max_batch_records - self._batch.records)
+        limit = max(1, self.config.batch.max_records - self._batch.records)
         getter = asyncio.ensure_future(
             self._consumer.getmany(timeout_ms=max(0, int(wait_s * 1000)), max_records=limit)
         )
@@ -507,7 +299,7 @@ class RecordConsumer:
         count = 0
         for tp, raws in fetched.items():
             for raw in raws:
-                self._batch.add(_decode(raw, tp, self.config.scores_topic), now)
+                self._batch.add(decode_message(raw, tp, self.config.scores_topic), now)
                 count += 1
         CONSUMER_METRICS.consumed.inc(count)
         self.stats.decode_seconds += time.perf_counter() - started
@@ -515,7 +307,7 @@ class RecordConsumer:
     async def _flush(self, trigger: str, *, split: bool) -> bool:
         """Process, dead-letter and commit the pending messages; False if that failed retryably.
 
-        With ``split`` (the consume loop) at most ``max_batch_records`` records are flushed and
+        With ``split`` (the consume loop) at most ``batch.max_records`` records are flushed and
         the rest stays pending; on failure every pending message is dropped and its partition
         sought back to the first of them, so the next fetches return them again. Without (revoke,
         shutdown) everything pending is flushed; after a failure the partitions are re-read from
@@ -524,10 +316,10 @@ class RecordConsumer:
         async with self._lock:
             if split:
                 batch, self._batch = self._batch.split(
-                    self.config.max_batch_records, asyncio.get_running_loop().time()
+                    self.config.batch.max_records, asyncio.get_running_loop().time()
                 )
             else:
-                batch, self._batch = self._batch, _Batch()
+                batch, self._batch = self._batch, MessageBatch()
             if not batch.messages:
                 return True
             log.debug(
@@ -553,7 +345,7 @@ class RecordConsumer:
                     exc,
                 )
                 if split:
-                    rest, self._batch = self._batch, _Batch()
+                    rest, self._batch = self._batch, MessageBatch()
                     self._rewind({**rest.first, **batch.first})
                 return False
             self.stats.process_seconds += time.perf_counter() - started
@@ -571,8 +363,8 @@ class RecordConsumer:
             return True
 
     async def _process_messages(
-        self, messages: list[_Message]
-    ) -> list[tuple[_Message, PermanentError]]:
+        self, messages: list[FetchedMessage]
+    ) -> list[tuple[FetchedMessage, PermanentError]]:
         """Run the process step; on ``PermanentError`` bisect to isolate the failing messages.
 
         Returns the messages that failed permanently on their own, with their errors.
@@ -603,7 +395,7 @@ class RecordConsumer:
         if scores and self._process_scores is not None:
             self._process_scores(scores)
 
-    async def _commit(self, batch: _Batch) -> None:
+    async def _commit(self, batch: MessageBatch) -> None:
         started = time.perf_counter()
         assigned = self._consumer.assignment()
         offsets = {tp: offset for tp, offset in batch.next.items() if tp in assigned}
@@ -635,7 +427,7 @@ class RecordConsumer:
 
     async def _backoff(self) -> None:
         c = self.config
-        delay = backoff_delay(self._attempt, c.backoff_initial_seconds, c.backoff_max_seconds)
+        delay = backoff_delay(self._attempt, c.backoff_initial_s, c.backoff_max_s)
         self._attempt += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)

@@ -30,9 +30,12 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from processors.kafka.config import DEFAULT_CLIENT_ID
 from storage.errors import RetryableError
 
 __all__ = [
+    "DEFAULT_DEAD_LETTER_CLIENT_ID",
+    "DEFAULT_REQUEST_TIMEOUT_MS",
     "MAX_ERROR_BYTES",
     "MAX_REQUEST_BYTES",
     "DeadLetter",
@@ -41,6 +44,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_DEAD_LETTER_CLIENT_ID = f"{DEFAULT_CLIENT_ID}-dlq"
+"""Kafka client id of the dead-letter producer."""
+
+DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+"""Milliseconds after which an unacknowledged dead-letter send fails (retryably)."""
 
 MAX_ERROR_BYTES = 2_048
 """Longest ``otelfuse-error`` header value, in bytes (longer messages are cut)."""
@@ -109,8 +118,8 @@ class DeadLetterQueue:
         bootstrap_servers: str,
         topic: str,
         *,
-        client_id: str = "otelfuse-processor-dlq",
-        request_timeout_ms: int = 30_000,
+        client_id: str = DEFAULT_DEAD_LETTER_CLIENT_ID,
+        request_timeout_ms: int = DEFAULT_REQUEST_TIMEOUT_MS,
     ) -> None:
         self.topic = topic
         self._bootstrap = bootstrap_servers
