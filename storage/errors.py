@@ -10,7 +10,7 @@ Unknown exceptions are treated as retryable, as the OpenTelemetry Collector does
 
 from __future__ import annotations
 
-__all__ = ["PermanentError", "RetryableError", "is_retryable"]
+__all__ = ["PermanentError", "RetryableError"]
 
 
 class RetryableError(Exception):
@@ -23,8 +23,3 @@ class RetryableError(Exception):
 
 class PermanentError(Exception):
     """A failure that will repeat for the same input; never retried."""
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Return False only for ``PermanentError``; every other exception is retryable."""
-    return not isinstance(exc, PermanentError)

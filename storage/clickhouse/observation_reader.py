@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.clickhouse.keys import key_condition
 from storage.records import ObservationRecord, TraceFields
 
@@ -104,12 +104,12 @@ class ObservationReader:
     """Reads the stored observations that partial records are merged onto.
 
     Args:
-        engine: the shared ClickHouse engine.
+        client: the shared ClickHouse client.
         database: database holding the ``observations`` table.
     """
 
-    def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
-        self._engine = engine
+    def __init__(self, client: Client, database: str = "otelfuse") -> None:
+        self._client = client
         self._db = database
 
     def read(self, keys: Iterable[ObservationKey]) -> dict[ObservationKey, list[ObservationRecord]]:
@@ -119,12 +119,12 @@ class ObservationReader:
         span id reused by a legacy client) are all returned and the caller picks.
 
         Raises:
-            RetryableError / PermanentError: from the engine.
+            RetryableError / PermanentError: from the client.
         """
         condition, params = key_condition(keys)  # as PREWHERE: see storage.clickhouse.keys
         if not params:
             return {}
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {STORED_OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
             f" PREWHERE {condition} WHERE is_deleted = 0 ORDER BY event_ts DESC",
             params,

@@ -1,9 +1,9 @@
 """Turn ``ObservationRecord``s into ``observations`` rows: one row (``observation_row``, for
-``Engine.insert_rows``) or a batch column by column (``observation_columns``, for
+``Client.insert_rows``) or a batch column by column (``observation_columns``, for
 ``insert_columns``).
 
 Column names and types: ``migrations/0001_create_observations.sql`` (langfuse-anchor.md §2.2,
-§2.4). Rows hold engine-neutral Python values (``engine.Engine``); each engine adapts them:
+§2.4). Rows hold client-neutral Python values (``client.Client``); each client adapts them:
 
 - times: Unix µs (int), range-checked here (``check_time``);
 - money: decimal text in USD -> fixed-point text with 12 fractional digits (``Decimal(18,12)``),
@@ -47,7 +47,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The record contract's range (storage.records): 1973-03-03 .. 2286-11-20, where every engine
+# The record contract's range (storage.records): 1973-03-03 .. 2286-11-20, where every client
 # stores µs exactly (9 or 10 second digits in text form).
 
 _SCALE = Decimal("1e-12")
@@ -385,9 +385,9 @@ def _plain_money(values: list[str]) -> bool:
     return text.count("\n") == len(values) - 1 and _PLAIN_LINES.fullmatch(text + "\n") is not None
 
 
-# ---- the embedded engine's Protobuf path ------------------------------------------------------
+# ---- the embedded client's Protobuf path ------------------------------------------------------
 #
-# ``ChdbEngine.insert_protobuf`` lets ClickHouse decode the records itself: the writer sends each
+# ``ChdbClient.insert_protobuf`` lets ClickHouse decode the records itself: the writer sends each
 # record's (already serialised, for ``content_hash``) protobuf bytes in an ``ObservationRow``
 # envelope, and ``INSERT ... SELECT`` turns the decoded fields into ``observations`` columns with
 # the same values as ``observation_columns``. Python then touches only the fields it validates

@@ -40,7 +40,7 @@ def main() -> None:
     from processors.batch import EnrichAndWrite
     from processors.consumer import ConsumerConfig, RecordConsumer
     from processors.enrich import default_enricher
-    from storage.clickhouse.engine import ChdbEngine
+    from storage.clickhouse.chdb import ChdbClient
     from storage.clickhouse.migrate import apply_migrations
     from storage.clickhouse.writer import ClickHouseWriter
     from storage.query.params import ObservationFilter, PageRequest
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = Path(args.data)
-    engine = ChdbEngine(data / "chdb")
+    engine = ChdbClient(data / "chdb")
     apply_migrations(engine)
     writer = ClickHouseWriter(engine)
     write = EnrichAndWrite(default_enricher(data), writer)

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from storage.auth import KeyStore, Project, Unauthenticated, authenticate_async
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.errors import PermanentError, RetryableError
 from storage.query.params import BadRequest, parse_page
 from storage.query.scores.params import encode_cursor, parse_score_filter, parse_v3_query
@@ -112,7 +112,7 @@ class _ScoreApi:
         return _JSON({"data": [score_v3_json(row, q.fields) for row in rows], "meta": meta})
 
 
-def score_routes(engine: Engine, keys: KeyStore, database: str = "otelfuse") -> list[BaseRoute]:
+def score_routes(engine: Client, keys: KeyStore, database: str = "otelfuse") -> list[BaseRoute]:
     """The score read routes; mount them next to ``storage.query.api.query_routes``."""
     api = _ScoreApi(ScoreRepository(engine, database), keys)
     guard = api.guarded
