@@ -7,7 +7,7 @@ usage and ~1 KB input/output), packed into ``ObservationBatch`` messages of whol
 ``--records-per-message`` records each, keyed by the first trace's id (each trace lives in
 exactly one message, so all its spans share a partition), lz4-compressed like the receiver's
 producer. Then one consumer with the production step, ``EnrichAndWrite(default_enricher(…),
-ClickHouseWriter(ChdbEngine(tmp)))``, drains the topic. Prints rows/s into embedded
+ClickHouseWriter(ChdbClient(tmp)))``, drains the topic. Prints rows/s into embedded
 ClickHouse, measured from the group assignment to the last commit, and where the time went.
 ``--step noop`` replaces the process step by a no-op to measure the consumer alone.
 
@@ -44,7 +44,7 @@ from processors.kafka.config import (
     ConsumerConfig,
 )
 from processors.kafka.consumer import RecordConsumer
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import KAFKA_CONTENT_TYPE, ObservationRecord, encode_observation_batch
@@ -140,7 +140,7 @@ def _noop(records: Sequence[ObservationRecord]) -> None:
 async def consume(
     broker: Broker, data: Path, records: int, batch: int, cache_size: int, noop: bool
 ) -> dict[str, object]:
-    engine = ChdbEngine(data / "chdb")
+    engine = ChdbClient(data / "chdb")
     apply_migrations(engine)
     writer = ClickHouseWriter(engine, trace_cache_size=cache_size)
     timed = TimedWriter(writer)

@@ -10,9 +10,9 @@ folder, so not inside pytest). Batches hold 2,000 realistic GENERATION records (
 - ``continue-cold``: the same with the trace cache disabled (trace read per batch);
 - ``redeliver``: the previous batches again (everything recognised and skipped).
 
-``--path columns`` / ``--path rows`` hide the engine's faster interfaces from the writer, to
+``--path columns`` / ``--path rows`` hide the client's faster interfaces from the writer, to
 measure its other insert paths on the same data: Arrow columns (``insert_columns``) or
-JSON rows (``insert_rows``, what a non-chdb engine gets); default: the embedded Protobuf path.
+JSON rows (``insert_rows``, what a ``ServerClient`` gets); default: the embedded Protobuf path.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from storage.clickhouse.engine import ChdbEngine, Engine
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, NATIVE, Client
 from storage.clickhouse.migrate import apply_migrations
+from storage.clickhouse.prepared import PreparedInsert
 from storage.clickhouse.writer import ClickHouseWriter
+from storage.errors import PermanentError
 from storage.records import ObservationRecord
 from tests.storage.records import BASE_US, generation, new_id
 
@@ -51,33 +54,60 @@ def make_batch(trace_ids: list[str], start_us: int) -> list[ObservationRecord]:
 
 
 class RowsOnly:
-    """The engine as a plain ``Engine`` (``insert_rows`` only)."""
+    """The client inserting through ``insert_rows`` only (what a ``ServerClient`` does)."""
 
-    def __init__(self, engine: ChdbEngine) -> None:
-        self.engine = engine
+    insert_formats = frozenset({NATIVE})
+
+    def __init__(self, client: ChdbClient) -> None:
+        self.client = client
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.engine.command(sql, params)
+        self.client.command(sql, params)
 
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.engine.select(sql, params)
+        return self.client.select(sql, params)
 
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
-        self.engine.insert_rows(table, columns, rows)
-
-    def close(self) -> None:
-        self.engine.close()
-
-
-class ColumnsOnly(RowsOnly):
-    """The engine as a ``ColumnarEngine`` (no Protobuf path)."""
+        self.client.insert_rows(table, columns, rows)
 
     def insert_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
-        self.engine.insert_columns(table, columns, data)
+        self.client.insert_rows(table, columns, zip(*data, strict=True))
+
+    def prepare_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> PreparedInsert:
+        raise PermanentError("not used: no Protobuf path")
+
+    def prepare_protobuf(
+        self,
+        table: str,
+        columns: Sequence[str],
+        expressions: Sequence[str],
+        *,
+        structure: str,
+        schema: str,
+        message: str,
+        payload: bytes,
+    ) -> PreparedInsert:
+        raise PermanentError("not used: no Protobuf path")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class ColumnsOnly(RowsOnly):
+    """The client without its Protobuf path (Arrow columns)."""
+
+    insert_formats = frozenset({JSON_COMPACT_EACH_ROW, ARROW_STREAM})
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        self.client.insert_columns(table, columns, data)
 
 
 def run(name: str, writer: ClickHouseWriter, batches: list[list[ObservationRecord]]) -> None:
@@ -106,9 +136,9 @@ def main() -> None:
         f" insert path {args.path}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        chdb = ChdbEngine(Path(tmp) / "data")
+        chdb = ChdbClient(Path(tmp) / "data")
         apply_migrations(chdb)
-        engine: Engine = chdb
+        engine: Client = chdb
         if args.path == "columns":
             engine = ColumnsOnly(chdb)
         elif args.path == "rows":

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 
 from ingest.config import Settings
-from storage.clickhouse.engine import ChdbEngine, Engine
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.client import Client
 from storage.clickhouse.migrate import apply_migrations
 from storage.query.repository import Repository
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 class Storage:
     """An open ClickHouse engine and the query repository over it."""
 
-    engine: Engine
+    engine: Client
     repository: Repository
 
     @classmethod
@@ -30,7 +31,7 @@ class Storage:
         Raises:
             RetryableError / PermanentError: the engine cannot be opened or migrated.
         """
-        engine = await asyncio.to_thread(_open_engine, settings)
+        engine = await asyncio.to_thread(_open_client, settings)
         if migrate:
             applied = await asyncio.to_thread(
                 apply_migrations, engine, settings.clickhouse_database
@@ -48,12 +49,12 @@ class Storage:
         await asyncio.to_thread(self.engine.close)
 
 
-def _open_engine(settings: Settings) -> Engine:
+def _open_client(settings: Settings) -> Client:
     if settings.clickhouse_url:
-        from storage.clickhouse import open_engine  # the server transport
+        from storage.clickhouse import open_client  # the server transport
 
-        return open_engine(settings.clickhouse_url, settings.data_dir)
-    return ChdbEngine(settings.data_dir / "clickhouse")
+        return open_client(settings.clickhouse_url, settings.data_dir)
+    return ChdbClient(settings.data_dir / "clickhouse")
 
 
 async def clickhouse_health(repository: Repository) -> str | None:

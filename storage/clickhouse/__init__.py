@@ -1,11 +1,13 @@
-"""ClickHouse storage: engines, schema migrations and the batch writer.
+"""ClickHouse storage: clients, schema migrations and the batch writer.
 
-- ``engine``: ``Engine`` protocol and ``ChdbEngine`` (embedded ClickHouse, the default);
-- ``server``: ``ServerEngine`` (a ClickHouse server over the native protocol, clickhouse-driver);
-- ``migrate``: forward-only numbered migrations (``migrations/NNNN_*.sql``), on either engine;
+- ``client``: the ``Client`` protocol; ``chdb``: ``ChdbClient`` (embedded ClickHouse, the
+  default); ``server``: ``ServerClient`` (a ClickHouse server over the native protocol,
+  clickhouse-driver);
+- ``schema``: the ``observations`` columns every write and read path derives from;
+- ``migrate``: forward-only numbered migrations (``migrations/NNNN_*.sql``), on either client;
 - ``writer``: ``ClickHouseWriter`` (observation rows + merged trace rows).
 
-``open_engine`` picks the engine from the configured URL.
+``open_client`` picks the client from the configured URL.
 """
 
 from __future__ import annotations
@@ -13,28 +15,29 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from storage.clickhouse.engine import ChdbEngine, Engine
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.client import Client
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import PermanentError
 
 __all__ = [
-    "ChdbEngine",
+    "ChdbClient",
     "ClickHouseWriter",
-    "Engine",
+    "Client",
     "apply_migrations",
     "database_for",
-    "open_engine",
+    "open_client",
 ]
 
 _SERVER_SCHEMES = ("clickhouse", "clickhouses")
 
 
-def open_engine(url: str | None, data_dir: Path) -> Engine:
-    """The engine for ``url``: a ``clickhouse://``/``clickhouses://`` URL gives a
-    ``ServerEngine``; ``None`` (or ``""``) gives ``ChdbEngine(data_dir / "clickhouse")``.
+def open_client(url: str | None, data_dir: Path) -> Client:
+    """The client for ``url``: a ``clickhouse://``/``clickhouses://`` URL gives a
+    ``ServerClient``; ``None`` (or ``""``) gives ``ChdbClient(data_dir / "clickhouse")``.
 
-    Only one ``ChdbEngine`` may exist per process (chdb's single data path): share the result.
+    Only one ``ChdbClient`` may exist per process (chdb's single data path): share the result.
 
     Raises:
         PermanentError: another URL scheme (e.g. ``http://``: only the native protocol is
@@ -42,16 +45,16 @@ def open_engine(url: str | None, data_dir: Path) -> Engine:
         RetryableError: the chdb data folder is locked by another process.
     """
     if not url:
-        return ChdbEngine(data_dir / "clickhouse")
+        return ChdbClient(data_dir / "clickhouse")
     scheme = urlparse(url).scheme
     if scheme not in _SERVER_SCHEMES:
         raise PermanentError(
             f"unsupported ClickHouse URL scheme {scheme!r}: use clickhouse:// (native protocol,"
             " port 9000) or clickhouses:// (TLS, port 9440)"
         )
-    from storage.clickhouse.server import ServerEngine  # imports clickhouse-driver
+    from storage.clickhouse.server import ServerClient  # imports clickhouse-driver
 
-    return ServerEngine(url)
+    return ServerClient(url)
 
 
 def database_for(url: str | None, default: str) -> str:

@@ -1,7 +1,7 @@
-"""Engine-neutral insert rows: validation and the column types behind them.
+"""Client-neutral insert rows: validation and the column types behind them.
 
-``Engine.insert_rows(table, columns, rows)`` takes plain Python values (see ``engine.Engine``);
-each engine adapts them to the column types, which it learns once per table from
+``Client.insert_rows(table, columns, rows)`` takes plain Python values (see ``client.Client``);
+each client adapts them to the column types, which it learns once per table from
 ``system.columns`` and caches here. The cache is refreshed when an insert names a column it does
 not know (a migration added it); a column whose *type* a migration changed keeps its old type
 until the process restarts (or ``ColumnTypes.forget`` is called).
@@ -16,7 +16,14 @@ from typing import Any
 
 from storage.errors import PermanentError, RetryableError
 
-__all__ = ["ColumnTypes", "check_rows", "column_list", "system_columns", "validate_table"]
+__all__ = [
+    "ColumnTypes",
+    "check_columns",
+    "check_rows",
+    "column_list",
+    "system_columns",
+    "validate_table",
+]
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -67,12 +74,28 @@ def check_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
             )
 
 
+def check_columns(columns: Sequence[str], data: Sequence[Sequence[Any]]) -> int:
+    """The number of rows of column-oriented ``data`` (``Client.insert_columns``).
+
+    Raises:
+        PermanentError: not one value list per column, or lists of different lengths.
+    """
+    if len(data) != len(columns):
+        raise PermanentError(f"insert has {len(data)} value lists for {len(columns)} columns")
+    lengths = {len(values) for values in data}
+    if len(lengths) > 1:
+        raise PermanentError(
+            f"insert columns {list(columns)!r} have different lengths {[len(v) for v in data]}"
+        )
+    return lengths.pop() if lengths else 0
+
+
 class ColumnTypes:
     """Thread-safe cache of ``{column: type}`` per table, filled by ``fetch``.
 
     Args:
         fetch: reads a table's columns (typically from ``system.columns``); it raises
-            ``RetryableError``/``PermanentError`` like any engine call.
+            ``RetryableError``/``PermanentError`` like any client call.
     """
 
     def __init__(self, fetch: Fetch) -> None:
@@ -114,7 +137,7 @@ class ColumnTypes:
 
 
 def system_columns(select: Callable[..., list[dict[str, Any]]]) -> Fetch:
-    """A ``Fetch`` reading ``system.columns`` through an engine's ``select(sql, params)``."""
+    """A ``Fetch`` reading ``system.columns`` through a client's ``select(sql, params)``."""
 
     def fetch(database: str | None, table: str) -> dict[str, str]:
         where_db = "currentDatabase()" if database is None else "{db:String}"

@@ -8,7 +8,7 @@ files.
 
 The runner is deliberately tiny: no maintained migration package (golang-migrate, as Langfuse
 uses, or the Python ones) works against embedded chdb, which has no TCP/HTTP endpoint. It only
-uses ``Engine`` calls, so the same files run on chdb and on a server (``ServerEngine``); its own
+uses ``Client`` calls, so the same files run on chdb and on a server (``ServerClient``); its own
 bookkeeping table uses types every ClickHouse version has. ``ON CLUSTER``/replicated DDL is not
 handled. ClickHouse DDL is not transactional, so every statement must be safe to re-run
 (``IF NOT EXISTS``, ``ADD COLUMN IF NOT EXISTS``): a migration interrupted half-way is simply
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.errors import PermanentError
 
 __all__ = ["Migration", "apply_migrations", "load_migrations", "split_statements"]
@@ -80,7 +80,7 @@ def load_migrations(directory: Traversable | None = None) -> list[Migration]:
 
 
 def apply_migrations(
-    engine: Engine, database: str = "otelfuse", *, directory: Traversable | None = None
+    client: Client, database: str = "otelfuse", *, directory: Traversable | None = None
 ) -> list[str]:
     """Create ``database`` if needed and apply every migration not yet recorded, in order.
 
@@ -92,21 +92,21 @@ def apply_migrations(
     """
     if not _DATABASE_NAME.match(database):
         raise PermanentError(f"invalid ClickHouse database name {database!r}")
-    engine.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    engine.command(
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations"
         " (version UInt32, name String, applied_at DateTime)"
         " ENGINE = ReplacingMergeTree(applied_at) ORDER BY version"
     )
-    rows = engine.select(f"SELECT DISTINCT version FROM {database}.schema_migrations")
+    rows = client.select(f"SELECT DISTINCT version FROM {database}.schema_migrations")
     done = {int(row["version"]) for row in rows}
     applied: list[str] = []
     for migration in load_migrations(directory):
         if migration.version in done:
             continue
         for statement in split_statements(migration.sql):
-            engine.command(statement.replace("{database}", database))
-        engine.insert_rows(
+            client.command(statement.replace("{database}", database))
+        client.insert_rows(
             f"{database}.schema_migrations",
             ("version", "name", "applied_at"),
             [(migration.version, migration.name, time.time_ns() // 1000)],

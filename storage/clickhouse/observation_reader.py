@@ -6,97 +6,120 @@
   project-scoped, ``is_deleted = 0``.
 - trace-only records (trace-create events) are written by ``ClickHouseWriter.write_traces``.
 
-Money columns are read as decimal text (``toString``), times as Unix µs.
+Which columns are read, and how each becomes a record field, is derived from
+``schema.OBSERVATION_SCHEMA``: money columns are read as decimal text (``toString``), times as
+Unix µs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.clickhouse.keys import key_condition
-from storage.records import ObservationRecord, TraceFields
+from storage.clickhouse.schema import OBSERVATION_SCHEMA, Column, Kind
+from storage.records import ObservationRecord
 
-__all__ = ["STORED_OBSERVATION_COLUMNS", "ObservationReader", "stored_record"]
+__all__ = [
+    "STORED_OBSERVATION_COLUMNS",
+    "STORED_OBSERVATION_FIELDS",
+    "ObservationReader",
+    "stored_column",
+    "stored_record",
+]
 
 ObservationKey = tuple[str, str]
 """``(project_id, observation id)``."""
 
-STORED_OBSERVATION_COLUMNS = """
-    project_id, id, trace_id, parent_observation_id, type, name, environment,
-    toUnixTimestamp64Micro(start_time) AS start_time_us,
-    toUnixTimestamp64Micro(end_time) AS end_time_us,
-    toUnixTimestamp64Micro(completion_start_time) AS completion_start_time_us,
-    level, status_message, version, release, input, output, metadata,
-    provided_model_name, model_parameters, provided_usage_details,
-    mapApply((k, v) -> (k, toString(v)), provided_cost_details) AS provided_cost_details,
-    prompt_name, prompt_version, prompt_id,
-    is_root, trace_name, user_id, session_id, tags,
-    scope_name, scope_version, service_name, service_version,
-    telemetry_sdk_language, telemetry_sdk_name, telemetry_sdk_version,
-    ingestion_sdk_name, ingestion_sdk_version
-"""
-"""``SELECT`` list read by ``stored_record``."""
 
-_OPTIONAL_COLUMNS = (
-    "parent_observation_id",
-    "end_time_us",
-    "completion_start_time_us",
-    "status_message",
-    "version",
-    "release",
-    "input",
-    "output",
-    "provided_model_name",
-    "model_parameters",
-    "prompt_name",
-    "prompt_version",
-    "prompt_id",
-)
-_PLAIN_COLUMNS = (
-    "project_id",
-    "id",
-    "trace_id",
-    "type",
-    "name",
-    "environment",
-    "level",
-    "scope_name",
-    "scope_version",
-    "service_name",
-    "service_version",
-    "telemetry_sdk_language",
-    "telemetry_sdk_name",
-    "telemetry_sdk_version",
-    "ingestion_sdk_name",
-    "ingestion_sdk_version",
-)
+def stored_column(column: Column) -> tuple[str, str] | None:
+    """``(SELECT expression, row key)`` reading ``column`` back for ``stored_record``, or None
+    when the merge does not read it (bookkeeping, and enrichment the enricher recomputes).
+
+    Times are read as Unix µs (``toUnixTimestamp64Micro``, keyed by the record field), money as
+    decimal text (``toString``), everything else as the column itself.
+    """
+    if column.bookkeeping or column.enrichment:
+        return None
+    name = column.name
+    if column.kind in (Kind.TIME, Kind.OPTIONAL_TIME):
+        return f"toUnixTimestamp64Micro({name}) AS {column.field}", column.field
+    if column.kind is Kind.MONEY_MAP:
+        return f"mapApply((k, v) -> (k, toString(v)), {name}) AS {name}", name
+    if column.kind is Kind.OPTIONAL_MONEY:
+        return f"toString({name}) AS {name}", name
+    return name, name
+
+
+_Setter = Callable[[ObservationRecord, Mapping[str, Any]], None]
+
+
+def _setter(column: Column, key: str) -> _Setter:
+    """Sets ``column``'s record field from ``row[key]`` (JSON-typed values: 64-bit integers may
+    arrive as text, so integer columns go through ``int``)."""
+    trace_field = column.trace_field
+    field = trace_field if trace_field is not None else column.field
+    kind = column.kind
+    integer = "Int" in column.type
+    boolean = column.type == "Bool"
+
+    def target(record: ObservationRecord) -> Any:
+        return record.trace if trace_field is not None else record
+
+    if kind in (Kind.MAP, Kind.MONEY_MAP):
+
+        def update(record: ObservationRecord, row: Mapping[str, Any]) -> None:
+            values = row[key]
+            if integer:
+                values = {k: int(v) for k, v in values.items()}
+            getattr(target(record), field).update(values)
+
+        return update
+    if kind is Kind.LIST:
+
+        def extend(record: ObservationRecord, row: Mapping[str, Any]) -> None:
+            getattr(target(record), field).extend(row[key])
+
+        return extend
+
+    def assign(record: ObservationRecord, row: Mapping[str, Any]) -> None:
+        value = row[key]
+        if value is None:
+            return  # NULL: an unset optional field
+        if integer or kind in (Kind.TIME, Kind.OPTIONAL_TIME):
+            value = int(value)
+        elif boolean:
+            value = bool(value)
+        setattr(target(record), field, value)
+
+    return assign
+
+
+_STORED = [(c, read) for c in OBSERVATION_SCHEMA if (read := stored_column(c)) is not None]
+
+STORED_OBSERVATION_COLUMNS = ", ".join(expression for _, (expression, _) in _STORED)
+"""``SELECT`` list read by ``stored_record`` (derived from ``schema.OBSERVATION_SCHEMA``)."""
+
+STORED_OBSERVATION_FIELDS: tuple[str, ...] = tuple(c.field for c, _ in _STORED)
+"""The record fields ``stored_record`` fills, in schema order (``trace.<name>`` for trace
+fields)."""
+
+_SETTERS = [_setter(c, key) for c, (_, key) in _STORED]
 
 
 def stored_record(row: Mapping[str, Any]) -> ObservationRecord:
-    """The ``ObservationRecord`` of a row selected with ``STORED_OBSERVATION_COLUMNS``."""
-    record = ObservationRecord(start_time_us=int(row["start_time_us"]))
-    for name in _PLAIN_COLUMNS:
-        setattr(record, name, row[name])
-    for name in _OPTIONAL_COLUMNS:
-        value = row[name]
-        if value is not None:
-            setattr(record, name, int(value) if name.endswith(("_us", "_version")) else value)
-    record.metadata.update(row["metadata"])
-    record.provided_usage_details.update(
-        {k: int(v) for k, v in row["provided_usage_details"].items()}
-    )
-    record.provided_cost_details.update(row["provided_cost_details"])
-    trace = TraceFields(is_root=bool(row["is_root"]), tags=row["tags"])
-    for column, field in (
-        ("trace_name", "name"),
-        ("user_id", "user_id"),
-        ("session_id", "session_id"),
-    ):
-        if row[column] is not None:
-            setattr(trace, field, row[column])
-    record.trace.CopyFrom(trace)
+    """The ``ObservationRecord`` of a row selected with ``STORED_OBSERVATION_COLUMNS``: the
+    fields of ``STORED_OBSERVATION_FIELDS``; NULL leaves an optional field unset; ``trace`` is
+    always present.
+
+    Raises:
+        KeyError: the row lacks a selected column.
+    """
+    record = ObservationRecord()
+    record.trace.SetInParent()
+    for set_field in _SETTERS:
+        set_field(record, row)
     return record
 
 
@@ -104,12 +127,12 @@ class ObservationReader:
     """Reads the stored observations that partial records are merged onto.
 
     Args:
-        engine: the shared ClickHouse engine.
+        client: the shared ClickHouse client.
         database: database holding the ``observations`` table.
     """
 
-    def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
-        self._engine = engine
+    def __init__(self, client: Client, database: str = "otelfuse") -> None:
+        self._client = client
         self._db = database
 
     def read(self, keys: Iterable[ObservationKey]) -> dict[ObservationKey, list[ObservationRecord]]:
@@ -119,12 +142,12 @@ class ObservationReader:
         span id reused by a legacy client) are all returned and the caller picks.
 
         Raises:
-            RetryableError / PermanentError: from the engine.
+            RetryableError / PermanentError: from the client.
         """
         condition, params = key_condition(keys)  # as PREWHERE: see storage.clickhouse.keys
         if not params:
             return {}
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {STORED_OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
             f" PREWHERE {condition} WHERE is_deleted = 0 ORDER BY event_ts DESC",
             params,

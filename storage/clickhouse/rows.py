@@ -1,9 +1,11 @@
 """Turn ``ObservationRecord``s into ``observations`` rows: one row (``observation_row``, for
-``Engine.insert_rows``) or a batch column by column (``observation_columns``, for
+``Client.insert_rows``) or a batch column by column (``observation_columns``, for
 ``insert_columns``).
 
-Column names and types: ``migrations/0001_create_observations.sql`` (langfuse-anchor.md §2.2,
-§2.4). Rows hold engine-neutral Python values (``engine.Engine``); each engine adapts them:
+Column names, types and how each value comes from the record: ``schema.OBSERVATION_SCHEMA`` (table:
+``migrations/0001_create_observations.sql``, langfuse-anchor.md §2.2, §2.4); every path here
+(columns, rows, the Protobuf structure and ``SELECT``) is derived from it. Rows hold client-neutral
+Python values (``client.Client``); each client adapts them:
 
 - times: Unix µs (int), range-checked here (``check_time``);
 - money: decimal text in USD -> fixed-point text with 12 fractional digits (``Decimal(18,12)``),
@@ -19,13 +21,15 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from clickhouse_cityhash.cityhash import CityHash64  # type: ignore[import-untyped]
 from google.protobuf.descriptor import FieldDescriptor
 
+from storage.clickhouse.schema import OBSERVATION_COLUMNS, OBSERVATION_SCHEMA, Column, Kind
 from storage.errors import PermanentError
-from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
+from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord, TraceFields
 
 __all__ = [
     "MAX_TIME_US",
@@ -34,6 +38,7 @@ __all__ = [
     "OBSERVATION_PROTO_MESSAGE",
     "OBSERVATION_PROTO_STRUCTURE",
     "check_time",
+    "column_builder",
     "content_hash",
     "decimal_text",
     "observation_columns",
@@ -42,12 +47,14 @@ __all__ = [
     "observation_row",
     "observation_select",
     "observation_stream",
+    "proto_select_expression",
+    "proto_structure_column",
     "record_bytes_hash",
 ]
 
 log = logging.getLogger(__name__)
 
-# The record contract's range (storage.records): 1973-03-03 .. 2286-11-20, where every engine
+# The record contract's range (storage.records): 1973-03-03 .. 2286-11-20, where every client
 # stores µs exactly (9 or 10 second digits in text form).
 
 _SCALE = Decimal("1e-12")
@@ -110,61 +117,6 @@ def content_hash(record: ObservationRecord) -> int:
 def record_bytes_hash(data: bytes) -> int:
     """``content_hash`` of a record from its ``SerializeToString(deterministic=True)`` bytes."""
     return _city_hash64(data)
-
-
-OBSERVATION_COLUMNS: tuple[str, ...] = (
-    "id",
-    "trace_id",
-    "project_id",
-    "type",
-    "parent_observation_id",
-    "start_time",
-    "end_time",
-    "name",
-    "metadata",
-    "level",
-    "status_message",
-    "version",
-    "release",
-    "input",
-    "output",
-    "provided_model_name",
-    "internal_model_id",
-    "model_parameters",
-    "provided_usage_details",
-    "usage_details",
-    "provided_cost_details",
-    "cost_details",
-    "total_cost",
-    "completion_start_time",
-    "prompt_id",
-    "prompt_name",
-    "prompt_version",
-    "usage_pricing_tier_id",
-    "usage_pricing_tier_name",
-    "usage_estimated",
-    "environment",
-    "is_root",
-    "trace_name",
-    "user_id",
-    "session_id",
-    "tags",
-    "scope_name",
-    "scope_version",
-    "service_name",
-    "service_version",
-    "telemetry_sdk_language",
-    "telemetry_sdk_name",
-    "telemetry_sdk_version",
-    "ingestion_sdk_name",
-    "ingestion_sdk_version",
-    "content_hash",
-    "created_at",
-    "updated_at",
-    "event_ts",
-    "is_deleted",
-)
-"""The columns ``observation_columns`` fills, in its (and ``observation_row``'s) order."""
 
 
 def observation_row(
@@ -249,123 +201,132 @@ def _columns(
 ) -> dict[str, list[Any]]:
     n = len(rs)
     traces = [r.trace for r in rs]
-    start = [r.start_time_us for r in rs]
-    end = [us if (us := r.end_time_us) or r.HasField("end_time_us") else None for r in rs]
-    completion = [
-        us if (us := r.completion_start_time_us) or r.HasField("completion_start_time_us") else None
-        for r in rs
-    ]
-    provided_costs = [{k: m[k] for k in m} if (m := r.provided_cost_details) else {} for r in rs]
-    costs = [{k: m[k] for k in m} if (m := r.cost_details) else {} for r in rs]
-    total = [v if (v := r.total_cost) or r.HasField("total_cost") else None for r in rs]
+    columns = {name: build(rs, traces) for name, build in _BUILDERS}
+    times = [columns[c.name] for c in _RECORD_TIMES]
+    money_maps = [columns[c.name] for c in _MONEY_MAPS]
+    money = [columns[c.name] for c in _MONEYS]
     fast = (
-        _times_in_range(start)
-        and _times_in_range(end)
-        and _times_in_range(completion)
+        all(_times_in_range(values) for values in times)
         and _times_in_range(created)
         and MIN_TIME_US <= updated_at_us <= MAX_TIME_US
         and MIN_TIME_US <= event_ts_us <= MAX_TIME_US
         and _plain_money(
-            [v for m in provided_costs for v in m.values()]
-            + [v for m in costs for v in m.values()]
-            + [v for v in total if v is not None]
+            [v for maps in money_maps for m in maps for v in m.values()]
+            + [v for values in money for v in values if v is not None]
         )
     )
     if not fast:
         # Something is out of range or needs rounding: check (and round) record by record in
-        # observation_row's historical order, so errors and log lines stay the same.
+        # observation_row's historical order (the schema's), so errors and log lines stay the same.
         for i, r in enumerate(rs):
             rid = r.id
-            check_time(start[i], f"observation {rid} start_time_us")
-            if (end_us := end[i]) is not None:
-                check_time(end_us, f"observation {rid} end_time_us")
-            provided_costs[i] = _decimal_map(provided_costs[i], "provided_cost_details")
-            costs[i] = _decimal_map(costs[i], "cost_details")
-            if (amount := total[i]) is not None:
-                total[i] = decimal_text(amount, "total_cost")
-            if (completion_us := completion[i]) is not None:
-                check_time(completion_us, f"observation {rid} completion_start_time_us")
+            for check in _CHECKS:
+                check(columns, i, rid)
             check_time(created[i], "created_at")
             check_time(updated_at_us, "updated_at")
             check_time(event_ts_us, "event_ts")
-    return {
-        "id": [r.id for r in rs],
-        "trace_id": [r.trace_id for r in rs],
-        "project_id": [r.project_id for r in rs],
-        "type": [r.type or "SPAN" for r in rs],
-        "parent_observation_id": [
-            v if (v := r.parent_observation_id) or r.HasField("parent_observation_id") else None
-            for r in rs
-        ],
-        "start_time": start,
-        "end_time": end,
-        "name": [r.name for r in rs],
-        "metadata": [{k: m[k] for k in m} if (m := r.metadata) else {} for r in rs],
-        "level": [r.level or "DEFAULT" for r in rs],
-        "status_message": [
-            v if (v := r.status_message) or r.HasField("status_message") else None for r in rs
-        ],
-        "version": [v if (v := r.version) or r.HasField("version") else None for r in rs],
-        "release": [v if (v := r.release) or r.HasField("release") else None for r in rs],
-        "input": [v if (v := r.input) or r.HasField("input") else None for r in rs],
-        "output": [v if (v := r.output) or r.HasField("output") else None for r in rs],
-        "provided_model_name": [
-            v if (v := r.provided_model_name) or r.HasField("provided_model_name") else None
-            for r in rs
-        ],
-        "internal_model_id": [
-            v if (v := r.internal_model_id) or r.HasField("internal_model_id") else None for r in rs
-        ],
-        "model_parameters": [
-            v if (v := r.model_parameters) or r.HasField("model_parameters") else None for r in rs
-        ],
-        "provided_usage_details": [
-            {k: um[k] for k in um} if (um := r.provided_usage_details) else {} for r in rs
-        ],
-        "usage_details": [{k: um[k] for k in um} if (um := r.usage_details) else {} for r in rs],
-        "provided_cost_details": provided_costs,
-        "cost_details": costs,
-        "total_cost": total,
-        "completion_start_time": completion,
-        "prompt_id": [v if (v := r.prompt_id) or r.HasField("prompt_id") else None for r in rs],
-        "prompt_name": [
-            v if (v := r.prompt_name) or r.HasField("prompt_name") else None for r in rs
-        ],
-        "prompt_version": [
-            pv if (pv := r.prompt_version) or r.HasField("prompt_version") else None for r in rs
-        ],
-        "usage_pricing_tier_id": [
-            v if (v := r.usage_pricing_tier_id) or r.HasField("usage_pricing_tier_id") else None
-            for r in rs
-        ],
-        "usage_pricing_tier_name": [
-            v if (v := r.usage_pricing_tier_name) or r.HasField("usage_pricing_tier_name") else None
-            for r in rs
-        ],
-        "usage_estimated": [r.usage_estimated for r in rs],
-        "environment": [r.environment or "default" for r in rs],
-        "is_root": [t.is_root for t in traces],
-        "trace_name": [v if (v := t.name) or t.HasField("name") else None for t in traces],
-        "user_id": [v if (v := t.user_id) or t.HasField("user_id") else None for t in traces],
-        "session_id": [
-            v if (v := t.session_id) or t.HasField("session_id") else None for t in traces
-        ],
-        "tags": [t.tags[:] for t in traces],
-        "scope_name": [r.scope_name for r in rs],
-        "scope_version": [r.scope_version for r in rs],
-        "service_name": [r.service_name for r in rs],
-        "service_version": [r.service_version for r in rs],
-        "telemetry_sdk_language": [r.telemetry_sdk_language for r in rs],
-        "telemetry_sdk_name": [r.telemetry_sdk_name for r in rs],
-        "telemetry_sdk_version": [r.telemetry_sdk_version for r in rs],
-        "ingestion_sdk_name": [r.ingestion_sdk_name for r in rs],
-        "ingestion_sdk_version": [r.ingestion_sdk_version for r in rs],
-        "content_hash": record_hashes,
-        "created_at": created,
-        "updated_at": [updated_at_us] * n,
-        "event_ts": [event_ts_us] * n,
-        "is_deleted": [0] * n,
-    }
+    for column in _BOOKKEEPING:
+        kind = column.kind
+        if kind is Kind.CONTENT_HASH:
+            columns[column.name] = record_hashes
+        elif kind is Kind.CREATED_AT:
+            columns[column.name] = created
+        elif kind is Kind.UPDATED_AT:
+            columns[column.name] = [updated_at_us] * n
+        elif kind is Kind.EVENT_TS:
+            columns[column.name] = [event_ts_us] * n
+        else:  # Kind.IS_DELETED
+            columns[column.name] = [0] * n
+    if tuple(columns) != OBSERVATION_COLUMNS:  # record columns were built first
+        columns = {name: columns[name] for name in OBSERVATION_COLUMNS}
+    return columns
+
+
+_Builder = Callable[[list[ObservationRecord], list[TraceFields]], list[Any]]
+"""Builds one column's values from the records (and their ``trace`` messages, in order)."""
+
+
+def column_builder(column: Column) -> _Builder:
+    """The function that builds ``column``'s insert values from a list of records (Python
+    values, before validation: times Unix µs, money USD text; see ``schema.Kind``).
+
+    Built once per column at import, so a batch costs one list comprehension (or ``map``) per
+    column and no per-row dispatch.
+
+    Raises:
+        ValueError: ``column`` is a bookkeeping column (the writer sets those).
+    """
+    kind = column.kind
+    if column.bookkeeping:
+        raise ValueError(f"{column.name} is set by the writer, not built from records")
+    trace_field = column.trace_field
+    field = trace_field if trace_field is not None else column.field
+    get = attrgetter(field)
+    of_trace = trace_field is not None
+
+    def source(rs: list[ObservationRecord], traces: list[TraceFields]) -> list[Any]:
+        return traces if of_trace else rs
+
+    if kind in (Kind.VALUE, Kind.TIME):
+        return lambda rs, ts: list(map(get, source(rs, ts)))
+    if kind is Kind.DEFAULTED:
+        default = column.default
+        return lambda rs, ts: [v or default for v in map(get, source(rs, ts))]
+    if kind in (Kind.OPTIONAL, Kind.OPTIONAL_TIME, Kind.OPTIONAL_MONEY):
+
+        def optional(rs: list[ObservationRecord], ts: list[TraceFields]) -> list[Any]:
+            xs = source(rs, ts)
+            return [
+                v if v or x.HasField(field) else None for x, v in zip(xs, map(get, xs), strict=True)
+            ]
+
+        return optional
+    if kind in (Kind.MAP, Kind.MONEY_MAP):
+        return lambda rs, ts: [{k: m[k] for k in m} if m else {} for m in map(get, source(rs, ts))]
+    if kind is Kind.LIST:
+        return lambda rs, ts: [v[:] for v in map(get, source(rs, ts))]
+    raise ValueError(f"no builder for {kind}")  # pragma: no cover - every kind is handled
+
+
+_Check = Callable[[dict[str, list[Any]], int, str], None]
+"""Checks (and, for money, rounds in place) row ``i`` of one column; ``rid`` is the record id."""
+
+
+def _check(column: Column) -> _Check | None:
+    name, kind = column.name, column.kind
+    if kind in (Kind.TIME, Kind.OPTIONAL_TIME):
+        field = column.field
+
+        def check_times(columns: dict[str, list[Any]], i: int, rid: str) -> None:
+            if (us := columns[name][i]) is not None:
+                check_time(us, f"observation {rid} {field}")
+
+        return check_times
+    if kind is Kind.MONEY_MAP:
+
+        def check_money_map(columns: dict[str, list[Any]], i: int, rid: str) -> None:
+            values = columns[name]
+            values[i] = _decimal_map(values[i], name)
+
+        return check_money_map
+    if kind is Kind.OPTIONAL_MONEY:
+
+        def check_money(columns: dict[str, list[Any]], i: int, rid: str) -> None:
+            values = columns[name]
+            if (amount := values[i]) is not None:
+                values[i] = decimal_text(amount, name)
+
+        return check_money
+    return None
+
+
+_RECORD_COLUMNS = [c for c in OBSERVATION_SCHEMA if not c.bookkeeping]
+_BOOKKEEPING = [c for c in OBSERVATION_SCHEMA if c.bookkeeping]
+_BUILDERS = [(c.name, column_builder(c)) for c in _RECORD_COLUMNS]
+_RECORD_TIMES = [c for c in _RECORD_COLUMNS if c.kind in (Kind.TIME, Kind.OPTIONAL_TIME)]
+_MONEY_MAPS = [c for c in _RECORD_COLUMNS if c.kind is Kind.MONEY_MAP]
+_MONEYS = [c for c in _RECORD_COLUMNS if c.kind is Kind.OPTIONAL_MONEY]
+_CHECKS = [check for c in _RECORD_COLUMNS if (check := _check(c)) is not None]
 
 
 def _times_in_range(values: list[int] | list[int | None]) -> bool:
@@ -385,9 +346,9 @@ def _plain_money(values: list[str]) -> bool:
     return text.count("\n") == len(values) - 1 and _PLAIN_LINES.fullmatch(text + "\n") is not None
 
 
-# ---- the embedded engine's Protobuf path ------------------------------------------------------
+# ---- the embedded client's Protobuf path ------------------------------------------------------
 #
-# ``ChdbEngine.insert_protobuf`` lets ClickHouse decode the records itself: the writer sends each
+# ``ChdbClient.insert_protobuf`` lets ClickHouse decode the records itself: the writer sends each
 # record's (already serialised, for ``content_hash``) protobuf bytes in an ``ObservationRow``
 # envelope, and ``INSERT ... SELECT`` turns the decoded fields into ``observations`` columns with
 # the same values as ``observation_columns``. Python then touches only the fields it validates
@@ -396,64 +357,64 @@ def _plain_money(values: list[str]) -> bool:
 OBSERVATION_PROTO_MESSAGE = "ObservationRow"
 """The envelope message of ``observation_stream``: the record, its hash and its created_at."""
 
-# column -> (structure column read from the envelope, its type, SQL expression of the column)
-_PROTO_COLUMNS: dict[str, tuple[str, str, str]] = {
-    "id": ("record_id", "String", "{}"),
-    "trace_id": ("record_trace_id", "String", "{}"),
-    "project_id": ("record_project_id", "String", "{}"),
-    "type": ("record_type", "String", "if({0} = '', 'SPAN', {0})"),
-    "parent_observation_id": ("record_parent_observation_id", "Nullable(String)", "{}"),
-    "start_time": ("record_start_time_us", "Int64", "fromUnixTimestamp64Micro({}, 'UTC')"),
-    "end_time": ("record_end_time_us", "Nullable(Int64)", "fromUnixTimestamp64Micro({}, 'UTC')"),
-    "name": ("record_name", "String", "{}"),
-    "metadata": ("record_metadata", "Map(String, String)", "{}"),
-    "level": ("record_level", "String", "if({0} = '', 'DEFAULT', {0})"),
-    "status_message": ("record_status_message", "Nullable(String)", "{}"),
-    "version": ("record_version", "Nullable(String)", "{}"),
-    "release": ("record_release", "Nullable(String)", "{}"),
-    "input": ("record_input", "Nullable(String)", "{}"),
-    "output": ("record_output", "Nullable(String)", "{}"),
-    "provided_model_name": ("record_provided_model_name", "Nullable(String)", "{}"),
-    "internal_model_id": ("record_internal_model_id", "Nullable(String)", "{}"),
-    "model_parameters": ("record_model_parameters", "Nullable(String)", "{}"),
-    "provided_usage_details": ("record_provided_usage_details", "Map(String, UInt64)", "{}"),
-    "usage_details": ("record_usage_details", "Map(String, UInt64)", "{}"),
-    # decimal text, parsed by the insert's conversion to the column type (validated as plain)
-    "provided_cost_details": ("record_provided_cost_details", "Map(String, String)", "{}"),
-    "cost_details": ("record_cost_details", "Map(String, String)", "{}"),
-    "total_cost": ("record_total_cost", "Nullable(String)", "{}"),
-    "completion_start_time": (
-        "record_completion_start_time_us",
-        "Nullable(Int64)",
-        "fromUnixTimestamp64Micro({}, 'UTC')",
-    ),
-    "prompt_id": ("record_prompt_id", "Nullable(String)", "{}"),
-    "prompt_name": ("record_prompt_name", "Nullable(String)", "{}"),
-    "prompt_version": ("record_prompt_version", "Nullable(UInt32)", "{}"),
-    "usage_pricing_tier_id": ("record_usage_pricing_tier_id", "Nullable(String)", "{}"),
-    "usage_pricing_tier_name": ("record_usage_pricing_tier_name", "Nullable(String)", "{}"),
-    "usage_estimated": ("record_usage_estimated", "Bool", "{}"),
-    "environment": ("record_environment", "String", "if({0} = '', 'default', {0})"),
-    "is_root": ("record_trace_is_root", "Bool", "{}"),
-    "trace_name": ("record_trace_name", "Nullable(String)", "{}"),
-    "user_id": ("record_trace_user_id", "Nullable(String)", "{}"),
-    "session_id": ("record_trace_session_id", "Nullable(String)", "{}"),
-    "tags": ("record_trace_tags", "Array(String)", "{}"),
-    "scope_name": ("record_scope_name", "String", "{}"),
-    "scope_version": ("record_scope_version", "String", "{}"),
-    "service_name": ("record_service_name", "String", "{}"),
-    "service_version": ("record_service_version", "String", "{}"),
-    "telemetry_sdk_language": ("record_telemetry_sdk_language", "String", "{}"),
-    "telemetry_sdk_name": ("record_telemetry_sdk_name", "String", "{}"),
-    "telemetry_sdk_version": ("record_telemetry_sdk_version", "String", "{}"),
-    "ingestion_sdk_name": ("record_ingestion_sdk_name", "String", "{}"),
-    "ingestion_sdk_version": ("record_ingestion_sdk_version", "String", "{}"),
-    "content_hash": ("content_hash", "UInt64", "{}"),
-    "created_at": ("created_at_us", "Int64", "fromUnixTimestamp64Micro({}, 'UTC')"),
-}
+
+def proto_structure_column(column: Column) -> tuple[str, str] | None:
+    """``(name, type)`` of the field ClickHouse decodes ``column``'s value from on the Protobuf
+    path (the ``structure`` of ``OBSERVATION_PROTO_STRUCTURE``), or None for a column the
+    ``SELECT`` sets to a constant (``updated_at``, ``event_ts``, ``is_deleted``).
+
+    Record fields are ``record_<field>`` (``record_trace_<field>`` inside the nested ``trace``,
+    ClickHouse docs "Protobuf: nested messages"); times decode as their ``Int64`` Unix µs, money
+    as its decimal text (parsed by the insert's conversion to the column type), and
+    ``LowCardinality(T)`` as ``T``.
+    """
+    kind = column.kind
+    if kind is Kind.CONTENT_HASH:
+        return _ENVELOPE_HASH, "UInt64"
+    if kind is Kind.CREATED_AT:
+        return _ENVELOPE_CREATED, "Int64"
+    if column.bookkeeping:
+        return None
+    name = "record_" + column.field.replace(".", "_")
+    if kind is Kind.TIME:
+        return name, "Int64"
+    if kind is Kind.OPTIONAL_TIME:
+        return name, "Nullable(Int64)"
+    decoded = _LOW_CARDINALITY.sub(r"\1", column.type)
+    return name, _DECIMAL.sub("String", decoded)
+
+
+def proto_select_expression(column: Column) -> str:
+    """The SQL of ``column`` over its ``proto_structure_column`` field, with ``{updated}`` /
+    ``{event}`` placeholders (``str.format``) for the bookkeeping constants (Unix µs ints)."""
+    kind = column.kind
+    if kind is Kind.UPDATED_AT:
+        return "fromUnixTimestamp64Micro(toInt64({updated}), 'UTC')"
+    if kind is Kind.EVENT_TS:
+        return "fromUnixTimestamp64Micro(toInt64({event}), 'UTC')"
+    if kind is Kind.IS_DELETED:
+        return "toUInt8(0)"
+    structure = proto_structure_column(column)
+    assert structure is not None
+    field = structure[0]
+    if kind in (Kind.TIME, Kind.OPTIONAL_TIME, Kind.CREATED_AT):
+        return f"fromUnixTimestamp64Micro({field}, 'UTC')"
+    if kind is Kind.DEFAULTED:
+        return f"if({field} = '', '{column.default}', {field})"
+    return field
+
+
+_ENVELOPE_HASH = "content_hash"
+_ENVELOPE_CREATED = "created_at_us"
+_LOW_CARDINALITY = re.compile(r"LowCardinality\(([^()]*)\)")
+_DECIMAL = re.compile(r"Decimal\(\d+, \d+\)")
+_PROTO_SELECT = [proto_select_expression(c) for c in OBSERVATION_SCHEMA]
 
 OBSERVATION_PROTO_STRUCTURE = ", ".join(
-    f"{name} {kind}" for name, kind, _ in _PROTO_COLUMNS.values()
+    f"{name} {kind}"
+    for c in OBSERVATION_SCHEMA
+    if (field := proto_structure_column(c)) is not None
+    for name, kind in [field]
 )
 """The ``structure`` ClickHouse decodes each ``ObservationRow`` into (fields matched by name,
 ``record_trace_*`` inside the nested ``trace``; absent optional fields give NULL)."""
@@ -467,13 +428,7 @@ def observation_select(updated_at_us: int, event_ts_us: int) -> list[str]:
     """
     updated = check_time(updated_at_us, "updated_at")
     event = check_time(event_ts_us, "event_ts")
-    expressions = [expression.format(name) for name, _, expression in _PROTO_COLUMNS.values()]
-    expressions += [
-        f"fromUnixTimestamp64Micro(toInt64({int(updated)}), 'UTC')",
-        f"fromUnixTimestamp64Micro(toInt64({int(event)}), 'UTC')",
-        "toUInt8(0)",
-    ]
-    return expressions
+    return [e.format(updated=int(updated), event=int(event)) for e in _PROTO_SELECT]
 
 
 @cache
@@ -485,8 +440,8 @@ def observation_proto_schema() -> str:
     envelope = (
         f"message {OBSERVATION_PROTO_MESSAGE} {{\n"
         "  ObservationRecord record = 1;\n"
-        "  fixed64 content_hash = 2;\n"
-        "  sfixed64 created_at_us = 3;\n"
+        f"  fixed64 {_ENVELOPE_HASH} = 2;\n"
+        f"  sfixed64 {_ENVELOPE_CREATED} = 3;\n"
         "}"
     )
     return 'syntax = "proto3";\n\n' + "\n\n".join([*messages, envelope]) + "\n"

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.clickhouse.keys import key_condition
 from storage.clickhouse.rows import check_time
 from storage.clickhouse.writer import EventClock
@@ -139,12 +139,12 @@ class ScoreWriter:
     """Writes ``ScoreRecord`` batches to the ``scores`` table (rules in the module docstring).
 
     Args:
-        engine: the shared ClickHouse engine.
+        client: the shared ClickHouse client.
         database: database holding the tables created by ``apply_migrations``.
     """
 
-    def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
-        self._engine = engine
+    def __init__(self, client: Client, database: str = "otelfuse") -> None:
+        self._client = client
         self._db = database
         self._clock = EventClock()
         self._lock = threading.Lock()
@@ -199,14 +199,14 @@ class ScoreWriter:
             )
         if rows:
             columns = tuple(rows[0])
-            self._engine.insert_rows(
+            self._client.insert_rows(
                 f"{self._db}.scores", columns, [tuple(row.values()) for row in rows]
             )
 
     def _stored(self, keys: list[ScoreKey]) -> dict[ScoreKey, list[_Stored]]:
         """Stored rows of ``keys`` (ONE query), newest first per key."""
         condition, params = key_condition(keys)  # as PREWHERE: see storage.clickhouse.keys
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL"
             f" PREWHERE {condition} WHERE is_deleted = 0"
             " ORDER BY updated_at DESC",

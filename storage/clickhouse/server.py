@@ -1,4 +1,4 @@
-"""``ServerEngine``: the ``Engine`` interface on a ClickHouse server over the native TCP protocol.
+"""``ServerClient``: the ``Client`` interface on a ClickHouse server over the native TCP protocol.
 
 Uses clickhouse-driver. Settings come from a URL (parsed by the driver's own ``parse_url``)::
 
@@ -8,14 +8,15 @@ Uses clickhouse-driver. Settings come from a URL (parsed by the driver's own ``p
     ...&compression=lz4          # needs ``clickhouse-driver[lz4]`` (lz4 + clickhouse-cityhash)
     ...&max_execution_time=30    # any other key is sent as a ClickHouse setting
 
-The URL path names the database the application's tables live in (``ServerEngine.database``,
+The URL path names the database the application's tables live in (``ServerClient.database``,
 also ``database_from_url``). Connections do **not** select it, because the ``migrate`` role must
 be able to connect before it exists; every statement in the code base qualifies its tables.
 
 - Queries: ``{name:Type}`` placeholders are rendered client-side as ``CAST(%(name)s AS Type)``
   with the driver's escaping (``params.to_driver_query``).
-- Inserts: one columnar native-protocol INSERT per call (``execute(..., columnar=True)``); values
-  are adapted to the column types read from ``system.columns`` (``server_values``).
+- Inserts: one columnar native-protocol INSERT per call (``execute(..., columnar=True)``), from
+  rows or columns (``insert_columns`` goes through ``insert_rows``); values are adapted to the
+  column types read from ``system.columns`` (``server_values``).
 - Results: turned into the JSON-typed values chdb's JSONEachRow gives (``server_values``).
 - Threads: clickhouse-driver clients are not thread-safe, so every call borrows a client from a
   small pool (one per concurrent caller); a client that failed is reconnected on its next use.
@@ -32,18 +33,21 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from storage.clickhouse.classify import classify_error
+from storage.clickhouse.client import NATIVE
 from storage.clickhouse.columns import (
     ColumnTypes,
+    check_columns,
     check_rows,
     column_list,
     system_columns,
     validate_table,
 )
 from storage.clickhouse.params import to_driver_query
+from storage.clickhouse.prepared import PreparedInsert, Starting
 from storage.clickhouse.server_values import insert_columns, json_converter
 from storage.errors import PermanentError, RetryableError
 
-__all__ = ["SCHEMES", "ServerEngine", "database_from_url"]
+__all__ = ["SCHEMES", "ServerClient", "database_from_url"]
 
 SCHEMES = ("clickhouse", "clickhouses")
 
@@ -71,7 +75,7 @@ def database_from_url(url: str) -> str | None:
     return path
 
 
-class ServerEngine:
+class ServerClient:
     """A ClickHouse server reached with clickhouse-driver (native protocol, TCP 9000/9440).
 
     Args:
@@ -87,6 +91,9 @@ class ServerEngine:
         PermanentError: the URL is not a ``clickhouse://`` URL or names an option the installed
             driver cannot honour (e.g. ``compression=lz4`` without its extra packages).
     """
+
+    insert_formats: frozenset[str] = frozenset({NATIVE})
+    """``Client.insert_formats``: native-protocol blocks only (no ``Protobuf`` inserts)."""
 
     def __init__(self, url: str, *, types_check: bool = False) -> None:
         from clickhouse_driver.util.helpers import parse_url
@@ -129,12 +136,12 @@ class ServerEngine:
         if _INLINE_INSERT.match(sql):
             raise PermanentError(
                 "INSERT with inline data is not supported over the native protocol;"
-                " use Engine.insert_rows"
+                " use Client.insert_rows"
             )
         self._execute(sql, params)
 
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run a query; rows as dicts of JSON-typed values (see ``Engine.select``).
+        """Run a query; rows as dicts of JSON-typed values (see ``Client.select``).
 
         Conversions from the driver's Python types: DateTime/DateTime64 -> ``"YYYY-MM-DD
         hh:mm:ss[.fff]"`` text in the server time zone, Date -> ISO text, Decimal -> float,
@@ -160,7 +167,7 @@ class ServerEngine:
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
-        """One columnar INSERT of ``rows`` through the native protocol (``Engine.insert_rows``)."""
+        """One columnar INSERT of ``rows`` through the native protocol (``Client.insert_rows``)."""
         validate_table(table)
         names = column_list(columns)
         rows = rows if isinstance(rows, list | tuple) else list(rows)  # consumed before sending
@@ -178,6 +185,56 @@ class ServerEngine:
                 client.execute(sql, data, columnar=True, types_check=self._types_check)
             except Exception as exc:
                 raise classify_error(exc, sql) from exc
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """``Client.insert_columns``: the rows of ``data`` through ``insert_rows`` (one INSERT).
+
+        Raises:
+            PermanentError: columns of different lengths; otherwise as ``insert_rows``.
+            RetryableError: as ``insert_rows``.
+        """
+        self.prepare_columns(table, columns, data).run()
+
+    def prepare_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> PreparedInsert:
+        """``Client.prepare_columns``: the shape is checked now, the rows are sent by ``run``.
+
+        Raises (here or from ``run``): as ``insert_columns``.
+        """
+        validate_table(table)
+        column_list(columns)
+        if not check_columns(columns, data):
+            return PreparedInsert.empty()
+        rows = list(zip(*data, strict=True))
+
+        def run(starting: Starting) -> None:
+            if starting is not None:
+                starting()
+            self.insert_rows(table, columns, rows)
+
+        return PreparedInsert(run)
+
+    def prepare_protobuf(
+        self,
+        table: str,
+        columns: Sequence[str],
+        expressions: Sequence[str],
+        *,
+        structure: str,
+        schema: str,
+        message: str,
+        payload: bytes,
+    ) -> PreparedInsert:
+        """Not supported: ``insert_formats`` has no ``Protobuf`` (the schema file would have to
+        be on the server, ClickHouse docs "format_schema").
+
+        Raises:
+            PermanentError: always.
+        """
+        raise PermanentError("ServerClient does not insert Protobuf data (see insert_formats)")
 
     def close(self) -> None:
         """Disconnect every pooled client (idempotent); clients in use close when returned."""

@@ -1,8 +1,8 @@
-"""Value adaptation for ``ServerEngine``: insert values to driver values, results to JSON values.
+"""Value adaptation for ``ServerClient``: insert values to driver values, results to JSON values.
 
 clickhouse-driver takes ``DateTime64(p)`` values as raw integer ticks (10^-p s) and ``DateTime``
-values as integer seconds, and returns ``datetime``, ``Decimal``, ``UUID`` and tuples. The engine
-contract (``engine.Engine``) uses Unix µs for inserts and chdb's JSONEachRow types for results;
+values as integer seconds, and returns ``datetime``, ``Decimal``, ``UUID`` and tuples. The client
+contract (``client.Client``) uses Unix µs for inserts and chdb's JSONEachRow types for results;
 these converters bridge the two, one per column type (``types.build_converter``).
 """
 
@@ -13,7 +13,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from storage.clickhouse.engine import datetime_us
+from storage.clickhouse.micros import datetime_us
 from storage.clickhouse.types import Converter, build_converter
 
 __all__ = ["insert_columns", "insert_converter", "json_converter"]

@@ -1,7 +1,7 @@
 """ClickHouse type names (as ``system.columns.type`` spells them) and per-type value converters.
 
-Both engines need to adapt Python values to a column's type: the embedded engine turns Unix µs
-into the text ClickHouse parses, the server engine scales µs to the column's tick size and turns
+Both clients need to adapt Python values to a column's type: the embedded client turns Unix µs
+into the text ClickHouse parses, the server client scales µs to the column's tick size and turns
 results back into JSON-typed values. This module parses type names such as
 ``Map(LowCardinality(String), Nullable(DateTime64(6, 'UTC')))`` and builds one converter per
 column from a *leaf* rule, walking ``Nullable``, ``LowCardinality``, ``Array``, ``Map`` and

@@ -10,14 +10,16 @@ bookkeeping columns: an observation whose stored ``content_hash`` equals the rec
 rewritten, and a trace whose merged state equals its stored state is not rewritten, so a
 redelivered batch leaves ``createdAt``/``updatedAt`` and every other returned value unchanged.
 
-How rows reach ClickHouse (the same values on every path, ``tests/storage/test_writer.py``):
+How rows reach ClickHouse (the same values on every path,
+``tests/storage/clickhouse/test_writer.py``):
 
-- embedded chdb (``ProtobufEngine``): the records' serialised bytes (needed for the content hash
-  anyway) go to ClickHouse, which decodes them into ``observations`` columns itself
-  (``rows.observation_stream``); Python reads only the times and money values it validates;
-- a batch whose times or money need Python's errors or rounding, or another engine: rows built
-  column by column (``rows.observation_columns``) for ``insert_columns`` (Arrow on chdb), or
-  ``insert_rows``;
+- a client whose ``insert_formats`` hold ``Protobuf`` (embedded chdb): the records' serialised
+  bytes (needed for the content hash anyway) go to ClickHouse, which decodes them into
+  ``observations`` columns itself (``rows.observation_stream``); Python reads only the times and
+  money values it validates;
+- a batch whose times or money need Python's errors or rounding, or another client: rows built
+  column by column (``rows.observation_columns``) for ``insert_columns`` (Arrow on chdb, native
+  blocks on a server);
 - batches of 64+ records overlap ClickHouse with Python, which chdb allows by running outside the
   GIL: the stored state is read in a helper thread while records are serialised and checked, and
   traces are merged (and their rows encoded) in a helper thread during the observation insert.
@@ -37,8 +39,9 @@ from functools import partial
 from itertools import compress
 from typing import Any, Generic, TypeVar
 
-from storage.clickhouse.engine import ColumnarEngine, Engine, PreparedInsert, ProtobufEngine
+from storage.clickhouse.client import PROTOBUF, Client
 from storage.clickhouse.keys import key_condition
+from storage.clickhouse.prepared import PreparedInsert
 from storage.clickhouse.rows import (
     OBSERVATION_COLUMNS,
     OBSERVATION_PROTO_MESSAGE,
@@ -97,7 +100,7 @@ class ClickHouseWriter:
     """Writes enriched ``ObservationRecord`` batches to ClickHouse.
 
     Args:
-        engine: the shared ClickHouse engine.
+        client: the shared ClickHouse client.
         database: database holding the tables created by ``apply_migrations``.
         trace_cache_size: traces whose merged state is kept in an in-memory LRU (0 disables it);
             a hit saves the read of the current trace row. In scale-out mode call
@@ -106,9 +109,9 @@ class ClickHouseWriter:
     """
 
     def __init__(
-        self, engine: Engine, database: str = "otelfuse", trace_cache_size: int = 100_000
+        self, client: Client, database: str = "otelfuse", trace_cache_size: int = 100_000
     ) -> None:
-        self._engine = engine
+        self._client = client
         self._db = database
         self._cache: OrderedDict[TraceKey, TraceState] = OrderedDict()
         self._cache_size = max(0, trace_cache_size)
@@ -179,7 +182,7 @@ class ClickHouseWriter:
         # serialises and hashes the records and checks or builds their rows: chdb runs queries
         # outside the GIL, so on two cores the reads cost no wall time. Errors keep their old
         # precedence: read errors, then trace rows, then observation rows.
-        engine = self._engine
+        client = self._client
         reader = _Call(
             partial(self._read_state, groups), background=len(latest) >= _BACKGROUND_READ_MIN
         )
@@ -191,8 +194,8 @@ class ClickHouseWriter:
             invalid: PermanentError | None = None
             # Embedded ClickHouse decodes the serialised records itself (the fast path) when
             # their times and money need no Python-side rounding or error; otherwise, and on
-            # other engines, the rows are built here, column by column.
-            decoded = isinstance(engine, ProtobufEngine) and observation_records_plain(pending)
+            # other clients, the rows are built here, column by column.
+            decoded = PROTOBUF in client.insert_formats and observation_records_plain(pending)
             if not decoded:
                 provisional = time.time_ns() // 1000  # replaced by `now` below, validated then
                 try:
@@ -214,9 +217,8 @@ class ClickHouseWriter:
             # of stored states checked just now, so building them cannot fail: the traces are
             # merged in a helper thread while this one waits for the observation insert
             # (ClickHouse decoding and writing, outside the GIL).
-            assert isinstance(engine, ProtobufEngine)
             created, keep = _created_at(latest, hashes, stored, now)
-            insert = self._stream_insert(engine, serialized, hashes, created, keep, now)
+            insert = self._stream_insert(client, serialized, hashes, created, keep, now)
             try:
                 # The helper starts merging once this thread hands the insert to ClickHouse
                 # (before that, both would compete for the GIL). It also encodes the trace rows.
@@ -225,7 +227,7 @@ class ClickHouseWriter:
                 if not background:
                     handed_over.set()  # merged right here, before the insert
                 merging = _Call(
-                    partial(self._merge_and_prepare, engine, groups, states, now, handed_over),
+                    partial(self._merge_and_prepare, client, groups, states, now, handed_over),
                     background=background,
                 )
                 try:
@@ -254,8 +256,7 @@ class ClickHouseWriter:
         # which keep their row; a changed one keeps its first created_at.
         created, keep = _created_at(latest, hashes, stored, now)
         if decoded:  # (a stored trace state had a time out of range)
-            assert isinstance(engine, ProtobufEngine)
-            self._stream_insert(engine, serialized, hashes, created, keep, now).run()
+            self._stream_insert(client, serialized, hashes, created, keep, now).run()
         else:
             assert observations is not None
             count = len(pending)
@@ -270,7 +271,7 @@ class ClickHouseWriter:
 
     def _merge_and_prepare(
         self,
-        engine: ProtobufEngine,
+        client: Client,
         groups: dict[TraceKey, list[ObservationRecord]],
         states: dict[TraceKey, TraceState],
         now: int,
@@ -283,11 +284,11 @@ class ClickHouseWriter:
         data = list(traces.values())
         if not data[0]:
             return merged, None
-        return merged, engine.prepare_columns(f"{self._db}.traces", tuple(traces), data)
+        return merged, client.prepare_columns(f"{self._db}.traces", tuple(traces), data)
 
     def _stream_insert(
         self,
-        engine: ProtobufEngine,
+        client: Client,
         serialized: list[bytes],
         hashes: list[int],
         created: list[int],
@@ -298,7 +299,7 @@ class ClickHouseWriter:
         if keep is not None:
             serialized = list(compress(serialized, keep))
             hashes = list(compress(hashes, keep))
-        return engine.prepare_protobuf(
+        return client.prepare_protobuf(
             f"{self._db}.observations",
             OBSERVATION_COLUMNS,
             observation_select(now, now),
@@ -309,17 +310,13 @@ class ClickHouseWriter:
         )
 
     def _insert(self, table: str, columns: dict[str, list[Any]]) -> None:
-        """One insert of ``columns`` (``{column: values}``; none when there are no rows):
-        ``insert_columns`` when the engine takes columns, else ``insert_rows``."""
+        """One ``insert_columns`` of ``columns`` (``{column: values}``; none when there are no
+        rows)."""
         names = tuple(columns)
         data = list(columns.values())
         if not data or not data[0]:
             return
-        engine = self._engine
-        if isinstance(engine, ColumnarEngine):
-            engine.insert_columns(f"{self._db}.{table}", names, data)
-        else:
-            engine.insert_rows(f"{self._db}.{table}", names, zip(*data, strict=True))
+        self._client.insert_columns(f"{self._db}.{table}", names, data)
 
     def _read_state(
         self, groups: dict[TraceKey, list[ObservationRecord]]
@@ -344,7 +341,7 @@ class ClickHouseWriter:
         if not missing:
             return states
         condition, params = key_condition(missing)  # as PREWHERE: see storage.clickhouse.keys
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {TRACE_STATE_COLUMNS} FROM {self._db}.traces FINAL"
             f" PREWHERE {condition} WHERE is_deleted = 0",
             params,
@@ -387,7 +384,7 @@ class ClickHouseWriter:
                     f"hi{n}": hi,
                 }
             )
-        rows = self._engine.select(
+        rows = self._client.select(
             "SELECT project_id, trace_id, id,"
             " argMax(content_hash, event_ts) AS content_hash,"
             " argMax(is_deleted, event_ts) AS is_deleted,"

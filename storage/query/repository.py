@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.clickhouse.scores import SCORE_COLUMNS
 from storage.query.filter_columns import OBSERVATION_FILTERS, TRACE_FILTERS
 from storage.query.filters import compile_conditions
@@ -101,12 +101,12 @@ class Repository:
     Every method raises ``RetryableError`` / ``PermanentError`` from the engine.
     """
 
-    def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
+    def __init__(self, engine: Client, database: str = "otelfuse") -> None:
         self._engine = engine
         self._db = database
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> Client:
         """The engine the queries run on (for the endpoint modules of ``storage.query``)."""
         return self._engine
 

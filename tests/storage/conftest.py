@@ -1,7 +1,7 @@
 """One embedded ClickHouse for the whole test session, and one real ClickHouse server.
 
 chdb allows a single data path per process (local-services.md §2(a)), so every storage test
-shares this engine and isolates itself with a fresh project id. The server (Debian's
+shares this client and isolates itself with a fresh project id. The server (Debian's
 clickhouse-server 18.16, installed on first use) tests the native-protocol transport.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.migrate import apply_migrations
-from storage.clickhouse.server import ServerEngine
+from storage.clickhouse.server import ServerClient
 from storage.clickhouse.writer import ClickHouseWriter
 from tests.support.clickhouse_server import ClickHouseServer, start_clickhouse
 
@@ -22,12 +22,18 @@ DATABASE = "otelfuse"
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbEngine]:
-    """The session's chdb engine, migrated."""
-    eng = ChdbEngine(tmp_path_factory.mktemp("chdb") / "data")
-    apply_migrations(eng, DATABASE)
-    yield eng
-    eng.close()
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbClient]:
+    """The session's chdb client, migrated."""
+    chdb = ChdbClient(tmp_path_factory.mktemp("chdb") / "data")
+    apply_migrations(chdb, DATABASE)
+    yield chdb
+    chdb.close()
+
+
+@pytest.fixture(scope="session")
+def engine(client: ChdbClient) -> ChdbClient:
+    """``client`` under the name the query tests (``tests/storage/test_api*.py``) use."""
+    return client
 
 
 @pytest.fixture
@@ -37,9 +43,9 @@ def project_id() -> str:
 
 
 @pytest.fixture
-def writer(engine: ChdbEngine) -> ClickHouseWriter:
+def writer(client: ChdbClient) -> ClickHouseWriter:
     """A writer with its own (empty) trace cache."""
-    return ClickHouseWriter(engine, database=DATABASE)
+    return ClickHouseWriter(client, database=DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +57,8 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
 
 
 @pytest.fixture(scope="session")
-def server_engine(clickhouse_server: ClickHouseServer) -> Iterator[ServerEngine]:
-    """A ``ServerEngine`` connected to the session's server by URL."""
-    eng = ServerEngine(clickhouse_server.url)
-    yield eng
-    eng.close()
+def server_client(clickhouse_server: ClickHouseServer) -> Iterator[ServerClient]:
+    """A ``ServerClient`` connected to the session's server by URL."""
+    server = ServerClient(clickhouse_server.url)
+    yield server
+    server.close()

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from ingest.api.read import read_routes
 from ingest.storage import clickhouse_health
 from storage.auth import Project, StaticKeyStore, hash_secret
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import RetryableError
 from storage.query.repository import Repository
@@ -55,7 +55,7 @@ def make_app(repo: Repository, keys: StaticKeyStore) -> TestClient:
 
 
 @contextmanager
-def open_api(engine: ChdbEngine) -> Iterator[Api]:
+def open_api(engine: ChdbClient) -> Iterator[Api]:
     """A TestClient over ``read_routes`` with two fresh projects (A and B); shared by the
     ``test_api_*`` modules."""
     project_a, project_b = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
@@ -77,7 +77,7 @@ def open_api(engine: ChdbEngine) -> Iterator[Api]:
 
 
 @pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+def api(engine: ChdbClient) -> Iterator[Api]:
     with open_api(engine) as opened:
         yield opened
 

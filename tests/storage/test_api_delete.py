@@ -6,19 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 
 from .conftest import DATABASE
 from .test_api import Api, open_api, seed
 
 
 @pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+def api(engine: ChdbClient) -> Iterator[Api]:
     with open_api(engine) as opened:
         yield opened
 
 
-def add_score(engine: ChdbEngine, project_id: str, trace_id: str, score_id: str) -> None:
+def add_score(engine: ChdbClient, project_id: str, trace_id: str, score_id: str) -> None:
     engine.insert_rows(
         f"{DATABASE}.scores",
         [
@@ -50,7 +50,7 @@ def add_score(engine: ChdbEngine, project_id: str, trace_id: str, score_id: str)
     )
 
 
-def scores_of(engine: ChdbEngine, project_id: str) -> list[str]:
+def scores_of(engine: ChdbClient, project_id: str) -> list[str]:
     rows = engine.select(
         f"SELECT id FROM {DATABASE}.scores FINAL WHERE project_id = {{p:String}}"
         " AND is_deleted = 0 ORDER BY id",
@@ -59,7 +59,7 @@ def scores_of(engine: ChdbEngine, project_id: str) -> list[str]:
     return [r["id"] for r in rows]
 
 
-def test_delete_one_trace(api: Api, engine: ChdbEngine) -> None:
+def test_delete_one_trace(api: Api, engine: ChdbClient) -> None:
     s = seed(api)
     add_score(engine, api.project_a, s.t1, "score-t1")
     add_score(engine, api.project_a, s.t2, "score-t2")
@@ -92,7 +92,7 @@ def test_delete_many(api: Api) -> None:
     assert [(d["countTraces"], d["countObservations"]) for d in daily] == [(1, 2)]
 
 
-def test_cannot_delete_another_projects_trace(api: Api, engine: ChdbEngine) -> None:
+def test_cannot_delete_another_projects_trace(api: Api, engine: ChdbClient) -> None:
     s = seed(api)
     add_score(engine, api.project_b, s.b_trace, "score-b")
     # A's key names B's trace: nothing happens in B (the call succeeds like Langfuse's async

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 from storage.query.filter_columns import OBSERVATION_FILTERS, TRACE_FILTERS
 from storage.query.filters import OPERATORS, compile_conditions, parse_filter_param
 from storage.query.values import BadRequest
@@ -17,7 +17,7 @@ from .test_api import Api, Seeded, open_api, seed
 
 
 @pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+def api(engine: ChdbClient) -> Iterator[Api]:
     with open_api(engine) as opened:
         yield opened
 

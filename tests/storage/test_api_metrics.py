@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 
 from .conftest import DATABASE
 from .records import BASE_US, generation, new_id, record
@@ -19,7 +19,7 @@ FROM, TO = "2025-11-01T00:00:00Z", "2025-12-01T00:00:00Z"
 
 
 @pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+def api(engine: ChdbClient) -> Iterator[Api]:
     with open_api(engine) as opened:
         yield opened
 
@@ -356,7 +356,7 @@ def test_v2_metrics(api: Api) -> None:
     assert traces_view.json()["message"].startswith("query.view must be one of")
 
 
-def insert_scores(engine: ChdbEngine, project_id: str, trace_id: str, obs_id: str) -> None:
+def insert_scores(engine: ChdbClient, project_id: str, trace_id: str, obs_id: str) -> None:
     columns = [
         "id",
         "timestamp",
@@ -460,7 +460,7 @@ def insert_scores(engine: ChdbEngine, project_id: str, trace_id: str, obs_id: st
     engine.insert_rows(f"{DATABASE}.scores", columns, rows)
 
 
-def test_scores_views(api: Api, engine: ChdbEngine) -> None:
+def test_scores_views(api: Api, engine: ChdbClient) -> None:
     s = seed(api)
     insert_scores(engine, api.project_a, s.t1, s.gen1)
     insert_scores(engine, api.project_b, s.b_trace, "x")

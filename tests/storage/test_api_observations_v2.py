@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 from storage.query.observations_v2 import FIELD_GROUPS, Cursor, decode_cursor, encode_cursor
 from storage.query.values import BadRequest
 
@@ -20,7 +20,7 @@ PATH = "/api/public/v2/observations"
 
 
 @pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+def api(engine: ChdbClient) -> Iterator[Api]:
     with open_api(engine) as opened:
         yield opened
 

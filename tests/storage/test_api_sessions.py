@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 
 from .records import BASE_US, new_id, record
 from .test_api import Api, open_api
@@ -16,7 +16,7 @@ SECOND = 1_000_000
 
 
 @pytest.fixture
-def api(engine: ChdbEngine) -> Iterator[Api]:
+def api(engine: ChdbClient) -> Iterator[Api]:
     with open_api(engine) as opened:
         yield opened
 

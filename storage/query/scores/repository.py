@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.clickhouse.engine import Engine
+from storage.clickhouse.client import Client
 from storage.clickhouse.scores import SCORE_COLUMNS
 from storage.query.params import PageRequest
 from storage.query.scores.params import ScoreFilter, V3Query
@@ -26,7 +26,7 @@ class ScoreRepository:
     Every method raises ``RetryableError`` / ``PermanentError`` from the engine.
     """
 
-    def __init__(self, engine: Engine, database: str = "otelfuse") -> None:
+    def __init__(self, engine: Client, database: str = "otelfuse") -> None:
         self._engine = engine
         self._db = database
 

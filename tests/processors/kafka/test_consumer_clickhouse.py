@@ -42,7 +42,7 @@ def main() -> None:
     from processors.enrich import default_enricher
     from processors.kafka.config import ConsumerConfig
     from processors.kafka.consumer import RecordConsumer
-    from storage.clickhouse.engine import ChdbEngine
+    from storage.clickhouse.chdb import ChdbClient
     from storage.clickhouse.migrate import apply_migrations
     from storage.clickhouse.writer import ClickHouseWriter
     from storage.query.params import ObservationFilter, PageRequest
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = Path(args.data)
-    engine = ChdbEngine(data / "chdb")
+    engine = ChdbClient(data / "chdb")
     apply_migrations(engine)
     writer = ClickHouseWriter(engine)
     write = EnrichAndWrite(default_enricher(data), writer)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.migrate import apply_migrations, load_migrations, split_statements
 from storage.errors import PermanentError
 
-from .conftest import DATABASE
+from ..conftest import DATABASE
 
 
 def test_files_are_numbered_and_ordered() -> None:
@@ -23,11 +23,11 @@ def test_files_are_numbered_and_ordered() -> None:
     ]
 
 
-def test_apply_is_idempotent(engine: ChdbEngine) -> None:
+def test_apply_is_idempotent(client: ChdbClient) -> None:
     # the session fixture already applied everything
-    assert apply_migrations(engine, DATABASE) == []
-    assert apply_migrations(engine, DATABASE) == []
-    rows = engine.select(
+    assert apply_migrations(client, DATABASE) == []
+    assert apply_migrations(client, DATABASE) == []
+    rows = client.select(
         f"SELECT version, name FROM {DATABASE}.schema_migrations FINAL ORDER BY version"
     )
     assert rows == [
@@ -38,7 +38,7 @@ def test_apply_is_idempotent(engine: ChdbEngine) -> None:
 
 
 def test_fresh_database_then_new_file_applies_only_the_new_one(
-    engine: ChdbEngine, tmp_path: Path
+    client: ChdbClient, tmp_path: Path
 ) -> None:
     folder = tmp_path / "migrations"
     folder.mkdir()
@@ -47,21 +47,21 @@ def test_fresh_database_then_new_file_applies_only_the_new_one(
         "CREATE TABLE IF NOT EXISTS {database}.a (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
         "CREATE TABLE IF NOT EXISTS {database}.b (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
     )
-    assert apply_migrations(engine, "mig_test", directory=folder) == ["0001_first"]
+    assert apply_migrations(client, "mig_test", directory=folder) == ["0001_first"]
     (folder / "0002_second.sql").write_text(
         "ALTER TABLE {database}.a ADD COLUMN IF NOT EXISTS y String\n"
     )
-    assert apply_migrations(engine, "mig_test", directory=folder) == ["0002_second"]
-    assert apply_migrations(engine, "mig_test", directory=folder) == []
-    columns = engine.select(
+    assert apply_migrations(client, "mig_test", directory=folder) == ["0002_second"]
+    assert apply_migrations(client, "mig_test", directory=folder) == []
+    columns = client.select(
         "SELECT name FROM system.columns WHERE database = 'mig_test' AND table = 'a' ORDER BY name"
     )
     assert [c["name"] for c in columns] == ["x", "y"]
 
 
-def test_bad_names_are_rejected(engine: ChdbEngine, tmp_path: Path) -> None:
+def test_bad_names_are_rejected(client: ChdbClient, tmp_path: Path) -> None:
     with pytest.raises(PermanentError):
-        apply_migrations(engine, "bad-name; DROP")
+        apply_migrations(client, "bad-name; DROP")
     (tmp_path / "1_x.sql").write_text("SELECT 1")
     with pytest.raises(PermanentError, match="NNNN_name"):
         load_migrations(tmp_path)
@@ -76,8 +76,8 @@ def test_split_statements() -> None:
     ]
 
 
-def test_schema_keys(engine: ChdbEngine) -> None:
-    rows = engine.select(
+def test_schema_keys(client: ChdbClient) -> None:
+    rows = client.select(
         "SELECT name, engine_full, sorting_key, partition_key FROM system.tables"
         " WHERE database = {db:String} AND name IN ('observations', 'traces', 'scores')"
         " ORDER BY name",
@@ -91,7 +91,7 @@ def test_schema_keys(engine: ChdbEngine) -> None:
     }
     for r in rows:
         assert "ReplacingMergeTree(event_ts, is_deleted)" in r["engine_full"]
-    indexes = engine.select(
+    indexes = client.select(
         "SELECT table, name, type FROM system.data_skipping_indices"
         " WHERE database = {db:String} ORDER BY table, name",
         {"db": DATABASE},

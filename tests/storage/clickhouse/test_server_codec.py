@@ -21,14 +21,15 @@ from clickhouse_driver.bufferedwriter import BufferedSocketWriter
 from clickhouse_driver.columns.service import read_column, write_column
 from clickhouse_driver.context import Context
 
+from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.columns import ColumnTypes, system_columns
-from storage.clickhouse.engine import ChdbEngine, datetime_us
+from storage.clickhouse.micros import datetime_us
 from storage.clickhouse.rows import content_hash, observation_row
 from storage.clickhouse.server_values import insert_columns
 from storage.clickhouse.traces import merge_trace, trace_row
 
-from .conftest import DATABASE
-from .records import BASE_US, generation, new_id, record
+from ..conftest import DATABASE
+from ..records import BASE_US, generation, new_id, record
 
 NOW = BASE_US + 5_000_000
 
@@ -97,7 +98,7 @@ def rows_for(table: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("types_check", [False, True])
 @pytest.mark.parametrize("table", ["observations", "traces"])
 def test_writer_rows_round_trip_through_the_native_codec(
-    engine: ChdbEngine,
+    client: ChdbClient,
     codec: tuple[Context, BufferedSocketWriter, BufferedSocketReader],
     table: str,
     types_check: bool,
@@ -105,7 +106,7 @@ def test_writer_rows_round_trip_through_the_native_codec(
     context, writer, reader = codec
     rows = rows_for(table)
     columns: Sequence[str] = tuple(rows[0])
-    types = ColumnTypes(system_columns(engine.select)).types(f"{DATABASE}.{table}", columns)
+    types = ColumnTypes(system_columns(client.select)).types(f"{DATABASE}.{table}", columns)
     assert any(t.startswith("Map(") for t in types) and "DateTime64(6)" in types
     data = insert_columns(types, [tuple(r.values()) for r in rows])
     for name, type_name, values in zip(columns, types, data, strict=True):

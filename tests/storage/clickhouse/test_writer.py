@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, NATIVE
 from storage.clickhouse.rows import content_hash
 from storage.clickhouse.writer import ClickHouseWriter, EventClock
 from storage.errors import PermanentError, RetryableError
@@ -16,14 +17,14 @@ from storage.query import shapes
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
 from storage.query.repository import Repository
 
-from .conftest import DATABASE
-from .records import BASE_US, generation, new_id, record
+from ..conftest import DATABASE
+from ..records import BASE_US, generation, new_id, record
 
 DB = DATABASE
 
 
-def observation(engine: ChdbEngine, project_id: str, obs_id: str) -> dict[str, Any]:
-    rows = engine.select(
+def observation(client: ChdbClient, project_id: str, obs_id: str) -> dict[str, Any]:
+    rows = client.select(
         f"SELECT * EXCEPT (start_time, end_time, completion_start_time, created_at, updated_at,"
         f" event_ts, provided_cost_details, cost_details, total_cost),"
         " toUnixTimestamp64Micro(start_time) AS start_time_us,"
@@ -39,8 +40,8 @@ def observation(engine: ChdbEngine, project_id: str, obs_id: str) -> dict[str, A
     return rows[0]
 
 
-def trace(engine: ChdbEngine, project_id: str, trace_id: str) -> dict[str, Any]:
-    rows = engine.select(
+def trace(client: ChdbClient, project_id: str, trace_id: str) -> dict[str, Any]:
+    rows = client.select(
         "SELECT * EXCEPT (timestamp, end_time, created_at, updated_at, event_ts),"
         " toUnixTimestamp64Micro(timestamp) AS timestamp_us,"
         " toUnixTimestamp64Micro(end_time) AS end_time_us,"
@@ -53,15 +54,15 @@ def trace(engine: ChdbEngine, project_id: str, trace_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-def raw_count(engine: ChdbEngine, table: str, project_id: str) -> int:
-    rows = engine.select(
+def raw_count(client: ChdbClient, table: str, project_id: str) -> int:
+    rows = client.select(
         f"SELECT count() AS n FROM {DB}.{table} WHERE project_id = {{p:String}}", {"p": project_id}
     )
     return int(rows[0]["n"])
 
 
 def test_round_trip_keeps_every_field(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     trace_id = new_id(32)
     rec = generation(
@@ -75,7 +76,7 @@ def test_round_trip_keeps_every_field(
     )
     writer.write_observations([rec])
 
-    row = observation(engine, project_id, rec.id)
+    row = observation(client, project_id, rec.id)
     assert row == {
         "id": rec.id,
         "trace_id": trace_id,
@@ -132,7 +133,7 @@ def test_round_trip_keeps_every_field(
     }
     assert row["content_hash"] > 0
 
-    t = trace(engine, project_id, trace_id)
+    t = trace(client, project_id, trace_id)
     assert t["timestamp_us"] == BASE_US + 1
     assert t["end_time_us"] == BASE_US + 987_654
     assert (t["name"], t["user_id"], t["session_id"], t["tags"]) == (
@@ -145,11 +146,11 @@ def test_round_trip_keeps_every_field(
 
 
 def test_optional_fields_absent_stay_null(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     rec = record(project_id, new_id(32), end_us=None)
     writer.write_observations([rec])
-    row = observation(engine, project_id, rec.id)
+    row = observation(client, project_id, rec.id)
     for column in (
         "parent_observation_id",
         "end_time_us",
@@ -164,12 +165,12 @@ def test_optional_fields_absent_stay_null(
     ):
         assert row[column] is None, column
     assert row["usage_details"] == {} and row["cost_details"] == {}
-    t = trace(engine, project_id, rec.trace_id)
+    t = trace(client, project_id, rec.trace_id)
     assert t["end_time_us"] == BASE_US  # no end: the trace ends at the latest start
 
 
 def test_trace_merge_across_batches(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     tid = new_id(32)
     root_id = new_id()
@@ -195,7 +196,7 @@ def test_trace_merge_across_batches(
         trace={"session_id": "s-1", "tags": ["beta"], "metadata": {"team": '"search"'}},
     )
     writer.write_observations([child_a, child_b])
-    first = trace(engine, project_id, tid)
+    first = trace(client, project_id, tid)
     assert first["name"] == ""  # no root yet, no explicit name
     assert (first["timestamp_us"], first["end_time_us"]) == (BASE_US + 100, BASE_US + 900)
 
@@ -214,7 +215,7 @@ def test_trace_merge_across_batches(
         trace={"is_root": True, "tags": ["prod"]},
     )
     writer.write_observations([root])
-    merged = trace(engine, project_id, tid)
+    merged = trace(client, project_id, tid)
     assert merged["timestamp_us"] == BASE_US
     assert merged["end_time_us"] == BASE_US + 1_000
     assert merged["name"] == "answer-question"
@@ -238,31 +239,31 @@ def test_trace_merge_across_batches(
     )
     late_root = record(project_id, tid, name="other-root", input='"late"', trace={"is_root": True})
     writer.write_observations([named, late_root])
-    final = trace(engine, project_id, tid)
+    final = trace(client, project_id, tid)
     assert final["name"] == "qa-pipeline"
     assert final["output"] == '"final"'
     assert final["input"] == '{"q":"why?"}'
     assert final["user_id"] == "u-2"
     assert final["public"] is True
     assert final["end_time_us"] == BASE_US + 250_001  # late_root's default end
-    assert raw_count(engine, "observations", project_id) == 5
+    assert raw_count(client, "observations", project_id) == 5
 
 
 def test_cold_writer_reads_the_stored_trace(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     tid = new_id(32)
     writer.write_observations([record(project_id, tid, trace={"tags": ["a"], "user_id": "u"})])
-    cold = ClickHouseWriter(engine, database=DB, trace_cache_size=0)
+    cold = ClickHouseWriter(client, database=DB, trace_cache_size=0)
     cold.write_observations([record(project_id, tid, start_us=BASE_US - 5, trace={"tags": ["b"]})])
-    merged = trace(engine, project_id, tid)
+    merged = trace(client, project_id, tid)
     assert merged["tags"] == ["a", "b"]
     assert merged["user_id"] == "u"
     assert merged["timestamp_us"] == BASE_US - 5
 
 
 def test_trace_records_share_the_trace_cache_with_observations(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     """``write_traces`` (trace-create events) writes no observation row and updates the cached
     state, so a later span batch of the same trace neither re-reads nor overwrites it."""
@@ -273,29 +274,29 @@ def test_trace_records_share_the_trace_cache_with_observations(
     )
     trace_create.trace_only = True
     writer.write_traces([trace_create])
-    assert raw_count(engine, "observations", project_id) == 1
-    assert trace(engine, project_id, tid)["name"] == "created"
-    engine_reads = engine.select  # a second read of this trace would go through here
+    assert raw_count(client, "observations", project_id) == 1
+    assert trace(client, project_id, tid)["name"] == "created"
+    client_reads = client.select  # a second read of this trace would go through here
     reads: list[str] = []
 
     def counting_select(query: str, params: Mapping[str, object] | None = None) -> Any:
         reads.append(query)
-        return engine_reads(query, params)
+        return client_reads(query, params)
 
-    engine.select = counting_select  # type: ignore[method-assign]
+    client.select = counting_select  # type: ignore[method-assign]
     try:
         writer.write_observations([record(project_id, tid, trace={"tags": ["b"]})])
     finally:
-        del engine.select
+        del client.select
     assert reads and not [q for q in reads if f"{DB}.traces" in q]  # the trace came from the cache
-    merged = trace(engine, project_id, tid)
+    merged = trace(client, project_id, tid)
     assert (merged["name"], merged["user_id"], merged["tags"]) == ("created", "u", ["a", "b"])
     with pytest.raises(PermanentError, match="without project_id or trace_id"):
         writer.write_traces([record(project_id, "", "x")])
 
 
-def _api_snapshot(engine: ChdbEngine, project_id: str, trace_ids: Sequence[str]) -> Any:
-    repo = Repository(engine, DB)
+def _api_snapshot(client: ChdbClient, project_id: str, trace_ids: Sequence[str]) -> Any:
+    repo = Repository(client, DB)
     page = PageRequest(1, 100)
     traces = repo.list_traces(project_id, TraceFilter(), page)
     observations = repo.list_observations(project_id, ObservationFilter(), page)
@@ -310,7 +311,7 @@ def _api_snapshot(engine: ChdbEngine, project_id: str, trace_ids: Sequence[str])
 
 
 def test_redelivery_changes_nothing(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     t1, t2 = new_id(32), new_id(32)
     root1 = new_id()
@@ -324,42 +325,42 @@ def test_redelivery_changes_nothing(
     ]
     writer.write_observations(batch1)
     writer.write_observations(batch2)
-    before = _api_snapshot(engine, project_id, [t1, t2])
+    before = _api_snapshot(client, project_id, [t1, t2])
     rows_before = (
-        raw_count(engine, "observations", project_id),
-        raw_count(engine, "traces", project_id),
+        raw_count(client, "observations", project_id),
+        raw_count(client, "traces", project_id),
     )
 
     writer.write_observations(batch2)  # redelivery of the last batch, warm cache
-    cold = ClickHouseWriter(engine, database=DB)
+    cold = ClickHouseWriter(client, database=DB)
     cold.write_observations(batch1 + batch2)  # redelivery of everything, cold cache
 
-    assert _api_snapshot(engine, project_id, [t1, t2]) == before
+    assert _api_snapshot(client, project_id, [t1, t2]) == before
     # nothing was rewritten at all: no new row versions
     assert (
-        raw_count(engine, "observations", project_id),
-        raw_count(engine, "traces", project_id),
+        raw_count(client, "observations", project_id),
+        raw_count(client, "traces", project_id),
     ) == rows_before
     assert before[1] == 2 and before[3] == 4
 
 
 def test_changed_record_is_rewritten_keeping_created_at(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     rec = generation(project_id, new_id(32))
     writer.write_observations([rec])
-    first = observation(engine, project_id, rec.id)
-    created = engine.select(
+    first = observation(client, project_id, rec.id)
+    created = client.select(
         f"SELECT toUnixTimestamp64Micro(created_at) AS c, toUnixTimestamp64Micro(updated_at) AS u"
         f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}}",
         {"p": project_id},
     )[0]
     changed = generation(project_id, rec.trace_id, rec.id, output='"new answer"')
-    ClickHouseWriter(engine, database=DB).write_observations([changed])
-    second = observation(engine, project_id, rec.id)
+    ClickHouseWriter(client, database=DB).write_observations([changed])
+    second = observation(client, project_id, rec.id)
     assert second["output"] == '"new answer"'
     assert second["content_hash"] != first["content_hash"]
-    again = engine.select(
+    again = client.select(
         f"SELECT toUnixTimestamp64Micro(created_at) AS c, toUnixTimestamp64Micro(updated_at) AS u"
         f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}}",
         {"p": project_id},
@@ -370,28 +371,31 @@ def test_changed_record_is_rewritten_keeping_created_at(
 
 
 def test_duplicate_ids_in_one_batch_keep_the_last(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     tid, oid = new_id(32), new_id()
     writer.write_observations(
         [record(project_id, tid, oid, name="first"), record(project_id, tid, oid, name="second")]
     )
-    assert observation(engine, project_id, oid)["name"] == "second"
-    assert raw_count(engine, "observations", project_id) == 1
+    assert observation(client, project_id, oid)["name"] == "second"
+    assert raw_count(client, "observations", project_id) == 1
 
 
 class FailingTraceInserts:
-    """Delegates to a real engine but fails the next ``fail`` inserts into ``traces``."""
+    """Delegates to a real client but fails the next ``fail`` inserts into ``traces``; inserts
+    go through ``insert_rows`` only, as on ``ServerClient`` (no Protobuf)."""
 
-    def __init__(self, engine: ChdbEngine, fail: int) -> None:
-        self.engine = engine
+    insert_formats = frozenset({NATIVE})
+
+    def __init__(self, client: ChdbClient, fail: int) -> None:
+        self.client = client
         self.fail = fail
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.engine.command(sql, params)
+        self.client.command(sql, params)
 
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.engine.select(sql, params)
+        return self.client.select(sql, params)
 
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -399,14 +403,19 @@ class FailingTraceInserts:
         if table.endswith(".traces") and self.fail:
             self.fail -= 1
             raise RetryableError("injected: ClickHouse unavailable")
-        self.engine.insert_rows(table, columns, rows)
+        self.client.insert_rows(table, columns, rows)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        self.insert_rows(table, columns, list(zip(*data, strict=True)))
 
     def close(self) -> None:
         pass
 
 
-def test_cache_is_updated_only_after_both_inserts(engine: ChdbEngine, project_id: str) -> None:
-    flaky = FailingTraceInserts(engine, fail=0)
+def test_cache_is_updated_only_after_both_inserts(client: ChdbClient, project_id: str) -> None:
+    flaky = FailingTraceInserts(client, fail=0)
     writer = ClickHouseWriter(flaky, database=DB)
     tid = new_id(32)
     writer.write_observations([record(project_id, tid, trace={"tags": ["one"]})])
@@ -415,10 +424,10 @@ def test_cache_is_updated_only_after_both_inserts(engine: ChdbEngine, project_id
     batch = [record(project_id, tid, trace={"tags": ["two"], "user_id": "u"})]
     with pytest.raises(RetryableError):
         writer.write_observations(batch)
-    assert trace(engine, project_id, tid)["tags"] == ["one"]  # trace insert failed
+    assert trace(client, project_id, tid)["tags"] == ["one"]  # trace insert failed
 
     writer.write_observations(batch)  # the retry must merge again, not trust a cached result
-    merged = trace(engine, project_id, tid)
+    merged = trace(client, project_id, tid)
     assert merged["tags"] == ["one", "two"]
     assert merged["user_id"] == "u"
 
@@ -434,7 +443,7 @@ def test_cache_is_updated_only_after_both_inserts(engine: ChdbEngine, project_id
     ],
 )
 def test_invalid_records_are_permanent_and_write_nothing(
-    engine: ChdbEngine,
+    client: ChdbClient,
     writer: ClickHouseWriter,
     project_id: str,
     change: dict[str, Any],
@@ -444,12 +453,12 @@ def test_invalid_records_are_permanent_and_write_nothing(
     bad = record(project_id, new_id(32), **change)
     with pytest.raises(PermanentError, match=message):
         writer.write_observations([good, bad])
-    assert raw_count(engine, "observations", project_id) == 0
-    assert raw_count(engine, "traces", project_id) == 0
+    assert raw_count(client, "observations", project_id) == 0
+    assert raw_count(client, "traces", project_id) == 0
 
 
 def test_money_is_rounded_to_12_digits_and_clamped(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     rec = record(
         project_id,
@@ -458,7 +467,7 @@ def test_money_is_rounded_to_12_digits_and_clamped(
         total_cost="-5000000",
     )
     writer.write_observations([rec])
-    row = observation(engine, project_id, rec.id)
+    row = observation(client, project_id, rec.id)
     assert row["cost_details"] == {
         "input": "0",
         "output": "0.00000025",
@@ -477,36 +486,39 @@ def test_event_clock_is_strictly_increasing() -> None:
 
 
 class ColumnsOnly:
-    """A ``ColumnarEngine`` over a real engine, without its Protobuf path."""
+    """A ``Client`` over a real client, without its Protobuf path."""
 
-    def __init__(self, engine: ChdbEngine) -> None:
-        self.engine = engine
+    insert_formats = frozenset({JSON_COMPACT_EACH_ROW, ARROW_STREAM})
+
+    def __init__(self, client: ChdbClient) -> None:
+        self.client = client
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.engine.command(sql, params)
+        self.client.command(sql, params)
 
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.engine.select(sql, params)
+        return self.client.select(sql, params)
 
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
-        self.engine.insert_rows(table, columns, rows)
+        self.client.insert_rows(table, columns, rows)
 
     def insert_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
-        self.engine.insert_columns(table, columns, data)
+        self.client.insert_columns(table, columns, data)
 
     def close(self) -> None:
         pass
 
 
 class RowsOnly(FailingTraceInserts):
-    """A plain ``Engine`` (``insert_rows`` only) over a real engine."""
+    """A ``Client`` inserting through ``insert_rows`` only (as ``ServerClient``) over a real
+    client."""
 
-    def __init__(self, engine: ChdbEngine) -> None:
-        super().__init__(engine, fail=0)
+    def __init__(self, client: ChdbClient) -> None:
+        super().__init__(client, fail=0)
 
 
 def _diverse_records(project_id: str) -> list[Any]:
@@ -562,8 +574,8 @@ def _diverse_records(project_id: str) -> list[Any]:
     ]
 
 
-def _stored_rows(engine: ChdbEngine, project_id: str) -> list[dict[str, Any]]:
-    return engine.select(
+def _stored_rows(client: ChdbClient, project_id: str) -> list[dict[str, Any]]:
+    return client.select(
         "SELECT * EXCEPT (project_id, start_time, end_time, completion_start_time, created_at,"
         " updated_at, event_ts, provided_cost_details, cost_details, total_cost),"
         " toUnixTimestamp64Micro(start_time) AS start_time_us,"
@@ -579,7 +591,7 @@ def _stored_rows(engine: ChdbEngine, project_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("copies", [1, 40])  # 5 records, or 200 (helper threads)
-def test_every_insert_path_stores_the_same_rows(engine: ChdbEngine, copies: int) -> None:
+def test_every_insert_path_stores_the_same_rows(client: ChdbClient, copies: int) -> None:
     ids = [new_id() for _ in range(5 * copies)]
     results = []
     for make in (lambda e: e, ColumnsOnly, RowsOnly):
@@ -587,8 +599,8 @@ def test_every_insert_path_stores_the_same_rows(engine: ChdbEngine, copies: int)
         records = [r for _ in range(copies) for r in _diverse_records(project_id)]
         for rec, obs_id in zip(records, ids, strict=True):
             rec.id = obs_id
-        ClickHouseWriter(make(engine), database=DB).write_observations(records)
-        rows = _stored_rows(engine, project_id)
+        ClickHouseWriter(make(client), database=DB).write_observations(records)
+        rows = _stored_rows(client, project_id)
         by_id = {rec.id: rec for rec in records}
         for row in rows:
             row.pop("trace_id")  # random per project
@@ -598,36 +610,36 @@ def test_every_insert_path_stores_the_same_rows(engine: ChdbEngine, copies: int)
     assert results[0] == results[1] == results[2]
 
 
-def test_large_batches_redelivered_and_changed(engine: ChdbEngine, project_id: str) -> None:
+def test_large_batches_redelivered_and_changed(client: ChdbClient, project_id: str) -> None:
     traces = [new_id(32) for _ in range(30)]
     batch = [generation(project_id, traces[n % 30], start_us=BASE_US + n) for n in range(300)]
-    writer = ClickHouseWriter(engine, database=DB)
+    writer = ClickHouseWriter(client, database=DB)
     writer.write_observations(batch)
-    before = _api_snapshot(engine, project_id, traces[:3])
+    before = _api_snapshot(client, project_id, traces[:3])
     counts = (
-        raw_count(engine, "observations", project_id),
-        raw_count(engine, "traces", project_id),
+        raw_count(client, "observations", project_id),
+        raw_count(client, "traces", project_id),
     )
     assert counts == (300, 30)
 
     writer.write_observations(batch)  # warm cache
-    ClickHouseWriter(engine, database=DB).write_observations(batch)  # cold cache
-    assert _api_snapshot(engine, project_id, traces[:3]) == before
+    ClickHouseWriter(client, database=DB).write_observations(batch)  # cold cache
+    assert _api_snapshot(client, project_id, traces[:3]) == before
     assert (
-        raw_count(engine, "observations", project_id),
-        raw_count(engine, "traces", project_id),
+        raw_count(client, "observations", project_id),
+        raw_count(client, "traces", project_id),
     ) == counts
 
-    first = {row["id"]: row for row in _times(engine, project_id)}
+    first = {row["id"]: row for row in _times(client, project_id)}
     changed = [
         generation(project_id, r.trace_id, r.id, start_us=r.start_time_us, output='"v2"')
         if n % 3 == 0
         else r
         for n, r in enumerate(batch)
     ]
-    ClickHouseWriter(engine, database=DB).write_observations(changed)
-    assert raw_count(engine, "observations", project_id) == 400
-    second = {row["id"]: row for row in _times(engine, project_id)}
+    ClickHouseWriter(client, database=DB).write_observations(changed)
+    assert raw_count(client, "observations", project_id) == 400
+    second = {row["id"]: row for row in _times(client, project_id)}
     for n, rec in enumerate(batch):
         old, new = first[rec.id], second[rec.id]
         assert new["c"] == old["c"]
@@ -635,8 +647,8 @@ def test_large_batches_redelivered_and_changed(engine: ChdbEngine, project_id: s
         assert new["output"] == ('"v2"' if n % 3 == 0 else rec.output)
 
 
-def _times(engine: ChdbEngine, project_id: str) -> list[dict[str, Any]]:
-    return engine.select(
+def _times(client: ChdbClient, project_id: str) -> list[dict[str, Any]]:
+    return client.select(
         "SELECT id, output, toUnixTimestamp64Micro(created_at) AS c,"
         f" toUnixTimestamp64Micro(updated_at) AS u FROM {DB}.observations FINAL"
         " WHERE project_id = {p:String}",
@@ -645,10 +657,11 @@ def _times(engine: ChdbEngine, project_id: str) -> list[dict[str, Any]]:
 
 
 class Flaky(ColumnsOnly):
-    """The real engine (all paths) failing the next ``fail`` calls of one kind."""
+    """The real client (all paths) failing the next ``fail`` calls of one kind."""
 
-    def __init__(self, engine: ChdbEngine, kind: str, fail: int = 1) -> None:
-        super().__init__(engine)
+    def __init__(self, client: ChdbClient, kind: str, fail: int = 1) -> None:
+        super().__init__(client)
+        self.insert_formats = client.insert_formats
         self.kind = kind
         self.fail = fail
 
@@ -659,12 +672,12 @@ class Flaky(ColumnsOnly):
 
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self._maybe_fail("select")
-        return self.engine.select(sql, params)
+        return self.client.select(sql, params)
 
     def prepare_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> Any:
-        prepared = self.engine.prepare_columns(table, columns, data)
+        prepared = self.client.prepare_columns(table, columns, data)
         if table.endswith(".traces"):
             try:
                 self._maybe_fail("traces")
@@ -674,7 +687,7 @@ class Flaky(ColumnsOnly):
         return prepared
 
     def prepare_protobuf(self, *args: Any, **kwargs: Any) -> Any:
-        prepared = self.engine.prepare_protobuf(*args, **kwargs)
+        prepared = self.client.prepare_protobuf(*args, **kwargs)
         flaky = self
 
         class Run:
@@ -691,13 +704,13 @@ class Flaky(ColumnsOnly):
 @pytest.mark.parametrize("kind", ["select", "observations", "traces"])
 @pytest.mark.parametrize("size", [5, 200])
 def test_failures_write_nothing_and_retry_cleanly(
-    engine: ChdbEngine, project_id: str, kind: str, size: int
+    client: ChdbClient, project_id: str, kind: str, size: int
 ) -> None:
     traces = [new_id(32) for _ in range(5)]
-    ClickHouseWriter(engine, database=DB).write_observations(
+    ClickHouseWriter(client, database=DB).write_observations(
         [record(project_id, t, trace={"tags": ["old"]}) for t in traces]
     )
-    flaky = Flaky(engine, kind)
+    flaky = Flaky(client, kind)
     writer = ClickHouseWriter(flaky, database=DB, trace_cache_size=0)
     batch = [
         record(project_id, traces[n % 5], start_us=BASE_US + n, trace={"tags": [f"t{n % 2}"]})
@@ -706,27 +719,27 @@ def test_failures_write_nothing_and_retry_cleanly(
     with pytest.raises(RetryableError, match="injected"):
         writer.write_observations(batch)
     if kind != "traces":  # a failed trace insert follows the observation insert
-        assert raw_count(engine, "observations", project_id) == 5
-    assert trace(engine, project_id, traces[0])["tags"] == ["old"]
-    assert not any(engine.path.joinpath("otelfuse-inserts").glob("insert-*"))
+        assert raw_count(client, "observations", project_id) == 5
+    assert trace(client, project_id, traces[0])["tags"] == ["old"]
+    assert not any(client.path.joinpath("otelfuse-inserts").glob("insert-*"))
 
     writer.write_observations(batch)
-    assert raw_count(engine, "observations", project_id) == 5 + size
+    assert raw_count(client, "observations", project_id) == 5 + size
     expected = sorted({"old"} | {f"t{n % 2}" for n in range(0, size, 5)})
-    assert trace(engine, project_id, traces[0])["tags"] == expected
+    assert trace(client, project_id, traces[0])["tags"] == expected
 
 
 def test_invalid_record_in_a_large_batch_writes_nothing(
-    engine: ChdbEngine, writer: ClickHouseWriter, project_id: str
+    client: ChdbClient, writer: ClickHouseWriter, project_id: str
 ) -> None:
     batch = [generation(project_id, new_id(32)) for _ in range(150)]
     batch[77].cost_details["total"] = "lots"
     with pytest.raises(PermanentError, match=r"cost_details\[total\]"):
         writer.write_observations(batch)
-    assert raw_count(engine, "observations", project_id) == 0
-    assert raw_count(engine, "traces", project_id) == 0
+    assert raw_count(client, "observations", project_id) == 0
+    assert raw_count(client, "traces", project_id) == 0
     batch[77].cost_details["total"] = "1.23456789012345"  # rounded: through the column path
     writer.write_observations(batch)
-    assert observation(engine, project_id, batch[77].id)["cost_details"]["total"] == (
+    assert observation(client, project_id, batch[77].id)["cost_details"]["total"] == (
         "1.234567890123"
     )

@@ -1,4 +1,4 @@
-"""ChdbEngine: parameters, JSON rows, inserts and the error mapping."""
+"""ChdbClient: parameters, JSON rows, inserts and the error mapping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.engine import ChdbEngine, classify_error, encode_param
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.classify import classify_error
+from storage.clickhouse.params import encode_param
 from storage.errors import PermanentError, RetryableError
 
 TRICKY = [
@@ -28,15 +30,15 @@ TRICKY = [
 
 
 @pytest.mark.parametrize("value", TRICKY)
-def test_string_and_array_parameters_round_trip(engine: ChdbEngine, value: str) -> None:
-    rows = engine.select(
+def test_string_and_array_parameters_round_trip(client: ChdbClient, value: str) -> None:
+    rows = client.select(
         "SELECT {s:String} AS s, {a:Array(String)} AS a", {"s": value, "a": [value, "x"]}
     )
     assert rows == [{"s": value, "a": [value, "x"]}]
 
 
-def test_scalar_parameters(engine: ChdbEngine) -> None:
-    rows = engine.select(
+def test_scalar_parameters(client: ChdbClient) -> None:
+    rows = client.select(
         "SELECT {i:Int64} AS i, {b:Bool} AS b, {f:Float64} AS f, {e:Array(String)} AS e,"
         " toUnixTimestamp64Micro({d:DateTime64(6)}) AS d",
         {"i": -5, "b": True, "f": 1.25, "e": [], "d": "1763770000.000001"},
@@ -51,36 +53,36 @@ def test_encode_param_text_forms() -> None:
     assert encode_param(7) == "7"
 
 
-def test_insert_and_select(engine: ChdbEngine) -> None:
-    engine.command(
+def test_insert_and_select(client: ChdbClient) -> None:
+    client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_t (id String, n UInt64) ENGINE = Memory"
     )
-    engine.command("TRUNCATE TABLE default.engine_t")
-    engine.insert_rows("default.engine_t", ["id", "n"], [("a", 1), ["b", 2]])
-    engine.insert_rows("default.engine_t", ["id", "n"], [])
-    assert engine.select("SELECT id, n FROM default.engine_t ORDER BY id") == [
+    client.command("TRUNCATE TABLE default.engine_t")
+    client.insert_rows("default.engine_t", ["id", "n"], [("a", 1), ["b", 2]])
+    client.insert_rows("default.engine_t", ["id", "n"], [])
+    assert client.select("SELECT id, n FROM default.engine_t ORDER BY id") == [
         {"id": "a", "n": 1},
         {"id": "b", "n": 2},
     ]
 
 
-def test_syntax_and_type_errors_are_permanent(engine: ChdbEngine) -> None:
+def test_syntax_and_type_errors_are_permanent(client: ChdbClient) -> None:
     with pytest.raises(PermanentError, match="62"):
-        engine.select("SELEC 1")
+        client.select("SELEC 1")
     with pytest.raises(PermanentError, match="457"):
-        engine.select("SELECT {n:Int32} AS n", {"n": "not a number"})
-    engine.command("CREATE TABLE IF NOT EXISTS default.engine_dt (t DateTime64(6)) ENGINE = Memory")
+        client.select("SELECT {n:Int32} AS n", {"n": "not a number"})
+    client.command("CREATE TABLE IF NOT EXISTS default.engine_dt (t DateTime64(6)) ENGINE = Memory")
     with pytest.raises(PermanentError, match="CANNOT_PARSE_DATETIME"):
-        engine.insert_rows("default.engine_dt", ["t"], [("garbage",)])
+        client.insert_rows("default.engine_dt", ["t"], [("garbage",)])
     with pytest.raises(PermanentError, match="invalid table name"):
-        engine.insert_rows("default.t; DROP TABLE x", ["t"], [(1,)])
+        client.insert_rows("default.t; DROP TABLE x", ["t"], [(1,)])
     # the session stays usable after a failed streaming insert
-    assert engine.select("SELECT 1 AS ok") == [{"ok": 1}]
+    assert client.select("SELECT 1 AS ok") == [{"ok": 1}]
 
 
-def test_other_errors_are_retryable(engine: ChdbEngine) -> None:
+def test_other_errors_are_retryable(client: ChdbClient) -> None:
     with pytest.raises(RetryableError, match="UNKNOWN_DATABASE"):
-        engine.select("SELECT * FROM no_such_db.t")
+        client.select("SELECT * FROM no_such_db.t")
 
 
 def test_classify_error_without_code_is_retryable() -> None:
@@ -91,17 +93,17 @@ def test_classify_error_without_code_is_retryable() -> None:
     )
 
 
-def test_insert_rows_converts_values_by_column_type(engine: ChdbEngine) -> None:
-    engine.command(
+def test_insert_rows_converts_values_by_column_type(client: ChdbClient) -> None:
+    client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_conv (k UInt32, t DateTime64(6),"
         " tn Nullable(DateTime64(6)), t3 DateTime64(3), ts DateTime, ta Array(DateTime64(6)),"
         " d Date, m Decimal(18, 12), mm Map(LowCardinality(String), Decimal(18, 12)),"
         " b Bool, n Nullable(String)) ENGINE = MergeTree ORDER BY k"
     )
-    engine.command("TRUNCATE TABLE default.engine_conv")
+    client.command("TRUNCATE TABLE default.engine_conv")
     us = 1_763_770_000_123_456
     aware = datetime(2025, 11, 22, 0, 6, 40, 123_456, tzinfo=UTC)
-    engine.insert_rows(
+    client.insert_rows(
         "default.engine_conv",
         ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n"],
         [
@@ -111,7 +113,7 @@ def test_insert_rows_converts_values_by_column_type(engine: ChdbEngine) -> None:
              Decimal("2.5"), {"b": Decimal("3")}, False, "x"),
         ],
     )  # fmt: skip
-    rows = engine.select(
+    rows = client.select(
         "SELECT k, toUnixTimestamp64Micro(t) AS t, toUnixTimestamp64Micro(tn) AS tn,"
         " toUnixTimestamp64Milli(t3) AS t3, toUnixTimestamp(ts) AS ts,"
         " arrayMap(x -> toUnixTimestamp64Micro(x), ta) AS ta, d, toString(m) AS m,"
@@ -126,33 +128,33 @@ def test_insert_rows_converts_values_by_column_type(engine: ChdbEngine) -> None:
     ]  # fmt: skip
 
 
-def test_insert_rows_rejects_bad_rows(engine: ChdbEngine) -> None:
-    engine.command(
+def test_insert_rows_rejects_bad_rows(client: ChdbClient) -> None:
+    client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_t (id String, n UInt64) ENGINE = Memory"
     )
-    before = engine.select("SELECT count() AS c FROM default.engine_t")
+    before = client.select("SELECT count() AS c FROM default.engine_t")
     with pytest.raises(PermanentError, match="117"):  # NULL in a non-Nullable column
-        engine.insert_rows("default.engine_t", ["id", "n"], [(None, 1)])
+        client.insert_rows("default.engine_t", ["id", "n"], [(None, 1)])
     with pytest.raises(PermanentError, match="no such column"):
-        engine.insert_rows("default.engine_t", ["id", "nope"], [("a", 1)])
+        client.insert_rows("default.engine_t", ["id", "nope"], [("a", 1)])
     with pytest.raises(PermanentError, match="row 0 has 1 values"):
-        engine.insert_rows("default.engine_t", ["id", "n"], [("a",)])
+        client.insert_rows("default.engine_t", ["id", "n"], [("a",)])
     with pytest.raises(PermanentError, match="duplicate column"):
-        engine.insert_rows("default.engine_t", ["id", "id"], [("a", "b")])
+        client.insert_rows("default.engine_t", ["id", "id"], [("a", "b")])
     with pytest.raises(PermanentError, match="invalid column name"):
-        engine.insert_rows("default.engine_t", ["id`, n"], [("a",)])
+        client.insert_rows("default.engine_t", ["id`, n"], [("a",)])
     with pytest.raises(PermanentError, match=r"invalid value for ClickHouse \(TypeError"):
-        engine.insert_rows("default.engine_t", ["id", "n"], [("a", object())])
+        client.insert_rows("default.engine_t", ["id", "n"], [("a", object())])
     with pytest.raises(RetryableError, match="does not exist"):
-        engine.insert_rows("default.engine_missing", ["id"], [("a",)])
-    assert engine.select("SELECT count() AS c FROM default.engine_t") == before
+        client.insert_rows("default.engine_missing", ["id"], [("a",)])
+    assert client.select("SELECT count() AS c FROM default.engine_t") == before
 
 
-def test_insert_rows_from_a_generator_is_all_or_nothing(engine: ChdbEngine) -> None:
-    engine.command(
+def test_insert_rows_from_a_generator_is_all_or_nothing(client: ChdbClient) -> None:
+    client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_gen (id String, n UInt64) ENGINE = Memory"
     )
-    engine.command("TRUNCATE TABLE default.engine_gen")
+    client.command("TRUNCATE TABLE default.engine_gen")
     bad = PermanentError("record 3 is invalid")
 
     def rows(fail_at: int | None) -> Iterator[tuple[str, int]]:
@@ -162,12 +164,12 @@ def test_insert_rows_from_a_generator_is_all_or_nothing(engine: ChdbEngine) -> N
             yield (f"r{n}", n)
 
     with pytest.raises(PermanentError) as raised:
-        engine.insert_rows("default.engine_gen", ["id", "n"], rows(fail_at=3))
+        client.insert_rows("default.engine_gen", ["id", "n"], rows(fail_at=3))
     assert raised.value is bad  # the producer's error, unchanged
-    assert engine.select("SELECT count() AS c FROM default.engine_gen") == [{"c": 0}]
-    engine.insert_rows("default.engine_gen", ["id", "n"], rows(fail_at=None))
-    engine.insert_rows("default.engine_gen", ["id", "n"], iter(()))
-    assert engine.select("SELECT count() AS c FROM default.engine_gen") == [{"c": 5}]
+    assert client.select("SELECT count() AS c FROM default.engine_gen") == [{"c": 0}]
+    client.insert_rows("default.engine_gen", ["id", "n"], rows(fail_at=None))
+    client.insert_rows("default.engine_gen", ["id", "n"], iter(()))
+    assert client.select("SELECT count() AS c FROM default.engine_gen") == [{"c": 5}]
 
 
 # ---- insert_columns (Arrow) and insert_protobuf ------------------------------------------------
@@ -189,11 +191,11 @@ CONVERSION_SELECT = (
 )
 
 
-def test_insert_columns_converts_values_like_insert_rows(engine: ChdbEngine) -> None:
-    engine.command(CONVERSION_TABLE)
-    engine.command(CONVERSION_TABLE.replace("engine_cols", "engine_rows"))
+def test_insert_columns_converts_values_like_insert_rows(client: ChdbClient) -> None:
+    client.command(CONVERSION_TABLE)
+    client.command(CONVERSION_TABLE.replace("engine_cols", "engine_rows"))
     for table in ("engine_cols", "engine_rows"):
-        engine.command(f"TRUNCATE TABLE default.{table}")
+        client.command(f"TRUNCATE TABLE default.{table}")
     us = 1_763_770_000_123_456
     aware = datetime(2025, 11, 22, 0, 6, 40, 123_456, tzinfo=UTC)
     columns = ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n", "lc", "u", "i", "f",
@@ -206,33 +208,33 @@ def test_insert_columns_converts_values_like_insert_rows(engine: ChdbEngine) -> 
         (3, us, us, us, us, [aware], date(1970, 1, 1), 7, {}, 1, "", "y", 5, 0, -0.25,
          {"": 0}, ["q"], 2**32 - 1),
     ]  # fmt: skip
-    engine.insert_rows("default.engine_rows", columns, rows)
+    client.insert_rows("default.engine_rows", columns, rows)
     data = [list(column) for column in zip(*rows, strict=True)]
-    engine.insert_columns("default.engine_cols", columns, data)
-    engine.insert_columns("default.engine_cols", columns, [[] for _ in columns])  # no-op
-    expected = engine.select(CONVERSION_SELECT.format(table="engine_rows"))
-    assert engine.select(CONVERSION_SELECT.format(table="engine_cols")) == expected
+    client.insert_columns("default.engine_cols", columns, data)
+    client.insert_columns("default.engine_cols", columns, [[] for _ in columns])  # no-op
+    expected = client.select(CONVERSION_SELECT.format(table="engine_rows"))
+    assert client.select(CONVERSION_SELECT.format(table="engine_cols")) == expected
     assert expected[0]["t"] == us and expected[0]["mm"] == {"a": "0.000000000001"}
     assert expected[1]["b"] is False and expected[2]["b"] is True
 
 
-def test_insert_columns_falls_back_to_json_for_other_types(engine: ChdbEngine) -> None:
-    engine.command(
+def test_insert_columns_falls_back_to_json_for_other_types(client: ChdbClient) -> None:
+    client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_enum (k UInt8, e Enum8('x' = 1, 'y' = 2),"
         " g UUID) ENGINE = Memory"
     )
-    engine.command("TRUNCATE TABLE default.engine_enum")
+    client.command("TRUNCATE TABLE default.engine_enum")
     uuid = "6f1e9f3a-6a8b-4b34-9c53-0d7f3b1f2a10"
-    engine.insert_columns("default.engine_enum", ["k", "e", "g"], [[1, 2], ["x", "y"], [uuid] * 2])
-    assert engine.select("SELECT k, e, toString(g) AS g FROM default.engine_enum ORDER BY k") == [
+    client.insert_columns("default.engine_enum", ["k", "e", "g"], [[1, 2], ["x", "y"], [uuid] * 2])
+    assert client.select("SELECT k, e, toString(g) AS g FROM default.engine_enum ORDER BY k") == [
         {"k": 1, "e": "x", "g": uuid},
         {"k": 2, "e": "y", "g": uuid},
     ]
 
 
-def test_insert_columns_rejects_bad_data(engine: ChdbEngine) -> None:
-    engine.command(CONVERSION_TABLE)
-    engine.command("TRUNCATE TABLE default.engine_cols")
+def test_insert_columns_rejects_bad_data(client: ChdbClient) -> None:
+    client.command(CONVERSION_TABLE)
+    client.command("TRUNCATE TABLE default.engine_cols")
     good = [[1], [1_763_770_000_000_000], [None], [0], [0], [[]], [date(2020, 1, 1)], ["0"],
             [{}], [True], [None], ["x"], [1], [1], [1.0], [{}], [[]], [None]]  # fmt: skip
     columns = ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n", "lc", "u", "i", "f",
@@ -245,44 +247,44 @@ def test_insert_columns_rejects_bad_data(engine: ChdbEngine) -> None:
 
     table = "default.engine_cols"
     with pytest.raises(PermanentError, match="NULL value in column 'lc'"):
-        engine.insert_columns(table, columns, with_value("lc", None))
+        client.insert_columns(table, columns, with_value("lc", None))
     with pytest.raises(PermanentError, match="NULL value in column 'a'"):
-        engine.insert_columns(table, columns, with_value("a", ["x", None]))
+        client.insert_columns(table, columns, with_value("a", ["x", None]))
     with pytest.raises(PermanentError, match="NULL value in column 'mu'"):
-        engine.insert_columns(table, columns, with_value("mu", {"k": None}))
+        client.insert_columns(table, columns, with_value("mu", {"k": None}))
     with pytest.raises(PermanentError, match="invalid value for ClickHouse"):
-        engine.insert_columns(table, columns, with_value("u", object()))
+        client.insert_columns(table, columns, with_value("u", object()))
     with pytest.raises(PermanentError, match="invalid value for ClickHouse"):
-        engine.insert_columns(table, columns, with_value("u", -1))
+        client.insert_columns(table, columns, with_value("u", -1))
     with pytest.raises(PermanentError, match="CANNOT_PARSE"):
-        engine.insert_columns(table, columns, with_value("m", "lots"))
+        client.insert_columns(table, columns, with_value("m", "lots"))
     with pytest.raises(PermanentError, match="different lengths"):
-        engine.insert_columns(table, ["k", "n"], [[1, 2], ["x"]])
+        client.insert_columns(table, ["k", "n"], [[1, 2], ["x"]])
     with pytest.raises(PermanentError, match="value lists for"):
-        engine.insert_columns(table, ["k", "n"], [[1]])
+        client.insert_columns(table, ["k", "n"], [[1]])
     with pytest.raises(PermanentError, match="no such column"):
-        engine.insert_columns(table, ["k", "nope"], [[1], [1]])
+        client.insert_columns(table, ["k", "nope"], [[1], [1]])
     with pytest.raises(RetryableError, match="does not exist"):
-        engine.insert_columns("default.engine_missing", ["id"], [["a"]])
-    assert engine.select("SELECT count() AS c FROM default.engine_cols") == [{"c": 0}]
-    engine.insert_columns(table, columns, good)
-    assert engine.select("SELECT count() AS c FROM default.engine_cols") == [{"c": 1}]
+        client.insert_columns("default.engine_missing", ["id"], [["a"]])
+    assert client.select("SELECT count() AS c FROM default.engine_cols") == [{"c": 0}]
+    client.insert_columns(table, columns, good)
+    assert client.select("SELECT count() AS c FROM default.engine_cols") == [{"c": 1}]
 
 
-def test_prepared_inserts_run_once(engine: ChdbEngine) -> None:
-    engine.command("CREATE TABLE IF NOT EXISTS default.engine_prep (id String) ENGINE = Memory")
-    engine.command("TRUNCATE TABLE default.engine_prep")
-    prepared = engine.prepare_columns("default.engine_prep", ["id"], [["a", "b"]])
+def test_prepared_inserts_run_once(client: ChdbClient) -> None:
+    client.command("CREATE TABLE IF NOT EXISTS default.engine_prep (id String) ENGINE = Memory")
+    client.command("TRUNCATE TABLE default.engine_prep")
+    prepared = client.prepare_columns("default.engine_prep", ["id"], [["a", "b"]])
     calls: list[str] = []
     prepared.run(lambda: calls.append("starting"))
     assert calls == ["starting"]
     with pytest.raises(RuntimeError, match="runs once"):
         prepared.run()
-    engine.prepare_columns("default.engine_prep", ["id"], [["never"]]).discard()
-    empty = engine.prepare_columns("default.engine_prep", ["id"], [[]])
+    client.prepare_columns("default.engine_prep", ["id"], [["never"]]).discard()
+    empty = client.prepare_columns("default.engine_prep", ["id"], [[]])
     empty.run(lambda: calls.append("empty"))
     assert calls == ["starting", "empty"]
-    assert engine.select("SELECT id FROM default.engine_prep ORDER BY id") == [
+    assert client.select("SELECT id FROM default.engine_prep ORDER BY id") == [
         {"id": "a"},
         {"id": "b"},
     ]
@@ -302,13 +304,13 @@ def _delimited(*messages: bytes) -> bytes:
     return out
 
 
-def test_insert_protobuf(engine: ChdbEngine) -> None:
-    engine.command(
+def test_insert_protobuf(client: ChdbClient) -> None:
+    client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_pb (name String, note Nullable(String),"
         " counts Map(LowCardinality(String), UInt64), tags Array(String),"
         " at Nullable(DateTime64(6))) ENGINE = Memory"
     )
-    engine.command("TRUNCATE TABLE default.engine_pb")
+    client.command("TRUNCATE TABLE default.engine_pb")
     # hand-encoded Item messages: name="a", note="" (set), counts={"x": 300}, tags=["t"]
     first = b"\x0a\x01a" + b"\x12\x00" + b"\x1a\x06\x0a\x01x\x10\xac\x02" + b"\x22\x01t"
     second = b"\x0a\x01b" + b"\x28" + bytes([0xC0, 0xC4, 0x07])  # at_us = 123456
@@ -320,11 +322,11 @@ def test_insert_protobuf(engine: ChdbEngine) -> None:
     }
     columns = ["name", "note", "counts", "tags", "at"]
     expressions = ["upper(name)", "note", "counts", "tags", "fromUnixTimestamp64Micro(at_us)"]
-    engine.insert_protobuf(
+    client.insert_protobuf(
         "default.engine_pb", columns, expressions, payload=_delimited(first, second), **kwargs
     )
-    engine.insert_protobuf("default.engine_pb", columns, expressions, payload=b"", **kwargs)
-    assert engine.select(
+    client.insert_protobuf("default.engine_pb", columns, expressions, payload=b"", **kwargs)
+    assert client.select(
         "SELECT name, note, counts, tags, toUnixTimestamp64Micro(at) AS at"
         " FROM default.engine_pb ORDER BY name"
     ) == [
@@ -332,13 +334,13 @@ def test_insert_protobuf(engine: ChdbEngine) -> None:
         {"name": "B", "note": None, "counts": {}, "tags": [], "at": 123456},
     ]
     with pytest.raises(PermanentError, match="invalid protobuf message name"):
-        engine.insert_protobuf("default.engine_pb", columns, expressions, **{
+        client.insert_protobuf("default.engine_pb", columns, expressions, **{
             **kwargs, "message": "Item; DROP", "payload": b"x"})  # fmt: skip
     with pytest.raises(PermanentError, match="expressions for"):
-        engine.insert_protobuf("default.engine_pb", columns, ["name"], payload=b"x", **kwargs)
+        client.insert_protobuf("default.engine_pb", columns, ["name"], payload=b"x", **kwargs)
     with pytest.raises(PermanentError, match="ATTEMPT_TO_READ_AFTER_EOF"):  # corrupt data
-        engine.insert_protobuf(
+        client.insert_protobuf(
             "default.engine_pb", columns, expressions, payload=b"\x05\xff\xff", **kwargs
         )
-    assert engine.select("SELECT count() AS c FROM default.engine_pb") == [{"c": 2}]
-    assert not any(engine.path.joinpath("otelfuse-inserts").glob("insert-*"))
+    assert client.select("SELECT count() AS c FROM default.engine_pb") == [{"c": 2}]
+    assert not any(client.path.joinpath("otelfuse-inserts").glob("insert-*"))

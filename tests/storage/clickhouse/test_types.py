@@ -1,4 +1,4 @@
-"""Type-name parsing, per-type converters, and ``open_engine``'s URL handling."""
+"""Type-name parsing, per-type converters, and ``open_client``'s URL handling."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import storage.clickhouse as clickhouse
-from storage.clickhouse.server import ServerEngine, database_from_url
+from storage.clickhouse.server import ServerClient, database_from_url
 from storage.clickhouse.server_values import insert_converter, json_converter
 from storage.clickhouse.types import build_converter, split_type
 from storage.errors import PermanentError
@@ -104,35 +104,35 @@ def test_database_from_url() -> None:
     assert clickhouse.database_for("clickhouse://h/prod", "otelfuse") == "prod"
 
 
-def test_open_engine_picks_the_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_open_client_picks_the_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     opened: list[Path] = []
 
     class FakeChdb:
         def __init__(self, path: Path) -> None:
             opened.append(path)
 
-    monkeypatch.setattr(clickhouse, "ChdbEngine", FakeChdb)
-    assert isinstance(clickhouse.open_engine(None, tmp_path), FakeChdb)
-    assert isinstance(clickhouse.open_engine("", tmp_path), FakeChdb)
+    monkeypatch.setattr(clickhouse, "ChdbClient", FakeChdb)
+    assert isinstance(clickhouse.open_client(None, tmp_path), FakeChdb)
+    assert isinstance(clickhouse.open_client("", tmp_path), FakeChdb)
     assert opened == [tmp_path / "clickhouse", tmp_path / "clickhouse"]
 
-    server = clickhouse.open_engine("clickhouse://u:p%40ss@127.0.0.1:1/prod", tmp_path)
-    assert isinstance(server, ServerEngine)  # does not connect yet
+    server = clickhouse.open_client("clickhouse://u:p%40ss@127.0.0.1:1/prod", tmp_path)
+    assert isinstance(server, ServerClient)  # does not connect yet
     assert (server.host, server.port, server.database) == ("127.0.0.1", 1, "prod")
     server.close()
-    tls = clickhouse.open_engine("clickhouses://example.invalid/", tmp_path)
-    assert isinstance(tls, ServerEngine) and tls.port == 9440
+    tls = clickhouse.open_client("clickhouses://example.invalid/", tmp_path)
+    assert isinstance(tls, ServerClient) and tls.port == 9440
     tls.close()
 
     with pytest.raises(PermanentError, match="unsupported ClickHouse URL scheme 'http'"):
-        clickhouse.open_engine("http://127.0.0.1:8123", tmp_path)
+        clickhouse.open_client("http://127.0.0.1:8123", tmp_path)
     with pytest.raises(PermanentError, match="use_numpy"):
-        ServerEngine("clickhouse://h/?use_numpy=true")
+        ServerClient("clickhouse://h/?use_numpy=true")
 
 
 def test_unavailable_compression_is_a_clear_permanent_error() -> None:
     if importlib.util.find_spec("lz4") and importlib.util.find_spec("clickhouse_cityhash"):
-        ServerEngine("clickhouse://h/?compression=lz4").close()
+        ServerClient("clickhouse://h/?compression=lz4").close()
     else:
         with pytest.raises(PermanentError, match=r"clickhouse-driver\[lz4\]"):
-            ServerEngine("clickhouse://h/?compression=lz4")
+            ServerClient("clickhouse://h/?compression=lz4")

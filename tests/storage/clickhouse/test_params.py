@@ -1,4 +1,4 @@
-"""Client-side parameter rendering for the server engine, proven equivalent on ClickHouse 26.9.
+"""Client-side parameter rendering for the server client, proven equivalent on ClickHouse 26.9.
 
 ``to_driver_query`` rewrites ``{name:Type}`` into ``CAST(%(name)s AS Type)`` for
 clickhouse-driver. The 18.16 test server cannot run the real schema's SQL, so equivalence with
@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from clickhouse_driver.util.escape import escape_params
 
-from storage.clickhouse.engine import ChdbEngine
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.client import NATIVE
 from storage.clickhouse.params import has_placeholders, to_driver_query
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import PermanentError
@@ -24,9 +25,9 @@ from storage.query.params import ObservationFilter, PageRequest, TraceFilter
 from storage.query.repository import Repository
 from storage.records import ObservationRecord
 
-from .conftest import DATABASE
-from .records import BASE_US, generation, new_id, record
-from .test_engine import TRICKY
+from ..conftest import DATABASE
+from ..records import BASE_US, generation, new_id, record
+from .test_chdb import TRICKY
 
 
 def render(sql: str, params: Mapping[str, Any] | None) -> str:
@@ -39,23 +40,30 @@ def render(sql: str, params: Mapping[str, Any] | None) -> str:
 
 
 class ClientSideParams:
-    """An ``Engine`` that runs every statement on chdb the way ``ServerEngine`` renders it."""
+    """A ``Client`` that runs every statement on chdb the way ``ServerClient`` renders it."""
 
-    def __init__(self, engine: ChdbEngine) -> None:
-        self.engine = engine
+    insert_formats = frozenset({NATIVE})
+
+    def __init__(self, client: ChdbClient) -> None:
+        self.client = client
         self.statements = 0
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.engine.command(render(sql, params))
+        self.client.command(render(sql, params))
 
     def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         self.statements += 1
-        return self.engine.select(render(sql, params))
+        return self.client.select(render(sql, params))
 
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
-        self.engine.insert_rows(table, columns, rows)
+        self.client.insert_rows(table, columns, rows)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        self.insert_rows(table, columns, list(zip(*data, strict=True)))
 
     def close(self) -> None:
         pass
@@ -100,12 +108,12 @@ def test_value_normalisation_and_errors() -> None:
 
 
 @pytest.mark.parametrize("value", [*TRICKY, "%s", "%(x)s", "100%", "\x01\x07\x1b\b\f\v"])
-def test_strings_render_like_server_side_parameters(engine: ChdbEngine, value: str) -> None:
+def test_strings_render_like_server_side_parameters(client: ChdbClient, value: str) -> None:
     sql = "SELECT {s:String} AS s, {a:Array(String)} AS a, {s:String} IN {a:Array(String)} AS i"
     params = {"s": value, "a": [value, "x"]}
     expected = [{"s": value, "a": [value, "x"], "i": 1}]
-    assert engine.select(sql, params) == expected
-    assert engine.select(render(sql, params)) == expected
+    assert client.select(sql, params) == expected
+    assert client.select(render(sql, params)) == expected
 
 
 @pytest.mark.parametrize(
@@ -128,17 +136,17 @@ def test_strings_render_like_server_side_parameters(engine: ChdbEngine, value: s
     ],
 )  # fmt: skip
 def test_typed_parameters_render_equivalently(
-    engine: ChdbEngine, sql: str, params: dict[str, Any]
+    client: ChdbClient, sql: str, params: dict[str, Any]
 ) -> None:
-    assert engine.select(render(sql, params)) == engine.select(sql, params)
+    assert client.select(render(sql, params)) == client.select(sql, params)
 
 
 Seeded = tuple[str, list[str], list[ObservationRecord]]
 
 
 @pytest.fixture
-def seeded(engine: ChdbEngine, project_id: str) -> Iterator[Seeded]:
-    writer = ClickHouseWriter(engine, database=DATABASE)
+def seeded(client: ChdbClient, project_id: str) -> Iterator[Seeded]:
+    writer = ClickHouseWriter(client, database=DATABASE)
     traces = [new_id(32) for _ in range(3)]
     batch = []
     for n, tid in enumerate(traces):
@@ -150,12 +158,12 @@ def seeded(engine: ChdbEngine, project_id: str) -> Iterator[Seeded]:
 
 
 def test_repository_and_writer_queries_render_equivalently(
-    engine: ChdbEngine, seeded: Seeded
+    client: ChdbClient, seeded: Seeded
 ) -> None:
     project_id, traces, batch = seeded
-    plain = Repository(engine, database=DATABASE)
-    rendered_engine = ClientSideParams(engine)
-    rendered = Repository(rendered_engine, database=DATABASE)
+    plain = Repository(client, database=DATABASE)
+    rendered_client = ClientSideParams(client)
+    rendered = Repository(rendered_client, database=DATABASE)
     page = PageRequest(page=1, limit=2)
     trace_filters = [
         TraceFilter(),
@@ -189,13 +197,13 @@ def test_repository_and_writer_queries_render_equivalently(
     # of the same records must be recognised and write nothing
     count = "SELECT count() AS n FROM {db}.{table} WHERE project_id = {{p:String}}"
     raw = {
-        table: engine.select(count.format(db=DATABASE, table=table), {"p": project_id})
+        table: client.select(count.format(db=DATABASE, table=table), {"p": project_id})
         for table in ("observations", "traces")
     }
-    statements = rendered_engine.statements
-    ClickHouseWriter(rendered_engine, database=DATABASE, trace_cache_size=0).write_observations(
+    statements = rendered_client.statements
+    ClickHouseWriter(rendered_client, database=DATABASE, trace_cache_size=0).write_observations(
         batch
     )
-    assert rendered_engine.statements == statements + 2  # trace states + stored observations
+    assert rendered_client.statements == statements + 2  # trace states + stored observations
     for table, before in raw.items():
-        assert engine.select(count.format(db=DATABASE, table=table), {"p": project_id}) == before
+        assert client.select(count.format(db=DATABASE, table=table), {"p": project_id}) == before
