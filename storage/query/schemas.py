@@ -118,7 +118,7 @@ def component_schemas(models: Iterable[type[msgspec.Struct]]) -> dict[str, dict[
 
 
 class PageMeta(_Shape):
-    """``meta`` of page-paginated lists (fern ``utils.MetaResponse``)."""
+    """``meta`` of page-paginated lists (fern ``utils/pagination.yml`` ``MetaResponse``)."""
 
     page: Annotated[int, Meta(ge=1)]
     limit: Annotated[int, Meta(ge=1)]
@@ -168,7 +168,7 @@ class Projects(_Shape):
     data: list[Project]
 
 
-# ---- scores (fern score.yml, scoreV2.yml, commons.yml) ------------------------------------------
+# ---- scores (fern score.yml, score-v2.yml, scores-v3.yml, commons.yml) ----------------------
 
 
 class ScoreV2(_Shape):
