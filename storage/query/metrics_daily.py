@@ -22,6 +22,7 @@ from typing import Any
 
 from storage.query.params import TraceFilter, list_param, str_param, time_param
 from storage.query.repository import Page, Repository, Row
+from storage.query.schemas import DailyMetricsDetails, UsageByModel, as_json
 from storage.query.sql import details_input, details_output, details_total
 from storage.query.values import QueryParams
 
@@ -85,24 +86,26 @@ def daily_metrics(
 
 
 def daily_metrics_json(row: Row) -> dict[str, Any]:
-    """One ``DailyMetrics`` item (see the module docstring for the shape and units)."""
+    """One ``DailyMetrics`` item (``schemas.DailyMetricsDetails``; see the module docstring for
+    the shape and units)."""
     models = row["models"]
-    return {
-        "date": row["date"],
-        "countTraces": int(row["count_traces"]),
-        "countObservations": sum(int(m["count_observations"]) for m in models),
-        "totalCost": sum(float(m["total_cost"]) for m in models),
-        "usage": [
-            {
-                "model": m["model"],
-                "inputUsage": int(m["input_usage"]),
-                "outputUsage": int(m["output_usage"]),
-                "totalUsage": int(m["total_usage"]),
-                "countObservations": int(m["count_observations"]),
-                "countTraces": int(m["count_traces"]),
-                "totalCost": float(m["total_cost"]),
-            }
+    day = DailyMetricsDetails(
+        date=row["date"],
+        count_traces=int(row["count_traces"]),
+        count_observations=sum(int(m["count_observations"]) for m in models),
+        total_cost=sum(float(m["total_cost"]) for m in models),
+        usage=[
+            UsageByModel(
+                model=m["model"],
+                input_usage=int(m["input_usage"]),
+                output_usage=int(m["output_usage"]),
+                total_usage=int(m["total_usage"]),
+                count_observations=int(m["count_observations"]),
+                count_traces=int(m["count_traces"]),
+                total_cost=float(m["total_cost"]),
+            )
             for m in models
             if m["model"]
         ],
-    }
+    )
+    return as_json(day)

@@ -42,6 +42,7 @@ from storage.query.filter_columns import OBSERVATION_FILTERS
 from storage.query.filters import Condition, compile_conditions, parse_filter_param
 from storage.query.params import int_param, list_param, str_param, time_param
 from storage.query.repository import Repository, Row
+from storage.query.schemas import ObservationV2, as_json
 from storage.query.shapes import decode_json_text, iso_time
 from storage.query.sql import Where
 from storage.query.values import BadRequest, QueryParams, parse_timestamp
@@ -342,75 +343,61 @@ def _seconds(start_us: Any, end_us: Any) -> float | None:
 
 
 def observation_v2_json(row: Row, groups: tuple[str, ...]) -> dict[str, Any]:
-    """An ``ObservationV2`` holding exactly the keys of ``groups`` (``FIELD_GROUPS``)."""
+    """An ``ObservationV2`` holding exactly the keys of ``groups`` (``FIELD_GROUPS``;
+    ``schemas.ObservationV2``)."""
     trace = row.get("trace") or {}
-    body: dict[str, Any] = {
-        "id": row["id"],
-        "traceId": row["trace_id"],
-        "startTime": iso_time(row["start_time_us"]),
-        "endTime": iso_time(row["end_time_us"]),
-        "projectId": row["project_id"],
-        "parentObservationId": row["parent_observation_id"],
-        "type": row["type"],
-    }
+    item = ObservationV2(
+        id=row["id"],
+        trace_id=row["trace_id"],
+        start_time=iso_time(row["start_time_us"]),
+        end_time=iso_time(row["end_time_us"]),
+        project_id=row["project_id"],
+        parent_observation_id=row["parent_observation_id"],
+        type=row["type"],
+    )
     if "basic" in groups:
-        body.update(
-            name=row["name"] or None,
-            level=row["level"],
-            statusMessage=row["status_message"],
-            version=row["version"],
-            environment=row["environment"],
-            bookmarked=bool(trace.get("bookmarked", False)),
-            public=bool(trace.get("public", False)),
-            userId=trace.get("user_id"),
-            sessionId=trace.get("session_id"),
-            isRootObservation=row["parent_observation_id"] is None,
-        )
+        item.name = row["name"] or None
+        item.level = row["level"]
+        item.status_message = row["status_message"]
+        item.version = row["version"]
+        item.environment = row["environment"]
+        item.bookmarked = bool(trace.get("bookmarked", False))
+        item.public = bool(trace.get("public", False))
+        item.user_id = trace.get("user_id")
+        item.session_id = trace.get("session_id")
+        item.is_root_observation = row["parent_observation_id"] is None
     if "time" in groups:
-        body.update(
-            completionStartTime=iso_time(row["completion_start_time_us"]),
-            createdAt=iso_time(row["created_at_us"]),
-            updatedAt=iso_time(row["updated_at_us"]),
-        )
+        item.completion_start_time = iso_time(row["completion_start_time_us"])
+        item.created_at = iso_time(row["created_at_us"])
+        item.updated_at = iso_time(row["updated_at_us"])
     if "io" in groups:
-        body.update(input=row["input"], output=row["output"])
+        item.input = row["input"]
+        item.output = row["output"]
     if "metadata" in groups:
-        body["metadata"] = dict(row["metadata_preview"])
+        item.metadata = dict(row["metadata_preview"])
     if "model" in groups:
         parameters = row["model_parameters"]
-        body.update(
-            providedModelName=row["provided_model_name"],
-            internalModelId=row["internal_model_id"],
-            modelParameters=decode_json_text(parameters) if parameters is not None else None,
-            modelId=row["internal_model_id"],
-            inputPrice=None,
-            outputPrice=None,
-            totalPrice=None,
-        )
+        item.provided_model_name = row["provided_model_name"]
+        item.internal_model_id = row["internal_model_id"]
+        item.model_parameters = decode_json_text(parameters) if parameters is not None else None
+        item.model_id = row["internal_model_id"]
+        item.input_price = item.output_price = item.total_price = None
     if "usage" in groups:
         total = row["total_cost"]
-        body.update(
-            usageDetails={k: int(v) for k, v in row["usage_details"].items()},
-            costDetails={k: float(v) for k, v in row["cost_details"].items()},
-            totalCost=float(total) if total is not None else None,
-            usagePricingTierName=row["usage_pricing_tier_name"],
-        )
+        item.usage_details = {k: int(v) for k, v in row["usage_details"].items()}
+        item.cost_details = {k: float(v) for k, v in row["cost_details"].items()}
+        item.total_cost = float(total) if total is not None else None
+        item.usage_pricing_tier_name = row["usage_pricing_tier_name"]
     if "prompt" in groups:
-        body.update(
-            promptId=row["prompt_id"],
-            promptName=row["prompt_name"],
-            promptVersion=row["prompt_version"],
-        )
+        item.prompt_id = row["prompt_id"]
+        item.prompt_name = row["prompt_name"]
+        item.prompt_version = row["prompt_version"]
     if "metrics" in groups:
         start = row["start_time_us"]
-        body.update(
-            latency=_seconds(start, row["end_time_us"]),
-            timeToFirstToken=_seconds(start, row["completion_start_time_us"]),
-        )
+        item.latency = _seconds(start, row["end_time_us"])
+        item.time_to_first_token = _seconds(start, row["completion_start_time_us"])
     if "trace_context" in groups:
-        body.update(
-            tags=list(trace.get("tags", [])),
-            release=row["release"] if row["release"] is not None else trace.get("release"),
-            traceName=trace.get("name") or None,
-        )
-    return body
+        item.tags = list(trace.get("tags", []))
+        item.release = row["release"] if row["release"] is not None else trace.get("release")
+        item.trace_name = trace.get("name") or None
+    return as_json(item)

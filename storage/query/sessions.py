@@ -19,7 +19,8 @@ from typing import Any
 
 from storage.query.params import list_param, time_param
 from storage.query.repository import TRACE_COLUMNS, Page, Repository, Row
-from storage.query.shapes import iso_time, trace_json
+from storage.query.schemas import Session, SessionWithTraces, as_json
+from storage.query.shapes import iso_time, trace_model
 from storage.query.sql import Where
 from storage.query.values import QueryParams
 
@@ -132,16 +133,22 @@ def get_session(repo: Repository, project_id: str, session_id: str) -> SessionDe
     return SessionDetail(session, traces)
 
 
-def session_json(row: Row) -> dict[str, Any]:
-    """A Langfuse ``Session``: ``{id, createdAt (ISO-8601), projectId, environment}``."""
+def _session_fields(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
-        "createdAt": iso_time(row["created_at_us"]),
-        "projectId": row["project_id"],
+        "created_at": iso_time(row["created_at_us"]),
+        "project_id": row["project_id"],
         "environment": row["environment"],
     }
 
 
+def session_json(row: Row) -> dict[str, Any]:
+    """A Langfuse ``Session``: ``{id, createdAt (ISO-8601), projectId, environment}``
+    (``schemas.Session``)."""
+    return as_json(Session(**_session_fields(row)))
+
+
 def session_detail_json(detail: SessionDetail) -> dict[str, Any]:
-    """``GET /sessions/{id}``: ``Session`` + ``traces: Trace[]`` (``shapes.trace_json``)."""
-    return {**session_json(detail.session), "traces": [trace_json(t) for t in detail.traces]}
+    """``GET /sessions/{id}``: ``Session`` + ``traces: Trace[]`` (``schemas.SessionWithTraces``)."""
+    traces = [trace_model(t) for t in detail.traces]
+    return as_json(SessionWithTraces(**_session_fields(detail.session), traces=traces))
