@@ -36,7 +36,7 @@ def read_routes(
         *Observations(repo, keys).routes(),
         *Sessions(repo, keys).routes(),
         *Metrics(repo, keys).routes(),
-        *ScoreReads(ScoreRepository(repo.engine, repo.database), keys).routes(),
+        *ScoreReads(ScoreRepository(repo.client, repo.database), keys).routes(),
     ]
     if models is not None:
         routes += Models(models, keys).routes()

@@ -60,12 +60,12 @@ def delete_traces(repo: Repository, project_id: str, trace_ids: list[str]) -> No
     """Delete ``trace_ids`` of ``project_id`` with their observations and scores.
 
     Raises:
-        RetryableError / PermanentError: from the engine (a retry is safe: deletes are
+        RetryableError / PermanentError: from the client (a retry is safe: deletes are
             idempotent).
     """
     params = {"project_id": project_id, "trace_ids": trace_ids}
     for table, column in _TABLES:
-        repo.engine.command(
+        repo.client.command(
             f"DELETE FROM {repo.database}.{table} WHERE project_id = {{project_id:String}}"
             f" AND {column} IN {{trace_ids:Array(String)}}",
             params,

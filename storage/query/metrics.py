@@ -365,7 +365,7 @@ def build_sql(query: MetricsQuery, database: str, project_id: str) -> tuple[str,
 def run_metrics_query(repo: Repository, project_id: str, query: MetricsQuery) -> list[Row]:
     """Run ``query`` in ``project_id``; rows keyed by the generated aliases (``d0``, ``a0``...)."""
     sql, params = build_sql(query, repo.database, project_id)
-    return repo.engine.select(sql, params)
+    return repo.client.select(sql, params)
 
 
 def _number(value: Any, integer: bool) -> Any:

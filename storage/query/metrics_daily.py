@@ -50,20 +50,20 @@ def daily_metrics(
 ) -> Page:
     """One page of days. Rows: ``date`` (``YYYY-MM-DD``), ``count_traces`` and ``models``:
     per-model aggregate rows (``model`` ``""`` = observations without a model)."""
-    db, engine = repo.database, repo.engine
+    db, client = repo.database, repo.client
     where = repo.trace_where(project_id, flt)
     traces = (
         f"SELECT id, toDate(timestamp, 'UTC') AS day FROM {db}.traces FINAL WHERE {where.sql()}"
     )
-    days = engine.select(
+    days = client.select(
         f"SELECT toString(day) AS date, count() AS count_traces FROM ({traces})"
         " GROUP BY day ORDER BY day DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
         {**where.params, "limit": limit, "offset": offset},
     )
-    total = engine.select(f"SELECT uniqExact(day) AS n FROM ({traces})", where.params)
+    total = client.select(f"SELECT uniqExact(day) AS n FROM ({traces})", where.params)
     if days:
         dates = [d["date"] for d in days]
-        models = engine.select(
+        models = client.select(
             "SELECT toString(t.day) AS date, ifNull(o.provided_model_name, '') AS model,"
             f" sum({details_input('o.usage_details')}) AS input_usage,"
             f" sum({details_output('o.usage_details')}) AS output_usage,"

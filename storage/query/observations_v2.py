@@ -310,7 +310,7 @@ def list_observations_v2(
     params = {**where.params, "limit": req.limit + 1}
     if "metadata" in req.groups:
         params["expand_metadata"] = list(req.expand_metadata)
-    rows = repo.engine.select(
+    rows = repo.client.select(
         f"SELECT {', '.join(columns)} FROM {repo.database}.observations FINAL"
         f" WHERE {where.sql()} ORDER BY start_time DESC, trace_id DESC, id DESC"
         " LIMIT {limit:UInt32}",
@@ -324,7 +324,7 @@ def list_observations_v2(
     if rows and _TRACE_GROUPS.intersection(req.groups):
         traces = {
             t["id"]: t
-            for t in repo.engine.select(
+            for t in repo.client.select(
                 "SELECT id, name, user_id, session_id, tags, public, bookmarked, release"
                 f" FROM {repo.database}.traces FINAL WHERE project_id = {{project_id:String}}"
                 " AND is_deleted = 0 AND id IN {trace_ids:Array(String)}",

@@ -2,7 +2,7 @@
 
 All SQL is parameterised (``{name:Type}``); only whitelisted column names and directions are
 put into the text. Reads deduplicate with ``FINAL`` and drop ``is_deleted`` rows (§2.7).
-Methods block (they call the engine), so async callers run them in a worker thread.
+Methods block (they call the client), so async callers run them in a worker thread.
 
 Rows come back as dicts with JSON-typed values: times as ``*_us`` Unix µs ints, money as decimal
 strings; ``storage.query.shapes`` turns them into Langfuse JSON.
@@ -95,20 +95,20 @@ class Repository:
     """Project-scoped reads of traces and observations.
 
     Args:
-        engine: the shared ClickHouse engine.
+        client: the shared ClickHouse client.
         database: database created by ``storage.clickhouse.migrate.apply_migrations``.
 
-    Every method raises ``RetryableError`` / ``PermanentError`` from the engine.
+    Every method raises ``RetryableError`` / ``PermanentError`` from the client.
     """
 
-    def __init__(self, engine: Client, database: str = "otelfuse") -> None:
-        self._engine = engine
+    def __init__(self, client: Client, database: str = "otelfuse") -> None:
+        self._client = client
         self._db = database
 
     @property
-    def engine(self) -> Client:
-        """The engine the queries run on (for the endpoint modules of ``storage.query``)."""
-        return self._engine
+    def client(self) -> Client:
+        """The client the queries run on (for the endpoint modules of ``storage.query``)."""
+        return self._client
 
     @property
     def database(self) -> str:
@@ -117,7 +117,7 @@ class Repository:
 
     def ping(self) -> None:
         """Run ``SELECT 1``; raises when ClickHouse is not usable."""
-        self._engine.select("SELECT 1 AS ok")
+        self._client.select("SELECT 1 AS ok")
 
     # ---- traces ----------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class Repository:
         where = self._trace_where(project_id, flt)
         column = _TRACE_ORDER_COLUMNS[flt.order_field]
         direction = "DESC" if flt.descending else "ASC"
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {TRACE_COLUMNS} FROM {self._db}.traces FINAL WHERE {where.sql()}"
             f" ORDER BY {column} {direction}, id {direction}"
             " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
@@ -143,7 +143,7 @@ class Repository:
 
     def get_trace(self, project_id: str, trace_id: str) -> TraceDetail | None:
         """The trace ``trace_id`` of ``project_id`` with its observations, or ``None``."""
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {TRACE_COLUMNS} FROM {self._db}.traces FINAL"
             " WHERE project_id = {project_id:String} AND id = {id:String} AND is_deleted = 0"
             " LIMIT 1",
@@ -155,17 +155,17 @@ class Repository:
         where = Where(project_id)
         where.add("trace_id = {trace_id:String}", trace_id=trace_id)
         self._add_trace_time_bounds(where, [trace])
-        observations = self._engine.select(
+        observations = self._client.select(
             f"SELECT {OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
             f" WHERE {where.sql()} ORDER BY start_time, id",
             where.params,
         )
-        total = self._engine.select(
+        total = self._client.select(
             "SELECT toString(sum(ifNull(total_cost, 0))) AS total_cost"
             f" FROM {self._db}.observations FINAL WHERE {where.sql()}",
             where.params,
         )
-        scores = self._engine.select(
+        scores = self._client.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL"
             " WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}"
             " AND is_deleted = 0 ORDER BY timestamp, id",
@@ -221,7 +221,7 @@ class Repository:
         self._add_trace_time_bounds(where, traces)
         observations = {
             r["trace_id"]: r
-            for r in self._engine.select(
+            for r in self._client.select(
                 "SELECT trace_id,"
                 " arrayMap(x -> x.2, arraySort(groupArray((start_time, id)))) AS ids,"
                 " toString(sum(ifNull(total_cost, 0))) AS total_cost"
@@ -231,7 +231,7 @@ class Repository:
         }
         scores = {
             r["trace_id"]: r["ids"]
-            for r in self._engine.select(
+            for r in self._client.select(
                 "SELECT trace_id, arraySort(groupArray(id)) AS ids"
                 f" FROM {self._db}.scores FINAL"
                 " WHERE project_id = {project_id:String} AND is_deleted = 0"
@@ -280,7 +280,7 @@ class Repository:
             )
         if flt.conditions:
             where.extend(*compile_conditions(flt.conditions, OBSERVATION_FILTERS, self._db))
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
             f" WHERE {where.sql()} ORDER BY start_time DESC, id DESC"
             " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
@@ -290,7 +290,7 @@ class Repository:
 
     def get_observation(self, project_id: str, observation_id: str) -> Row | None:
         """The observation ``observation_id`` of ``project_id`` (``OBSERVATION_COLUMNS``)."""
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {OBSERVATION_COLUMNS} FROM {self._db}.observations FINAL"
             " WHERE project_id = {project_id:String} AND id = {id:String} AND is_deleted = 0"
             " ORDER BY start_time DESC LIMIT 1",
@@ -299,7 +299,7 @@ class Repository:
         return rows[0] if rows else None
 
     def _count(self, table: str, where: Where) -> int:
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT count() AS n FROM {self._db}.{table} FINAL WHERE {where.sql()}", where.params
         )
         return int(rows[0]["n"]) if rows else 0

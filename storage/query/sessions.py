@@ -103,19 +103,19 @@ def list_sessions(
             "created_at_us": r["created_at_us"],
             "environment": r["first_environment"],
         }
-        for r in repo.engine.select(
+        for r in repo.client.select(
             f"{grouped} ORDER BY created_at_us DESC, session_key DESC"
             " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
             {**where.params, "limit": limit, "offset": offset},
         )
     ]
-    total = repo.engine.select(f"SELECT count() AS n FROM ({grouped})", where.params)
+    total = repo.client.select(f"SELECT count() AS n FROM ({grouped})", where.params)
     return Page(rows, int(total[0]["n"]) if total else 0)
 
 
 def get_session(repo: Repository, project_id: str, session_id: str) -> SessionDetail | None:
     """The session ``session_id`` of ``project_id`` with its traces, or ``None``."""
-    traces = repo.engine.select(
+    traces = repo.client.select(
         f"SELECT {TRACE_COLUMNS} FROM {repo.database}.traces FINAL"
         " WHERE project_id = {project_id:String} AND is_deleted = 0"
         " AND session_id = {session_id:String} ORDER BY timestamp, id",

@@ -1,4 +1,4 @@
-"""The real processor role (``ingest.roles.Processor`` with the query API) in a process the test
+"""The real processor role (``app.processor.Processor`` with the query API) in a process the test
 can command, to break ClickHouse from inside: with embedded chdb only the process that owns the
 data folder can touch it, so a ClickHouse outage has to be injected there.
 
@@ -67,8 +67,8 @@ log = logging.getLogger("processor_harness")
 
 
 async def _serve() -> None:
-    from ingest.config import Settings
-    from ingest.roles import Processor
+    from ingest.app.processor import Processor
+    from ingest.app.settings import Settings
 
     settings = Settings.load()
     logging.basicConfig(
@@ -101,7 +101,7 @@ async def _serve() -> None:
             command = getter.result()
             if command is None:  # stdin closed: keep serving until SIGTERM
                 continue
-            print(await _run(processor, settings.clickhouse_database, command), flush=True)
+            print(await _run(processor, settings.clickhouse.database, command), flush=True)
         log.info("shutting down")
     finally:
         await processor.stop()
@@ -109,7 +109,7 @@ async def _serve() -> None:
 
 async def _run(processor: object, database: str, line: str) -> str:
     command, _, argument = line.partition(" ")
-    # roles.Processor exposes neither its storage nor its consumer: reach for the private ones
+    # app.processor.Processor exposes neither its storage nor its consumer: use the private ones
     result = ""
     try:
         if command == "hold-commits":
@@ -125,7 +125,7 @@ async def _run(processor: object, database: str, line: str) -> str:
             if storage is None:
                 return f"error {line}: processor not started"
             for sql in statements:
-                await asyncio.to_thread(storage.engine.command, sql)
+                await asyncio.to_thread(storage.client.command, sql)
     except Exception as exc:
         return f"error {line}: {exc!r}"
     log.warning("harness: %s done%s", line, result)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ingest.config import Settings
+from ingest.app.settings import Settings
 from tests.deploy.metrics import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -236,10 +236,10 @@ def check_stack(stack: dict[str, Any]) -> None:
         assert service["cap_drop"] == ["ALL"]
         env = {k: str(v) for k, v in service["environment"].items()}
         settings = Settings.load(env=env)  # otelfuse accepts the shared environment
-        assert settings.kafka_bootstrap_servers == "kafka:9092"
-        assert settings.clickhouse_url.startswith("clickhouse://")
-        assert settings.http_address == "0.0.0.0:4318"
-        assert settings.init_project_id and settings.init_project_secret_key
+        assert settings.publisher.bootstrap_servers == "kafka:9092"
+        assert settings.clickhouse.url.startswith("clickhouse://")
+        assert settings.server.http_address == "0.0.0.0:4318"
+        assert settings.init_project.project_id and settings.init_project.secret_key
         if role != "migrate":
             health = " ".join(service["healthcheck"]["test"])
             assert "/api/public/health" in health, role

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ingest.config import Settings
+from ingest.app.settings import Settings
 from tests.deploy.chart import (
     CHART,
     CI_VALUES,
@@ -253,12 +253,12 @@ def test_the_rendered_environment_is_accepted_by_otelfuse(values_file: str) -> N
     config_map, secret = one(docs, "ConfigMap", FULLNAME), one(docs, "Secret", FULLNAME)
     env = {**config_map["data"], **secret["stringData"]}
     settings = Settings.load(env=env)
-    assert settings.http_address == "0.0.0.0:4318"
+    assert settings.server.http_address == "0.0.0.0:4318"
     assert str(settings.data_dir) == "/var/lib/otelfuse"
-    assert settings.clickhouse_url.startswith("clickhouse://")
-    assert settings.init_project_secret_key
+    assert settings.clickhouse.url.startswith("clickhouse://")
+    assert settings.init_project.secret_key
     values = load_values(values_file)
-    assert settings.kafka_bootstrap_servers == values["kafka"]["bootstrapServers"]
+    assert settings.publisher.bootstrap_servers == values["kafka"]["bootstrapServers"]
 
 
 def test_clickhouse_url_is_built_and_encoded(production: list[Manifest]) -> None:

@@ -3,7 +3,7 @@
 - ``stack``: tansu (memory storage), ``otelfuse processor --query`` and ``otelfuse receiver``.
 - ``durable_stack``: moto S3 + tansu storing in it (acknowledged messages and committed offsets
   survive a broker restart), the processor role in ``tests/clients/processor_harness.py`` (the
-  real ``ingest.roles.Processor``, commandable from the test: ClickHouse failures, held commits,
+  real ``app.processor.Processor``, commandable from the test: ClickHouse failures, held commits,
   SIGKILL and restart on the same data folder and group) and ``otelfuse receiver``.
 """
 

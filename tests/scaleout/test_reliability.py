@@ -22,7 +22,7 @@ The broker stores its log in S3 (moto): tansu's memory storage would lose *ackno
 on a restart, a broker durability limit and not something otelfuse can make up for (with acks=all
 the receiver's guarantee ends at the broker's acknowledgement). The tests share one stack (module
 fixture, run in file order) to stay within the time budget; each uses its own span name. Consumer
-group timings are the production defaults (``ingest.roles.Processor`` does not expose session or
+group timings are the production defaults (``app.processor.Processor`` does not expose session or
 heartbeat timeouts): a restarted processor waits for the killed member's 10 s session to expire.
 """
 

@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ingest.api.read import read_routes
-from ingest.storage import clickhouse_health
+from ingest.app.clickhouse import clickhouse_health
 from storage.auth import Project, StaticKeyStore, hash_secret
 from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.writer import ClickHouseWriter

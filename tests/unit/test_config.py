@@ -6,23 +6,29 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import ConfigError, Settings
+from ingest.app.settings import VARIABLES, ConfigError, Settings, split_address
+from ingest.kafka import PublisherConfig
+from processors.batching import BatchConfig
+from processors.kafka.config import ConsumerConfig
+from processors.pipeline import PipelineConfig
+from storage.clickhouse.config import ClickHouseConfig
+from storage.postgres.config import PostgresConfig
 
 
 def test_defaults_bind_loopback() -> None:
     settings = Settings.from_env({})
-    assert settings.grpc_address == "127.0.0.1:4317"
-    assert settings.http_address == "127.0.0.1:4318"
+    assert settings.server.grpc_address == "127.0.0.1:4317"
+    assert settings.server.http_address == "127.0.0.1:4318"
     assert settings.data_dir == Path("./data")
-    assert settings.max_request_bytes == 64 * 1024 * 1024
+    assert settings.server.max_request_bytes == 64 * 1024 * 1024
 
 
 def test_values_are_parsed() -> None:
     settings = Settings.from_env(
         {"OTELFUSE_HTTP_ADDRESS": "0.0.0.0:9000", "OTELFUSE_BATCH_TIMEOUT_MS": "50"}
     )
-    assert Settings.split_address(settings.http_address) == ("0.0.0.0", 9000)
-    assert settings.batch_timeout_ms == 50
+    assert split_address(settings.server.http_address) == ("0.0.0.0", 9000)
+    assert settings.pipeline.batch.timeout_ms == 50
 
 
 @pytest.mark.parametrize(
@@ -52,10 +58,10 @@ def test_toml_file_is_the_fallback_and_env_wins(tmp_path: Path) -> None:
         'http_address = "0.0.0.0:4318"\n'
     )
     settings = Settings.load({"OTELFUSE_CONFIG_FILE": str(path), "OTELFUSE_BATCH_TIMEOUT_MS": "20"})
-    assert settings.kafka_bootstrap_servers == "kafka-0:9092,kafka-1:9092"
-    assert settings.batch_timeout_ms == 20  # the environment wins over the file
-    assert settings.kafka_enable_idempotence is True
-    assert settings.http_address == "0.0.0.0:4318"
+    assert settings.publisher.bootstrap_servers == "kafka-0:9092,kafka-1:9092"
+    assert settings.pipeline.batch.timeout_ms == 20  # the environment wins over the file
+    assert settings.publisher.enable_idempotence is True
+    assert settings.server.http_address == "0.0.0.0:4318"
 
 
 def test_unknown_file_keys_and_bad_values_are_refused(tmp_path: Path) -> None:
@@ -67,3 +73,40 @@ def test_unknown_file_keys_and_bad_values_are_refused(tmp_path: Path) -> None:
         Settings.load({"OTELFUSE_KAFKA_COMPRESSION": "brotli"})
     with pytest.raises(ConfigError, match="not a boolean"):
         Settings.load({"OTELFUSE_KAFKA_ENABLE_IDEMPOTENCE": "maybe"})
+
+
+def test_one_variable_sets_every_component_that_uses_it() -> None:
+    settings = Settings.from_env(
+        {
+            "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": "kafka-0:9092",
+            "OTELFUSE_BATCH_TIMEOUT_MS": "75",
+            "OTELFUSE_BATCH_MAX_RECORDS": "100",
+            "OTELFUSE_KAFKA_OBSERVATIONS_TOPIC": "obs",
+        }
+    )
+    assert settings.publisher.bootstrap_servers == "kafka-0:9092"
+    assert settings.consumer.bootstrap_servers == "kafka-0:9092"
+    assert (
+        settings.pipeline.batch
+        == settings.consumer.batch
+        == BatchConfig(max_records=100, timeout_ms=75)
+    )
+    assert settings.publisher.topic == settings.consumer.observations_topic == "obs"
+
+
+def test_defaults_are_the_components_own() -> None:
+    settings = Settings.from_env({})
+    assert settings.pipeline == PipelineConfig()
+    assert settings.consumer == ConsumerConfig()
+    assert settings.publisher == PublisherConfig()
+    assert settings.clickhouse == ClickHouseConfig()
+    assert settings.postgres == PostgresConfig()
+    # a variable that sets several fields has one default for all of them
+    for variable in VARIABLES:
+        values = set()
+        for target in variable.targets:
+            value: object = settings
+            for part in target.split("."):
+                value = getattr(value, part)
+            values.add(value)
+        assert len(values) == 1, variable.name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.kafka_publisher import pack_messages, pack_score_messages
+from ingest.kafka import pack_messages, pack_score_messages
 from storage.records import (
     ObservationRecord,
     ScoreRecord,

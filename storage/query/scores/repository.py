@@ -23,11 +23,11 @@ Row = dict[str, Any]
 class ScoreRepository:
     """Project-scoped score reads (blocking: call from a worker thread).
 
-    Every method raises ``RetryableError`` / ``PermanentError`` from the engine.
+    Every method raises ``RetryableError`` / ``PermanentError`` from the client.
     """
 
-    def __init__(self, engine: Client, database: str = "otelfuse") -> None:
-        self._engine = engine
+    def __init__(self, client: Client, database: str = "otelfuse") -> None:
+        self._client = client
         self._db = database
 
     def _traces_where(self, where: Where, condition: str, **params: Any) -> None:
@@ -74,19 +74,19 @@ class ScoreRepository:
     ) -> tuple[list[Row], int]:
         """One page of scores matching ``flt`` (newest first) and the number matching."""
         where = self._v2_where(project_id, flt)
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL WHERE {where.sql()}"
             " ORDER BY timestamp DESC, id DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
             {**where.params, "limit": page.limit, "offset": page.offset},
         )
-        count = self._engine.select(
+        count = self._client.select(
             f"SELECT count() AS n FROM {self._db}.scores FINAL WHERE {where.sql()}", where.params
         )
         return rows, int(count[0]["n"]) if count else 0
 
     def get(self, project_id: str, score_id: str) -> Row | None:
         """The score ``score_id`` of ``project_id``, or None."""
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL"
             " WHERE project_id = {project_id:String} AND id = {id:String} AND is_deleted = 0"
             " ORDER BY updated_at DESC LIMIT 1",
@@ -98,7 +98,7 @@ class ScoreRepository:
         """``{trace id: {id, user_id, tags, environment, session_id}}`` of existing traces."""
         if not trace_ids:
             return {}
-        rows = self._engine.select(
+        rows = self._client.select(
             f"SELECT id, user_id, tags, environment, session_id FROM {self._db}.traces FINAL"
             " WHERE project_id = {project_id:String} AND id IN {ids:Array(String)}"
             " AND is_deleted = 0",
@@ -130,7 +130,7 @@ class ScoreRepository:
                 c_ts=q.cursor[0],
                 c_id=q.cursor[1],
             )
-        return self._engine.select(
+        return self._client.select(
             f"SELECT {SCORE_COLUMNS} FROM {self._db}.scores FINAL WHERE {where.sql()}"
             " ORDER BY timestamp DESC, id DESC LIMIT {limit:UInt32}",
             {**where.params, "limit": q.limit + 1},

@@ -30,7 +30,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ingest.telemetry import RECEIVER_METRICS
-from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
+from processors.kafka.config import (
+    DEFAULT_BOOTSTRAP_SERVERS,
+    DEFAULT_OBSERVATIONS_TOPIC,
+    DEFAULT_SCORES_TOPIC,
+)
 from storage.errors import RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
@@ -42,8 +46,9 @@ from storage.records import (
 )
 
 __all__ = [
+    "COMPRESSIONS",
     "KafkaPublisher",
-    "PublisherSettings",
+    "PublisherConfig",
     "observation_key",
     "pack_messages",
     "pack_score_messages",
@@ -56,22 +61,42 @@ _ENVELOPE_RESERVE = 512
 """Bytes kept free in each message for Kafka's record overhead (key, headers, framing)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PublisherSettings:
-    """Producer settings (see ``ingest.config.Settings`` for the environment variables)."""
+COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
+"""Values of ``PublisherConfig.compression`` (aiokafka's ``compression_type``, or none)."""
 
-    bootstrap_servers: str
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublisherConfig:
+    """Producer settings (environment variables: ``ingest.app.settings``).
+
+    Raises:
+        ValueError: an unknown ``compression``.
+    """
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    """Comma-separated host:port list of Kafka brokers."""
     topic: str = DEFAULT_OBSERVATIONS_TOPIC
+    """Observation records (spans, ingestion events), keyed by trace id."""
     scores_topic: str = DEFAULT_SCORES_TOPIC
+    """Score records, keyed by trace id."""
     max_message_bytes: int = 1_000_000
-    """Largest message value in bytes; keep it below the broker's ``message.max.bytes``."""
-    compression: str | None = "lz4"
-    delivery_timeout_s: float = 10.0
+    """Largest message value in bytes; keep it below the broker's ``message.max.bytes`` (Apache
+    Kafka's default is 1 MiB); one observation above it is refused in ``partial_success``."""
+    compression: str = "lz4"
+    """none, gzip, lz4, zstd or snappy."""
+    delivery_timeout_ms: int = 10_000
     """An export fails with 503 when the broker has not acknowledged within this time."""
     max_in_flight_bytes: int = 64 * 1024 * 1024
     """Bytes sent but not yet acknowledged; beyond it exports get 503 (producer buffer full)."""
     enable_idempotence: bool = False
+    """Idempotent producer (Apache Kafka); duplicates are harmless either way (rows keyed by id)."""
     client_id: str = "otelfuse-receiver"
+
+    def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f"compression={self.compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +194,8 @@ class KafkaPublisher:
     """``RecordSink`` and ``ScoreSink`` that publishes observation and score records to Kafka
     (see module docstring)."""
 
-    def __init__(self, settings: PublisherSettings) -> None:
-        self.settings = settings
+    def __init__(self, config: PublisherConfig) -> None:
+        self.config = config
         self._producer: AIOKafkaProducer | None = None
         self._in_flight_bytes = 0
 
@@ -180,16 +205,16 @@ class KafkaPublisher:
         Raises:
             RetryableError: the brokers cannot be reached.
         """
-        s = self.settings
+        s = self.config
         producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap_servers,
             client_id=s.client_id,
             acks="all",
-            compression_type=s.compression,
+            compression_type=None if s.compression == "none" else s.compression,
             max_request_size=s.max_message_bytes,
             max_batch_size=max(s.max_message_bytes, 16384),
             linger_ms=5,
-            request_timeout_ms=int(s.delivery_timeout_s * 1000),
+            request_timeout_ms=s.delivery_timeout_ms,
             enable_idempotence=s.enable_idempotence,
         )
         try:
@@ -198,6 +223,7 @@ class KafkaPublisher:
             await producer.stop()
             raise RetryableError(f"cannot reach Kafka at {s.bootstrap_servers}: {exc}") from exc
         self._producer = producer
+        RECEIVER_METRICS.watch_producer_buffer(lambda: self._in_flight_bytes)
 
     async def stop(self) -> None:
         """Flush what was sent and close the producer. Safe to call twice."""
@@ -208,7 +234,7 @@ class KafkaPublisher:
     def has_room(self, records: int = 1) -> bool:
         """False while the producer buffer holds ``max_in_flight_bytes`` or more."""
         return (
-            self._producer is not None and self._in_flight_bytes < self.settings.max_in_flight_bytes
+            self._producer is not None and self._in_flight_bytes < self.config.max_in_flight_bytes
         )
 
     async def submit(self, records: Sequence[ObservationRecord]) -> dict[int, str]:
@@ -218,8 +244,8 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
-        messages, refused = pack_messages(records, self.settings.max_message_bytes)
-        await self._publish(self.settings.topic, KAFKA_CONTENT_TYPE, messages)
+        messages, refused = pack_messages(records, self.config.max_message_bytes)
+        await self._publish(self.config.topic, KAFKA_CONTENT_TYPE, messages)
         return refused
 
     async def submit_scores(self, records: Sequence[ScoreRecord]) -> dict[int, str]:
@@ -228,8 +254,8 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
-        messages, refused = pack_score_messages(records, self.settings.max_message_bytes)
-        await self._publish(self.settings.scores_topic, KAFKA_SCORES_CONTENT_TYPE, messages)
+        messages, refused = pack_score_messages(records, self.config.max_message_bytes)
+        await self._publish(self.config.scores_topic, KAFKA_SCORES_CONTENT_TYPE, messages)
         return refused
 
     async def _publish(self, topic: str, content_type: str, messages: list[Message]) -> None:
@@ -247,7 +273,7 @@ class KafkaPublisher:
         try:
             await asyncio.wait_for(
                 self._send_all(producer, topic, content_type, messages),
-                self.settings.delivery_timeout_s,
+                self.config.delivery_timeout_ms / 1000,
             )
         except (KafkaError, TimeoutError) as exc:
             RECEIVER_METRICS.kafka_produce("failure", loop.time() - started)

@@ -1,14 +1,15 @@
-"""The ``otelfuse`` command: one codebase, several roles (design.md "Deployment modes").
+"""The ``otelfuse`` command: one codebase, several roles (docs/architecture.md "Deployment
+modes").
 
     otelfuse run                    all-in-one: receivers, processor and query API
     otelfuse receiver               OTLP in, records to Kafka
     otelfuse processor [--query]    Kafka in, ClickHouse out (and the query API)
     otelfuse query                  the Langfuse read API
     otelfuse migrate                apply ClickHouse (and PostgreSQL) migrations and exit
-    otelfuse projects|keys|models   PostgreSQL metadata (``ingest.admin_cli``)
+    otelfuse projects|keys|models   PostgreSQL metadata (``ingest.app.admin``)
 
 Settings come from ``OTELFUSE_*`` environment variables and an optional TOML file
-(``--config`` or ``OTELFUSE_CONFIG_FILE``); see README and ``ingest.config``.
+(``--config`` or ``OTELFUSE_CONFIG_FILE``); see README and ``ingest.app.settings``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import signal
 import sys
 from pathlib import Path
 
-from ingest.admin_cli import ADMIN_COMMANDS, add_admin_parsers, run_admin
+from ingest.app.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
+from ingest.app.service import Service
+from ingest.app.settings import ConfigError, Settings
 from ingest.build_info import record_build_info
-from ingest.config import ConfigError, Settings
-from ingest.service import Service
 
 __all__ = ["main"]
 
@@ -51,16 +52,20 @@ def _parser() -> argparse.ArgumentParser:
 def _service(args: argparse.Namespace, settings: Settings) -> Service:
     """The role's service; scale-out roles are imported only when chosen."""
     if args.role == "run":
-        from ingest.app import AllInOne
+        from ingest.app.all_in_one import AllInOne
 
         return AllInOne(settings)
-    from ingest import roles
-
     if args.role == "receiver":
-        return roles.Receiver(settings)
+        from ingest.app.receiver import Receiver
+
+        return Receiver(settings)
     if args.role == "processor":
-        return roles.Processor(settings, serve_query=args.query)
-    return roles.Query(settings)
+        from ingest.app.processor import Processor
+
+        return Processor(settings, serve_query=args.query)
+    from ingest.app.query import Query
+
+    return Query(settings)
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -74,7 +79,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         await service.start()
         bootstrap = getattr(service, "bootstrap", None)
         if bootstrap is not None and bootstrap.new_secret_key is not None:
-            from ingest.app import print_new_keys
+            from ingest.app.metadata import print_new_keys
 
             print_new_keys(bootstrap)
         await stop.wait()
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_admin(args, settings)
     try:
         if args.role == "migrate":
-            from ingest.roles import migrate
+            from ingest.app.migrate import migrate
 
             applied = asyncio.run(migrate(settings))
             log.info("migrations applied: %s", ", ".join(applied) or "none pending")

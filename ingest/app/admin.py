@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ingest.config import Settings
+from ingest.app.settings import Settings
 from storage.errors import PermanentError, RetryableError
 from storage.postgres.api_keys import ApiKeyInfo, ApiKeyRepository, ProjectNotFound
 from storage.postgres.migrate import pending_migrations
@@ -85,12 +85,12 @@ def add_admin_parsers(roles: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     """Run one admin command; returns the process exit code."""
-    if not settings.postgres_url:
+    if not settings.postgres.url:
         print("otelfuse: OTELFUSE_POSTGRES_URL is not set", file=sys.stderr)
         return 2
     handler = _HANDLERS[(args.role, args.command)]
     try:
-        asyncio.run(_with_pool(settings.postgres_url, lambda pool: handler(pool, args)))
+        asyncio.run(_with_pool(settings.postgres.url, lambda pool: handler(pool, args)))
     except _Failed as exc:
         print(f"otelfuse: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Opening ClickHouse for a role: the engine (embedded chdb or a server), migrations, reads."""
+"""Opening ClickHouse for a role: the client (embedded chdb or a server), migrations, reads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from ingest.config import Settings
+from ingest.app.settings import Settings
 from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.client import Client
 from storage.clickhouse.migrate import apply_migrations
@@ -19,41 +19,41 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Storage:
-    """An open ClickHouse engine and the query repository over it."""
+    """An open ClickHouse client and the query repository over it."""
 
-    engine: Client
+    client: Client
     repository: Repository
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool) -> Storage:
-        """Open the engine of ``settings`` (``clickhouse_url`` or embedded under ``data_dir``).
+        """Open the client of ``settings`` (``clickhouse_url`` or embedded under ``data_dir``).
 
         Raises:
-            RetryableError / PermanentError: the engine cannot be opened or migrated.
+            RetryableError / PermanentError: the client cannot be opened or migrated.
         """
-        engine = await asyncio.to_thread(_open_client, settings)
+        client = await asyncio.to_thread(_open_client, settings)
         if migrate:
             applied = await asyncio.to_thread(
-                apply_migrations, engine, settings.clickhouse_database
+                apply_migrations, client, settings.clickhouse.database
             )
             if applied:
                 log.info("applied ClickHouse migrations: %s", ", ".join(applied))
-        return cls(engine, Repository(engine, database=settings.clickhouse_database))
+        return cls(client, Repository(client, database=settings.clickhouse.database))
 
     async def health(self) -> str | None:
         """``clickhouse_health`` of this repository."""
         return await clickhouse_health(self.repository)
 
     async def close(self) -> None:
-        """Close the engine."""
-        await asyncio.to_thread(self.engine.close)
+        """Close the client."""
+        await asyncio.to_thread(self.client.close)
 
 
 def _open_client(settings: Settings) -> Client:
-    if settings.clickhouse_url:
+    if settings.clickhouse.url:
         from storage.clickhouse import open_client  # the server transport
 
-        return open_client(settings.clickhouse_url, settings.data_dir)
+        return open_client(settings.clickhouse.url, settings.data_dir)
     return ChdbClient(settings.data_dir / "clickhouse")
 
 

@@ -1,0 +1,120 @@
+"""All-in-one mode: receivers, processor and query API in one process (docs/architecture.md
+"Deployment modes").
+
+Wiring, in data-flow order::
+
+    OTLP/gRPC :4317 ─┐
+    OTLP/HTTP :4318 ─┴─> TraceExport (auth, admission, mapping) ─> Pipeline (bounded queue,
+        size-or-time batches) ─> Enricher (usage, tokens, cost) ─> ClickHouseWriter
+    POST /api/public/ingestion ─> Ingestion ─┬─> the same Pipeline, whose process step first
+        merges partial records onto stored rows and applies trace-create records
+        (processors.merge.MergeThenEnrichAndWrite)
+                                             └─> ScoreWriter (score-create events)
+    POST /api/public/scores ─> ScoreWrites ─> ScoreWriter (worker thread) ─> scores table
+    Langfuse read API on :4318 <─ Repository <─ ClickHouse (embedded chdb unless a URL is set)
+
+With ``OTELFUSE_POSTGRES_URL``, projects and API keys come from PostgreSQL
+(``PostgresKeyStore``), the Enricher prices custom models first (``PostgresEnricher``) and
+``/api/public/models`` is served; without it the settings-based project and catalog prices.
+
+Start order is storage first, receivers last, each pushed on one ``AsyncExitStack``; stop
+closes the stack, so the order reverses and every export that was accepted is written before
+the process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from ingest.api.ingestion import Ingestion
+from ingest.api.read import read_routes
+from ingest.api.scores import ScoreWrites
+from ingest.app.clickhouse import Storage
+from ingest.app.metadata import bootstrap_from_settings, open_postgres
+from ingest.app.processing import observation_step
+from ingest.app.servers import start_grpc, start_http
+from ingest.app.settings import Settings
+from ingest.otlp.export import TraceExport
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from ingest.sinks import ThreadedScoreSink
+from ingest.telemetry import RECEIVER_METRICS
+from processors.pipeline import Pipeline
+from storage.auth import KeyStore
+from storage.clickhouse.scores import ScoreWriter
+from storage.projects import ProjectBootstrap
+
+__all__ = ["AllInOne"]
+
+log = logging.getLogger(__name__)
+
+
+class AllInOne:
+    """The all-in-one service; ``async with AllInOne(settings) as service: ...``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bootstrap: ProjectBootstrap | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> AllInOne:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open storage, run migrations, start the pipeline, then both receivers; on a
+        failure, what was started is stopped again.
+
+        Raises:
+            ValueError: bad project settings; RuntimeError: a port cannot be bound.
+        """
+        try:
+            await self._start(self._stack)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        s = self.settings
+        keys: KeyStore
+        postgres = None
+        if s.postgres.url:
+            postgres = await open_postgres(s, migrate=True)
+            stack.push_async_callback(postgres.close)
+            keys = postgres.keys
+        else:
+            self.bootstrap = bootstrap_from_settings(s)
+            keys = self.bootstrap.keys
+        storage = await Storage.open(s, migrate=True)
+        stack.push_async_callback(storage.close)
+        process, _ = await observation_step(s, storage, postgres)
+        pipeline = Pipeline(process, s.pipeline)
+        await pipeline.start()
+        stack.push_async_callback(pipeline.stop)
+        RECEIVER_METRICS.watch_queue(lambda: pipeline.queued_records, pipeline.capacity)
+
+        export = TraceExport(pipeline, keys)
+        score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
+        await start_grpc(s, stack, export)
+        limit = s.server.max_request_bytes
+        models = postgres.models if postgres is not None else None
+        routes = [
+            *OTLPHTTPReceiver(export, limit).routes(),
+            *read_routes(storage.repository, keys, max_request_bytes=limit, models=models),
+            *ScoreWrites(score_sink, keys, limit).routes(),
+            *Ingestion(pipeline, score_sink, keys, limit).routes(),
+        ]
+        await start_http(s, stack, routes, storage.health)
+        log.info(
+            "otelfuse all-in-one ready: OTLP/gRPC %s, OTLP/HTTP + query API http://%s",
+            s.server.grpc_address,
+            s.server.http_address,
+        )
+
+    async def stop(self) -> None:
+        """Stop receivers (in-flight exports finish), flush the pipeline, close storage.
+        Safe to call twice or without ``start``."""
+        await self._stack.aclose()

@@ -1,0 +1,37 @@
+"""The migrate role: apply pending ClickHouse migrations, then PostgreSQL ones, and exit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ingest.app.clickhouse import Storage
+from ingest.app.settings import Settings
+from storage.clickhouse.migrate import apply_migrations
+
+__all__ = ["migrate"]
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending ClickHouse migrations, then PostgreSQL ones when ``postgres.url`` is set;
+    returns their names (PostgreSQL ones prefixed ``postgres:``).
+
+    Raises:
+        RetryableError / PermanentError: a store is unreachable or refuses a migration.
+    """
+    storage = await Storage.open(settings, migrate=False)
+    try:
+        applied = await asyncio.to_thread(
+            apply_migrations, storage.client, settings.clickhouse.database
+        )
+    finally:
+        await storage.close()
+    if settings.postgres.url:
+        from storage.postgres import apply_migrations as apply_postgres_migrations
+        from storage.postgres import create_pool
+
+        pool = await create_pool(settings.postgres.url, max_size=1)
+        try:
+            applied += [f"postgres:{name}" for name in await apply_postgres_migrations(pool)]
+        finally:
+            await pool.close()
+    return applied

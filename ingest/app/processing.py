@@ -1,0 +1,54 @@
+"""The process step for observation records, shared by the all-in-one pipeline and the
+processor role's Kafka consumer: merge ingestion events onto stored rows, apply trace
+records, enrich (usage, tokens, cost), write."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from ingest.app.clickhouse import Storage
+from ingest.app.settings import Settings
+from processors.batch import EnrichAndWrite
+from processors.enrich import Enricher, default_enricher
+from processors.merge import MergeThenEnrichAndWrite
+from storage.clickhouse.observation_reader import ObservationReader
+from storage.clickhouse.writer import ClickHouseWriter
+
+if TYPE_CHECKING:
+    from storage.postgres import PostgresRuntime
+
+__all__ = ["enricher_for", "observation_step"]
+
+
+async def enricher_for(settings: Settings, postgres: PostgresRuntime | None) -> Enricher:
+    """``default_enricher``, or with PostgreSQL custom models first (then the catalog) and
+    prompt ids (``processors.postgres_enricher``; cache TTL ``model_cache_ttl_s``)."""
+    if postgres is None:
+        return await asyncio.to_thread(default_enricher, settings.data_dir)
+    from processors.postgres_enricher import postgres_enricher
+    from storage.postgres.pool import LoopBridge
+
+    bridge = LoopBridge(asyncio.get_running_loop())
+    return await asyncio.to_thread(
+        postgres_enricher,
+        settings.data_dir,
+        postgres.models,
+        postgres.prompts,
+        bridge,
+        ttl_s=settings.model_cache_ttl_s,
+    )
+
+
+async def observation_step(
+    settings: Settings, storage: Storage, postgres: PostgresRuntime | None
+) -> tuple[MergeThenEnrichAndWrite, ClickHouseWriter]:
+    """The process step and its writer, whose ``clear_cache`` a Kafka consumer calls after a
+    partition assignment."""
+    database = settings.clickhouse.database
+    writer = ClickHouseWriter(storage.client, database=database)
+    enricher = await enricher_for(settings, postgres)
+    step = MergeThenEnrichAndWrite(
+        EnrichAndWrite(enricher, writer), ObservationReader(storage.client, database), writer
+    )
+    return step, writer

@@ -1,0 +1,95 @@
+"""The processor role: Kafka → merge ingestion events onto stored rows → enrich → ClickHouse,
+and scores → ClickHouse, committing offsets after the insert (``processors.kafka``). HTTP
+serves health (the consumer runs) and ``/metrics``, plus the Langfuse read API with
+``--query`` (needed with embedded ClickHouse: chdb allows one process per folder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ingest.api.read import read_routes
+from ingest.app.clickhouse import Storage
+from ingest.app.metadata import open_keys
+from ingest.app.processing import observation_step
+from ingest.app.servers import start_http
+from ingest.app.settings import Settings
+from processors.batch import WriteScores
+from processors.kafka.consumer import RecordConsumer
+from storage.clickhouse.scores import ScoreWriter
+
+__all__ = ["Processor"]
+
+log = logging.getLogger(__name__)
+
+
+class Processor:
+    """Kafka in, ingestion merges, usage and cost, batches (and scores) into ClickHouse;
+    optionally the read API too."""
+
+    def __init__(self, settings: Settings, *, serve_query: bool = False) -> None:
+        self.settings = settings
+        self.serve_query = serve_query
+        self._run: asyncio.Task[None] | None = None
+        self._storage: Storage | None = None
+        self._consumer: RecordConsumer | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    async def _health(self) -> str | None:
+        running = self._run is not None and not self._run.done()
+        return None if running else "consumer stopped"
+
+    async def start(self) -> None:
+        """Open ClickHouse, start consuming, then serve HTTP.
+
+        Raises:
+            RetryableError / PermanentError: ClickHouse or PostgreSQL cannot be opened;
+                RuntimeError: the HTTP port cannot be bound.
+        """
+        try:
+            await self._start(self._stack)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        s = self.settings
+        keys, postgres = await open_keys(s, stack)
+        self._storage = storage = await Storage.open(s, migrate=False)
+        stack.push_async_callback(storage.close)
+        process, writer = await observation_step(s, storage, postgres)
+        self._consumer = consumer = RecordConsumer(
+            s.consumer,
+            process,
+            process_scores=WriteScores(ScoreWriter(storage.client, s.clickhouse.database)),
+            on_assign=writer.clear_cache,
+        )
+        self._run = run = asyncio.create_task(consumer.run(), name="otelfuse-consumer")
+        stack.push_async_callback(_finish, consumer, run)
+        routes = []
+        if self.serve_query:
+            models = postgres.models if postgres is not None else None
+            limit = s.server.max_request_bytes
+            routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
+        await start_http(s, stack, routes, self._health)
+        log.info(
+            "otelfuse processor ready: Kafka %s topics %s, %s group %s; HTTP http://%s%s",
+            s.consumer.bootstrap_servers,
+            s.consumer.observations_topic,
+            s.consumer.scores_topic,
+            s.consumer.group_id,
+            s.server.http_address,
+            " (with query API)" if self.serve_query else "",
+        )
+
+    async def stop(self) -> None:
+        """Stop HTTP, finish the batch in progress, commit, leave the group, then close
+        ClickHouse."""
+        await self._stack.aclose()
+
+
+async def _finish(consumer: RecordConsumer, run: asyncio.Task[None]) -> None:
+    await consumer.stop()
+    await run

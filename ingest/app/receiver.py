@@ -1,0 +1,73 @@
+"""The receiver role: OTLP/gRPC + OTLP/HTTP, ``POST /api/public/scores`` and ``POST
+/api/public/ingestion`` → mapped records → Kafka (``KafkaPublisher``: observation and trace
+records to the observations topic, scores to the scores topic); a request succeeds once Kafka
+acknowledged it. HTTP also serves health (the producer has room), OpenAPI and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.routing import BaseRoute
+
+from ingest.api.ingestion import Ingestion
+from ingest.api.scores import ScoreWrites
+from ingest.app.metadata import open_keys
+from ingest.app.servers import start_grpc, start_http
+from ingest.app.settings import Settings
+from ingest.kafka import KafkaPublisher
+from ingest.otlp.export import TraceExport
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
+
+__all__ = ["Receiver"]
+
+log = logging.getLogger(__name__)
+
+
+class Receiver:
+    """OTLP, scores and ingestion batches in, records to Kafka."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.publisher = KafkaPublisher(settings.publisher)
+        self._stack = contextlib.AsyncExitStack()
+
+    async def _health(self) -> str | None:
+        return None if self.publisher.has_room() else "Kafka producer unavailable"
+
+    async def start(self) -> None:
+        """Connect to Kafka, then open both receivers.
+
+        Raises:
+            RetryableError: Kafka unreachable at start; RuntimeError: a port cannot be bound.
+        """
+        s, stack = self.settings, self._stack
+        try:
+            keys, _ = await open_keys(s, stack)
+            await self.publisher.start()
+            stack.push_async_callback(self.publisher.stop)
+            export = TraceExport(self.publisher, keys)
+            await start_grpc(s, stack, export)
+            publisher, limit = self.publisher, s.server.max_request_bytes
+            routes: list[BaseRoute] = [
+                *OTLPHTTPReceiver(export, limit).routes(),
+                *ScoreWrites(publisher, keys, limit).routes(),
+                *Ingestion(publisher, publisher, keys, limit).routes(),
+            ]
+            await start_http(s, stack, routes, self._health)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info(
+            "otelfuse receiver ready: OTLP/gRPC %s, OTLP/HTTP http://%s → Kafka %s topics %s, %s",
+            s.server.grpc_address,
+            s.server.http_address,
+            s.publisher.bootstrap_servers,
+            s.publisher.topic,
+            s.publisher.scores_topic,
+        )
+
+    async def stop(self) -> None:
+        """Stop receiving (in-flight exports finish), then flush and close the producer."""
+        await self._stack.aclose()

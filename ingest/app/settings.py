@@ -1,0 +1,288 @@
+"""Settings of every role: the components' own configs, composed, loaded from ``OTELFUSE_*``
+environment variables and an optional TOML file.
+
+Each component owns its config dataclass and its defaults (one default per knob):
+
+| field          | config                                   | defined in                        |
+|----------------|------------------------------------------|-----------------------------------|
+| ``server``     | ``ServerConfig`` (listen addresses, body limit) | this module                |
+| ``clickhouse`` | ``ClickHouseConfig``                     | ``storage.clickhouse.config``     |
+| ``postgres``   | ``PostgresConfig``                       | ``storage.postgres.config``       |
+| ``init_project`` | ``InitProject``                        | ``storage.projects``              |
+| ``pipeline``   | ``PipelineConfig`` (+ ``BatchConfig``)   | ``processors.pipeline``           |
+| ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``ingest.kafka``                  |
+| ``consumer``   | ``ConsumerConfig`` (Kafka consumer)      | ``processors.kafka.config``       |
+
+The documented variables stay flat (``VARIABLES``): ``OTELFUSE_<NAME>``, or the key ``<name>``
+at the top level of the TOML file named by ``OTELFUSE_CONFIG_FILE`` / ``otelfuse --config``
+(the environment wins). One variable may set several components' fields
+(``OTELFUSE_KAFKA_BOOTSTRAP_SERVERS`` sets the producer's and the consumer's brokers); its
+default is the first field's default. Addresses bind to loopback unless configured, as the
+collector's otlpreceiver does. ``Settings.load`` raises ``ConfigError`` naming the variable and
+the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.kafka import COMPRESSIONS, PublisherConfig
+from processors.kafka.config import ConsumerConfig
+from processors.pipeline import PipelineConfig
+from processors.pricing.postgres import DEFAULT_MODEL_CACHE_TTL_S
+from storage.clickhouse.config import ClickHouseConfig
+from storage.postgres.config import PostgresConfig
+from storage.projects import InitProject
+
+__all__ = ["VARIABLES", "ConfigError", "ServerConfig", "Settings", "Variable", "split_address"]
+
+DEFAULT_GRPC_ADDRESS = "127.0.0.1:4317"
+DEFAULT_HTTP_ADDRESS = "127.0.0.1:4318"
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # OTLP spec RECOMMENDED 64 MiB, after decompression
+
+
+class ConfigError(ValueError):
+    """A setting has a value otelfuse cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """Where a role listens and how large a request may be."""
+
+    grpc_address: str = DEFAULT_GRPC_ADDRESS
+    """host:port of the OTLP/gRPC receiver."""
+    http_address: str = DEFAULT_HTTP_ADDRESS
+    """host:port of the role's HTTP server: OTLP/HTTP, Langfuse API, /metrics, health."""
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest accepted request body in bytes, checked before and after decompression."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Settings of all roles (module docstring)."""
+
+    data_dir: Path = Path("./data")
+    """Folder for embedded ClickHouse, the generated project key and tokenizer files."""
+    log_level: str = "INFO"
+    server: ServerConfig = field(default_factory=ServerConfig)
+    clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
+    postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    init_project: InitProject = field(default_factory=InitProject)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    publisher: PublisherConfig = field(default_factory=PublisherConfig)
+    consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    model_cache_ttl_s: float = DEFAULT_MODEL_CACHE_TTL_S
+    """With PostgreSQL: seconds a custom-model match or prompt id is reused (a model change
+    applies to generations processed this long after it)."""
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, config_file: Path | None = None
+    ) -> Settings:
+        """Build settings from the environment (``os.environ`` by default) and a TOML file.
+
+        Raises:
+            ConfigError: a value has the wrong type or range, an address is not host:port,
+                the file is unreadable or holds an unknown key.
+        """
+        env = os.environ if env is None else env
+        file_path = config_file or (
+            Path(env["OTELFUSE_CONFIG_FILE"]) if env.get("OTELFUSE_CONFIG_FILE") else None
+        )
+        from_file = _read_toml(file_path) if file_path else {}
+        unknown = sorted(set(from_file) - {v.name for v in VARIABLES})
+        if unknown:
+            raise ConfigError(f"unknown setting(s) in {file_path}: {', '.join(unknown)}")
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for variable in VARIABLES:
+            default = variable.default(defaults)
+            if variable.env in env:
+                values[variable.name] = _parse(variable, env[variable.env], default)
+            elif variable.name in from_file:
+                values[variable.name] = _parse(variable, from_file[variable.name], default)
+        _validate({v.name: values.get(v.name, v.default(defaults)) for v in VARIABLES})
+        overrides: dict[str, Any] = {}
+        for variable in VARIABLES:
+            if variable.name in values:
+                for target in variable.targets:
+                    _nest(overrides, target.split("."), values[variable.name])
+        try:
+            settings: Settings = _build(defaults, overrides)
+        except ValueError as exc:  # a component's own check; the cross checks came first
+            raise ConfigError(str(exc)) from None
+        return settings.resolved()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """``load`` without an explicit file (``OTELFUSE_CONFIG_FILE`` is still honoured)."""
+        return cls.load(env)
+
+    def resolved(self) -> Settings:
+        """These settings with the ClickHouse database taken from ``clickhouse.url`` when the
+        URL names one.
+
+        Raises:
+            ConfigError: the URL is not usable.
+        """
+        if not self.clickhouse.url:
+            return self
+        from storage.clickhouse import database_for
+        from storage.errors import PermanentError
+
+        try:
+            database = database_for(self.clickhouse.url, self.clickhouse.database)
+        except PermanentError as exc:
+            raise ConfigError(f"OTELFUSE_CLICKHOUSE_URL: {exc}") from None
+        clickhouse = dataclasses.replace(self.clickhouse, database=database)
+        return dataclasses.replace(self, clickhouse=clickhouse)
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One documented setting: ``OTELFUSE_<NAME>`` / TOML key ``name``, and the fields of
+    ``Settings`` it sets (dotted paths)."""
+
+    name: str
+    targets: tuple[str, ...]
+
+    @property
+    def env(self) -> str:
+        """The environment variable."""
+        return f"OTELFUSE_{self.name.upper()}"
+
+    def default(self, settings: Settings) -> Any:
+        """The value of the first target in ``settings``."""
+        value: Any = settings
+        for part in self.targets[0].split("."):
+            value = getattr(value, part)
+        return value
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("data_dir", ("data_dir",)),
+    Variable("grpc_address", ("server.grpc_address",)),
+    Variable("http_address", ("server.http_address",)),
+    Variable("max_request_bytes", ("server.max_request_bytes",)),
+    Variable("queue_max_records", ("pipeline.max_queued_records",)),
+    Variable("batch_max_records", ("pipeline.batch.max_records", "consumer.batch.max_records")),
+    Variable("batch_timeout_ms", ("pipeline.batch.timeout_ms", "consumer.batch.timeout_ms")),
+    Variable("clickhouse_url", ("clickhouse.url",)),
+    Variable("clickhouse_database", ("clickhouse.database",)),
+    Variable(
+        "kafka_bootstrap_servers", ("publisher.bootstrap_servers", "consumer.bootstrap_servers")
+    ),
+    Variable("kafka_observations_topic", ("publisher.topic", "consumer.observations_topic")),
+    Variable("kafka_scores_topic", ("publisher.scores_topic", "consumer.scores_topic")),
+    Variable("kafka_dead_letter_topic", ("consumer.dead_letter_topic",)),
+    Variable("kafka_consumer_group", ("consumer.group_id",)),
+    Variable("kafka_max_message_bytes", ("publisher.max_message_bytes",)),
+    Variable("kafka_compression", ("publisher.compression",)),
+    Variable("kafka_delivery_timeout_ms", ("publisher.delivery_timeout_ms",)),
+    Variable("kafka_enable_idempotence", ("publisher.enable_idempotence",)),
+    Variable("init_project_id", ("init_project.project_id",)),
+    Variable("init_project_public_key", ("init_project.public_key",)),
+    Variable("init_project_secret_key", ("init_project.secret_key",)),
+    Variable("postgres_url", ("postgres.url",)),
+    Variable("auth_cache_ttl_s", ("postgres.auth_cache_ttl_s",)),
+    Variable("model_cache_ttl_s", ("model_cache_ttl_s",)),
+    Variable("log_level", ("log_level",)),
+)
+"""Every documented setting (README "Configuration"), in the README's order."""
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``"host:port"`` -> ``(host, port)`` (brackets of an IPv6 host removed)."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _nest(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = value
+
+
+def _build(obj: Any, overrides: Mapping[str, Any]) -> Any:
+    """``obj`` with ``overrides`` applied, inner configs first, each built once."""
+    changes = {
+        name: _build(getattr(obj, name), value) if isinstance(value, dict) else value
+        for name, value in overrides.items()
+    }
+    return dataclasses.replace(obj, **changes)
+
+
+def _validate(values: Mapping[str, Any]) -> None:
+    """Checks that span components, with messages naming the variables."""
+    for name in ("grpc_address", "http_address"):
+        host, sep, port = str(values[name]).rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"OTELFUSE_{name.upper()}={values[name]!r} is not host:port")
+    if values["batch_max_records"] > values["queue_max_records"]:
+        raise ConfigError("OTELFUSE_BATCH_MAX_RECORDS must not exceed OTELFUSE_QUEUE_MAX_RECORDS")
+    if not str(values["clickhouse_database"]).isidentifier():
+        raise ConfigError(
+            f"OTELFUSE_CLICKHOUSE_DATABASE={values['clickhouse_database']!r} "
+            "is not a plain identifier"
+        )
+    if values["kafka_compression"] not in COMPRESSIONS:
+        raise ConfigError(
+            f"OTELFUSE_KAFKA_COMPRESSION={values['kafka_compression']!r} is not one of "
+            f"{', '.join(COMPRESSIONS)}"
+        )
+    postgres_url = str(values["postgres_url"])
+    if postgres_url and not postgres_url.startswith(("postgres://", "postgresql://")):
+        raise ConfigError("OTELFUSE_POSTGRES_URL must start with postgresql:// or postgres://")
+    clickhouse_url = str(values["clickhouse_url"])
+    if clickhouse_url and not clickhouse_url.startswith(("clickhouse://", "clickhouses://")):
+        raise ConfigError(
+            "OTELFUSE_CLICKHOUSE_URL must start with clickhouse:// or clickhouses:// (TLS)"
+        )
+    init = [values["init_project_id"], values["init_project_public_key"]]
+    init.append(values["init_project_secret_key"])
+    if any(init) and not all(init):
+        raise ConfigError(
+            "set all of OTELFUSE_INIT_PROJECT_ID, _PUBLIC_KEY and _SECRET_KEY, or none"
+        )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+
+
+def _parse(variable: Variable, raw: object, default: object) -> object:
+    """Convert ``raw`` (env string or TOML value) to the type of ``default``."""
+    name = variable.env
+    text = str(raw).strip()
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean")
+    if isinstance(default, int | float):
+        try:
+            value: int | float = int(text) if isinstance(default, int) else float(text)
+        except ValueError:
+            kind = "an integer" if isinstance(default, int) else "a number"
+            raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+        if value <= 0:
+            raise ConfigError(f"{name}={raw!r} must be positive")
+        return value
+    if isinstance(default, Path):
+        return Path(text)
+    if variable.name == "log_level":
+        return text.upper()
+    return text
