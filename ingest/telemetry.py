@@ -1,4 +1,4 @@
-"""Receiver metrics (design.md "Metrics"; names mirror the collector's receiverhelper).
+"""Receiver metrics (docs/architecture.md "Metrics"; names mirror the collector's receiverhelper).
 
 - ``otelfuse_receiver_accepted_spans_total{transport}``: spans stored (transport grpc|http).
 - ``otelfuse_receiver_refused_spans_total{transport,reason}``: spans of decoded requests

@@ -1,7 +1,7 @@
 """Enrichment of observation records: usage, token estimation, model match and cost.
 
 For each ``ObservationRecord`` (records.proto) the enrichment fields are (re)computed in place
-with Langfuse's semantics (langfuse-anchor.md §4.4 usage, §4.5 cost, §4.6 precision):
+with Langfuse's semantics (docs/reference/langfuse.md §4.4 usage, §4.5 cost, §4.6 precision):
 
 1. ``usage_details``: provided usage + ``total`` (Σ of the values) when absent; else, for a record
    with a model name, no provided cost and level != ERROR, a tokenizer estimate
@@ -130,7 +130,7 @@ class Enricher:
         if model:
             stats.with_model += 1
 
-        # 1. usage (langfuse-anchor.md §4.4)
+        # 1. usage (docs/reference/langfuse.md §4.4)
         usage: dict[str, int] | None = None
         source = "reported"
         if provided_usage := record.provided_usage_details:

@@ -1,4 +1,4 @@
-"""Merging Langfuse ingestion events onto stored observations (langfuse-anchor.md §3.4).
+"""Merging Langfuse ingestion events onto stored observations (docs/reference/langfuse.md §3.4).
 
 Records from ``POST /api/public/ingestion`` carry ``partial = true``: each is one create or
 update event, and an update only sets what it changes. Before enrichment every partial record

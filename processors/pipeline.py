@@ -1,15 +1,15 @@
 """The in-process queue between receivers and the processor (all-in-one mode).
 
 Receivers ``submit`` the records of one export and wait: the call returns only after the batch
-holding those records was enriched and written (design.md "Guarantees": success only once the
-data is durable). The queue is bounded in records; when it is full ``submit`` raises
-``Overloaded`` at once, so the receiver answers 503 + Retry-After / gRPC UNAVAILABLE and the
-client retries. Nothing is dropped silently.
+holding those records was enriched and written: success only once the data is durable
+(docs/architecture.md "Guarantees and how they are met"). The queue is bounded in records; when
+it is full ``submit`` raises ``Overloaded`` at once, so the receiver answers 503 + Retry-After /
+gRPC UNAVAILABLE and the client retries. Nothing is dropped silently.
 
-Batches are cut by size or time, like the collector's batch processor (style-anchors.md §1.6):
-a batch is flushed when it holds ``batch.max_records`` records or ``batch.timeout_ms`` after its
-first record arrived (``processors.batching``). One batch is written at a time, in a worker
-thread, while the next one fills.
+Batches are cut by size or time, like the collector's batch processor
+(docs/reference/style.md §1.6): a batch is flushed when it holds ``batch.max_records`` records or
+``batch.timeout_ms`` after its first record arrived (``processors.batching``). One batch is written
+at a time, in a worker thread, while the next one fills.
 """
 
 from __future__ import annotations

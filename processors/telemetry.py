@@ -1,4 +1,4 @@
-"""Processor metrics (design.md "Metrics": ``otelfuse_<subsystem>_<name>_<unit>``).
+"""Processor metrics (docs/architecture.md "Metrics": ``otelfuse_<subsystem>_<name>_<unit>``).
 
 Labels are small enums only: ``outcome`` (success|failure), ``source`` (reported|estimated) and
 ``token_type`` (input|output|cache|reasoning|total|other), never model or project names.

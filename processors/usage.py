@@ -1,7 +1,7 @@
 """Final usage of one observation: provided usage plus ``total``, or a tokenizer estimate.
 
-Langfuse's ``IngestionService.getUsageUnits`` (langfuse-anchor.md §4.4): provided usage wins and
-gets ``total`` = Σ of its values when absent; otherwise, for a generation with a model, no
+Langfuse's ``IngestionService.getUsageUnits`` (docs/reference/langfuse.md §4.4): provided usage wins
+and gets ``total`` = Σ of its values when absent; otherwise, for a generation with a model, no
 provided cost and level != ERROR, ``input`` and ``output`` are tokenized (the caller checks
 those conditions). A side that cannot be counted is left out, never set to zero.
 """

@@ -1,8 +1,8 @@
 """API-key authentication shared by every HTTP and gRPC surface.
 
 Clients send ``Authorization: Basic base64(public_key:secret_key)`` (Langfuse public API,
-langfuse-anchor.md §1.1); over gRPC the same value travels as the ``authorization`` metadata key.
-A ``KeyStore`` turns a key pair into the ``Project`` it belongs to. Secrets are stored only as
+docs/reference/langfuse.md §1.1); over gRPC the same value travels as the ``authorization`` metadata
+key. A ``KeyStore`` turns a key pair into the ``Project`` it belongs to. Secrets are stored only as
 salted SHA-256 digests and compared in constant time; they are never logged.
 """
 

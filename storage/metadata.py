@@ -1,4 +1,4 @@
-"""Langfuse metadata merging (langfuse-anchor.md §3.4): maps of top-level key → JSON text.
+"""Langfuse metadata merging (docs/reference/langfuse.md §3.4): maps of top-level key → JSON text.
 
 Used wherever a later write updates earlier metadata: ingestion update events onto stored
 observations (``processors.merge``) and trace-level metadata onto trace rows

@@ -1,6 +1,6 @@
 """The all-in-one project: one project and key pair from settings or the data folder.
 
-Sources, in order (design.md "Deployment modes"):
+Sources, in order (docs/architecture.md "Deployment modes"):
 1. ``OTELFUSE_INIT_PROJECT_ID``, ``OTELFUSE_INIT_PROJECT_PUBLIC_KEY`` and
    ``OTELFUSE_INIT_PROJECT_SECRET_KEY`` all set: used as given (the secret is hashed in memory).
 2. ``<data_dir>/project.json`` from an earlier start: ``{project_id, public_key, secret_hash}``.

@@ -55,7 +55,7 @@ OBSERVATION_TYPES: frozenset[str] = frozenset(
         "GUARDRAIL",
     }
 )
-"""Langfuse observation types (langfuse-anchor.md §1.7)."""
+"""Langfuse observation types (docs/reference/langfuse.md §1.7)."""
 
 MIN_TIME_US = 100_000_000 * 1_000_000
 """Earliest storable time, Unix µs (1973-03-03): record times are validated against this range
@@ -65,16 +65,16 @@ MAX_TIME_US = 10_000_000_000 * 1_000_000 - 1
 """Latest storable time, Unix µs (2286-11-20)."""
 
 LEVELS: frozenset[str] = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
-"""Langfuse observation levels (langfuse-anchor.md §1.8)."""
+"""Langfuse observation levels (docs/reference/langfuse.md §1.8)."""
 
 
 SCORE_DATA_TYPES: frozenset[str] = frozenset(
     {"NUMERIC", "CATEGORICAL", "BOOLEAN", "CORRECTION", "TEXT"}
 )
-"""Langfuse score data types (langfuse-anchor.md §2.3, ``ScoreRecord.data_type``)."""
+"""Langfuse score data types (docs/reference/langfuse.md §2.3, ``ScoreRecord.data_type``)."""
 
 SCORE_SOURCES: frozenset[str] = frozenset({"API", "EVAL", "ANNOTATION"})
-"""Langfuse score sources (langfuse-anchor.md §2.3, ``ScoreRecord.source``)."""
+"""Langfuse score sources (docs/reference/langfuse.md §2.3, ``ScoreRecord.source``)."""
 
 
 KAFKA_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.ObservationBatch"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the tests drive for real (local-services.md): promtool (prometheus),
+# Debian packages the tests drive for real (docs/reference/test-services.md): promtool (prometheus),
 # a ClickHouse server for the native-protocol transport test, PostgreSQL.
 # Installs only what is missing; needs root (CI runs as root). Idempotent.
 set -euo pipefail

@@ -1,4 +1,5 @@
-"""``POST /api/public/ingestion``: Langfuse's legacy batch endpoint (langfuse-anchor.md §3.2).
+"""``POST /api/public/ingestion``: Langfuse's legacy batch endpoint
+(docs/reference/langfuse.md §3.2).
 
 Request: ``{"batch": [event, ...], "metadata"?: any}`` with Basic auth (JSON, optionally gzip).
 Response: **207** ``{"successes": [{"id", "status": 201}], "errors": [{"id", "status",

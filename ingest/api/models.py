@@ -1,4 +1,4 @@
-"""Langfuse's models API over PostgreSQL custom model definitions (langfuse-anchor.md §5).
+"""Langfuse's models API over PostgreSQL custom model definitions (docs/reference/langfuse.md §5).
 
 Routes (``Authorization: Basic``; everything is scoped to the key's project):
 

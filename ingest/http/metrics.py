@@ -1,4 +1,5 @@
-"""Request metrics for the HTTP query API, labelled by route template (style-anchors.md §2.6).
+"""Request metrics for the HTTP query API, labelled by route template
+(docs/reference/style.md §2.6).
 
 ``otelfuse_query_request_duration_seconds{route, method, status_class}``: ``route`` is the
 matched route's template (``/api/public/traces/{trace_id}``), never the raw path, so labels stay

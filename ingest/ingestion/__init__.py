@@ -1,4 +1,4 @@
-"""Langfuse's JSON ingestion bodies -> records (langfuse-anchor.md §3.2, §5): what
+"""Langfuse's JSON ingestion bodies -> records (docs/reference/langfuse.md §3.2, §5): what
 ``POST /api/public/ingestion`` (``ingest.api.ingestion``) and ``POST /api/public/scores``
 (``ingest.api.scores``) accept, validated and mapped, independent of HTTP.
 

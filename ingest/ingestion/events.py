@@ -1,4 +1,5 @@
-"""Envelope validation, ordering and dispatch of an ingestion batch (langfuse-anchor.md §3.2).
+"""Envelope validation, ordering and dispatch of an ingestion batch
+(docs/reference/langfuse.md §3.2).
 
 Envelope: ``{id: string (1..800 chars, no CR), timestamp: ISO-8601, type, body: object,
 metadata?}``; ``id`` identifies the envelope (the 207 entries use it), ``body.id`` the entity.

@@ -1,4 +1,4 @@
-"""Observation event bodies → ``ObservationRecord`` (langfuse-anchor.md §3.2 bodies, §3.4).
+"""Observation event bodies → ``ObservationRecord`` (docs/reference/langfuse.md §3.2 bodies, §3.4).
 
 Body fields (camelCase, all optional but ``id``): ``id, traceId, environment, name, startTime,
 endTime, metadata, input, output, level, statusMessage, parentObservationId, version``; for

@@ -1,6 +1,7 @@
 """Score bodies -> ``ScoreRecord``: the rules shared by ``POST /api/public/scores``
-(``ingest.api.scores``) and ``score-create`` ingestion events (langfuse-anchor.md §3.2
-ScoreBody, §5 POST /scores, local-services.md §7 for what the Langfuse Python SDK 5 sends).
+(``ingest.api.scores``) and ``score-create`` ingestion events (docs/reference/langfuse.md §3.2
+ScoreBody, §5 POST /scores, docs/reference/test-services.md §7 for what the Langfuse Python SDK 5
+sends).
 
 Score object: ``{id?, traceId?, sessionId?, observationId?, datasetRunId?, name, value,
 comment?, metadata?, environment?, queueId?, configId?, dataType?, source?, timestamp?}``.

@@ -1,4 +1,4 @@
-"""Metrics of the JSON ingestion endpoints (design.md "Metrics").
+"""Metrics of the JSON ingestion endpoints (docs/architecture.md "Metrics").
 
 - ``otelfuse_receiver_scores_total{endpoint,outcome}``: scores by endpoint (``scores`` =
   POST /api/public/scores, ``ingestion`` = score-create events) and outcome ``accepted``,
@@ -37,7 +37,8 @@ KNOWN_EVENT_TYPES: frozenset[str] = frozenset(
         "dataset-run-item-create",
     }
 )
-"""Langfuse's ingestion event types (langfuse-anchor.md §3.2); bounded metric label values."""
+"""Langfuse's ingestion event types (docs/reference/langfuse.md §3.2); bounded metric label
+values."""
 
 
 class IngestionMetrics:

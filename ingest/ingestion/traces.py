@@ -1,4 +1,5 @@
-"""``trace-create`` bodies → trace-only ``ObservationRecord`` (langfuse-anchor.md §3.2 TraceBody).
+"""``trace-create`` bodies → trace-only ``ObservationRecord`` (docs/reference/langfuse.md §3.2
+TraceBody).
 
 TraceBody (all optional): ``id, timestamp, name, externalId, input, output, sessionId, userId,
 environment, metadata, release, version, public, tags[]``. The record has ``trace_only = true``,

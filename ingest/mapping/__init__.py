@@ -1,4 +1,4 @@
-"""OTLP spans → Langfuse-shaped ``ObservationRecord``s (langfuse-anchor.md §1.3-§1.12).
+"""OTLP spans → Langfuse-shaped ``ObservationRecord``s (docs/reference/langfuse.md §1.3-§1.12).
 
 Public API::
 

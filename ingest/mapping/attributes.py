@@ -1,4 +1,5 @@
-"""OTLP ``AnyValue`` / ``KeyValue`` decoding into plain Python values (langfuse-anchor.md §1.3).
+"""OTLP ``AnyValue`` / ``KeyValue`` decoding into plain Python values
+(docs/reference/langfuse.md §1.3).
 
 Every attribute list (resource, scope, span, span event) is decoded once into a flat
 ``dict[str, Value]``; all mapping rules then look keys up in that dict.
@@ -14,7 +15,7 @@ Decoding, per ``AnyValue`` case:
 | ``array_value``          | ``list`` (recursive)                                       |
 | ``kvlist_value``         | ``dict`` (recursive)          — deliberate, see below      |
 | ``bytes_value``          | base64 ``str``                — deliberate, see below      |
-| unset / ``*_strindex``   | ``None`` (profiles-only fields, otlp-and-peers.md §1.3)    |
+| unset / ``*_strindex``   | ``None`` (profiles-only fields, docs/reference/otlp.md §1.3)    |
 
 Deliberate deviation from Langfuse: Langfuse stores ``kvlistValue``/``bytesValue`` as
 ``JSON.stringify`` of the raw OTLP wrapper (``{"kvlistValue":{"values":[...]}}``). GenAI

@@ -1,4 +1,4 @@
-"""Scalar observation fields of a span (langfuse-anchor.md §1.8, §1.9).
+"""Scalar observation fields of a span (docs/reference/langfuse.md §1.8, §1.9).
 
 name, environment, level, status message, version, release, model name, model parameters,
 completion start time and prompt name/version. Each function reads a ``SpanView`` and returns a

@@ -1,4 +1,5 @@
-"""Observation input/output of a span (langfuse-anchor.md §1.11): ordered sources, first hit wins.
+"""Observation input/output of a span (docs/reference/langfuse.md §1.11): ordered sources, first hit
+wins.
 
 ``extract_io`` returns raw values (str, list, dict, ...); the caller stores a string as given and
 anything else as compact JSON text (``values.json_text``). Steps, in order:
@@ -442,7 +443,7 @@ def with_system_instructions(messages: Value, instructions: Value) -> Value:
 
     ``messages`` may be a list or its JSON text; when it is neither (or ``instructions`` is empty)
     it is returned unchanged. JSON-text ``instructions`` are embedded parsed. The result is a
-    list when something was prepended (langfuse-anchor.md §1.11 step 19).
+    list when something was prepended (docs/reference/langfuse.md §1.11 step 19).
     """
     if not truthy(instructions):
         return messages

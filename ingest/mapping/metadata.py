@@ -1,4 +1,4 @@
-"""Observation and trace metadata of a span (langfuse-anchor.md §1.12, legacy shape).
+"""Observation and trace metadata of a span (docs/reference/langfuse.md §1.12, legacy shape).
 
 ``ObservationRecord.metadata`` is a map of top-level keys to **JSON text** (strings are JSON
 strings: ``"acme"`` is stored as ``"\\"acme\\""``). For one span it holds, later sources winning:

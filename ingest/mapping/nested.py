@@ -1,4 +1,5 @@
-"""Rebuild nested values from flattened attribute keys (langfuse-anchor.md §1.11 steps 17-18).
+"""Rebuild nested values from flattened attribute keys (docs/reference/langfuse.md §1.11 steps
+17-18).
 
 OpenLLMetry and OpenInference flatten message lists into one attribute per leaf::
 

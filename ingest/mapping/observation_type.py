@@ -1,4 +1,4 @@
-"""Observation type of a span: an ordered table of rules (langfuse-anchor.md §1.7).
+"""Observation type of a span: an ordered table of rules (docs/reference/langfuse.md §1.7).
 
 ``RULES`` is evaluated top to bottom; the first rule that yields a type wins, else ``SPAN``.
 Each row is a small frozen dataclass (data), the few rule *kinds* below are the only code.

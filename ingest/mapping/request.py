@@ -1,4 +1,5 @@
-"""Map a whole ``ExportTraceServiceRequest``: resources, scopes, spans (langfuse-anchor.md §1).
+"""Map a whole ``ExportTraceServiceRequest``: resources, scopes, spans
+(docs/reference/langfuse.md §1).
 
 Walks ``resource_spans → scope_spans → spans``, builds the shared ``ResourceView`` /
 ``ScopeView`` once per part, validates each span's ids and maps it with ``span.map_span``.

@@ -1,4 +1,4 @@
-"""One OTLP span → one ``ObservationRecord`` (langfuse-anchor.md §1.4-§1.12).
+"""One OTLP span → one ``ObservationRecord`` (docs/reference/langfuse.md §1.4-§1.12).
 
 ``span_id_problem`` validates ids (cheap, before any decoding); ``map_span`` fills the ingest-side
 fields of the record. Enrichment fields (``usage_details``, ``cost_details``, ``total_cost``,

@@ -1,4 +1,4 @@
-"""Trace-level fields one span carries (langfuse-anchor.md §1.6, sources from §1.8).
+"""Trace-level fields one span carries (docs/reference/langfuse.md §1.6, sources from §1.8).
 
 Only values set on the span itself (or its resource, for trace metadata) are taken; deriving a
 trace from its root span is the processors' job. Source order, first truthy value wins:

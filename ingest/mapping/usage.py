@@ -1,4 +1,4 @@
-"""Provided usage and cost of a span (langfuse-anchor.md §1.10 and §1.8 costDetails).
+"""Provided usage and cost of a span (docs/reference/langfuse.md §1.10 and §1.8 costDetails).
 
 Usage (``ObservationRecord.provided_usage_details``, Langfuse usage keys → token counts), first
 source that applies:
@@ -17,8 +17,8 @@ source that applies:
    ``output_reasoning_tokens`` / ``output_audio_tokens``; other keys pass through (a leading
    ``details.`` stripped).
 
-Invariant (design.md "Tokens and cost"): ``input`` excludes cache buckets and ``output`` excludes
-reasoning/audio, so buckets are additive.
+Invariant (docs/architecture.md "Tokens and cost"): ``input`` excludes cache buckets and ``output``
+excludes reasoning/audio, so buckets are additive.
 
 Cost (``provided_cost_details``, key → USD decimal string): ``langfuse.observation.cost_details``
 (JSON object) › ``gen_ai.usage.cost`` → ``{"total"}`` › ``llm.cost.total`` → ``{"total"}``.

@@ -32,7 +32,7 @@ __all__ = [
 
 
 def meaningful(value: Value) -> bool:
-    """True unless ``value`` is None, ``""``, ``[]`` or ``{}`` (langfuse-anchor.md §1.7).
+    """True unless ``value`` is None, ``""``, ``[]`` or ``{}`` (docs/reference/langfuse.md §1.7).
 
     ``False`` and ``0`` are meaningful (they are not "empty").
     """
@@ -47,7 +47,7 @@ def truthy(value: Value) -> bool:
     """JavaScript truthiness: False for None, ``""``, ``0``, ``0.0``, NaN and ``False``.
 
     Empty lists/dicts are truthy, as in JavaScript. Langfuse's ``a || b`` / ``if (x)`` chains
-    use this notion (langfuse-anchor.md §1.8, §1.11).
+    use this notion (docs/reference/langfuse.md §1.8, §1.11).
     """
     if value is None or value is False or value == "":
         return False
@@ -72,7 +72,7 @@ def json_encode(value: Value) -> str:
 def json_text(value: Value) -> str:
     """Payload text: a string is stored as given, anything else as compact JSON text.
 
-    This is how input/output and trace input/output are stored (langfuse-anchor.md §1.11:
+    This is how input/output and trace input/output are stored (docs/reference/langfuse.md §1.11:
     "values are stored as given").
     """
     if isinstance(value, str):
@@ -118,7 +118,7 @@ def as_non_negative_int(value: Value) -> int | None:
 
     ``12``, ``12.0`` and ``"12"`` give 12; negatives, fractions (``0.5``), booleans and anything
     else give None, so a stray float such as a cost never becomes a token count
-    (langfuse-anchor.md §1.10 "free map": keep non-negative integers, drop the rest).
+    (docs/reference/langfuse.md §1.10 "free map": keep non-negative integers, drop the rest).
     """
     if isinstance(value, bool):
         return None
@@ -143,7 +143,7 @@ def as_decimal_string(value: Value) -> str | None:
 
     Accepts ints, finite floats (via ``str(float)`` so no binary artefacts) and numeric strings;
     negatives, booleans and anything else give None (Langfuse's ``CostDetails`` is
-    ``nonnegative``; langfuse-anchor.md §1.8 costDetails).
+    ``nonnegative``; docs/reference/langfuse.md §1.8 costDetails).
     """
     if isinstance(value, bool) or value is None:
         return None

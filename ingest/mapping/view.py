@@ -59,7 +59,7 @@ class ResourceView:
         attributes: resource attributes, decoded (``attributes.decode_key_values``).
         attributes_json: JSON object text of ``attributes`` (``metadata.resourceAttributes``).
         trace_metadata: resource-level ``langfuse.trace.metadata(.*)`` as metadata entries
-            (key → JSON text), langfuse-anchor.md §1.5 / §1.12.
+            (key → JSON text), docs/reference/langfuse.md §1.5 / §1.12.
     """
 
     attributes: dict[str, Value]
@@ -74,7 +74,7 @@ class ScopeView:
     Attributes:
         name, version: the scope's name and version ("" when absent).
         attributes: scope attributes, decoded.
-        is_langfuse_sdk: ``name`` starts with ``langfuse-sdk`` (langfuse-anchor.md §1.5).
+        is_langfuse_sdk: ``name`` starts with ``langfuse-sdk`` (docs/reference/langfuse.md §1.5).
         metadata_json: JSON text of ``{name, version, attributes}`` (``metadata.scope``).
     """
 

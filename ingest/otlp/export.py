@@ -3,7 +3,7 @@
 Both transports (``otlp_grpc``, ``otlp_http``) authenticate, decode, then call
 ``TraceExport.export``: map every span to an observation record, hand the records to the
 pipeline and wait until they are written, then build the ``ExportTraceServiceResponse`` —
-with ``partial_success`` when some spans were rejected (otlp-and-peers.md §1.4).
+with ``partial_success`` when some spans were rejected (docs/reference/otlp.md §1.4).
 """
 
 from __future__ import annotations

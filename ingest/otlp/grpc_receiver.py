@@ -3,7 +3,7 @@
 Credentials travel as the ``authorization`` metadata key (same Basic value as over HTTP).
 grpcio enforces the size limit (``grpc.max_receive_message_length``, after decompression) with
 RESOURCE_EXHAUSTED; overload and storage outages answer UNAVAILABLE with a
-``google.rpc.RetryInfo`` detail so exporters retry (otlp-and-peers.md §1.5).
+``google.rpc.RetryInfo`` detail so exporters retry (docs/reference/otlp.md §1.5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OTLP/HTTP trace receiver (otlp-and-peers.md §1.1–1.6) as Starlette routes.
+"""OTLP/HTTP trace receiver (docs/reference/otlp.md §1.1–1.6) as Starlette routes.
 
 ``POST /v1/traces`` and Langfuse's ``POST /api/public/otel/v1/traces`` accept
 ``application/x-protobuf`` and ``application/json`` bodies, optionally ``Content-Encoding:

@@ -1,4 +1,4 @@
-"""OTLP/JSON request bodies → ``ExportTraceServiceRequest`` (otlp-and-peers.md §1.2).
+"""OTLP/JSON request bodies → ``ExportTraceServiceRequest`` (docs/reference/otlp.md §1.2).
 
 OTLP/JSON is the proto3 JSON mapping with deviations (OTLP specification, "JSON Protobuf
 Encoding"):
@@ -21,7 +21,7 @@ Shape (only the id-carrying path is touched here)::
 Decoding = ``orjson.loads`` → rewrite the id strings to base64 → ``json_format.ParseDict``
 (``ignore_unknown_fields=True``). An id string that is not hex of the right length:
 
-- legacy base64 of the right length (old collectors, otlp-and-peers.md §1.2) is kept as is;
+- legacy base64 of the right length (old collectors, docs/reference/otlp.md §1.2) is kept as is;
 - a bad ``traceId`` / ``spanId`` becomes empty bytes, so span validation later rejects just
   that span (``ingest.mapping``);
 - a bad non-empty ``parentSpanId`` becomes one zero byte (an invalid length), so the span is

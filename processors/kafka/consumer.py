@@ -6,12 +6,12 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka``).
 ``RecordConsumer`` reads both topics in one consumer group and hands each batch's
 ``ObservationRecord`` s to the process step (production: ``processors.merge``'s
 ``MergeThenEnrichAndWrite``) and its ``ScoreRecord`` s to the score step (production:
-``processors.batch.WriteScores``), committing offsets only after both returned (design.md
-"Guarantees"; style-anchors.md §4):
+``processors.batch.WriteScores``), committing offsets only after both returned (docs/architecture.md
+"Guarantees"; docs/reference/style.md §4):
 
 1. **Batching.** ``getmany`` feeds a batch that is flushed when it holds ``batch.max_records``
    records (observations and scores alike), or ``batch.timeout_ms`` after its first message
-   arrived (collector batch processor rule, style-anchors.md §1.6). A batch spans partitions
+   arrived (collector batch processor rule, docs/reference/style.md §1.6). A batch spans partitions
    and topics and is cut after the message that reaches the size, so it overshoots by less than
    one message; the messages fetched beyond it start the next batch.
 2. **Decode.** A value that is not an ``ObservationBatch`` (a ``ScoreBatch`` on the scores
@@ -46,9 +46,9 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka``).
    backoff while the cluster is unreachable, so a processor started during a broker outage
    starts consuming once the broker is back rather than running without a consumer.
 
-Nothing depends on tansu's quirks (local-services.md §1): offsets come from the group's commits
-with ``auto_offset_reset="earliest"`` (never ``seek_to_end``/``end_offsets``), lag uses the fetch
-high watermark, and the dead-letter producer does not need idempotence.
+Nothing depends on tansu's quirks (docs/reference/test-services.md §1): offsets come from the
+group's commits with ``auto_offset_reset="earliest"`` (never ``seek_to_end``/``end_offsets``), lag
+uses the fetch high watermark, and the dead-letter producer does not need idempotence.
 """
 
 from __future__ import annotations
@@ -436,7 +436,7 @@ class RecordConsumer:
         """Σ (high watermark − position) over the assigned partitions, at most once a second.
 
         The high watermark is the one carried by fetch responses, which is right on Apache Kafka
-        and on tansu alike (tansu's ``end_offsets()`` is not, local-services.md §1).
+        and on tansu alike (tansu's ``end_offsets()`` is not, docs/reference/test-services.md §1).
         """
         now = time.monotonic()
         if now - self._lag_at < _LAG_INTERVAL_S:

@@ -17,7 +17,8 @@ values):
 so an operator can inspect it and replay it (produce the value back to the source topic) after a
 fix. The processor commits the source offset only after the dead-letter broker acknowledged the
 copy (``acks="all"``); a failed dead-letter write raises ``RetryableError`` and the batch is
-retried, so nothing is dropped silently (design.md "Guarantees", style-anchors.md §4.7).
+retried, so nothing is dropped silently (docs/architecture.md "Guarantees and how they are met",
+docs/reference/style.md §4.7).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class DeadLetterQueue:
         request_timeout_ms: a send not acknowledged within this time fails (retryable).
 
     Idempotence stays off (aiokafka's default): a duplicate in the dead-letter topic is harmless,
-    and tansu cannot serve InitProducerId (local-services.md §1).
+    and tansu cannot serve InitProducerId (docs/reference/test-services.md §1).
     """
 
     def __init__(

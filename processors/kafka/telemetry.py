@@ -1,4 +1,4 @@
-"""Metrics of the processor's Kafka consumer (design.md "Metrics").
+"""Metrics of the processor's Kafka consumer (docs/architecture.md "Metrics").
 
 "Records" here are *Kafka* records (messages), the unit of offsets and lag; each carries one
 ``ObservationBatch``. Observation rows written are counted by ``processors.telemetry``

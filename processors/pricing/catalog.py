@@ -1,7 +1,7 @@
 """``CatalogPriceSource``: prices from the genai-prices package's bundled data snapshot.
 
 No network: the bundled snapshot only (``genai_prices.UpdatePrices`` is never started). Per
-lookup (langfuse-anchor.md §4.3-4.5 semantics, genai-prices price selection):
+lookup (docs/reference/langfuse.md §4.3-4.5 semantics, genai-prices price selection):
 
 1. model name -> catalog model (``catalog_index.CatalogIndex``), cached per name (LRU, also
    caching misses);

@@ -4,8 +4,8 @@ genai-prices prices token *units* arranged in a hierarchy (``genai_prices/data_u
 ``input_tokens`` includes cache reads/writes, audio, image tokens; each token is billed at the
 most specific unit the model prices (its "leaf"), e.g. cache reads at ``cache_read_mtok`` when
 priced, else at ``input_mtok``. Langfuse usage keys are disjoint buckets instead (``input``
-excludes cache buckets; ``output`` excludes reasoning/audio, langfuse-anchor.md §1.10), so each
-bucket is priced at the first price key of its chain below that the model has. Summed over the
+excludes cache buckets; ``output`` excludes reasoning/audio, docs/reference/langfuse.md §1.10), so
+each bucket is priced at the first price key of its chain below that the model has. Summed over the
 buckets this equals genai-prices' total for the same usage.
 
 Tiered prices (``TieredPrices``: all tokens of a unit at the tier's price once the request's

@@ -1,4 +1,5 @@
-"""Cost of one observation from provided costs or from prices × usage (langfuse-anchor.md §4.5).
+"""Cost of one observation from provided costs or from prices × usage
+(docs/reference/langfuse.md §4.5).
 
 Both functions return USD amounts per usage key plus ``total`` as exact ``Decimal`` values;
 rounding to 12 fractional digits happens when the record is written (``money.format_usd``).

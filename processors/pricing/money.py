@@ -2,7 +2,7 @@
 
 Langfuse keeps prices as Postgres ``numeric``, computes with decimal.js and stores costs as
 ``Decimal64(12)`` / ``Decimal(18,12)``: 12 fractional digits, |value| < 1e6
-(langfuse-anchor.md §4.6). Records carry money as plain decimal strings (records.proto).
+(docs/reference/langfuse.md §4.6). Records carry money as plain decimal strings (records.proto).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 __all__ = ["COST_DIGITS", "format_usd", "parse_usd", "quantize_usd"]
 
 COST_DIGITS = 12
-"""Fractional digits kept for every stored cost (langfuse-anchor.md §4.6)."""
+"""Fractional digits kept for every stored cost (docs/reference/langfuse.md §4.6)."""
 
 _QUANTUM = Decimal(1).scaleb(-COST_DIGITS)
 # 18 integer digits + 12 fractional digits fit with room to spare; never raises on inexact.

@@ -1,7 +1,7 @@
 """Project custom model prices from PostgreSQL.
 
 ``PostgresPriceSource`` (a ``processors.pricing.sources.PriceSource``), Langfuse semantics
-(langfuse-anchor.md §4.1-4.3) with one deliberate difference:
+(docs/reference/langfuse.md §4.1-4.3) with one deliberate difference:
 
 1. candidates: the project's definitions, then the global ones (``project_id`` NULL), whose
    ``match_pattern`` matches the model name. The regex is evaluated by PostgreSQL (``~``, as

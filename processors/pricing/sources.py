@@ -2,8 +2,9 @@
 
 A source maps (project, model name, observation time, usage, model parameters) to the prices of
 the matched model definition and pricing tier, in USD per unit per Langfuse usage key
-(langfuse-anchor.md §4.1-4.3). Sources: ``catalog.CatalogPriceSource`` (genai-prices snapshot)
-and, later, project custom models from PostgreSQL, tried first through ``ChainedPriceSource``.
+(docs/reference/langfuse.md §4.1-4.3). Sources: ``catalog.CatalogPriceSource`` (genai-prices
+snapshot) and, later, project custom models from PostgreSQL, tried first through
+``ChainedPriceSource``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Langfuse pricing-tier selection for model definitions with tiers (langfuse-anchor.md §4.1).
+"""Langfuse pricing-tier selection for model definitions with tiers
+(docs/reference/langfuse.md §4.1).
 
 Pure functions over already-loaded tiers, to be reused by a PostgreSQL source of project custom
 models. Semantics follow Langfuse's ``pricing-tiers/matcher.ts``:

@@ -45,7 +45,7 @@ _COLUMN_INSERT_SETTINGS = "input_format_null_as_default = 0, optimize_on_insert 
 class ChdbClient:
     """Embedded ClickHouse (chdb 4.x) on one data folder; one instance per process.
 
-    chdb allows only one data path per process (local-services.md §2(a)): open one
+    chdb allows only one data path per process (docs/reference/test-services.md §2(a)): open one
     ``ChdbClient`` and share it. Calls are serialised by a lock (chdb serialises them anyway),
     so the client is safe to use from worker threads. ``insert_rows`` streams JSONCompactEachRow
     lines encoded with orjson; ``insert_columns`` builds one Arrow array per

@@ -1,4 +1,4 @@
-"""Stored rows for the ingestion merge step (``processors.merge``; langfuse-anchor.md §3.4).
+"""Stored rows for the ingestion merge step (``processors.merge``; docs/reference/langfuse.md §3.4).
 
 - ``ObservationReader.read(keys)``: the stored observation of each ``(project_id, id)`` as an
   ``ObservationRecord`` holding the client-provided fields (enrichment fields are left empty:

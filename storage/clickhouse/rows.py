@@ -3,7 +3,7 @@
 ``insert_columns``).
 
 Column names, types and how each value comes from the record: ``schema.OBSERVATION_SCHEMA`` (table:
-``migrations/0001_create_observations.sql``, langfuse-anchor.md §2.2, §2.4); every path here
+``migrations/0001_create_observations.sql``, docs/reference/langfuse.md §2.2, §2.4); every path here
 (columns, rows, the Protobuf structure and ``SELECT``) is derived from it. Rows hold client-neutral
 Python values (``client.Client``); each client adapts them:
 

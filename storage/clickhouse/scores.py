@@ -1,10 +1,11 @@
-"""Score writer: ``ScoreRecord`` batches -> ``scores`` rows (langfuse-anchor.md §2.3, §3.4).
+"""Score writer: ``ScoreRecord`` batches -> ``scores`` rows (docs/reference/langfuse.md §2.3, §3.4).
 
 Used by the score receivers (``POST /api/public/scores``, ``score-create`` ingestion events).
 ``write_scores`` is synchronous (run it in a worker thread) and returns only after the insert
 succeeded, so the caller may then answer the client.
 
-Redelivery and updates (design.md "Guarantees"; Langfuse's score merge, §3.4): rows are keyed by
+Redelivery and updates (docs/architecture.md "Guarantees and how they are met"; Langfuse's score
+merge, docs/reference/langfuse.md §3.4): rows are keyed by
 ``(project_id, toDate(timestamp), name, id)`` in a ReplacingMergeTree that reads deduplicate with
 ``FINAL``. Before inserting, the writer reads the stored rows of the batch's ids (ONE query):
 

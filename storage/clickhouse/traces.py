@@ -1,4 +1,4 @@
-"""Trace rows merged from observation records (langfuse-anchor.md §1.6, §3.4).
+"""Trace rows merged from observation records (docs/reference/langfuse.md §1.6, §3.4).
 
 A trace has no record of its own: every ``ObservationRecord`` carries the trace-level fields set
 on its span (``record.trace``), and the writer folds them into one ``traces`` row per

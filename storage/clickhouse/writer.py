@@ -1,14 +1,16 @@
 """Batch writer: observation records -> ``observations`` rows + merged ``traces`` rows.
 
-Used by the processor after enrichment (design.md data flow). ``write_observations`` is
-synchronous and meant for a worker thread; it returns only after both inserts succeeded, so the
-caller may then acknowledge the batch (commit Kafka offsets / answer the OTLP export).
+Used by the processor after enrichment (docs/architecture.md "Data flow (all-in-one)").
+``write_observations`` is synchronous and meant for a worker thread; it returns only after both
+inserts succeeded, so the caller may then acknowledge the batch (commit Kafka offsets / answer the
+OTLP export).
 
-Redelivery safety (design.md "Guarantees"): rows are keyed by id in ReplacingMergeTree tables
-that reads deduplicate with FINAL. On top of that the writer skips work that would only change
-bookkeeping columns: an observation whose stored ``content_hash`` equals the record's hash is not
-rewritten, and a trace whose merged state equals its stored state is not rewritten, so a
-redelivered batch leaves ``createdAt``/``updatedAt`` and every other returned value unchanged.
+Redelivery safety (docs/architecture.md "Guarantees and how they are met"): rows are keyed by id in
+ReplacingMergeTree tables that reads deduplicate with FINAL. On top of that the writer skips work
+that would only change bookkeeping columns: an observation whose stored ``content_hash`` equals the
+record's hash is not rewritten, and a trace whose merged state equals its stored state is not
+rewritten, so a redelivered batch leaves ``createdAt``/``updatedAt`` and every other returned value
+unchanged.
 
 How rows reach ClickHouse (the same values on every path,
 ``tests/storage/clickhouse/test_writer.py``):

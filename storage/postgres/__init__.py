@@ -1,4 +1,4 @@
-"""PostgreSQL metadata: projects, API keys, custom model prices and prompts (design.md).
+"""PostgreSQL metadata: projects, API keys, custom model prices and prompts (docs/architecture.md).
 
 Used only when ``OTELFUSE_POSTGRES_URL`` is set; without it otelfuse keeps its settings-based
 project (``storage.projects``) and the genai-prices catalog.

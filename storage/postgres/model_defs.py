@@ -1,7 +1,8 @@
 """Langfuse model-definition JSON: validation on the way in, the ``Model`` shape on the way out.
 
-Input (``POST /api/public/models``, ``otelfuse models upsert --file``; langfuse-anchor.md §4.1,
-Langfuse's ``CreateModelRequest`` and ``default-model-prices.json`` entries)::
+Input (``POST /api/public/models``, ``otelfuse models upsert --file``;
+docs/reference/langfuse.md §4.1, Langfuse's ``CreateModelRequest`` and ``default-model-prices.json``
+entries)::
 
     {"id"?, "modelName", "matchPattern", "startDate"?, "unit"? (TOKENS), "tokenizerId"?,
      "tokenizerConfig"?, "pricingTiers"?: [{"name", "isDefault"?, "priority", "conditions",

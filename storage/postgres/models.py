@@ -1,4 +1,5 @@
-"""``models``, ``pricing_tiers`` and ``prices``: custom model definitions (langfuse-anchor.md §4.1).
+"""``models``, ``pricing_tiers`` and ``prices``: custom model definitions
+(docs/reference/langfuse.md §4.1).
 
 A definition belongs to a project or, with ``project_id`` NULL, to every project (global).
 Writes replace a definition's tiers and prices in one transaction. Matching

@@ -1,4 +1,4 @@
-"""The read model of Langfuse's public API over ClickHouse (langfuse-anchor.md §5); no web
+"""The read model of Langfuse's public API over ClickHouse (docs/reference/langfuse.md §5); no web
 framework here: the routes live in ``ingest.api`` and call these modules.
 
 - ``repository``: parameterised, project-scoped SQL for v1 traces/observations (``Repository``);

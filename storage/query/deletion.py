@@ -1,5 +1,5 @@
-"""``DELETE /api/public/traces/{traceId}`` and ``DELETE /api/public/traces`` (langfuse-anchor.md
-§5; deletes as in §2.7).
+"""``DELETE /api/public/traces/{traceId}`` and ``DELETE /api/public/traces``
+(docs/reference/langfuse.md §5; deletes as in §2.7).
 
 A deletion removes, in the caller's project only, the trace rows, their observations and the
 scores attached to them, with ClickHouse lightweight deletes::

@@ -1,4 +1,4 @@
-"""Filterable columns of traces and observations (langfuse-anchor.md §5 "Filter JSON").
+"""Filterable columns of traces and observations (docs/reference/langfuse.md §5 "Filter JSON").
 
 Each column is reachable by its API id (``userId``) and by its Langfuse UI label (``User ID``),
 as Langfuse accepts both. SQL expressions are unqualified: they run inside

@@ -1,4 +1,4 @@
-"""The ``filter`` JSON parameter of the read API (langfuse-anchor.md §5 "Filter JSON").
+"""The ``filter`` JSON parameter of the read API (docs/reference/langfuse.md §5 "Filter JSON").
 
 A filter is a JSON array of conditions, all of which must hold::
 
@@ -135,7 +135,8 @@ OPERATORS: Mapping[str, Mapping[str, str]] = {
     "boolean": _BOOL_OPS,
     "null": {"is null": "{null}", "is not null": "NOT {null}"},
 }
-"""Filter types and their operators (langfuse-anchor.md §5), with the SQL each compiles to."""
+"""Filter types and their operators (docs/reference/langfuse.md §5), with the SQL each compiles
+to."""
 
 _TYPE_KINDS: Mapping[str, frozenset[str]] = {
     "datetime": frozenset({DATETIME}),

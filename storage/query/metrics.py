@@ -1,4 +1,5 @@
-"""``GET /api/public/metrics`` and ``/v2/metrics`` (langfuse-anchor.md §5 "Metrics query object").
+"""``GET /api/public/metrics`` and ``/v2/metrics``
+(docs/reference/langfuse.md §5 "Metrics query object").
 
 ``?query=`` holds a JSON object::
 

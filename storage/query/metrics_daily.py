@@ -1,4 +1,4 @@
-"""``GET /api/public/metrics/daily`` (langfuse-anchor.md §5): per-day usage and cost.
+"""``GET /api/public/metrics/daily`` (docs/reference/langfuse.md §5): per-day usage and cost.
 
 Response ``{"data": [DailyMetrics...], "meta": {page, limit, totalItems, totalPages}}`` where a
 page is a page of days (newest first) and ``totalItems`` counts days::

@@ -1,4 +1,4 @@
-"""The views of the metrics query API (langfuse-anchor.md §5 "Metrics query object").
+"""The views of the metrics query API (docs/reference/langfuse.md §5 "Metrics query object").
 
 A view is data: a row source (one row per trace / observation / score, read with ``FINAL``),
 the conditions scoping it to the caller's project, its time column, and whitelists of

@@ -1,5 +1,5 @@
-"""``GET /api/public/v2/observations``: cursor pagination and field groups (langfuse-anchor.md §5
-"ObservationV2").
+"""``GET /api/public/v2/observations``: cursor pagination and field groups
+(docs/reference/langfuse.md §5 "ObservationV2").
 
 Response ``{"data": [ObservationV2...], "meta": {"cursor"?: str}}``, newest start first
 (``startTime`` desc, then ``traceId`` desc, then ``id`` desc). ``meta.cursor`` is

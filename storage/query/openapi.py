@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the HTTP API, served at ``GET /api/public/openapi.json``.
 
 It describes exactly the routes an all-in-one otelfuse serves: the public read API of
-``storage.query.api`` (langfuse-anchor.md §5), health, projects, the OTLP/HTTP receivers
+``storage.query.api`` (docs/reference/langfuse.md §5), health, projects, the OTLP/HTTP receivers
 (``POST /v1/traces``, ``POST /api/public/otel/v1/traces``) and Prometheus ``GET /metrics``.
 
 How it is built: each route is one ``Operation`` (method, path, summary, parameters, and its
@@ -240,7 +240,7 @@ def _json_param(name: str, schema: str, description: str, *, required: bool) -> 
 
 
 def _filter_condition(columns: Iterable[str]) -> Schema:
-    """One filter condition over ``columns`` (langfuse-anchor.md §5 "Filter JSON")."""
+    """One filter condition over ``columns`` (docs/reference/langfuse.md §5 "Filter JSON")."""
     return {
         "type": "object",
         "properties": {
@@ -322,7 +322,8 @@ def _metrics_view_query(view: View) -> Schema:
 
 def _metrics_query(views: Mapping[str, View]) -> Schema:
     return {
-        "description": "A metrics query (langfuse-anchor.md §5): fromTimestamp < toTimestamp;"
+        "description": "A metrics query (docs/reference/langfuse.md §5): fromTimestamp <"
+        " toTimestamp;"
         " responses key dimensions by field, the time bucket as time_dimension and metrics as"
         " <aggregation>_<measure>.",
         "oneOf": [_metrics_view_query(v) for _, v in sorted(views.items())],

@@ -1,4 +1,4 @@
-"""Query-string parsing for the public read API (langfuse-anchor.md §5).
+"""Query-string parsing for the public read API (docs/reference/langfuse.md §5).
 
 Every parser returns a frozen dataclass of typed values or raises ``BadRequest`` with a message
 the client can act on (the route answers ``400 {"message": ...}``). Times become Unix µs.

@@ -1,4 +1,4 @@
-"""Read queries behind the public API (langfuse-anchor.md §5), scoped to one project.
+"""Read queries behind the public API (docs/reference/langfuse.md §5), scoped to one project.
 
 All SQL is parameterised (``{name:Type}``); only whitelisted column names and directions are
 put into the text. Reads deduplicate with ``FINAL`` and drop ``is_deleted`` rows (§2.7).

@@ -1,4 +1,4 @@
-"""Sessions, derived from the traces' ``session_id`` (langfuse-anchor.md §5 ``/sessions``).
+"""Sessions, derived from the traces' ``session_id`` (docs/reference/langfuse.md §5 ``/sessions``).
 
 There is no session table: a session exists while at least one (non-deleted) trace of the
 project carries its id. ``createdAt`` is the earliest trace timestamp of the session and

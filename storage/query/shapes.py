@@ -1,4 +1,4 @@
-"""Repository rows -> Langfuse public-API JSON (langfuse-anchor.md §5, camelCase).
+"""Repository rows -> Langfuse public-API JSON (docs/reference/langfuse.md §5, camelCase).
 
 Rows become the typed models of ``storage.query.schemas`` (which also generate the OpenAPI
 component schemas), then JSON-ready dicts (``schemas.as_json``). Values:

@@ -1,4 +1,4 @@
-"""Trusted SQL building blocks shared by the read queries (langfuse-anchor.md §2, §4.5).
+"""Trusted SQL building blocks shared by the read queries (docs/reference/langfuse.md §2, §4.5).
 
 Nothing here takes a client value: ``Where`` collects conditions whose values travel as
 ``{name:Type}`` parameters, and the helpers build expressions from column names the code chose.

@@ -1,4 +1,4 @@
-"""Request-value primitives shared by every read-API parser (langfuse-anchor.md §5).
+"""Request-value primitives shared by every read-API parser (docs/reference/langfuse.md §5).
 
 ``BadRequest`` is the one exception parsers raise (the routes answer ``400 {"message": ...}``);
 ``parse_timestamp`` turns ISO-8601 text into Unix µs within the range a ``DateTime64(6)`` column

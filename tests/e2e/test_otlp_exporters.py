@@ -1,8 +1,9 @@
 """Real OpenTelemetry exporters (gRPC, HTTP protobuf, HTTP gzip) and a hand-written OTLP/JSON
 body against ``otelfuse run``; the spans come back from the query API with the right fields.
 
-An export that returned success must be queryable at once (design.md "Guarantees"), so the
-tests query right after the exporter returns, without polling.
+An export that returned success must be queryable at once
+(docs/architecture.md "Guarantees and how they are met"), so the tests query right after the
+exporter returns, without polling.
 """
 
 from __future__ import annotations
@@ -64,14 +65,14 @@ def test_exported_agent_trace_is_queryable(service: Service, transport: str) -> 
     assert chat["parentObservationId"] == root["id"] == tool["parentObservationId"]
     assert tool["type"] == "TOOL"
     assert tool["level"] == "ERROR" and tool["statusMessage"] == "weather service down"
-    # unknown attributes are kept under metadata.attributes (langfuse-anchor.md §1.12)
+    # unknown attributes are kept under metadata.attributes (docs/reference/langfuse.md §1.12)
     assert root["metadata"]["attributes"]["app.custom"] == "kept-in-metadata"
     assert root["metadata"]["resourceAttributes"]["service.name"] == f"svc-{transport}"
 
     assert chat["type"] == "GENERATION"
     assert chat["model"] == "gpt-4o"
     assert chat["modelParameters"]["temperature"] in (0.2, "0.2")
-    # input excludes the 100 cache-read tokens (langfuse-anchor.md §1.10)
+    # input excludes the 100 cache-read tokens (docs/reference/langfuse.md §1.10)
     assert chat["usageDetails"] == {
         "input": 900,
         "input_cached_tokens": 100,

@@ -1,4 +1,5 @@
-"""Overload answers retryable errors, never a silent drop (design.md "Guarantees").
+"""Overload answers retryable errors, never a silent drop
+(docs/architecture.md "Guarantees and how they are met").
 
 A service with a one-record queue gets concurrent exports: those that find the queue busy get
 503 + Retry-After; every span of every 200 answer is stored, none of the refused ones is.

@@ -1,4 +1,4 @@
-"""``POST /api/public/ingestion`` against a real ``otelfuse run`` (langfuse-anchor.md §3.2,
+"""``POST /api/public/ingestion`` against a real ``otelfuse run`` (docs/reference/langfuse.md §3.2,
 §3.4): trace/span/generation create and update events in one request and across requests are
 merged, enriched (cost from genai-prices) and readable through the query API; invalid events
 get per-event 400 entries while the rest are stored; redelivery changes nothing.

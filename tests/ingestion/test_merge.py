@@ -1,4 +1,4 @@
-"""The merge rules of ingestion events (processors.merge; langfuse-anchor.md §3.4)."""
+"""The merge rules of ingestion events (processors.merge; docs/reference/langfuse.md §3.4)."""
 
 from __future__ import annotations
 

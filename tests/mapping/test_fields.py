@@ -1,5 +1,5 @@
 """Scalar fields: environment, level, status, name, version/release, model, parameters,
-completion start, prompt (langfuse-anchor.md §1.8-§1.9)."""
+completion start, prompt (docs/reference/langfuse.md §1.8-§1.9)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ Fixtures: ``tests/fixtures/otlp/<case>.json`` (what each instrumentation really 
 real packages against a fake OpenAI). Expected records: ``tests/golden/mapping/<case>.json``,
 each record rendered with ``MessageToDict(preserving_proto_field_name=True)``, keys sorted.
 
-The goldens are the specification (langfuse-anchor.md §1.3-§1.12): they were reviewed by hand.
-After a deliberate mapping change, regenerate with ``OTELFUSE_UPDATE_GOLDEN=1 pytest
+The goldens are the specification (docs/reference/langfuse.md §1.3-§1.12): they were reviewed by
+hand. After a deliberate mapping change, regenerate with ``OTELFUSE_UPDATE_GOLDEN=1 pytest
 tests/mapping`` and review the diff.
 """
 

@@ -1,4 +1,5 @@
-"""Input/output extraction and flattened-message reconstruction (langfuse-anchor.md §1.11)."""
+"""Input/output extraction and flattened-message reconstruction
+(docs/reference/langfuse.md §1.11)."""
 
 from __future__ import annotations
 

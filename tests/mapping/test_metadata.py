@@ -1,4 +1,5 @@
-"""Observation metadata shape: top-level keys, JSON-text values (langfuse-anchor.md §1.12)."""
+"""Observation metadata shape: top-level keys, JSON-text values
+(docs/reference/langfuse.md §1.12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Observation type priority table (langfuse-anchor.md §1.7)."""
+"""Observation type priority table (docs/reference/langfuse.md §1.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trace-level fields carried by a span (langfuse-anchor.md §1.6, §1.8)."""
+"""Trace-level fields carried by a span (docs/reference/langfuse.md §1.6, §1.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Provided usage (langfuse-anchor.md §1.10) and provided cost (§1.8 costDetails)."""
+"""Provided usage (docs/reference/langfuse.md §1.10) and provided cost (§1.8 costDetails)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AnyValue decoding (langfuse-anchor.md §1.3) and the value helpers."""
+"""AnyValue decoding (docs/reference/langfuse.md §1.3) and the value helpers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Enricher with the real genai-prices catalog: usage, model match, cost (anchor §4.4-4.6)."""
+"""Enricher with the real genai-prices catalog: usage, model match, cost
+(docs/reference/langfuse.md §4.4-4.6)."""
 
 from __future__ import annotations
 
@@ -390,7 +391,8 @@ def test_cost_rounded_to_12_digits(make_record: RecordFactory) -> None:
 
 
 def test_tier_conditions_see_model_parameters_and_metadata(make_record: RecordFactory) -> None:
-    """A custom-model source gets the record's JSON attributes decoded (anchor §4.1 tiers)."""
+    """A custom-model source gets the record's JSON attributes decoded
+    (docs/reference/langfuse.md §4.1 tiers)."""
     tiers = [
         PricingTier("std", "Standard", True, 0, (), {"input": Decimal("1e-6")}),
         PricingTier(

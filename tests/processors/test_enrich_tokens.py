@@ -1,4 +1,5 @@
-"""Usage estimation with the real tiktoken, offline (anchor §4.4, local-services.md §8)."""
+"""Usage estimation with the real tiktoken, offline (docs/reference/langfuse.md §4.4,
+docs/reference/test-services.md §8)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Reliability of the scale-out pipeline, on the local stack with each role its own process.
 
-Every test asserts design.md "Guarantees" end to end: every span a real OTLP exporter reported as
-exported (``SpanExportResult.SUCCESS``) is queryable exactly once afterwards (``meta.totalItems``
-per trace, each span id once), whatever broke in between:
+Every test asserts docs/architecture.md "Guarantees and how they are met" end to end: every span a
+real OTLP exporter reported as exported (``SpanExportResult.SUCCESS``) is queryable exactly once
+afterwards (``meta.totalItems`` per trace, each span id once), whatever broke in between:
 
 1. poison: garbage (and an empty value) produced straight to the observations topic is parked in
    the dead-letter topic with the error headers; traces around it flow on;

@@ -1,4 +1,5 @@
-"""Score body validation (ingest.ingestion.scores.parse_score; langfuse-anchor.md §3.2, §5)."""
+"""Score body validation (ingest.ingestion.scores.parse_score;
+docs/reference/langfuse.md §3.2, §5)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Scores against a real ``otelfuse run``: the Langfuse Python SDK 5 (create_score, span.score,
 span.score_trace, and its own ``api.scores.get_many`` read), raw ``POST /api/public/scores``
 (single object, arrays with invalid items, validation errors, redelivery) and the read API
-``GET /api/public/v2/scores``, ``/v2/scores/{id}``, ``/v3/scores`` (langfuse-anchor.md §5).
+``GET /api/public/v2/scores``, ``/v2/scores/{id}``, ``/v3/scores`` (docs/reference/langfuse.md §5).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One embedded ClickHouse for the whole test session, and one real ClickHouse server.
 
-chdb allows a single data path per process (local-services.md §2(a)), so every storage test
-shares this client and isolates itself with a fresh project id. The server (Debian's
+chdb allows a single data path per process (docs/reference/test-services.md §2(a)), so every storage
+test shares this client and isolates itself with a fresh project id. The server (Debian's
 clickhouse-server 18.16, installed on first use) tests the native-protocol transport.
 """
 

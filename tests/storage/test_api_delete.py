@@ -1,4 +1,5 @@
-"""``DELETE /api/public/traces/{id}`` and ``DELETE /api/public/traces`` (langfuse-anchor.md §5)."""
+"""``DELETE /api/public/traces/{id}`` and ``DELETE /api/public/traces``
+(docs/reference/langfuse.md §5)."""
 
 from __future__ import annotations
 

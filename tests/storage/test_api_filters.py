@@ -1,4 +1,4 @@
-"""The ``filter`` JSON parameter on traces and observations (langfuse-anchor.md §5)."""
+"""The ``filter`` JSON parameter on traces and observations (docs/reference/langfuse.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``/metrics/daily``, ``/metrics`` and ``/v2/metrics`` on real chdb (langfuse-anchor.md §5)."""
+"""``/metrics/daily``, ``/metrics`` and ``/v2/metrics`` on real chdb
+(docs/reference/langfuse.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``GET /api/public/v2/observations``: field groups, cursor, filters (langfuse-anchor.md §5)."""
+"""``GET /api/public/v2/observations``: field groups, cursor, filters
+(docs/reference/langfuse.md §5)."""
 
 from __future__ import annotations
 

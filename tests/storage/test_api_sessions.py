@@ -1,4 +1,5 @@
-"""``GET /api/public/sessions`` and ``/sessions/{id}`` against real chdb (langfuse-anchor.md §5)."""
+"""``GET /api/public/sessions`` and ``/sessions/{id}`` against real chdb
+(docs/reference/langfuse.md §5)."""
 
 from __future__ import annotations
 

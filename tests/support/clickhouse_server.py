@@ -1,4 +1,5 @@
-"""A real ClickHouse server for tests: Debian's clickhouse-server 18.16 (local-services.md §2(b)).
+"""A real ClickHouse server for tests: Debian's clickhouse-server 18.16
+(docs/reference/test-services.md §2(b)).
 
 ``start_clickhouse(root)`` installs the package when ``/usr/sbin/clickhouse-server`` is missing
 (``apt-get install``, as root, once per machine), writes a config under ``root`` with free

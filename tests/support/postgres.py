@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for tests (local-services.md §3: Debian postgresql 15).
+"""A real PostgreSQL server for tests (docs/reference/test-services.md §3: Debian postgresql 15).
 
 ``start_postgres()`` runs ``initdb`` and ``pg_ctl start`` on a free loopback port with a private
 socket folder, as the ``postgres`` OS user when the tests run as root (PostgreSQL refuses to run

@@ -1,6 +1,6 @@
 """Golden inventory of every otelfuse metric (name, type, labels) and the naming rules of
-design.md "Metrics": ``otelfuse_<subsystem>_<name>_<unit>``, counters end in ``_total``, base
-units, bounded labels. Regenerate the golden with ``OTELFUSE_UPDATE_GOLDEN=1``.
+docs/architecture.md "Metrics": ``otelfuse_<subsystem>_<name>_<unit>``, counters end in ``_total``,
+base units, bounded labels. Regenerate the golden with ``OTELFUSE_UPDATE_GOLDEN=1``.
 """
 
 from __future__ import annotations

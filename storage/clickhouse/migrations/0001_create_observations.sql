@@ -1,7 +1,7 @@
--- One row per observation (langfuse-anchor.md §2.2, with §2.4's DateTime64(6), Decimal(18,12),
--- trace-level and instrumentation columns). Rows are keyed by (project_id, start day, trace_id,
--- id): stable for a redelivered record, so ReplacingMergeTree keeps only the newest event_ts.
--- Reads use FINAL and `is_deleted = 0` (§2.7).
+-- One row per observation (docs/reference/langfuse.md §2.2, with §2.4's DateTime64(6),
+-- Decimal(18,12), trace-level and instrumentation columns). Rows are keyed by (project_id, start
+-- day, trace_id, id): stable for a redelivered record, so ReplacingMergeTree keeps only the newest
+-- event_ts. Reads use FINAL and `is_deleted = 0` (§2.7).
 CREATE TABLE IF NOT EXISTS {database}.observations
 (
     id String,

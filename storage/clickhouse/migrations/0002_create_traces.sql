@@ -1,7 +1,8 @@
--- One row per trace, merged from its observations by the writer (langfuse-anchor.md §2.1, §1.6,
--- §3.4). The sort and partition keys use only columns that never change after the first write
--- (project_id, id, created_at): a later batch may move `timestamp` earlier, and a key change would
--- leave two rows that ReplacingMergeTree cannot collapse. Reads use FINAL and `is_deleted = 0`.
+-- One row per trace, merged from its observations by the writer
+-- (docs/reference/langfuse.md §2.1, §1.6, §3.4). The sort and partition keys use only columns that
+-- never change after the first write (project_id, id, created_at): a later batch may move
+-- `timestamp` earlier, and a key change would leave two rows that ReplacingMergeTree cannot
+-- collapse. Reads use FINAL and `is_deleted = 0`.
 CREATE TABLE IF NOT EXISTS {database}.traces
 (
     id String,

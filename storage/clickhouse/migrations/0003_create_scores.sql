@@ -1,5 +1,5 @@
--- Scores (langfuse-anchor.md §2.3, with DateTime64(6)). Nothing writes them yet; the table is here
--- so score ingestion and the score read API can land without a schema change.
+-- Scores (docs/reference/langfuse.md §2.3, with DateTime64(6)). Nothing writes them yet; the table
+-- is here so score ingestion and the score read API can land without a schema change.
 CREATE TABLE IF NOT EXISTS {database}.scores
 (
     id String,

@@ -1,4 +1,4 @@
--- Projects, API keys, custom model prices (Langfuse semantics, langfuse-anchor.md §4.1) and
+-- Projects, API keys, custom model prices (Langfuse semantics, docs/reference/langfuse.md §4.1) and
 -- prompts. Runs with search_path = otelfuse inside one transaction.
 
 CREATE TABLE projects (

@@ -1,4 +1,4 @@
-"""Score read API (langfuse-anchor.md §5 Score v2, GET /v2/scores, GET /v3/scores).
+"""Score read API (docs/reference/langfuse.md §5 Score v2, GET /v2/scores, GET /v3/scores).
 
 Routes (``Authorization: Basic``, project-scoped; served by ``ingest.api.scores``):
 

@@ -1,4 +1,5 @@
-"""Query parameters of the score read API (langfuse-anchor.md §5 GET /v2/scores, /v3/scores).
+"""Query parameters of the score read API (docs/reference/langfuse.md §5 GET /v2/scores,
+/v3/scores).
 
 Parsers return frozen dataclasses or raise ``storage.query.params.BadRequest`` with a message
 the client can act on (400). Times become Unix µs; csv parameters may also be repeated.

@@ -1,4 +1,4 @@
-"""Project-scoped score reads (langfuse-anchor.md §2.3, §2.7, §5).
+"""Project-scoped score reads (docs/reference/langfuse.md §2.3, §2.7, §5).
 
 All SQL is parameterised (``{name:Type}``); only fixed column names and whitelisted operators
 are put into the text. Reads use ``FINAL`` and ``is_deleted = 0``. Rows hold

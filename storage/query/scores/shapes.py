@@ -1,4 +1,4 @@
-"""Score rows -> Langfuse JSON (langfuse-anchor.md §5 Score v2, ScoreV1, ScoreV3).
+"""Score rows -> Langfuse JSON (docs/reference/langfuse.md §5 Score v2, ScoreV1, ScoreV3).
 
 Times are ISO-8601 UTC with microseconds and ``Z`` (as ``storage.query.shapes.iso_time``);
 metadata values are JSON-decoded when they parse. Rows become the models of

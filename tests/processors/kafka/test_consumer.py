@@ -3,7 +3,8 @@
 The process step is the consumer's boundary, so these tests give it a recording step (the
 ClickHouse writer has its own tests; ``test_consumer_clickhouse.py`` runs the real one). Group
 joins on tansu take about 3 s, so every consumer uses ``session_timeout_ms=6000`` and
-``heartbeat_interval_ms=1000`` (local-services.md §1), and each test its own topic and group.
+``heartbeat_interval_ms=1000`` (docs/reference/test-services.md §1), and each test its own topic and
+group.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ topic into its own chdb folder, then prints what the query layer returns as JSON
 
 The step acknowledges its first batch's write as failed after the rows were inserted (a lost
 acknowledgement): the consumer retries that batch, and the redelivered rows must not be
-duplicated in what queries return (design.md "Guarantees").
+duplicated in what queries return (docs/architecture.md "Guarantees and how they are met").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Langfuse pricing-tier selection (langfuse-anchor.md §4.1, ``pricing-tiers/matcher.ts``)."""
+"""Langfuse pricing-tier selection (docs/reference/langfuse.md §4.1,
+``pricing-tiers/matcher.ts``)."""
 
 from __future__ import annotations
 

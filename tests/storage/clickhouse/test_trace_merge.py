@@ -1,4 +1,4 @@
-"""Pure trace-merge rules (no ClickHouse): langfuse-anchor.md §1.6 / §3.4 style."""
+"""Pure trace-merge rules (no ClickHouse): docs/reference/langfuse.md §1.6 / §3.4 style."""
 
 from __future__ import annotations
 
