@@ -21,7 +21,7 @@ from ingest.mapping import IngestContext, map_export_request
 from ingest.sinks import RecordSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Overloaded
-from storage.auth import KeyStore, Project, authenticate, authenticate_async
+from storage.auth import KeyStore, Project, authenticate_async
 
 __all__ = ["MAX_PARTIAL_SUCCESS_MESSAGE", "TraceExport"]
 
@@ -38,13 +38,10 @@ class TraceExport:
     sink: RecordSink
     keys: KeyStore
 
-    def authenticate(self, authorization: str | None) -> Project:
-        """Resolve the ``Authorization`` value; raises ``Unauthenticated``."""
-        return authenticate(self.keys, authorization)
-
     async def authenticate_async(self, authorization: str | None) -> Project:
-        """``authenticate`` without blocking the loop (PostgreSQL key store); raises
-        ``Unauthenticated``, or ``RetryableError`` when the key store is unavailable."""
+        """The project of an ``Authorization`` value, without blocking the loop (PostgreSQL key
+        store); raises ``Unauthenticated``, or ``RetryableError`` when the key store is
+        unavailable."""
         return await authenticate_async(self.keys, authorization)
 
     def admit(self, transport: str) -> None:
