@@ -15,22 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ingest.http.auth import authenticate
+from ingest.api.resource import ReadResource
 from ingest.http.responses import JSONResponse
-from storage.auth import KeyStore
 from storage.query import metrics, metrics_daily
 from storage.query.params import parse_page
-from storage.query.repository import Repository
 
 __all__ = ["Metrics"]
 
 
-class Metrics:
+class Metrics(ReadResource):
     """The metrics routes over ``repo``."""
-
-    def __init__(self, repo: Repository, keys: KeyStore) -> None:
-        self.repo = repo
-        self.keys = keys
 
     def routes(self) -> list[Route]:
         """Daily metrics, the v1 and the v2 query endpoint."""
@@ -42,7 +36,7 @@ class Metrics:
 
     async def daily(self, request: Request) -> Response:
         """Per-day trace and observation counts, cost and usage by model."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         page = parse_page(request.query_params)
         flt = metrics_daily.parse_daily_filter(request.query_params)
         result = await run_in_threadpool(
@@ -55,7 +49,7 @@ class Metrics:
         """The handler of ``/metrics`` (``version=1``) or ``/v2/metrics``."""
 
         async def handler(request: Request) -> Response:
-            project = await authenticate(self.keys, request)
+            project = await self.project(request)
             query = metrics.parse_metrics_query(request.query_params.get("query"), version)
             rows = await run_in_threadpool(metrics.run_metrics_query, self.repo, project.id, query)
             return JSONResponse(metrics.metrics_json(query, rows))

@@ -15,23 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.api.resource import ReadResource
 from ingest.errors import HTTPError
-from ingest.http.auth import authenticate
 from ingest.http.responses import JSONResponse
-from storage.auth import KeyStore
 from storage.query import observations_v2, shapes
 from storage.query.params import parse_observation_filter, parse_page
-from storage.query.repository import Repository
 
 __all__ = ["Observations"]
 
 
-class Observations:
+class Observations(ReadResource):
     """The observation routes over ``repo``."""
-
-    def __init__(self, repo: Repository, keys: KeyStore) -> None:
-        self.repo = repo
-        self.keys = keys
 
     def routes(self) -> list[Route]:
         """v1 list and get, v2 list."""
@@ -43,7 +37,7 @@ class Observations:
 
     async def list(self, request: Request) -> Response:
         """A page of the project's observations."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         page = parse_page(request.query_params)
         flt = parse_observation_filter(request.query_params)
         result = await run_in_threadpool(self.repo.list_observations, project.id, flt, page)
@@ -52,7 +46,7 @@ class Observations:
 
     async def get(self, request: Request) -> Response:
         """One observation."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         observation_id = request.path_params["observation_id"]
         row = await run_in_threadpool(self.repo.get_observation, project.id, observation_id)
         if row is None:
@@ -62,7 +56,7 @@ class Observations:
 
     async def list_v2(self, request: Request) -> Response:
         """Observations with field groups, cursor-paginated."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         req = observations_v2.parse_observations_v2(request.query_params)
         rows, cursor = await run_in_threadpool(
             observations_v2.list_observations_v2, self.repo, project.id, req

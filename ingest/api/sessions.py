@@ -13,23 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.api.resource import ReadResource
 from ingest.errors import HTTPError
-from ingest.http.auth import authenticate
 from ingest.http.responses import JSONResponse
-from storage.auth import KeyStore
 from storage.query import sessions
 from storage.query.params import parse_page
-from storage.query.repository import Repository
 
 __all__ = ["Sessions"]
 
 
-class Sessions:
+class Sessions(ReadResource):
     """The session routes over ``repo``."""
-
-    def __init__(self, repo: Repository, keys: KeyStore) -> None:
-        self.repo = repo
-        self.keys = keys
 
     def routes(self) -> list[Route]:
         """List and get."""
@@ -40,7 +34,7 @@ class Sessions:
 
     async def list(self, request: Request) -> Response:
         """A page of the project's sessions."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         page = parse_page(request.query_params)
         flt = sessions.parse_session_filter(request.query_params)
         result = await run_in_threadpool(
@@ -51,7 +45,7 @@ class Sessions:
 
     async def get(self, request: Request) -> Response:
         """One session with its traces."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         session_id = request.path_params["session_id"]
         detail = await run_in_threadpool(sessions.get_session, self.repo, project.id, session_id)
         if detail is None:

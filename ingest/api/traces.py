@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.api.resource import ReadResource
 from ingest.errors import HTTPError
-from ingest.http.auth import authenticate
 from ingest.http.body import read_body
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
@@ -29,12 +29,11 @@ from storage.query.repository import Repository
 __all__ = ["Traces"]
 
 
-class Traces:
+class Traces(ReadResource):
     """The trace routes over ``repo``; bodies are read up to ``max_request_bytes``."""
 
     def __init__(self, repo: Repository, keys: KeyStore, max_request_bytes: int) -> None:
-        self.repo = repo
-        self.keys = keys
+        super().__init__(repo, keys)
         self.limit = max_request_bytes
 
     def routes(self) -> list[Route]:
@@ -48,7 +47,7 @@ class Traces:
 
     async def list(self, request: Request) -> Response:
         """A page of the project's traces, newest first unless ``orderBy`` says otherwise."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         page = parse_page(request.query_params)
         flt = parse_trace_filter(request.query_params)
         result = await run_in_threadpool(self.repo.list_traces, project.id, flt, page)
@@ -57,7 +56,7 @@ class Traces:
 
     async def get(self, request: Request) -> Response:
         """One trace with its observations and scores."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         trace_id = request.path_params["trace_id"]
         detail = await run_in_threadpool(self.repo.get_trace, project.id, trace_id)
         if detail is None:
@@ -66,14 +65,14 @@ class Traces:
 
     async def delete(self, request: Request) -> Response:
         """Delete one trace (idempotent: an unknown id also succeeds)."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         trace_id = request.path_params["trace_id"]
         await run_in_threadpool(deletion.delete_traces, self.repo, project.id, [trace_id])
         return JSONResponse({"message": "Trace deleted successfully"})
 
     async def delete_many(self, request: Request) -> Response:
         """Delete the traces named in the body."""
-        project = await authenticate(self.keys, request)
+        project = await self.project(request)
         trace_ids = deletion.parse_trace_ids(await read_body(request, self.limit))
         await run_in_threadpool(deletion.delete_traces, self.repo, project.id, trace_ids)
         return JSONResponse({"message": "Traces deleted successfully"})
