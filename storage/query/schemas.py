@@ -78,7 +78,7 @@ __all__ = [
 ]
 
 Time = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
-"""ISO-8601 UTC with microseconds and ``Z`` (``shapes.iso_time``)."""
+"""ISO-8601 UTC with microseconds and ``Z`` (``values.iso_time``)."""
 Day = Annotated[str, Meta(extra_json_schema={"format": "date"})]
 Seconds = Annotated[float | None, Meta(description="seconds")]
 Usd = Annotated[float | None, Meta(description="USD")]

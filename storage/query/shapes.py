@@ -12,8 +12,7 @@ component schemas), then JSON-ready dicts (``schemas.as_json``). Values:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any
 
 import orjson
 
@@ -27,6 +26,7 @@ from storage.query.schemas import (
     as_json,
 )
 from storage.query.scores.shapes import score_v1_model
+from storage.query.values import iso_time
 
 __all__ = [
     "decode_json_text",
@@ -39,20 +39,6 @@ __all__ = [
     "trace_list_item_json",
     "trace_model",
 ]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@overload
-def iso_time(us: int) -> str: ...
-@overload
-def iso_time(us: None) -> None: ...
-def iso_time(us: int | None) -> str | None:
-    """Unix µs -> ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"`` (``None`` stays ``None``)."""
-    if us is None:
-        return None
-    moment = _EPOCH + timedelta(microseconds=int(us))
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decode_json_text(value: str | None) -> Any:

@@ -12,7 +12,7 @@ from typing import Protocol, overload
 
 from storage.errors import BadRequest
 
-__all__ = ["MAX_US", "MIN_US", "BadRequest", "QueryParams", "parse_timestamp"]
+__all__ = ["MAX_US", "MIN_US", "BadRequest", "QueryParams", "iso_time", "parse_timestamp"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -39,6 +39,18 @@ class QueryParams(Protocol):
     def getlist(self, key: str) -> list[str]:
         """Every value of ``key``, in order."""
         ...
+
+
+@overload
+def iso_time(us: int) -> str: ...
+@overload
+def iso_time(us: None) -> None: ...
+def iso_time(us: int | None) -> str | None:
+    """Unix µs -> ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"`` (``None`` stays ``None``)."""
+    if us is None:
+        return None
+    moment = _EPOCH + timedelta(microseconds=int(us))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_timestamp(value: str, name: str) -> int:

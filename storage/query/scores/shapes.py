@@ -1,6 +1,6 @@
 """Score rows -> Langfuse JSON (docs/reference/langfuse.md §5 Score v2, ScoreV1, ScoreV3).
 
-Times are ISO-8601 UTC with microseconds and ``Z`` (as ``storage.query.shapes.iso_time``);
+Times are ISO-8601 UTC with microseconds and ``Z`` (as ``storage.query.values.iso_time``);
 metadata values are JSON-decoded when they parse. Rows become the models of
 ``storage.query.schemas`` (``ScoreV2``, ``ScoreV1``, ``ScoreV3``, ``ScoreTraceSummary``), then
 JSON-ready dicts. Imports nothing else from ``storage.query`` (``schemas`` is a leaf module), so
@@ -10,8 +10,7 @@ JSON-ready dicts. Imports nothing else from ``storage.query`` (``schemas`` is a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any
 
 import orjson
 
@@ -24,6 +23,7 @@ from storage.query.schemas import (
     ScoreV3,
     as_json,
 )
+from storage.query.values import iso_time
 
 __all__ = [
     "score_v1_json",
@@ -34,19 +34,6 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@overload
-def iso_time(us: int) -> str: ...
-@overload
-def iso_time(us: None) -> None: ...
-def iso_time(us: int | None) -> str | None:
-    """Unix µs -> ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"`` (``None`` stays ``None``)."""
-    if us is None:
-        return None
-    return (_EPOCH + timedelta(microseconds=int(us))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decode_json_text(value: str) -> Any:
