@@ -21,29 +21,19 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
-from importlib import resources
 from importlib.resources.abc import Traversable
 
 from storage.clickhouse.client import Client
 from storage.errors import PermanentError
+from storage.migrations import Migration
+from storage.migrations import load_migrations as load_files
 
 __all__ = ["Migration", "apply_migrations", "load_migrations", "split_statements"]
 
 log = logging.getLogger(__name__)
 
-_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\r?\n|$)")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One migration file: ``version`` from the 4-digit prefix, ``name`` = file stem."""
-
-    version: int
-    name: str
-    sql: str
 
 
 def split_statements(sql: str) -> list[str]:
@@ -59,24 +49,12 @@ def split_statements(sql: str) -> list[str]:
 
 
 def load_migrations(directory: Traversable | None = None) -> list[Migration]:
-    """Read the migration files (default: the ``storage.clickhouse.migrations`` package), sorted.
+    """The migration files of ``storage.clickhouse.migrations`` (or ``directory``), by version.
 
     Raises:
         PermanentError: a ``.sql`` file is misnamed or two files share a version.
     """
-    folder = directory or resources.files("storage.clickhouse.migrations")
-    found: dict[int, Migration] = {}
-    for entry in folder.iterdir():
-        if not entry.name.endswith(".sql"):
-            continue
-        match = _FILE_NAME.match(entry.name)
-        if match is None:
-            raise PermanentError(f"migration file {entry.name!r} is not named NNNN_name.sql")
-        version = int(match.group(1))
-        if version in found:
-            raise PermanentError(f"two migrations share version {version}: {entry.name}")
-        found[version] = Migration(version, entry.name[: -len(".sql")], entry.read_text("utf-8"))
-    return [found[v] for v in sorted(found)]
+    return load_files("storage.clickhouse.migrations", directory)
 
 
 def apply_migrations(

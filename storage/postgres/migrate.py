@@ -18,53 +18,30 @@ a bookkeeping table) is the ~100 lines below, as for ClickHouse (``storage.click
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
-from importlib import resources
 from importlib.resources.abc import Traversable
 
 import asyncpg
 
 from storage.errors import PermanentError
+from storage.migrations import Migration
+from storage.migrations import load_migrations as load_files
 from storage.postgres.pool import SCHEMA, PgConnection, PgPool, postgres_errors
 
 __all__ = ["Migration", "apply_migrations", "load_migrations", "pending_migrations"]
 
 log = logging.getLogger(__name__)
 
-_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x6F74_6C66_7573_6501 & 0x7FFF_FFFF_FFFF_FFFF
 """``pg_advisory_lock`` key of the migrator (any constant 64-bit value)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One migration file: ``version`` from the 4-digit prefix, ``name`` = file stem."""
-
-    version: int
-    name: str
-    sql: str
-
-
 def load_migrations(directory: Traversable | None = None) -> list[Migration]:
-    """Read the migration files (default: ``storage.postgres.migrations``), sorted by version.
+    """The migration files of ``storage.postgres.migrations`` (or ``directory``), sorted by version.
 
     Raises:
         PermanentError: a ``.sql`` file is misnamed or two files share a version.
     """
-    folder = directory or resources.files("storage.postgres.migrations")
-    found: dict[int, Migration] = {}
-    for entry in folder.iterdir():
-        if not entry.name.endswith(".sql"):
-            continue
-        match = _FILE_NAME.match(entry.name)
-        if match is None:
-            raise PermanentError(f"migration file {entry.name!r} is not named NNNN_name.sql")
-        version = int(match.group(1))
-        if version in found:
-            raise PermanentError(f"two migrations share version {version}: {entry.name}")
-        found[version] = Migration(version, entry.name[: -len(".sql")], entry.read_text("utf-8"))
-    return [found[v] for v in sorted(found)]
+    return load_files("storage.postgres.migrations", directory)
 
 
 async def _applied(conn: PgConnection) -> set[int]:
