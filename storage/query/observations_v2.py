@@ -249,15 +249,9 @@ def parse_observations_v2(params: QueryParams) -> ObservationsV2Request:
 
 def _where(repo: Repository, project_id: str, req: ObservationsV2Request) -> Where:
     where = Where(project_id)
-    for column, name, value in (
-        ("name", "name", req.name),
-        ("type", "type", req.type),
-        ("trace_id", "trace_id", req.trace_id),
-        ("level", "level", req.level),
-        ("version", "version", req.version),
-    ):
-        if value is not None:
-            where.add(f"{column} = {{{name}:String}}", **{name: value})
+    where.equal(
+        name=req.name, type=req.type, trace_id=req.trace_id, level=req.level, version=req.version
+    )
     if req.parent_observation_id == "":
         where.add("parent_observation_id IS NULL")
     elif req.parent_observation_id is not None:

@@ -253,16 +253,14 @@ class Repository:
         ``userId`` matches the observation's trace user (the merged trace row), like Langfuse.
         """
         where = Where(project_id)
-        for column, name, value in (
-            ("name", "name", flt.name),
-            ("type", "type", flt.type),
-            ("trace_id", "trace_id", flt.trace_id),
-            ("parent_observation_id", "parent_id", flt.parent_observation_id),
-            ("level", "level", flt.level),
-            ("version", "version", flt.version),
-        ):
-            if value is not None:
-                where.add(f"{column} = {{{name}:String}}", **{name: value})
+        where.equal(
+            name=flt.name,
+            type=flt.type,
+            trace_id=flt.trace_id,
+            parent_observation_id=flt.parent_observation_id,
+            level=flt.level,
+            version=flt.version,
+        )
         if flt.environments:
             where.add("environment IN {environments:Array(String)}", environments=flt.environments)
         if flt.from_start_us is not None:

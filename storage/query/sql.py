@@ -34,6 +34,14 @@ class Where:
         self.conditions.append(condition)
         self.params.update(params)
 
+    def equal(self, **columns: str | None) -> None:
+        """Append ``column = {column:String}`` for each keyword whose value is not None (the
+        keyword is both the column and the parameter name)."""
+        for column, value in columns.items():
+            if value is not None:
+                self.conditions.append(f"{column} = {{{column}:String}}")
+                self.params[column] = value
+
     def extend(self, conditions: list[str], params: dict[str, Any]) -> None:
         """Append several conditions and their parameters."""
         self.conditions.extend(conditions)

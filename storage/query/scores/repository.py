@@ -39,18 +39,16 @@ class ScoreRepository:
 
     def _v2_where(self, project_id: str, flt: ScoreFilter) -> Where:
         where = Where(project_id)
-        for column, name, value in (
-            ("name", "name", flt.name),
-            ("source", "source", flt.source),
-            ("config_id", "config_id", flt.config_id),
-            ("queue_id", "queue_id", flt.queue_id),
-            ("dataset_run_id", "dataset_run_id", flt.dataset_run_id),
-            ("session_id", "session_id", flt.session_id),
-            ("trace_id", "trace_id", flt.trace_id),
-            ("data_type", "data_type", flt.data_type),
-        ):
-            if value is not None:
-                where.add(f"{column} = {{{name}:String}}", **{name: value})
+        where.equal(
+            name=flt.name,
+            source=flt.source,
+            config_id=flt.config_id,
+            queue_id=flt.queue_id,
+            dataset_run_id=flt.dataset_run_id,
+            session_id=flt.session_id,
+            trace_id=flt.trace_id,
+            data_type=flt.data_type,
+        )
         if flt.from_us is not None:
             where.add("timestamp >= fromUnixTimestamp64Micro({from_us:Int64})", from_us=flt.from_us)
         if flt.to_us is not None:
