@@ -135,3 +135,20 @@ def start_service(
         time.sleep(0.1)
     service.stop()
     raise RuntimeError(f"otelfuse not healthy after {timeout}s:\n{service.log()}")
+
+
+def otelfuse_cli(
+    args: list[str], env: Mapping[str, str], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ingest ARGS`` with ``env`` on top of the test process's environment."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"otelfuse {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

@@ -24,10 +24,9 @@ from storage.errors import PermanentError
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
 from storage.query.repository import Repository
 from storage.records import ObservationRecord
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id, record
-from .test_chdb import TRICKY
+from tests.storage.clickhouse.test_chdb import TRICKY
+from tests.support.chdb import DATABASE
+from tests.support.records import BASE_US, generation, new_id, record
 
 
 def render(sql: str, params: Mapping[str, Any] | None) -> str:

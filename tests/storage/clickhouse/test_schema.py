@@ -34,9 +34,8 @@ from storage.clickhouse.rows import (
 from storage.clickhouse.schema import OBSERVATION_SCHEMA, Kind
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import ObservationRecord, TraceFields
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id
+from tests.support.chdb import DATABASE
+from tests.support.records import BASE_US, generation, new_id
 
 NAMES = [c.name for c in OBSERVATION_SCHEMA]
 RECORD_COLUMNS = [c for c in OBSERVATION_SCHEMA if not c.bookkeeping]

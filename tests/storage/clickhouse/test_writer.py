@@ -16,9 +16,8 @@ from storage.errors import PermanentError, RetryableError
 from storage.query import shapes
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
 from storage.query.repository import Repository
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id, record
+from tests.support.chdb import DATABASE
+from tests.support.records import BASE_US, generation, new_id, record
 
 DB = DATABASE
 
