@@ -14,6 +14,7 @@ from processors.enrich import Enricher
 from processors.pricing.sources import MatchedPrice
 from processors.pricing.tiers import AttributeCondition, PricingTier, select_pricing_tier
 from storage.records import ObservationRecord
+from tests.support.fakes import PricesFrom
 
 AT = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)  # conftest's default observation time
 RecordFactory = Callable[..., ObservationRecord]
@@ -342,25 +343,21 @@ def test_enrich_is_idempotent(enricher: Enricher, make_record: RecordFactory) ->
 
 
 def test_one_bad_record_does_not_stop_the_batch(make_record: RecordFactory) -> None:
-    class FlakyPrices:
-        def lookup(
-            self,
-            project_id: str,
-            model: str,
-            at_us: int,
-            usage: Mapping[str, int],
-            model_parameters: Mapping[str, object],
-            *,
-            metadata: Mapping[str, object] | None = None,
-        ) -> MatchedPrice | None:
-            if model == "boom":
-                raise RuntimeError("price store unavailable")
-            return MatchedPrice("custom:1", model, None, None, {"input": Decimal("0.000001")})
+    def flaky_prices(
+        project_id: str,
+        model: str,
+        usage: Mapping[str, int],
+        model_parameters: Mapping[str, object],
+        metadata: Mapping[str, object] | None,
+    ) -> MatchedPrice | None:
+        if model == "boom":
+            raise RuntimeError("price store unavailable")
+        return MatchedPrice("custom:1", model, None, None, {"input": Decimal("0.000001")})
 
     good = make_record("fine", {"input": 10})
     bad = make_record("boom", {"input": 10})
 
-    stats = Enricher(FlakyPrices(), None).enrich([bad, good])
+    stats = Enricher(PricesFrom(flaky_prices), None).enrich([bad, good])
 
     assert stats.failed == 1 and stats.priced == 1
     assert len(bad.cost_details) == 0 and not bad.HasField("total_cost")
@@ -369,22 +366,18 @@ def test_one_bad_record_does_not_stop_the_batch(make_record: RecordFactory) -> N
 
 
 def test_cost_rounded_to_12_digits(make_record: RecordFactory) -> None:
-    class TinyPrices:
-        def lookup(
-            self,
-            project_id: str,
-            model: str,
-            at_us: int,
-            usage: Mapping[str, int],
-            model_parameters: Mapping[str, object],
-            *,
-            metadata: Mapping[str, object] | None = None,
-        ) -> MatchedPrice | None:
-            return MatchedPrice("custom:2", model, None, None, {"input": Decimal("1.23456789e-12")})
+    def tiny_prices(
+        project_id: str,
+        model: str,
+        usage: Mapping[str, int],
+        model_parameters: Mapping[str, object],
+        metadata: Mapping[str, object] | None,
+    ) -> MatchedPrice | None:
+        return MatchedPrice("custom:2", model, None, None, {"input": Decimal("1.23456789e-12")})
 
     record = make_record("tiny", {"input": 3})
 
-    Enricher(TinyPrices(), None).enrich([record])
+    Enricher(PricesFrom(tiny_prices), None).enrich([record])
 
     assert record.cost_details["input"] == "0.000000000004"  # 3.70370367e-12, half-up
     assert record.total_cost == "0.000000000004"
@@ -408,20 +401,16 @@ def test_tier_conditions_see_model_parameters_and_metadata(make_record: RecordFa
         ),
     ]
 
-    class TieredModel:
-        def lookup(
-            self,
-            project_id: str,
-            model: str,
-            at_us: int,
-            usage: Mapping[str, int],
-            model_parameters: Mapping[str, object],
-            *,
-            metadata: Mapping[str, object] | None = None,
-        ) -> MatchedPrice | None:
-            tier = select_pricing_tier(tiers, usage, model_parameters, metadata)
-            assert tier is not None
-            return MatchedPrice("m-1", model, tier.id, tier.name, tier.prices)
+    def tiered_model(
+        project_id: str,
+        model: str,
+        usage: Mapping[str, int],
+        model_parameters: Mapping[str, object],
+        metadata: Mapping[str, object] | None,
+    ) -> MatchedPrice | None:
+        tier = select_pricing_tier(tiers, usage, model_parameters, metadata)
+        assert tier is not None
+        return MatchedPrice("m-1", model, tier.id, tier.name, tier.prices)
 
     matching = make_record(
         "my-model",
@@ -431,7 +420,7 @@ def test_tier_conditions_see_model_parameters_and_metadata(make_record: RecordFa
     )
     other = make_record("my-model", {"input": 1000}, metadata={"plan": '"free"'})
 
-    Enricher(TieredModel(), None).enrich([matching, other])
+    Enricher(PricesFrom(tiered_model), None).enrich([matching, other])
 
     assert (matching.usage_pricing_tier_id, matching.usage_pricing_tier_name) == (
         "ent",

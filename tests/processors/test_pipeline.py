@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
 
 import pytest
 
@@ -12,6 +11,7 @@ from processors.batching import BatchConfig
 from processors.pipeline import Overloaded, Pipeline, PipelineConfig
 from storage.errors import RetryableError
 from storage.records import ObservationRecord
+from tests.support.fakes import RecordingStep, raising
 
 
 def _config(max_queued: int, max_batch: int, timeout_ms: int) -> PipelineConfig:
@@ -25,23 +25,9 @@ def _records(n: int, prefix: str = "r") -> list[ObservationRecord]:
     return [ObservationRecord(id=f"{prefix}{i}") for i in range(n)]
 
 
-class Recorder:
-    def __init__(self, fail: Exception | None = None, gate: threading.Event | None = None):
-        self.batches: list[list[str]] = []
-        self.fail = fail
-        self.gate = gate
-
-    def __call__(self, records: Sequence[ObservationRecord]) -> None:
-        if self.gate is not None:
-            self.gate.wait(5)
-        if self.fail is not None:
-            raise self.fail
-        self.batches.append([r.id for r in records])
-
-
 def test_submit_returns_after_write_and_batches_by_size() -> None:
-    async def scenario() -> Recorder:
-        recorder = Recorder()
+    async def scenario() -> RecordingStep:
+        recorder = RecordingStep()
         pipeline = Pipeline(recorder, _config(100, 4, 5000))
         await pipeline.start()
         await asyncio.gather(*(pipeline.submit(_records(2, f"s{i}-")) for i in range(4)))
@@ -49,12 +35,12 @@ def test_submit_returns_after_write_and_batches_by_size() -> None:
         return recorder
 
     recorder = asyncio.run(scenario())
-    assert [len(b) for b in recorder.batches] == [4, 4]
+    assert [len(b) for b in recorder.written] == [4, 4]
 
 
 def test_timeout_cuts_a_small_batch() -> None:
-    async def scenario() -> tuple[Recorder, dict[str, int]]:
-        recorder = Recorder()
+    async def scenario() -> tuple[RecordingStep, dict[str, int]]:
+        recorder = RecordingStep()
         pipeline = Pipeline(recorder, _config(100, 50, 50))
         await pipeline.start()
         await asyncio.wait_for(pipeline.submit(_records(3)), 2)
@@ -62,13 +48,15 @@ def test_timeout_cuts_a_small_batch() -> None:
         return recorder, pipeline.stats.triggers
 
     recorder, triggers = asyncio.run(scenario())
-    assert recorder.batches == [["r0", "r1", "r2"]]
+    assert recorder.written == [["r0", "r1", "r2"]]
     assert triggers == {"timeout": 1}
 
 
 def test_write_failure_reaches_every_waiting_submitter() -> None:
     async def scenario() -> list[BaseException | None]:
-        pipeline = Pipeline(Recorder(fail=RetryableError("clickhouse down")), _config(10, 10, 10))
+        pipeline = Pipeline(
+            RecordingStep(fail=raising(RetryableError("clickhouse down"))), _config(10, 10, 10)
+        )
         await pipeline.start()
         results = await asyncio.gather(
             pipeline.submit(_records(1, "a")),
@@ -85,7 +73,7 @@ def test_write_failure_reaches_every_waiting_submitter() -> None:
 def test_full_queue_refuses_with_overloaded() -> None:
     async def scenario() -> None:
         gate = threading.Event()
-        pipeline = Pipeline(Recorder(gate=gate), _config(5, 5, 10))
+        pipeline = Pipeline(RecordingStep(gate=gate), _config(5, 5, 10))
         await pipeline.start()
         first = asyncio.create_task(pipeline.submit(_records(4)))
         await asyncio.sleep(0.05)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from storage.auth import Project, StaticKeyStore, hash_secret
 from storage.errors import RetryableError
 from storage.query.repository import Repository
 from tests.ingest.api.read_api import Api, basic, make_app, seed
+from tests.support.fakes import FailingClient
 from tests.support.records import new_id, record
 
 
@@ -24,25 +25,11 @@ def test_health(api: Api) -> None:
     assert response.json() == {"status": "OK", "version": "0.1.0"}
 
 
-class BrokenEngine:
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        raise RetryableError("down")
-
-    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        raise RetryableError("down", retry_after_s=2.5)
-
-    def insert_rows(
-        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-    ) -> None:
-        raise RetryableError("down")
-
-    def close(self) -> None:
-        pass
-
-
 def test_storage_down_gives_503() -> None:
     keys = StaticKeyStore([("pk", hash_secret("sk"), Project("p"))])
-    with make_app(Repository(BrokenEngine()), keys) as client:
+    with make_app(
+        Repository(FailingClient(RetryableError("down", retry_after_s=2.5))), keys
+    ) as client:
         health = client.get("/api/public/health")
         assert health.status_code == 503
         assert health.json()["version"] == "0.1.0"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +14,7 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
 from storage.auth import Project, StaticKeyStore, hash_secret
 from storage.errors import PermanentError, RetryableError
-from storage.records import ObservationRecord, ScoreRecord
+from tests.support.fakes import RecordingSink
 from tests.support.http import test_client
 from tests.support.service import basic_auth
 
@@ -23,32 +22,7 @@ KEYS = StaticKeyStore([("pk", hash_secret("sk"), Project("p1"))])
 AUTH = {"Authorization": basic_auth("pk", "sk")}
 
 
-class Sinks:
-    """A record sink and a score sink that fail with ``error`` (or record what they got)."""
-
-    def __init__(self, error: Exception | None = None, *, room: bool = True) -> None:
-        self.error = error
-        self.room = room
-        self.records: list[ObservationRecord] = []
-        self.scores: list[ScoreRecord] = []
-
-    def has_room(self, records: int = 1) -> bool:
-        return self.room
-
-    async def submit(self, records: Sequence[ObservationRecord]) -> dict[int, str]:
-        if self.error is not None:
-            raise self.error
-        self.records.extend(records)
-        return {}
-
-    async def submit_scores(self, records: Sequence[ScoreRecord]) -> dict[int, str]:
-        if self.error is not None:
-            raise self.error
-        self.scores.extend(records)
-        return {}
-
-
-def client(sinks: Sinks) -> TestClient:
+def client(sinks: RecordingSink) -> TestClient:
     routes = [
         *ScoreWrites(sinks, KEYS, 1 << 20).routes(),
         *Ingestion(sinks, sinks, KEYS, 1 << 20).routes(),
@@ -73,37 +47,39 @@ BATCH: dict[str, Any] = {
 
 @pytest.mark.parametrize("body", [SCORE, [SCORE]])
 def test_scores_storage_down_is_503(body: Any) -> None:
-    sinks = Sinks(RetryableError("down", retry_after_s=2.5))
+    sinks = RecordingSink(RetryableError("down", retry_after_s=2.5))
     response = client(sinks).post("/api/public/scores", json=body, headers=AUTH)
     assert response.status_code == 503 and response.headers["Retry-After"] == "3"
     assert "retry" in response.json()["message"]
 
 
 def test_scores_storage_rejects_is_500() -> None:
-    sinks = Sinks(PermanentError("bad row"))
+    sinks = RecordingSink(PermanentError("bad row"))
     response = client(sinks).post("/api/public/scores", json=SCORE, headers=AUTH)
     assert response.status_code == 500 and "bad row" in response.json()["message"]
 
 
 def test_scores_written_before_answer() -> None:
-    sinks = Sinks()
+    sinks = RecordingSink()
     response = client(sinks).post("/api/public/scores", json=[SCORE, SCORE], headers=AUTH)
     assert response.status_code == 202 and len(sinks.scores) == 2
 
 
 def test_ingestion_storage_down_is_503() -> None:
-    sinks = Sinks(RetryableError("down"))
+    sinks = RecordingSink(RetryableError("down"))
     response = client(sinks).post("/api/public/ingestion", json=BATCH, headers=AUTH)
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
 
 
 def test_ingestion_queue_full_is_503() -> None:
-    response = client(Sinks(room=False)).post("/api/public/ingestion", json=BATCH, headers=AUTH)
+    response = client(RecordingSink(room=False)).post(
+        "/api/public/ingestion", json=BATCH, headers=AUTH
+    )
     assert response.status_code == 503
 
 
 def test_ingestion_permanent_failure_is_per_event() -> None:
-    sinks = Sinks(PermanentError("cannot store"))
+    sinks = RecordingSink(PermanentError("cannot store"))
     response = client(sinks).post("/api/public/ingestion", json=BATCH, headers=AUTH)
     assert response.status_code == 207
     body = response.json()
@@ -112,7 +88,7 @@ def test_ingestion_permanent_failure_is_per_event() -> None:
 
 
 def test_ingestion_success() -> None:
-    sinks = Sinks()
+    sinks = RecordingSink()
     response = client(sinks).post(
         "/api/public/ingestion",
         json=BATCH,
@@ -135,17 +111,17 @@ def test_ingestion_success() -> None:
     [({"batch": "x"}, 400), ([], 400), ({"nobatch": []}, 400)],
 )
 def test_ingestion_request_errors(body: Any, status: int) -> None:
-    response = client(Sinks()).post("/api/public/ingestion", json=body, headers=AUTH)
+    response = client(RecordingSink()).post("/api/public/ingestion", json=body, headers=AUTH)
     assert response.status_code == status and "batch" in response.json()["message"]
 
 
 def test_ingestion_needs_credentials() -> None:
-    response = client(Sinks()).post("/api/public/ingestion", json=BATCH)
+    response = client(RecordingSink()).post("/api/public/ingestion", json=BATCH)
     assert response.status_code == 401
 
 
 def test_gzip_body_and_size_limit() -> None:
-    sinks = Sinks()
+    sinks = RecordingSink()
     app = test_client(ScoreWrites(sinks, KEYS, 200).routes())
     payload = gzip.compress(orjson.dumps(SCORE))
     headers = {**AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}

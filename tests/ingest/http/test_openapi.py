@@ -35,12 +35,13 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.http import openapi as served_openapi
+from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
-from ingest.sinks import ThreadedScoreSink
 from storage.auth import StaticKeyStore
 from storage.query.observations_v2 import FIELD_GROUPS
 from storage.query.openapi import OPENAPI_PATH, openapi_document
 from storage.query.repository import Repository
+from tests.support.fakes import FailingClient, RecordingSink
 from tests.support.http import test_client
 from tests.support.otel import emit_agent_trace, provider_for
 from tests.support.service import Service, start_service
@@ -56,22 +57,6 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-
-
-class _NoEngine:
-    """Routes are built without touching storage."""
-
-    def command(self, sql: str, params: Any = None) -> None:
-        raise AssertionError("not used")
-
-    def select(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        raise AssertionError("not used")
-
-    def insert_rows(self, table: str, columns: Any, rows: Any) -> None:
-        raise AssertionError("not used")
-
-    def close(self) -> None:
-        pass
 
 
 def _operations(routes: list[BaseRoute]) -> set[tuple[str, str]]:
@@ -95,11 +80,11 @@ def _documented(routes: list[BaseRoute]) -> tuple[dict[str, Any], set[tuple[str,
 
 def _receiver_routes() -> list[BaseRoute]:
     keys = StaticKeyStore([])
-    sink = ThreadedScoreSink(writer=None)  # type: ignore[arg-type]
+    sink = RecordingSink()
     return [
-        *OTLPHTTPReceiver(None, 1).routes(),  # type: ignore[arg-type]
+        *OTLPHTTPReceiver(TraceExport(sink, keys), 1).routes(),
         *ScoreWrites(sink, keys, 1).routes(),
-        *Ingestion(None, sink, keys, 1).routes(),  # type: ignore[arg-type]
+        *Ingestion(sink, sink, keys, 1).routes(),
     ]
 
 
@@ -107,7 +92,11 @@ def test_all_in_one_document_describes_exactly_the_served_routes() -> None:
     keys = StaticKeyStore([])
     routes = [
         *_receiver_routes(),
-        *read_routes(Repository(_NoEngine()), keys, max_request_bytes=1),
+        *read_routes(
+            Repository(FailingClient(AssertionError("routes are built without storage"))),
+            keys,
+            max_request_bytes=1,
+        ),
     ]
     document, documented = _documented(routes)
     app_routes = list(test_client(routes).app.routes)  # type: ignore[attr-defined]

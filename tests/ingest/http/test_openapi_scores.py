@@ -19,10 +19,11 @@ from starlette.routing import Route
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreReads, ScoreWrites
-from ingest.sinks import ThreadedScoreSink
 from storage.auth import StaticKeyStore
 from storage.query.openapi import openapi_document
 from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
+from storage.query.scores.repository import ScoreRepository
+from tests.support.fakes import FailingClient, RecordingSink
 from tests.support.service import Service
 
 CHECKS = [
@@ -37,11 +38,12 @@ GET_PATHS = sorted(p for p, item in SCORES_OPENAPI_PATHS.items() if "get" in ite
 
 def test_paths_are_the_served_routes() -> None:
     keys = StaticKeyStore([])
-    sink = ThreadedScoreSink(writer=None)  # type: ignore[arg-type]
+    sink = RecordingSink()
+    unused = FailingClient(AssertionError("routes are built without storage"))
     routes = [
-        *ScoreReads(None, keys).routes(),  # type: ignore[arg-type]
+        *ScoreReads(ScoreRepository(unused), keys).routes(),
         *ScoreWrites(sink, keys, 1).routes(),
-        *Ingestion(None, sink, keys, 1).routes(),  # type: ignore[arg-type]
+        *Ingestion(sink, sink, keys, 1).routes(),
     ]
     served = set()
     for route in routes:

@@ -11,6 +11,7 @@ from processors.pricing.catalog import CatalogPriceSource
 from processors.pricing.money import format_usd, parse_usd
 from processors.pricing.sources import ChainedPriceSource, MatchedPrice
 from processors.pricing.tiers import PricingTier, UsageCondition, select_pricing_tier
+from tests.support.fakes import PricesFrom
 
 AT_US = 1_751_371_200_000_000  # 2025-07-01T12:00:00Z
 
@@ -58,42 +59,37 @@ def test_lookup_is_cached_per_model_name(catalog: CatalogPriceSource) -> None:
     assert "total" not in first.prices  # only input-only models (embeddings) price `total`
 
 
-class CustomModels:
+CUSTOM_TIERS = [
+    PricingTier("tier-std", "Standard", True, 0, (), {"input": Decimal("1e-6")}),
+    PricingTier(
+        "tier-big",
+        "Big",
+        False,
+        1,
+        (UsageCondition("input", "gt", 1000),),
+        {"input": Decimal("2e-6")},
+    ),
+]
+
+
+def custom_models(
+    project_id: str,
+    model: str,
+    usage: Mapping[str, int],
+    model_parameters: Mapping[str, object],
+    metadata: Mapping[str, object] | None,
+) -> MatchedPrice | None:
     """A stand-in for project custom models: one regex-matched model with Langfuse tiers."""
-
-    def __init__(self) -> None:
-        self.tiers = [
-            PricingTier("tier-std", "Standard", True, 0, (), {"input": Decimal("1e-6")}),
-            PricingTier(
-                "tier-big",
-                "Big",
-                False,
-                1,
-                (UsageCondition("input", "gt", 1000),),
-                {"input": Decimal("2e-6")},
-            ),
-        ]
-
-    def lookup(
-        self,
-        project_id: str,
-        model: str,
-        at_us: int,
-        usage: Mapping[str, int],
-        model_parameters: Mapping[str, object],
-        *,
-        metadata: Mapping[str, object] | None = None,
-    ) -> MatchedPrice | None:
-        if project_id != "p" or not model.startswith(("my-model", "gpt-4o")):
-            return None
-        tier = select_pricing_tier(self.tiers, usage, model_parameters, metadata)
-        if tier is None:
-            return None
-        return MatchedPrice("custom-1", "my-model", tier.id, tier.name, tier.prices)
+    if project_id != "p" or not model.startswith(("my-model", "gpt-4o")):
+        return None
+    tier = select_pricing_tier(CUSTOM_TIERS, usage, model_parameters, metadata)
+    if tier is None:
+        return None
+    return MatchedPrice("custom-1", "my-model", tier.id, tier.name, tier.prices)
 
 
 def test_chained_source_tries_custom_models_first(catalog: CatalogPriceSource) -> None:
-    chain = ChainedPriceSource([CustomModels(), catalog])
+    chain = ChainedPriceSource([PricesFrom(custom_models), catalog])
 
     custom = chain.lookup("p", "gpt-4o", AT_US, {"input": 2000}, {})
     other_project = chain.lookup("q", "gpt-4o", AT_US, {"input": 2000}, {})

@@ -26,6 +26,7 @@ from storage.postgres.pool import LoopBridge, PgPool, create_pool
 from storage.postgres.projects import ProjectRepository
 from storage.postgres.prompts import PromptRepository, PromptResolver
 from storage.records import ObservationRecord
+from tests.support.fakes import ManualClock
 
 T = TypeVar("T")
 
@@ -60,14 +61,6 @@ def loop(migrated_url: str) -> Iterator[Loop]:
     event_loop.call_soon_threadsafe(event_loop.stop)
     thread.join(10)
     event_loop.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _us(year: int, month: int = 1) -> int:
@@ -178,7 +171,7 @@ def test_pricing_tier_from_model_parameters_and_usage(loop: Loop) -> None:
 
 
 def test_cache_ttl_and_outage_behaviour(loop: Loop) -> None:
-    clock = Clock()
+    clock = ManualClock()
     models = ModelRepository(loop.pool)
     source = PostgresPriceSource(models, loop.bridge, ttl_s=10, clock=clock)
     at = _us(2026)

@@ -18,20 +18,11 @@ from storage.postgres.api_keys import ApiKeyRepository
 from storage.postgres.keystore import PostgresKeyStore
 from storage.postgres.pool import PgPool, create_pool
 from storage.postgres.projects import ProjectRepository
+from tests.support.fakes import ManualClock
 from tests.support.postgres import run_with_pool
 from tests.support.service import basic_auth
 
 PROJECT = Project("proj-a", "Team A")
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _setup(pool: PgPool) -> ApiKeyRepository:
@@ -43,7 +34,7 @@ def test_snapshot_lookups_and_revocation_within_ttl(migrated_url: str) -> None:
     async def body(pool: PgPool) -> None:
         repo = await _setup(pool)
         k1 = await repo.create("proj-a")
-        clock = Clock()
+        clock = ManualClock()
         store = PostgresKeyStore(repo, ttl_s=30, clock=clock)
         await store.start()
         try:
@@ -91,7 +82,7 @@ def test_postgres_down_fails_closed_after_the_ttl(migrated_url: str) -> None:
         repo_pool = await create_pool(migrated_url, max_size=1)
         await _setup(pool)
         key = await ApiKeyRepository(pool).create("proj-a")
-        clock = Clock()
+        clock = ManualClock()
         store = PostgresKeyStore(ApiKeyRepository(repo_pool), ttl_s=10, clock=clock)
         await store.start()
         try:
