@@ -337,7 +337,7 @@ def test_wrong_and_unknown_credentials_are_refused_everywhere(stack: Stack) -> N
         score = stack.request("POST", "/api/public/scores", keys, json={"name": "x", "value": 1})
         assert score.status_code == 401
     channel = grpc.insecure_channel(stack.service.grpc_target)
-    stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+    stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
     with pytest.raises(grpc.RpcError) as refused:
         stub.Export(
             trace_service_pb2.ExportTraceServiceRequest(), metadata=[("authorization", wrong.auth)]
@@ -585,13 +585,15 @@ def test_newest_start_date_not_after_the_observation_wins(stack: Stack) -> None:
         response = stack.request("POST", "/api/public/models", stack.a, json=body)
         assert response.status_code == 200, response.text
         ids[price] = response.json()["id"]
-    for start, price in [
+    for observed_at, price in [
         (None, 3),
         (datetime(2024, 6, 1, tzinfo=UTC), 2),
         (datetime(2023, 6, 1, tzinfo=UTC), 1),
     ]:
-        observation = _export_generation(stack, stack.a, "acme-dated", usage=(10, 0), start=start)
-        assert observation["modelId"] == ids[price], (start, observation["modelId"])
+        observation = _export_generation(
+            stack, stack.a, "acme-dated", usage=(10, 0), start=observed_at
+        )
+        assert observation["modelId"] == ids[price], (observed_at, observation["modelId"])
         assert _cost(observation)["input"] == Decimal(10 * price)
 
 

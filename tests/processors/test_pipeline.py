@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_timeout_cuts_a_small_batch() -> None:
 
 
 def test_write_failure_reaches_every_waiting_submitter() -> None:
-    async def scenario() -> list[BaseException | None]:
+    async def scenario() -> list[Mapping[int, str] | BaseException]:
         pipeline = Pipeline(
             RecordingStep(fail=raising(RetryableError("clickhouse down"))), _config(10, 10, 10)
         )

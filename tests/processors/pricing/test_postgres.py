@@ -142,10 +142,10 @@ def test_project_first_newest_start_date_not_after_the_observation(loop: Loop) -
         found = source.lookup(project, model, at_us, {"input": 1}, {})
         return None if found is None else (found.model_id, found.prices["input"])
 
-    assert matched("proj-a", "OpenAI/GPT-4o", _us(2026)) == (y2025, 3)
-    assert matched("proj-a", "gpt-4o", _us(2024, 6)) == (y2024, 2)
-    assert matched("proj-a", "gpt-4o", _us(2023)) == (undated, 1)
-    assert matched("proj-b", "gpt-4o", _us(2026)) == (glob, 9)
+    assert matched("proj-a", "OpenAI/GPT-4o", _us(2026)) == (y2025, Decimal(3))
+    assert matched("proj-a", "gpt-4o", _us(2024, 6)) == (y2024, Decimal(2))
+    assert matched("proj-a", "gpt-4o", _us(2023)) == (undated, Decimal(1))
+    assert matched("proj-b", "gpt-4o", _us(2026)) == (glob, Decimal(9))
     assert matched("proj-a", "gpt-4o-mini", _us(2026)) is None
     assert matched("proj-a", "gpt\x00-4o", _us(2026)) is None
     assert matched("proj-a", "g" * 5000, _us(2026)) is None
@@ -162,10 +162,10 @@ def test_pricing_tier_from_model_parameters_and_usage(loop: Loop) -> None:
     assert (standard.model_id, standard.tier_name, standard.prices["input"]) == (
         model_id,
         "Standard",
-        1,
+        Decimal(1),
     )
-    assert (fast.tier_name, fast.prices["output"]) == ("Fast", 20)
-    assert (large.tier_name, large.prices["input"]) == ("Large", 3)
+    assert (fast.tier_name, fast.prices["output"]) == ("Fast", Decimal(20))
+    assert (large.tier_name, large.prices["input"]) == ("Large", Decimal(3))
     assert standard.tier_id and fast.tier_id and standard.tier_id != fast.tier_id
     assert source.lookup("proj-b", "acme-tiered", at, {}, {}) is None  # another project's
 

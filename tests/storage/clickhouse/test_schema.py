@@ -143,7 +143,9 @@ def test_protobuf_structure_and_select_follow_the_schema() -> None:
             assert name == "record_" + "_".join(path)
             descriptor = ObservationRecord.DESCRIPTOR
             for part in path[:-1]:
-                descriptor = descriptor.fields_by_name[part].message_type
+                message = descriptor.fields_by_name[part].message_type
+                assert message is not None
+                descriptor = message
             assert path[-1] in descriptor.fields_by_name
 
     select = observation_select(BASE_US, BASE_US + 1)

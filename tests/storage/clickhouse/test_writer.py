@@ -279,15 +279,13 @@ def test_trace_records_share_the_trace_cache_with_observations(
     client_reads = client.select  # a second read of this trace would go through here
     reads: list[str] = []
 
-    def counting_select(query: str, params: Mapping[str, object] | None = None) -> Any:
-        reads.append(query)
-        return client_reads(query, params)
+    def counting_select(sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        reads.append(sql)
+        return client_reads(sql, params)
 
-    client.select = counting_select  # type: ignore[method-assign]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client, "select", counting_select)
         writer.write_observations([record(project_id, tid, trace={"tags": ["b"]})])
-    finally:
-        del client.select
     assert reads and not [q for q in reads if f"{DB}.traces" in q]  # the trace came from the cache
     merged = trace(client, project_id, tid)
     assert (merged["name"], merged["user_id"], merged["tags"]) == ("created", "u", ["a", "b"])
