@@ -6,6 +6,11 @@
   migrated; tests isolate themselves with a fresh project id.
 - ``postgres_server``, ``pg_url``, ``migrated_url``: one real PostgreSQL per session
   (``tests.support.postgres``) and an empty (or migrated) database per test.
+
+Tests that start an external process (Kafka broker, PostgreSQL, clickhouse-server, otelfuse) get
+the ``service`` marker here: every test of the system suites, and every test using a fixture of
+``SERVICE_FIXTURES``; a module starting one otherwise sets ``pytestmark = pytest.mark.service``.
+``make test-fast`` runs the others (and the starters in ``tests/support`` refuse to run there).
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ from storage.postgres.migrate import apply_migrations as apply_postgres_migratio
 from tests.support.chdb import DATABASE
 from tests.support.postgres import Postgres, run_with_pool, start_postgres
 from tests.support.service import Service, start_service
+
+SYSTEM_SUITES = frozenset({"e2e", "scaleout", "deploy", "clients"})
+"""Folders of ``tests/`` whose every test runs the system or its tooling."""
+SERVICE_FIXTURES = frozenset(
+    {"service", "seeded_service", "postgres_server", "clickhouse_server", "broker"}
+)
+"""Fixtures that start an external process (directly or through the fixtures they use)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        suite = item.path.relative_to(tests).parts[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if suite in SYSTEM_SUITES or fixtures & SERVICE_FIXTURES:
+            item.add_marker(pytest.mark.service)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from typing import TypeVar
 import asyncpg
 
 from storage.postgres.pool import PgPool, create_pool
-from tests.support.service import REPO, free_port
+from tests.support.service import REPO, free_port, refuse_in_fast_run
 
 T = TypeVar("T")
 
@@ -128,6 +128,7 @@ def start_postgres() -> Postgres:
     Raises:
         RuntimeError: PostgreSQL cannot be installed, initialised or started.
     """
+    refuse_in_fast_run("start_postgres")
     bin_dir = ensure_installed()
     root = Path(tempfile.mkdtemp(prefix="otelfuse-pg-"))
     root.chmod(0o755)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.postgres import cli_env
 from tests.support.service import otelfuse_cli
+
+pytestmark = pytest.mark.service  # starts external processes (make test-fast skips it)
 
 
 def test_admin_commands_end_to_end(pg_url: str, tmp_path: Path) -> None:

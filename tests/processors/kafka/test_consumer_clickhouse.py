@@ -30,6 +30,8 @@ from storage.records import ObservationRecord, encode_observation_batch
 from tests.support.kafka import start_broker
 from tests.support.records import generation, new_id
 
+pytestmark = pytest.mark.service  # starts external processes (make test-fast skips it)
+
 PROJECT = "project-consumer"
 MESSAGES = 24
 RECORDS_PER_MESSAGE = 5
