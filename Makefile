@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: system-deps run test test-soak lint typecheck check proto bench stack stack-down clean
+.PHONY: system-deps run test test-fast test-soak lint typecheck check proto bench stack stack-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ system-deps:
 ## test: the whole test suite (real clients against the running service)
 test: $(STAMP) system-deps
 	$(PY) -m pytest
+
+## test-fast: unit and golden tests, no external process (tests marked `service` left out)
+test-fast: $(STAMP)
+	OTELFUSE_TEST_FAST=1 $(PY) -m pytest -q -m 'not soak and not service'
 
 ## test-soak: long load tests left out of `make test`
 test-soak: $(STAMP)

@@ -32,7 +32,7 @@ from storage.clickhouse.prepared import PreparedInsert
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import PermanentError
 from storage.records import ObservationRecord
-from tests.storage.records import BASE_US, generation, new_id
+from tests.support.records import BASE_US, generation, new_id
 
 BATCH = 2_000
 PER_TRACE = 10

@@ -149,9 +149,10 @@ def _grpc_export(
     with grpc.insecure_channel(
         service.grpc_target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
     ) as channel:
-        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
         metadata = [("authorization", auth)] if auth else []
-        return stub.Export(request, metadata=metadata, timeout=30)
+        response: ExportTraceServiceResponse = stub.Export(request, metadata=metadata, timeout=30)
+        return response
 
 
 def test_grpc_status_codes(small: Service) -> None:

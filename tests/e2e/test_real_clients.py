@@ -94,7 +94,8 @@ def _generation(service: Service, trace_id: str) -> dict[str, Any]:
     trace = service.get_json(f"/api/public/traces/{trace_id}")
     generations = [o for o in trace["observations"] if o["type"] == "GENERATION"]
     assert len(generations) == 1, trace["observations"]
-    return generations[0]
+    generation: dict[str, Any] = generations[0]
+    return generation
 
 
 def test_openai_v2_instrumentation(service: Service, openai_url: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -129,7 +130,7 @@ def _post(svc: Service, path: str, body: object) -> httpx.Response:
     return svc.client.post(path, json=body, headers={"Authorization": svc.authorization})
 
 
-def _event(event_type: str, body: dict[str, object]) -> dict[str, object]:
+def _event(event_type: str, body: dict[str, object]) -> dict[str, Any]:
     return {
         "id": f"event-{body['id']}",
         "timestamp": "2025-11-22T10:00:00Z",

@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.service import free_port
+from tests.support.service import free_port, refuse_in_fast_run
 
 SERVER_BIN = Path("/usr/sbin/clickhouse-server")
 USERS_XML = Path("/etc/clickhouse-server/users.xml")
@@ -169,6 +169,7 @@ def start_clickhouse(root: Path) -> ClickHouseServer:
     Raises:
         RuntimeError: see ``ensure_installed`` and ``ClickHouseServer.start``.
     """
+    refuse_in_fast_run("start_clickhouse")
     install_seconds = ensure_installed()
     for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
         (root / sub).mkdir(parents=True, exist_ok=True)

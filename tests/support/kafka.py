@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from minio import Minio
 
-from tests.support.service import free_port
+from tests.support.service import free_port, refuse_in_fast_run
 
 S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing"
@@ -110,6 +110,7 @@ def start_broker(log_dir: Path, *, s3_endpoint: str | None = None, bucket: str =
 
     With S3 the bucket must exist (create it with minio or boto3 first).
     """
+    refuse_in_fast_run("start_broker")
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     storage = f"s3://{bucket}/" if s3_endpoint else "memory://tansu/"
@@ -170,6 +171,7 @@ class S3Server:
 
 def start_s3(log_dir: Path) -> S3Server:
     """Start ``moto_server`` on a free loopback port and wait until it accepts connections."""
+    refuse_in_fast_run("start_s3")
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "moto.log"

@@ -4,7 +4,8 @@
 socket folder, as the ``postgres`` OS user when the tests run as root (PostgreSQL refuses to run
 as root). When ``initdb`` is missing it runs ``deploy/local/system-deps.sh`` (apt-get, as root)
 first; when that is impossible the caller gets a ``RuntimeError``: tests must fail, not skip.
-``Postgres.create_database()`` gives each test its own empty database on the shared server.
+``Postgres.create_database()`` gives each test its own empty database on the shared server;
+``run_with_pool`` runs a coroutine with a pool on a fresh event loop (tests are synchronous).
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
-from tests.support.service import REPO, free_port
+from storage.postgres.pool import PgPool, create_pool
+from tests.support.service import REPO, free_port, refuse_in_fast_run
+
+T = TypeVar("T")
 
 SYSTEM_DEPS = REPO / "deploy" / "local" / "system-deps.sh"
 _INSTALL_LOCK = Path("/tmp/otelfuse-postgres-install.lock")
@@ -122,6 +128,7 @@ def start_postgres() -> Postgres:
     Raises:
         RuntimeError: PostgreSQL cannot be installed, initialised or started.
     """
+    refuse_in_fast_run("start_postgres")
     bin_dir = ensure_installed()
     root = Path(tempfile.mkdtemp(prefix="otelfuse-pg-"))
     root.chmod(0o755)
@@ -148,3 +155,28 @@ def start_postgres() -> Postgres:
         server.stop()
         raise RuntimeError(f"{exc}\n{log}") from None
     return server
+
+
+def run_with_pool(url: str, body: Callable[[PgPool], Awaitable[T]]) -> T:
+    """``body(pool)`` on a fresh event loop with a pool to ``url``."""
+
+    async def main() -> T:
+        pool = await create_pool(url, max_size=4)
+        try:
+            return await body(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def cli_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Settings for CLI runs: the database and a data folder (embedded ClickHouse)."""
+    return {
+        "OTELFUSE_POSTGRES_URL": url,
+        "OTELFUSE_DATA_DIR": str(data_dir),
+        "OTELFUSE_INIT_PROJECT_ID": "",
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": "",
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": "",
+        **extra,
+    }

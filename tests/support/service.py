@@ -19,6 +19,20 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 
 
+FAST_RUN = "OTELFUSE_TEST_FAST"
+"""Set to 1 by ``make test-fast``: starting an external process is then a test-selection bug."""
+
+
+def refuse_in_fast_run(what: str) -> None:
+    """Fail a test that starts ``what`` (a process) in ``make test-fast``: it needs the
+    ``service`` marker (``tests/conftest.py`` sets it from the fixtures and folders it knows)."""
+    if os.environ.get(FAST_RUN) == "1":
+        raise RuntimeError(
+            f"{what} started during `make test-fast`: mark the test `service` "
+            "(pytestmark, or a fixture listed in tests/conftest.py SERVICE_FIXTURES)"
+        )
+
+
 def basic_auth(public_key: str, secret_key: str) -> str:
     """The ``Authorization`` value for a key pair."""
     return "Basic " + base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
@@ -90,6 +104,7 @@ def start_service(
     Raises:
         RuntimeError: the process exits or is not healthy within ``timeout`` seconds.
     """
+    refuse_in_fast_run("start_service")
     http_port, grpc_port = free_port(), free_port()
     project_id, public_key = "proj-test", "pk-lf-test"
     secret_key = "sk-lf-test-" + base64.b16encode(os.urandom(8)).decode().lower()
@@ -135,3 +150,21 @@ def start_service(
         time.sleep(0.1)
     service.stop()
     raise RuntimeError(f"otelfuse not healthy after {timeout}s:\n{service.log()}")
+
+
+def otelfuse_cli(
+    args: list[str], env: Mapping[str, str], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ingest ARGS`` with ``env`` on top of the test process's environment."""
+    refuse_in_fast_run("otelfuse_cli")
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"otelfuse {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

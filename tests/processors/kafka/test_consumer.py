@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -36,6 +36,7 @@ from storage.records import (
     encode_observation_batch,
     encode_score_batch,
 )
+from tests.support.fakes import RecordingStep
 from tests.support.kafka import Broker, start_broker
 
 PARTITIONS = 4
@@ -168,30 +169,6 @@ async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float 
         await asyncio.sleep(0.05)
 
 
-@dataclass
-class Recorder:
-    """Process step that records the ids of each batch; ``fail`` decides per call to raise."""
-
-    fail: Callable[[Sequence[ObservationRecord], int], BaseException | None] = lambda r, n: None
-    calls: list[tuple[float, list[str]]] = field(default_factory=list)
-    written: list[list[str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, batch: Sequence[ObservationRecord]) -> None:
-        ids = [r.id for r in batch]
-        with self.lock:
-            self.calls.append((time.monotonic(), ids))
-            error = self.fail(batch, len(self.calls))
-            if error is not None:
-                raise error
-            self.written.append(ids)
-
-    @property
-    def ids(self) -> list[str]:
-        with self.lock:
-            return [i for batch in self.written for i in batch]
-
-
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -277,7 +254,7 @@ def test_dead_letter_headers_keep_the_original_and_add_the_error() -> None:
 def test_stop_before_run_makes_run_return_without_connecting() -> None:
     async def scenario() -> None:
         consumer = RecordConsumer(
-            ConsumerConfig(bootstrap_servers="127.0.0.1:1", scores_topic=""), Recorder()
+            ConsumerConfig(bootstrap_servers="127.0.0.1:1", scores_topic=""), RecordingStep()
         )
         await consumer.stop()
         await consumer.stop()
@@ -301,7 +278,9 @@ def test_a_restart_after_a_failure_resumes_at_the_committed_offsets(
         cfg = config(broker, topics, max_records=25)
 
         # the first processor writes 3 batches, then ClickHouse "goes down" for good
-        first = Recorder(fail=lambda r, n: RetryableError("clickhouse down") if n > 3 else None)
+        first = RecordingStep(
+            fail=lambda r, n: RetryableError("clickhouse down") if n > 3 else None
+        )
         consumer = RecordConsumer(cfg, first)
         task = asyncio.create_task(consumer.run())
         await until(lambda: len(first.calls) >= 6)
@@ -319,7 +298,7 @@ def test_a_restart_after_a_failure_resumes_at_the_committed_offsets(
             assert not any(set(s.ids) & written for s in below if s.offset >= upto)
         assert sum(after_first.values()) < len(sent)
 
-        second = Recorder()
+        second = RecordingStep()
         consumer = RecordConsumer(cfg, second)
         task = asyncio.create_task(consumer.run())
 
@@ -347,7 +326,7 @@ def test_a_retryable_failure_backs_off_without_committing_then_succeeds(
             broker.bootstrap, topics.topic, [batch_message(0, f"r{m}", 3) for m in range(3)]
         )
         healthy = threading.Event()
-        step = Recorder(
+        step = RecordingStep(
             fail=lambda r, n: None if healthy.is_set() else RetryableError("clickhouse down")
         )
         retries_before = metric("otelfuse_processor_retries_total")
@@ -405,7 +384,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_rest_flows_on(
             batch_message(1, "fine-3", 2),
         ]
         sent = await produce(broker.bootstrap, topics.topic, messages)
-        step = Recorder(
+        step = RecordingStep(
             fail=lambda batch, n: (
                 PermanentError("ClickHouse refused row refused-1")
                 if any(r.id == "refused-1" for r in batch)
@@ -489,8 +468,8 @@ def test_scores_topic_is_consumed_in_the_same_group_with_its_own_step(
                 (2, b"t2", score_values[2]),
             ],
         )
-        observations = Recorder()
-        scores = Recorder(
+        observations = RecordingStep()
+        scores = RecordingStep(
             fail=lambda batch, n: RetryableError("ClickHouse busy") if n == 1 else None
         )
         consumer = RecordConsumer(
@@ -524,7 +503,9 @@ def test_scores_topic_is_consumed_in_the_same_group_with_its_own_step(
 
 def test_scores_topic_needs_a_score_step(broker: Broker, topics: Topics) -> None:
     with pytest.raises(ValueError, match="process_scores is required"):
-        RecordConsumer(config(broker, topics, scores_topic=f"{topics.topic}.scores"), Recorder())
+        RecordConsumer(
+            config(broker, topics, scores_topic=f"{topics.topic}.scores"), RecordingStep()
+        )
     with pytest.raises(ValueError, match="scores_topic"):
         config(broker, topics, scores_topic=topics.dlq)
 
@@ -555,7 +536,7 @@ def test_a_failed_dead_letter_write_is_retried_before_the_commit(
             batch_message(2, "ok-2", 2),
         ]
         await produce(broker.bootstrap, topics.topic, messages)
-        step = Recorder()
+        step = RecordingStep()
         dlq = FlakyDeadLetterQueue(broker.bootstrap, topics.dlq, failures=2)
         consumer = RecordConsumer(
             config(broker, topics, timeout_ms=300), step, dead_letter_queue=dlq
@@ -587,7 +568,7 @@ def test_stop_flushes_and_commits_the_batch_in_progress(broker: Broker, topics: 
             topics.topic,
             [batch_message(m % PARTITIONS, f"s{m}", 4) for m in range(8)],
         )
-        step = Recorder()
+        step = RecordingStep()
         consumer = RecordConsumer(
             config(broker, topics, timeout_ms=60_000, max_records=100_000), step
         )
@@ -630,7 +611,7 @@ def test_two_consumers_split_the_partitions_and_a_rebalance_flushes_first(
 
             return on_assign
 
-        step_a, step_b = Recorder(), Recorder()
+        step_a, step_b = RecordingStep(), RecordingStep()
         a = RecordConsumer(cfg, step_a, on_assign=hook("a"))
         task_a = asyncio.create_task(a.run())
         await until(lambda: a.pending_records == 16)

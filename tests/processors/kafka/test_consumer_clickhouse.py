@@ -27,8 +27,10 @@ from aiokafka import AIOKafkaProducer
 
 from storage.errors import RetryableError
 from storage.records import ObservationRecord, encode_observation_batch
-from tests.storage.records import generation, new_id
 from tests.support.kafka import start_broker
+from tests.support.records import generation, new_id
+
+pytestmark = pytest.mark.service  # starts external processes (make test-fast skips it)
 
 PROJECT = "project-consumer"
 MESSAGES = 24

@@ -235,6 +235,7 @@ def test_insert_columns_falls_back_to_json_for_other_types(client: ChdbClient) -
 def test_insert_columns_rejects_bad_data(client: ChdbClient) -> None:
     client.command(CONVERSION_TABLE)
     client.command("TRUNCATE TABLE default.engine_cols")
+    good: list[list[Any]]
     good = [[1], [1_763_770_000_000_000], [None], [0], [0], [[]], [date(2020, 1, 1)], ["0"],
             [{}], [True], [None], ["x"], [1], [1], [1.0], [{}], [[]], [None]]  # fmt: skip
     columns = ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n", "lc", "u", "i", "f",

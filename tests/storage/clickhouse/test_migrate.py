@@ -9,8 +9,7 @@ import pytest
 from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.migrate import apply_migrations, load_migrations, split_statements
 from storage.errors import PermanentError
-
-from ..conftest import DATABASE
+from tests.support.chdb import DATABASE
 
 
 def test_files_are_numbered_and_ordered() -> None:

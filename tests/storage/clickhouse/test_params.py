@@ -9,7 +9,7 @@ repository and the writer's lookups are run the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,10 +24,10 @@ from storage.errors import PermanentError
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
 from storage.query.repository import Repository
 from storage.records import ObservationRecord
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id, record
-from .test_chdb import TRICKY
+from tests.storage.clickhouse.test_chdb import TRICKY
+from tests.support.chdb import DATABASE
+from tests.support.fakes import DelegatingClient
+from tests.support.records import BASE_US, generation, new_id, record
 
 
 def render(sql: str, params: Mapping[str, Any] | None) -> str:
@@ -39,13 +39,11 @@ def render(sql: str, params: Mapping[str, Any] | None) -> str:
     return query % escaped
 
 
-class ClientSideParams:
+class ClientSideParams(DelegatingClient):
     """A ``Client`` that runs every statement on chdb the way ``ServerClient`` renders it."""
 
-    insert_formats = frozenset({NATIVE})
-
     def __init__(self, client: ChdbClient) -> None:
-        self.client = client
+        super().__init__(client, frozenset({NATIVE}))
         self.statements = 0
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -55,18 +53,10 @@ class ClientSideParams:
         self.statements += 1
         return self.client.select(render(sql, params))
 
-    def insert_rows(
-        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-    ) -> None:
-        self.client.insert_rows(table, columns, rows)
-
     def insert_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
         self.insert_rows(table, columns, list(zip(*data, strict=True)))
-
-    def close(self) -> None:
-        pass
 
 
 def test_placeholders_become_casts() -> None:

@@ -34,9 +34,8 @@ from storage.clickhouse.rows import (
 from storage.clickhouse.schema import OBSERVATION_SCHEMA, Kind
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import ObservationRecord, TraceFields
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id
+from tests.support.chdb import DATABASE
+from tests.support.records import BASE_US, generation, new_id
 
 NAMES = [c.name for c in OBSERVATION_SCHEMA]
 RECORD_COLUMNS = [c for c in OBSERVATION_SCHEMA if not c.bookkeeping]
@@ -144,7 +143,9 @@ def test_protobuf_structure_and_select_follow_the_schema() -> None:
             assert name == "record_" + "_".join(path)
             descriptor = ObservationRecord.DESCRIPTOR
             for part in path[:-1]:
-                descriptor = descriptor.fields_by_name[part].message_type
+                message = descriptor.fields_by_name[part].message_type
+                assert message is not None
+                descriptor = message
             assert path[-1] in descriptor.fields_by_name
 
     select = observation_select(BASE_US, BASE_US + 1)

@@ -23,9 +23,10 @@ import tests.support.clickhouse_server as support
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.server import ServerClient
 from storage.errors import PermanentError, RetryableError
+from tests.storage.clickhouse.test_chdb import TRICKY
 from tests.support.clickhouse_server import ClickHouseServer, start_clickhouse
 
-from .test_chdb import TRICKY
+pytestmark = pytest.mark.service  # starts external processes (make test-fast skips it)
 
 BASE_US = 1_763_770_000_000_000  # 2025-11-22 00:06:40 UTC
 HOSTILE = [*TRICKY, "%s", "%(p)s", "100%", "a'b\"c`d", "\\x00", "line1\r\nline2", "\x01\x07\x1b"]

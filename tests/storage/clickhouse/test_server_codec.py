@@ -27,9 +27,8 @@ from storage.clickhouse.micros import datetime_us
 from storage.clickhouse.rows import content_hash, observation_row
 from storage.clickhouse.server_values import insert_columns
 from storage.clickhouse.traces import merge_trace, trace_row
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id, record
+from tests.support.chdb import DATABASE
+from tests.support.records import BASE_US, generation, new_id, record
 
 NOW = BASE_US + 5_000_000
 

@@ -6,8 +6,7 @@ import copy
 
 from storage.clickhouse.traces import TraceState, merge_trace
 from storage.records import ObservationRecord
-
-from ..records import BASE_US, record
+from tests.support.records import BASE_US, record
 
 KEY = ("p", "t" * 32)
 NOW = 1_800_000_000_000_000

@@ -16,9 +16,9 @@ from storage.errors import PermanentError, RetryableError
 from storage.query import shapes
 from storage.query.params import ObservationFilter, PageRequest, TraceFilter
 from storage.query.repository import Repository
-
-from ..conftest import DATABASE
-from ..records import BASE_US, generation, new_id, record
+from tests.support.chdb import DATABASE
+from tests.support.fakes import DelegatingClient
+from tests.support.records import BASE_US, generation, new_id, record
 
 DB = DATABASE
 
@@ -279,15 +279,13 @@ def test_trace_records_share_the_trace_cache_with_observations(
     client_reads = client.select  # a second read of this trace would go through here
     reads: list[str] = []
 
-    def counting_select(query: str, params: Mapping[str, object] | None = None) -> Any:
-        reads.append(query)
-        return client_reads(query, params)
+    def counting_select(sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        reads.append(sql)
+        return client_reads(sql, params)
 
-    client.select = counting_select  # type: ignore[method-assign]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client, "select", counting_select)
         writer.write_observations([record(project_id, tid, trace={"tags": ["b"]})])
-    finally:
-        del client.select
     assert reads and not [q for q in reads if f"{DB}.traces" in q]  # the trace came from the cache
     merged = trace(client, project_id, tid)
     assert (merged["name"], merged["user_id"], merged["tags"]) == ("created", "u", ["a", "b"])
@@ -381,21 +379,13 @@ def test_duplicate_ids_in_one_batch_keep_the_last(
     assert raw_count(client, "observations", project_id) == 1
 
 
-class FailingTraceInserts:
+class FailingTraceInserts(DelegatingClient):
     """Delegates to a real client but fails the next ``fail`` inserts into ``traces``; inserts
     go through ``insert_rows`` only, as on ``ServerClient`` (no Protobuf)."""
 
-    insert_formats = frozenset({NATIVE})
-
     def __init__(self, client: ChdbClient, fail: int) -> None:
-        self.client = client
+        super().__init__(client, frozenset({NATIVE}))
         self.fail = fail
-
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.client.command(sql, params)
-
-    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.client.select(sql, params)
 
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -409,9 +399,6 @@ class FailingTraceInserts:
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
         self.insert_rows(table, columns, list(zip(*data, strict=True)))
-
-    def close(self) -> None:
-        pass
 
 
 def test_cache_is_updated_only_after_both_inserts(client: ChdbClient, project_id: str) -> None:
@@ -485,32 +472,9 @@ def test_event_clock_is_strictly_increasing() -> None:
 # ---- the embedded fast path (ClickHouse decodes the records) against the other paths ----------
 
 
-class ColumnsOnly:
+def columns_only(client: ChdbClient) -> DelegatingClient:
     """A ``Client`` over a real client, without its Protobuf path."""
-
-    insert_formats = frozenset({JSON_COMPACT_EACH_ROW, ARROW_STREAM})
-
-    def __init__(self, client: ChdbClient) -> None:
-        self.client = client
-
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.client.command(sql, params)
-
-    def select(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.client.select(sql, params)
-
-    def insert_rows(
-        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-    ) -> None:
-        self.client.insert_rows(table, columns, rows)
-
-    def insert_columns(
-        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
-    ) -> None:
-        self.client.insert_columns(table, columns, data)
-
-    def close(self) -> None:
-        pass
+    return DelegatingClient(client, frozenset({JSON_COMPACT_EACH_ROW, ARROW_STREAM}))
 
 
 class RowsOnly(FailingTraceInserts):
@@ -594,7 +558,7 @@ def _stored_rows(client: ChdbClient, project_id: str) -> list[dict[str, Any]]:
 def test_every_insert_path_stores_the_same_rows(client: ChdbClient, copies: int) -> None:
     ids = [new_id() for _ in range(5 * copies)]
     results = []
-    for make in (lambda e: e, ColumnsOnly, RowsOnly):
+    for make in (lambda e: e, columns_only, RowsOnly):
         project_id = f"proj-{new_id(12)}"
         records = [r for _ in range(copies) for r in _diverse_records(project_id)]
         for rec, obs_id in zip(records, ids, strict=True):
@@ -656,12 +620,11 @@ def _times(client: ChdbClient, project_id: str) -> list[dict[str, Any]]:
     )
 
 
-class Flaky(ColumnsOnly):
+class Flaky(DelegatingClient):
     """The real client (all paths) failing the next ``fail`` calls of one kind."""
 
     def __init__(self, client: ChdbClient, kind: str, fail: int = 1) -> None:
         super().__init__(client)
-        self.insert_formats = client.insert_formats
         self.kind = kind
         self.fail = fail
 

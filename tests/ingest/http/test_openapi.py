@@ -1,0 +1,326 @@
+"""The OpenAPI document (``GET /api/public/openapi.json``) matches the server.
+
+1. In process: the document a role's app serves (``ingest.http.openapi``) describes exactly its
+   routes (all-in-one: OTLP receiver, read API, score and ingestion writes, health, OpenAPI,
+   Prometheus ``/metrics``; the receiver role only what it serves), and the extension point
+   merges extra path items (how the scores API documents itself).
+2. Against a running ``otelfuse run`` seeded over OTLP/HTTP: schemathesis generates requests
+   for every GET route under ``/api/public`` and checks that none is a server error and that
+   status codes, content types and bodies conform to the document.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from starlette.routing import BaseRoute, Route
+
+from ingest.api.ingestion import Ingestion
+from ingest.api.read import read_routes
+from ingest.api.scores import ScoreWrites
+from ingest.http import openapi as served_openapi
+from ingest.otlp.export import TraceExport
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from storage.auth import StaticKeyStore
+from storage.query.observations_v2 import FIELD_GROUPS
+from storage.query.openapi import OPENAPI_PATH, openapi_document
+from storage.query.repository import Repository
+from tests.support.fakes import FailingClient, RecordingSink
+from tests.support.http import test_client
+from tests.support.otel import emit_agent_trace, provider_for
+from tests.support.service import Service, start_service
+
+pytestmark = pytest.mark.slow
+
+MAX_EXAMPLES = 20
+"""Generated requests per operation (keeps the module under a minute)."""
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def _operations(routes: list[BaseRoute]) -> set[tuple[str, str]]:
+    operations = set()
+    for route in routes:
+        assert isinstance(route, Route)
+        path = route.path
+        for name in ("trace_id", "observation_id", "session_id", "score_id"):
+            camel = name.split("_")[0] + "Id"
+            path = path.replace("{" + name + "}", "{" + camel + "}")
+        operations |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
+    return operations
+
+
+def _documented(routes: list[BaseRoute]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
+    app = test_client(routes)
+    document = app.get(OPENAPI_PATH).json()
+    pairs = {(path, method) for path, item in document["paths"].items() for method in item}
+    return document, pairs
+
+
+def _receiver_routes() -> list[BaseRoute]:
+    keys = StaticKeyStore([])
+    sink = RecordingSink()
+    return [
+        *OTLPHTTPReceiver(TraceExport(sink, keys), 1).routes(),
+        *ScoreWrites(sink, keys, 1).routes(),
+        *Ingestion(sink, sink, keys, 1).routes(),
+    ]
+
+
+def test_all_in_one_document_describes_exactly_the_served_routes() -> None:
+    keys = StaticKeyStore([])
+    routes = [
+        *_receiver_routes(),
+        *read_routes(
+            Repository(FailingClient(AssertionError("routes are built without storage"))),
+            keys,
+            max_request_bytes=1,
+        ),
+    ]
+    document, documented = _documented(routes)
+    app_routes = list(test_client(routes).app.routes)  # type: ignore[attr-defined]
+    assert documented == _operations(app_routes)
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["securitySchemes"]["basicAuth"] == {
+        "type": "http",
+        "scheme": "basic",
+        "description": "public key : secret key",
+    }
+    # health, the document itself and Prometheus need no credentials; everything else does
+    open_paths = {
+        path
+        for path, item in document["paths"].items()
+        for op in item.values()
+        if op.get("security") == []
+    }
+    assert open_paths == {"/api/public/health", OPENAPI_PATH, "/metrics"}
+
+
+def test_receiver_documents_only_what_it_serves() -> None:
+    _, documented = _documented(_receiver_routes())
+    assert ("/api/public/traces", "get") not in documented
+    assert ("/api/public/scores", "post") in documented
+    assert ("/v1/traces", "post") in documented
+    assert documented == _operations(
+        list(test_client(_receiver_routes()).app.routes)  # type: ignore[attr-defined]
+    )
+    assert served_openapi.OPENAPI_PATH == OPENAPI_PATH
+
+
+def test_extension_point_adds_paths_and_schemas() -> None:
+    score = {"type": "object", "properties": {"id": {"type": "string"}}}
+    extra_paths = {
+        "/api/public/scores": {"post": {"responses": {"200": {"description": "created"}}}},
+        "/api/public/v2/scores": {"get": {"responses": {"200": {"description": "scores"}}}},
+        "/api/public/traces": {"patch": {"responses": {"200": {"description": "x"}}}},
+    }
+    document = openapi_document(extra_paths, {"Score": score})
+    assert "post" in document["paths"]["/api/public/scores"]
+    assert set(document["paths"]["/api/public/traces"]) == {"get", "delete", "patch"}
+    assert document["components"]["schemas"]["Score"] == score
+    with pytest.raises(ValueError, match="GET /api/public/traces is already described"):
+        openapi_document({"/api/public/traces": {"get": {}}})
+    with pytest.raises(ValueError, match="component schema Trace is already defined"):
+        openapi_document(None, {"Trace": {}})
+
+
+# ---- schemathesis against a running service ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Ids of the data the running service holds (for explicit cases with real ids)."""
+
+    service: Service
+    trace_id: str
+    observation_id: str
+    session_id: str
+
+
+def _wait_for_traces(service: Service, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = service.get("/api/public/traces")
+        traces: list[dict[str, Any]] = response.json()["data"] if response.is_success else []
+        if len(traces) >= count:
+            return traces
+        if time.monotonic() > deadline:
+            raise AssertionError(f"traces not visible after {timeout}s: {response.text}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def seeded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    """``otelfuse run`` with three agent traces (one failing) sent over OTLP/HTTP."""
+    service = start_service(Path(tmp_path_factory.mktemp("openapi")))
+    try:
+        exporter = OTLPSpanExporter(
+            endpoint=f"{service.http_url}/v1/traces",
+            headers={"Authorization": service.authorization},
+        )
+        with provider_for(exporter, "openapi-seed") as provider:
+            for n, user in enumerate(("alice", "bob", "alice")):
+                emit_agent_trace(provider, user_id=user, fail_tool=n == 1)
+        traces = _wait_for_traces(service, 3)
+        trace_id = traces[0]["id"]
+        observation_id = traces[0]["observations"][0]
+        yield Seeded(service, trace_id, observation_id, "session-e2e")
+    finally:
+        code = service.stop()
+    assert code == 0, service.log()
+
+
+@pytest.fixture(scope="module")
+def api_schema(seeded_service: Seeded) -> Any:
+    """The document as served by the running service, bound to its base URL."""
+    url = seeded_service.service.http_url
+    document = httpx.get(f"{url}{OPENAPI_PATH}", timeout=10).json()
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=url)
+    return schema
+
+
+# One test per GET operation under /api/public, listed from the in-process document (the served
+# one is compared with it below). schemathesis' lazy ``from_fixture`` loader does not work with
+# pytest 9 (it sets ``node._nodeid``), so the cases are drawn with hypothesis directly.
+GET_PATHS = sorted(
+    path
+    for path, item in openapi_document()["paths"].items()
+    if path.startswith("/api/public/") and "get" in item
+)
+
+_WINDOW = {"fromTimestamp": "2000-01-01T00:00:00Z", "toTimestamp": "2200-01-01T00:00:00Z"}
+
+
+def _metrics_query(view: str, *metrics: tuple[str, str], **extra: Any) -> dict[str, str]:
+    body = {
+        "view": view,
+        "metrics": [{"measure": m, "aggregation": a} for m, a in metrics],
+        **_WINDOW,
+        **extra,
+    }
+    return {"query": json.dumps(body)}
+
+
+def _explicit_cases(path: str, seeded: Seeded) -> list[dict[str, Any]]:
+    """Valid requests that must answer 200 (or 404 for an unknown id) and conform."""
+    filter_ = json.dumps(
+        [{"type": "stringOptions", "column": "type", "operator": "any of", "value": ["GENERATION"]}]
+    )
+    trace_filter = json.dumps(
+        [{"type": "string", "column": "name", "operator": "=", "value": "agent-run"}]
+    )
+    cases: dict[str, list[dict[str, Any]]] = {
+        "/api/public/traces/{traceId}": [
+            {"path_parameters": {"traceId": seeded.trace_id}},
+            {"path_parameters": {"traceId": "unknown"}},
+        ],
+        "/api/public/observations/{observationId}": [
+            {"path_parameters": {"observationId": seeded.observation_id}}
+        ],
+        "/api/public/sessions/{sessionId}": [{"path_parameters": {"sessionId": seeded.session_id}}],
+        "/api/public/traces": [{"query": {"filter": trace_filter}}],
+        "/api/public/observations": [{"query": {"filter": filter_}}],
+        "/api/public/v2/observations": [
+            {"query": {"fields": ",".join(FIELD_GROUPS), "limit": 1}},
+            {"query": {"filter": filter_, "fields": "core,usage,model"}},
+        ],
+        "/api/public/metrics": [
+            {
+                "query": _metrics_query(
+                    "traces",
+                    ("count", "count"),
+                    ("latency", "p95"),
+                    dimensions=[{"field": "userId"}],
+                )
+            },
+            {
+                "query": _metrics_query(
+                    "observations",
+                    ("totalCost", "sum"),
+                    ("latency", "histogram"),
+                    timeDimension={"granularity": "auto"},
+                )
+            },
+            {"query": _metrics_query("scores-numeric", ("value", "avg"))},
+        ],
+        "/api/public/v2/metrics": [
+            {
+                "query": _metrics_query(
+                    "observations",
+                    ("totalTokens", "sum"),
+                    dimensions=[{"field": "providedModelName"}],
+                )
+            },
+            {
+                "query": _metrics_query(
+                    "scores-categorical", ("count", "count"), dimensions=[{"field": "stringValue"}]
+                )
+            },
+        ],
+    }
+    return cases.get(path, [{}])
+
+
+@pytest.mark.parametrize("path", GET_PATHS)
+def test_get_routes_conform_to_the_document(
+    api_schema: Any, seeded_service: Seeded, path: str
+) -> None:
+    operation = api_schema[path]["GET"]
+    headers = {"Authorization": seeded_service.service.authorization}
+
+    for explicit in _explicit_cases(path, seeded_service):
+        case = operation.Case(**explicit)
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        assert response.status_code in (200, 404), (explicit, response.text)
+        if "unknown" not in str(explicit):
+            assert response.status_code == 200, (explicit, response.text)
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case: Any) -> None:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    fuzz()
+
+
+def test_served_document_contains_the_in_process_one(seeded_service: Seeded) -> None:
+    """No credentials needed; the served document may add operations registered through the
+    extension point (scores, ingestion), but every operation described here is served as is."""
+    response = httpx.get(f"{seeded_service.service.http_url}{OPENAPI_PATH}", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    served, expected = response.json(), openapi_document()
+    assert served["openapi"] == "3.1.0"
+    for path, item in expected["paths"].items():
+        for method, operation in item.items():
+            assert served["paths"][path][method] == operation, (method, path)
+    for name, schema_ in expected["components"]["schemas"].items():
+        assert served["components"]["schemas"][name] == schema_, name
