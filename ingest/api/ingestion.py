@@ -36,6 +36,7 @@ from ingest.errors import HTTPError, write_failure
 from ingest.http.auth import authenticate
 from ingest.http.body import read_json
 from ingest.http.headers import langfuse_header
+from ingest.http.openapi import WRITE_ERROR_TEXTS, DocumentedRoute, Operation, error_responses
 from ingest.http.responses import JSONResponse
 from ingest.ingestion.events import ParsedBatch, parse_batch
 from ingest.ingestion.telemetry import INGESTION_METRICS
@@ -43,12 +44,27 @@ from ingest.mapping.context import IngestContext
 from ingest.sinks import RecordSink, ScoreSink
 from storage.auth import KeyStore
 from storage.errors import PermanentError
+from storage.query.schemas import IngestionResult
 
-__all__ = ["INGESTION_PATH", "Ingestion"]
+__all__ = ["INGESTION_PATH", "OPERATION", "Ingestion"]
 
 log = logging.getLogger(__name__)
 
 INGESTION_PATH = "/api/public/ingestion"
+
+OPERATION = Operation(
+    "post",
+    INGESTION_PATH,
+    "Langfuse batch ingestion: {batch: [event], metadata?}",
+    {
+        "207": (IngestionResult, "per-event results (envelope ids)"),
+        **error_responses(("400", "401", "413", "415", "503"), WRITE_ERROR_TEXTS),
+    },
+    request_body={
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+)
 
 
 class Ingestion:
@@ -71,7 +87,7 @@ class Ingestion:
 
     def routes(self) -> list[Route]:
         """The POST route."""
-        return [Route(INGESTION_PATH, self.ingest, methods=["POST"])]
+        return [DocumentedRoute(INGESTION_PATH, self.ingest, OPERATION)]
 
     async def ingest(self, request: Request) -> Response:
         """Handle one batch.

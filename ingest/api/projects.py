@@ -8,10 +8,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ingest.http.auth import authenticate
+from ingest.http.openapi import DocumentedRoute, Operation, error_responses
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
+from storage.query.schemas import Projects
 
-__all__ = ["routes"]
+__all__ = ["OPERATION", "routes"]
+
+OPERATION = Operation(
+    "get",
+    "/api/public/projects",
+    "The project of the API key",
+    {"200": (Projects, "success"), **error_responses(("401",))},
+)
 
 
 def routes(keys: KeyStore) -> list[Route]:
@@ -23,4 +32,4 @@ def routes(keys: KeyStore) -> list[Route]:
         body = {"id": project.id, "name": project.name, "organization": organization}
         return JSONResponse({"data": [{**body, "metadata": {}}]})
 
-    return [Route("/api/public/projects", projects, methods=["GET"])]
+    return [DocumentedRoute("/api/public/projects", projects, OPERATION)]

@@ -36,23 +36,141 @@ from starlette.routing import Route
 from ingest.errors import HTTPError, write_failure
 from ingest.http.auth import authenticate
 from ingest.http.body import read_json
+from ingest.http.openapi import (
+    STRING,
+    WRITE_ERROR_TEXTS,
+    DocumentedRoute,
+    Operation,
+    Schema,
+    error_responses,
+    query_param,
+)
 from ingest.http.responses import JSONResponse
 from ingest.ingestion.scores import parse_score
 from ingest.ingestion.telemetry import INGESTION_METRICS
 from ingest.ingestion.values import Invalid
 from ingest.sinks import ScoreSink
 from storage.auth import KeyStore
-from storage.query.params import parse_page
+from storage.query import schemas
+from storage.query.params import MAX_PAGE, parse_page
 from storage.query.scores.params import encode_cursor, parse_score_filter, parse_v3_query
 from storage.query.scores.repository import ScoreRepository
 from storage.query.scores.shapes import score_v2_json, score_v3_json, trace_summary_json
-from storage.records import ScoreRecord
+from storage.records import SCORE_DATA_TYPES, SCORE_SOURCES, ScoreRecord
 
-__all__ = ["SCORES_PATH", "ScoreReads", "ScoreWrites"]
+__all__ = ["OPERATIONS", "SCORES_PATH", "ScoreReads", "ScoreWrites"]
 
 log = logging.getLogger(__name__)
 
 SCORES_PATH = "/api/public/scores"
+
+_TIME_IN: Schema = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(19|2[0-2])[0-9][0-9]-",
+    "description": "ISO-8601 / RFC 3339",
+}
+_DATA_TYPE: Schema = {"type": "string", "enum": sorted(SCORE_DATA_TYPES)}
+_SOURCE: Schema = {"type": "string", "enum": sorted(SCORE_SOURCES)}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return error_responses(codes, WRITE_ERROR_TEXTS)
+
+
+def _q(name: str, schema: Schema, description: str) -> Schema:
+    return query_param(name, schema, description)
+
+
+_CSV = "comma-separated"
+_PAGE_SIZE: Schema = {"type": "integer", "minimum": 1, "maximum": 100}
+_V2_PARAMS = [
+    _q("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "page number"),
+    _q("limit", _PAGE_SIZE, "items per page"),
+    _q("userId", STRING, "user of the score's trace"),
+    _q("name", STRING, "score name"),
+    _q("fromTimestamp", _TIME_IN, "timestamp >="),
+    _q("toTimestamp", _TIME_IN, "timestamp <"),
+    _q("environment", {"type": "array", "items": STRING}, "any of (repeatable)"),
+    _q("source", _SOURCE, "score source"),
+    _q("operator", {"type": "string", "enum": ["<", ">", "<=", ">=", "=", "!="]}, "with value"),
+    _q("value", {"type": "number"}, "compared with operator"),
+    _q("scoreIds", STRING, f"{_CSV} score ids"),
+    _q("configId", STRING, "score config id"),
+    _q("queueId", STRING, "annotation queue id"),
+    _q("datasetRunId", STRING, "dataset run id"),
+    _q("sessionId", STRING, "session id"),
+    _q("traceId", STRING, "trace id"),
+    _q("observationId", STRING, f"{_CSV} observation ids"),
+    _q("dataType", _DATA_TYPE, "data type"),
+    _q("traceTags", {"type": "array", "items": STRING}, "trace has all (repeatable)"),
+    _q("fields", STRING, f"{_CSV} of score, trace (default both)"),
+]
+_V3_CSV_FILTERS = (
+    "id",
+    "name",
+    "source",
+    "dataType",
+    "environment",
+    "configId",
+    "queueId",
+    "authorUserId",
+    "value",
+    "traceId",
+    "sessionId",
+    "observationId",
+    "experimentId",
+)
+_V3_PARAMS = [
+    _q("limit", _PAGE_SIZE, "items per page"),
+    _q("cursor", STRING, "meta.cursor of the previous page"),
+    _q("fields", STRING, f"{_CSV} of details, subject, annotation"),
+    *(_q(name, STRING, f"{_CSV} values") for name in _V3_CSV_FILTERS),
+    _q("valueMin", {"type": "number"}, "value >= (dataType=NUMERIC)"),
+    _q("valueMax", {"type": "number"}, "value <= (dataType=NUMERIC)"),
+    _q("fromTimestamp", _TIME_IN, "timestamp >="),
+    _q("toTimestamp", _TIME_IN, "timestamp <"),
+]
+
+OPERATIONS = {
+    "create": Operation(
+        "post",
+        SCORES_PATH,
+        "Create one score (200 {id}) or an array of scores (202 / 207)",
+        {
+            "200": (schemas.ScoreCreated, "one score written"),
+            "202": (schemas.ScoresAccepted, "every score of the array written"),
+            "207": (schemas.ScoresPartiallyAccepted, "the valid scores written"),
+            **_errors("400", "401", "413", "415", "500", "503"),
+        },
+        request_body={
+            "required": True,
+            "content": {"application/json": {"schema": {"type": ["object", "array"]}}},
+        },
+    ),
+    "list_v2": Operation(
+        "get",
+        "/api/public/v2/scores",
+        "Scores, newest first (page pagination)",
+        {"200": (schemas.ScoresV2, "one page"), **_errors("400", "401", "500", "503")},
+        _V2_PARAMS,
+    ),
+    "get_v2": Operation(
+        "get",
+        "/api/public/v2/scores/{scoreId}",
+        "One score",
+        {"200": (schemas.ScoreV2, "the score"), **_errors("401", "404", "500", "503")},
+        [{"name": "scoreId", "in": "path", "required": True, "schema": STRING}],
+    ),
+    "list_v3": Operation(
+        "get",
+        "/api/public/v3/scores",
+        "Scores with a polymorphic value (cursor pagination)",
+        {"200": (schemas.ScoresV3, "one page"), **_errors("400", "401", "500", "503")},
+        _V3_PARAMS,
+    ),
+}
+"""The documented operations, by handler name."""
 
 
 class ScoreWrites:
@@ -71,7 +189,7 @@ class ScoreWrites:
 
     def routes(self) -> list[Route]:
         """The POST route."""
-        return [Route(SCORES_PATH, self.create, methods=["POST"])]
+        return [DocumentedRoute(SCORES_PATH, self.create, OPERATIONS["create"])]
 
     async def create(self, request: Request) -> Response:
         """Validate and store one score or an array of scores.
@@ -148,9 +266,9 @@ class ScoreReads:
     def routes(self) -> list[Route]:
         """v2 list and get, v3 list."""
         return [
-            Route("/api/public/v2/scores", self.list_v2, methods=["GET"]),
-            Route("/api/public/v2/scores/{score_id}", self.get_v2, methods=["GET"]),
-            Route("/api/public/v3/scores", self.list_v3, methods=["GET"]),
+            DocumentedRoute("/api/public/v2/scores", self.list_v2, OPERATIONS["list_v2"]),
+            DocumentedRoute("/api/public/v2/scores/{score_id}", self.get_v2, OPERATIONS["get_v2"]),
+            DocumentedRoute("/api/public/v3/scores", self.list_v3, OPERATIONS["list_v3"]),
         ]
 
     async def list_v2(self, request: Request) -> Response:

@@ -13,13 +13,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.api.parameters import ENVIRONMENT, PAGE, TIME_RANGE
 from ingest.api.resource import ReadResource
 from ingest.errors import HTTPError
+from ingest.http.openapi import DocumentedRoute, path_param, read
 from ingest.http.responses import JSONResponse
-from storage.query import sessions
+from storage.query import schemas, sessions
 from storage.query.params import parse_page
 
-__all__ = ["Sessions"]
+__all__ = ["OPERATIONS", "Sessions"]
+
+OPERATIONS = {
+    "list": read(
+        "/api/public/sessions", "List sessions", schemas.Sessions, [*PAGE, *TIME_RANGE, ENVIRONMENT]
+    ),
+    "get": read(
+        "/api/public/sessions/{sessionId}",
+        "A session with its traces",
+        schemas.SessionWithTraces,
+        [path_param("sessionId", "session id")],
+        not_found=True,
+    ),
+}
+"""The documented operations, by handler name."""
 
 
 class Sessions(ReadResource):
@@ -28,8 +44,8 @@ class Sessions(ReadResource):
     def routes(self) -> list[Route]:
         """List and get."""
         return [
-            Route("/api/public/sessions", self.list, methods=["GET"]),
-            Route("/api/public/sessions/{session_id}", self.get, methods=["GET"]),
+            DocumentedRoute("/api/public/sessions", self.list, OPERATIONS["list"]),
+            DocumentedRoute("/api/public/sessions/{session_id}", self.get, OPERATIONS["get"]),
         ]
 
     async def list(self, request: Request) -> Response:

@@ -17,16 +17,104 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.api.parameters import ENVIRONMENT, PAGE, TIME_RANGE, filter_array
 from ingest.api.resource import ReadResource
 from ingest.errors import HTTPError
 from ingest.http.body import read_body
+from ingest.http.openapi import (
+    STRING,
+    DocumentedRoute,
+    Operation,
+    array,
+    closed_object,
+    error_responses,
+    json_param,
+    path_param,
+    query_param,
+    read,
+    ref,
+)
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
-from storage.query import deletion, shapes
-from storage.query.params import parse_page, parse_trace_filter
+from storage.query import deletion, schemas, shapes
+from storage.query.filter_columns import TRACE_FILTERS
+from storage.query.params import TRACE_ORDER_FIELDS, parse_page, parse_trace_filter
 from storage.query.repository import Repository
 
-__all__ = ["Traces"]
+__all__ = ["OPERATIONS", "Traces"]
+
+_TRACE_PARAMS = [
+    *PAGE,
+    query_param("userId", STRING, "trace user id"),
+    query_param("name", STRING, "trace name"),
+    query_param("sessionId", STRING, "session id"),
+    *TIME_RANGE,
+    query_param(
+        "orderBy",
+        {
+            "type": "string",
+            "enum": [f"{f}.{d}" for f in sorted(TRACE_ORDER_FIELDS) for d in ("asc", "desc")],
+        },
+        "field.asc or field.desc",
+    ),
+    query_param("tags", STRING, "all must match", repeat=True),
+    query_param("version", STRING, "trace version"),
+    query_param("release", STRING, "trace release"),
+    ENVIRONMENT,
+    json_param(
+        "filter",
+        "TraceFilter",
+        "JSON array of {type, column, operator, value, key?} conditions (all must hold)",
+        required=False,
+    ),
+]
+_TRACE_ID = path_param("traceId", "trace id")
+_DELETED = {"200": (schemas.Message, "deleted"), **error_responses(("400", "401", "500", "503"))}
+_DELETE_REQUEST = closed_object(
+    {
+        "traceIds": {
+            **array({"type": "string", "minLength": 1}),
+            "minItems": 1,
+            "maxItems": deletion.MAX_TRACE_IDS,
+        }
+    }
+)
+
+OPERATIONS = {
+    "list": read(
+        "/api/public/traces",
+        "List traces",
+        schemas.Traces,
+        _TRACE_PARAMS,
+        schemas={"TraceFilter": filter_array(TRACE_FILTERS.columns)},
+    ),
+    "delete_many": Operation(
+        "delete",
+        "/api/public/traces",
+        "Delete traces with their observations and scores",
+        _DELETED,
+        request_body={
+            "required": True,
+            "content": {"application/json": {"schema": ref("DeleteTracesRequest")}},
+        },
+        schemas={"DeleteTracesRequest": _DELETE_REQUEST},
+    ),
+    "get": read(
+        "/api/public/traces/{traceId}",
+        "A trace with its observations",
+        schemas.TraceWithFullDetails,
+        [_TRACE_ID],
+        not_found=True,
+    ),
+    "delete": Operation(
+        "delete",
+        "/api/public/traces/{traceId}",
+        "Delete a trace with its observations and scores",
+        _DELETED,
+        [_TRACE_ID],
+    ),
+}
+"""The documented operations, by handler name."""
 
 
 class Traces(ReadResource):
@@ -39,10 +127,10 @@ class Traces(ReadResource):
     def routes(self) -> list[Route]:
         """GET and DELETE, on the collection and on one trace."""
         return [
-            Route("/api/public/traces", self.list, methods=["GET"]),
-            Route("/api/public/traces", self.delete_many, methods=["DELETE"]),
-            Route("/api/public/traces/{trace_id}", self.get, methods=["GET"]),
-            Route("/api/public/traces/{trace_id}", self.delete, methods=["DELETE"]),
+            DocumentedRoute("/api/public/traces", self.list, OPERATIONS["list"]),
+            DocumentedRoute("/api/public/traces", self.delete_many, OPERATIONS["delete_many"]),
+            DocumentedRoute("/api/public/traces/{trace_id}", self.get, OPERATIONS["get"]),
+            DocumentedRoute("/api/public/traces/{trace_id}", self.delete, OPERATIONS["delete"]),
         ]
 
     async def list(self, request: Request) -> Response:

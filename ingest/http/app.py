@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ingest.build_info import VERSION
 from ingest.errors import (
@@ -35,12 +35,19 @@ from ingest.errors import (
     status_for,
 )
 from ingest.http.metrics import QueryMetricsMiddleware
-from ingest.http.openapi import OPENAPI_PATH, openapi_document
+from ingest.http.openapi import (
+    OPENAPI_PATH,
+    STRING,
+    DocumentedRoute,
+    Operation,
+    openapi_document,
+)
 from ingest.http.responses import JSONResponse, error_response
 from storage.auth import Unauthenticated
 from storage.errors import PermanentError, RetryableError
+from storage.query.schemas import Health
 
-__all__ = ["HEALTH_PATH", "HealthCheck", "api_error", "create_app"]
+__all__ = ["HEALTH", "HEALTH_PATH", "METRICS", "OPENAPI", "HealthCheck", "api_error", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,33 @@ HEALTH_PATH = "/api/public/health"
 
 HealthCheck = Callable[[], Awaitable[str | None]]
 """Returns None when the role is healthy, else the reason (shown as ``status``)."""
+
+HEALTH = Operation(
+    "get",
+    HEALTH_PATH,
+    "Health check (no auth)",
+    {"200": (Health, "healthy"), "503": (Health, "unhealthy, the status says why")},
+    public=True,
+)
+OPENAPI = Operation(
+    "get",
+    OPENAPI_PATH,
+    "This document (no auth)",
+    {"200": ({"type": "object"}, "OpenAPI 3.1 document")},
+    public=True,
+)
+METRICS = Operation(
+    "get",
+    "/metrics",
+    "Prometheus metrics of the process (no auth)",
+    {
+        "200": {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": STRING}},
+        }
+    },
+    public=True,
+)
 
 _HANDLED: tuple[type[Exception], ...] = (
     HTTPError,
@@ -102,9 +136,9 @@ def create_app(routes: Sequence[BaseRoute], health: HealthCheck) -> Starlette:
 
     mounted: list[BaseRoute] = [
         *routes,
-        Route(HEALTH_PATH, health_route, methods=["GET"]),
-        Route(OPENAPI_PATH, openapi_route, methods=["GET"]),
-        Route("/metrics", _metrics, methods=["GET"]),
+        DocumentedRoute(HEALTH_PATH, health_route, HEALTH),
+        DocumentedRoute(OPENAPI_PATH, openapi_route, OPENAPI),
+        DocumentedRoute("/metrics", _metrics, METRICS),
     ]
     document = orjson.dumps(openapi_document(mounted))
     return Starlette(

@@ -19,22 +19,53 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ingest.errors import BadRequest, UnsupportedMediaType, status_for
 from ingest.http.body import inflate, read_body
 from ingest.http.headers import langfuse_header
+from ingest.http.openapi import DocumentedRoute, Operation, ref
 from ingest.otlp.export import TraceExport
 from ingest.otlp.json_codec import OTLPDecodeError, parse_export_request
 from ingest.telemetry import RECEIVER_METRICS
 
-__all__ = ["TRACE_PATHS", "OTLPHTTPReceiver"]
+__all__ = ["TRACE_PATHS", "OTLPHTTPReceiver", "operation"]
 
 log = logging.getLogger(__name__)
 
 TRACE_PATHS = ("/v1/traces", "/api/public/otel/v1/traces")
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+
+
+def operation(path: str) -> Operation:
+    """The OpenAPI description of an OTLP/HTTP trace export route."""
+    binary = {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}}
+    status = {**binary, "application/json": {"schema": ref("OtlpStatus")}}
+    texts = {
+        "200": "ExportTraceServiceResponse",
+        "400": "undecodable body",
+        "401": "missing or invalid Basic credentials",
+        "413": "body too large",
+        "415": "unsupported Content-Type or Content-Encoding",
+        "500": "storage rejected the data",
+        "503": "overloaded or storage down; retry after Retry-After",
+    }
+    return Operation(
+        "post",
+        path,
+        "OTLP/HTTP trace export (ExportTraceServiceRequest, optional gzip)",
+        {code: {"description": text, "content": status} for code, text in texts.items()},
+        request_body={
+            "required": True,
+            "content": {**binary, "application/json": {"schema": {"type": "object"}}},
+        },
+        schemas={
+            "OtlpStatus": {
+                "type": "object",
+                "description": "google.rpc.Status (JSON mapping) or its protobuf encoding",
+            }
+        },
+    )
 
 
 class OTLPHTTPReceiver:
@@ -49,9 +80,9 @@ class OTLPHTTPReceiver:
         self._export = export
         self._limit = max_request_bytes
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[DocumentedRoute]:
         """The POST routes for every trace path."""
-        return [Route(path, self.traces, methods=["POST"]) for path in TRACE_PATHS]
+        return [DocumentedRoute(path, self.traces, operation(path)) for path in TRACE_PATHS]
 
     async def traces(self, request: Request) -> Response:
         """Handle one export; never raises (every failure becomes an OTLP status response)."""

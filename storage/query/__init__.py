@@ -7,7 +7,8 @@ framework here: the routes live in ``ingest.api`` and call these modules.
 - ``sql``: shared trusted SQL fragments (``Where``, usage/cost reductions);
 - ``sessions``, ``observations_v2``, ``metrics_daily``, ``metrics`` + ``metrics_views``,
   ``deletion``, ``scores/``: one module per endpoint family;
-- ``openapi``: the OpenAPI 3.1 description of the routes.
+- ``schemas``: the response models (msgspec) the shapes fill; the OpenAPI components derive
+  from them (``ingest.http.openapi``).
 """
 
 from storage.query.repository import Repository

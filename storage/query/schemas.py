@@ -2,7 +2,7 @@
 
 Every response body (or item of one) is a ``msgspec.Struct``: the shaping functions
 (``shapes``, ``sessions``, ``observations_v2``, ``metrics_daily``, ``scores.shapes``) build these
-models and turn them into JSON-ready dicts with ``as_json``, and ``openapi`` derives the
+models and turn them into JSON-ready dicts with ``as_json``, and ``ingest.http.openapi`` derives the
 component schemas of ``GET /api/public/openapi.json`` from the same classes with
 ``component_schemas``. A key is therefore written once, as a snake_case field name: JSON keys
 are its camelCase form (``rename="camel"``), in field order (subclasses append their fields).
