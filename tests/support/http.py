@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
+from ingest.api.ingestion import Ingestion
+from ingest.api.read import read_routes
+from ingest.api.scores import ScoreWrites
 from ingest.http.app import HealthCheck, create_app
+from ingest.http.openapi import openapi_document
+from ingest.otlp.export import TraceExport
+from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from storage.auth import StaticKeyStore
+from storage.query.repository import Repository
+from tests.support.fakes import FailingClient, RecordingSink
 
-__all__ = ["test_client"]
+__all__ = ["all_in_one_document", "all_in_one_routes", "receiver_routes", "test_client"]
 
 
 async def _healthy() -> str | None:
@@ -22,3 +32,28 @@ def test_client(routes: Sequence[BaseRoute], health: HealthCheck = _healthy) -> 
 
 
 test_client.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def receiver_routes() -> list[BaseRoute]:
+    """The receiver role's routes (OTLP/HTTP, score and ingestion writes) over fakes."""
+    keys = StaticKeyStore([])
+    sink = RecordingSink()
+    return [
+        *OTLPHTTPReceiver(TraceExport(sink, keys), 1).routes(),
+        *ScoreWrites(sink, keys, 1).routes(),
+        *Ingestion(sink, sink, keys, 1).routes(),
+    ]
+
+
+def all_in_one_routes() -> list[BaseRoute]:
+    """The all-in-one role's routes without PostgreSQL (receiver routes and the read API),
+    built over fakes: nothing is read or written."""
+    unused = FailingClient(AssertionError("routes are built without storage"))
+    read = read_routes(Repository(unused), StaticKeyStore([]), max_request_bytes=1)
+    return [*receiver_routes(), *read]
+
+
+def all_in_one_document() -> dict[str, Any]:
+    """The OpenAPI document an all-in-one process without PostgreSQL serves."""
+    app = create_app(all_in_one_routes(), _healthy)
+    return openapi_document(app.routes)

@@ -31,18 +31,15 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import BaseRoute, Route
 
-from ingest.api.ingestion import Ingestion
-from ingest.api.read import read_routes
-from ingest.api.scores import ScoreWrites
 from ingest.http import openapi as served_openapi
-from ingest.otlp.export import TraceExport
-from ingest.otlp.http_receiver import OTLPHTTPReceiver
-from storage.auth import StaticKeyStore
+from ingest.http.openapi import OPENAPI_PATH, DocumentedRoute, Operation, openapi_document
 from storage.query.observations_v2 import FIELD_GROUPS
-from storage.query.openapi import OPENAPI_PATH, openapi_document
-from storage.query.repository import Repository
-from tests.support.fakes import FailingClient, RecordingSink
-from tests.support.http import test_client
+from tests.support.http import (
+    all_in_one_document,
+    all_in_one_routes,
+    receiver_routes,
+    test_client,
+)
 from tests.support.otel import emit_agent_trace, provider_for
 from tests.support.service import Service, start_service
 
@@ -78,26 +75,8 @@ def _documented(routes: list[BaseRoute]) -> tuple[dict[str, Any], set[tuple[str,
     return document, pairs
 
 
-def _receiver_routes() -> list[BaseRoute]:
-    keys = StaticKeyStore([])
-    sink = RecordingSink()
-    return [
-        *OTLPHTTPReceiver(TraceExport(sink, keys), 1).routes(),
-        *ScoreWrites(sink, keys, 1).routes(),
-        *Ingestion(sink, sink, keys, 1).routes(),
-    ]
-
-
 def test_all_in_one_document_describes_exactly_the_served_routes() -> None:
-    keys = StaticKeyStore([])
-    routes = [
-        *_receiver_routes(),
-        *read_routes(
-            Repository(FailingClient(AssertionError("routes are built without storage"))),
-            keys,
-            max_request_bytes=1,
-        ),
-    ]
+    routes = all_in_one_routes()
     document, documented = _documented(routes)
     app_routes = list(test_client(routes).app.routes)  # type: ignore[attr-defined]
     assert documented == _operations(app_routes)
@@ -118,31 +97,32 @@ def test_all_in_one_document_describes_exactly_the_served_routes() -> None:
 
 
 def test_receiver_documents_only_what_it_serves() -> None:
-    _, documented = _documented(_receiver_routes())
+    _, documented = _documented(receiver_routes())
     assert ("/api/public/traces", "get") not in documented
     assert ("/api/public/scores", "post") in documented
     assert ("/v1/traces", "post") in documented
     assert documented == _operations(
-        list(test_client(_receiver_routes()).app.routes)  # type: ignore[attr-defined]
+        list(test_client(receiver_routes()).app.routes)  # type: ignore[attr-defined]
     )
     assert served_openapi.OPENAPI_PATH == OPENAPI_PATH
 
 
-def test_extension_point_adds_paths_and_schemas() -> None:
-    score = {"type": "object", "properties": {"id": {"type": "string"}}}
-    extra_paths = {
-        "/api/public/scores": {"post": {"responses": {"200": {"description": "created"}}}},
-        "/api/public/v2/scores": {"get": {"responses": {"200": {"description": "scores"}}}},
-        "/api/public/traces": {"patch": {"responses": {"200": {"description": "x"}}}},
-    }
-    document = openapi_document(extra_paths, {"Score": score})
-    assert "post" in document["paths"]["/api/public/scores"]
-    assert set(document["paths"]["/api/public/traces"]) == {"get", "delete", "patch"}
-    assert document["components"]["schemas"]["Score"] == score
-    with pytest.raises(ValueError, match="GET /api/public/traces is already described"):
-        openapi_document({"/api/public/traces": {"get": {}}})
-    with pytest.raises(ValueError, match="component schema Trace is already defined"):
-        openapi_document(None, {"Trace": {}})
+def test_undocumented_routes_are_left_out_and_clashes_refused() -> None:
+    async def endpoint(request: Any) -> Any:
+        raise AssertionError("not called")
+
+    plain = Route("/internal", endpoint, methods=["GET"])
+    operation = Operation("get", "/x", "x", {"200": ({"type": "object"}, "ok")})
+    document = openapi_document([plain, DocumentedRoute("/x", endpoint, operation)])
+    assert list(document["paths"]) == ["/x"]
+    with pytest.raises(ValueError, match="GET /x is already described"):
+        openapi_document([DocumentedRoute("/x", endpoint, operation)] * 2)
+    first = Operation("get", "/a", "a", {}, schemas={"Req": {"type": "object"}})
+    second = Operation("get", "/b", "b", {}, schemas={"Req": {"type": "array"}})
+    with pytest.raises(ValueError, match="component schema Req is defined twice"):
+        openapi_document(
+            [DocumentedRoute("/a", endpoint, first), DocumentedRoute("/b", endpoint, second)]
+        )
 
 
 # ---- schemathesis against a running service ----------------------------------------------------
@@ -202,12 +182,12 @@ def api_schema(seeded_service: Seeded) -> Any:
 
 
 # One test per GET operation under /api/public, listed from the in-process document (the served
-# one is compared with it below). schemathesis' lazy ``from_fixture`` loader does not work with
+# one is compared with it below); the score reads have their own module (test_openapi_scores). schemathesis' lazy ``from_fixture`` loader does not work with
 # pytest 9 (it sets ``node._nodeid``), so the cases are drawn with hypothesis directly.
 GET_PATHS = sorted(
     path
-    for path, item in openapi_document()["paths"].items()
-    if path.startswith("/api/public/") and "get" in item
+    for path, item in all_in_one_document()["paths"].items()
+    if path.startswith("/api/public/") and "get" in item and "/scores" not in path
 )
 
 _WINDOW = {"fromTimestamp": "2000-01-01T00:00:00Z", "toTimestamp": "2200-01-01T00:00:00Z"}
@@ -312,12 +292,12 @@ def test_get_routes_conform_to_the_document(
 
 
 def test_served_document_contains_the_in_process_one(seeded_service: Seeded) -> None:
-    """No credentials needed; the served document may add operations registered through the
-    extension point (scores, ingestion), but every operation described here is served as is."""
+    """No credentials needed; every operation of the in-process all-in-one document is served
+    as is."""
     response = httpx.get(f"{seeded_service.service.http_url}{OPENAPI_PATH}", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    served, expected = response.json(), openapi_document()
+    served, expected = response.json(), all_in_one_document()
     assert served["openapi"] == "3.1.0"
     for path, item in expected["paths"].items():
         for method, operation in item.items():

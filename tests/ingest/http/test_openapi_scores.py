@@ -1,5 +1,5 @@
-"""The score routes' OpenAPI path items (storage.query.scores.openapi) describe exactly the
-routes served, merge into the base document, and the running service conforms to them:
+"""The score routes' OpenAPI operations (``ingest.api.scores.OPERATIONS``) describe exactly the
+routes served, reach the all-in-one document, and the running service conforms to them:
 schemathesis generates requests for every GET route and checks statuses and bodies."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from starlette.routing import Route
 
+from ingest.api import ingestion, scores
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreReads, ScoreWrites
+from ingest.http.openapi import DocumentedRoute
 from storage.auth import StaticKeyStore
-from storage.query.openapi import openapi_document
-from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 from storage.query.scores.repository import ScoreRepository
 from tests.support.fakes import FailingClient, RecordingSink
+from tests.support.http import all_in_one_document
 from tests.support.service import Service
 
 CHECKS = [
@@ -32,8 +32,9 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-DOCUMENT = openapi_document(SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS)
-GET_PATHS = sorted(p for p, item in SCORES_OPENAPI_PATHS.items() if "get" in item)
+DOCUMENT = all_in_one_document()
+OPERATIONS = [*scores.OPERATIONS.values(), ingestion.OPERATION]
+GET_PATHS = sorted(op.path for op in OPERATIONS if op.method == "get")
 
 
 def test_paths_are_the_served_routes() -> None:
@@ -47,13 +48,14 @@ def test_paths_are_the_served_routes() -> None:
     ]
     served = set()
     for route in routes:
-        assert isinstance(route, Route)
+        assert isinstance(route, DocumentedRoute)
         path = route.path.replace("{score_id}", "{scoreId}")
+        assert path == route.operation.path
         served |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
-    documented = {(p, m) for p, item in SCORES_OPENAPI_PATHS.items() for m in item}
+    documented = {(op.path, op.method) for op in OPERATIONS}
     assert documented == served
-    for path in SCORES_OPENAPI_PATHS:
-        assert path in DOCUMENT["paths"]
+    for op in OPERATIONS:
+        assert DOCUMENT["paths"][op.path][op.method] == op.item()
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,8 @@ import pytest
 from storage.query import schemas, shapes
 from storage.query.metrics_daily import daily_metrics_json
 from storage.query.observations_v2 import FIELD_GROUPS, observation_v2_json
-from storage.query.openapi import openapi_document
 from storage.query.repository import TraceDetail
 from storage.query.schemas import ObservationV2, json_keys
-from storage.query.scores.openapi import SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS
 from storage.query.scores.shapes import (
     score_v1_json,
     score_v2_json,
@@ -29,11 +27,10 @@ from storage.query.scores.shapes import (
     trace_summary_json,
 )
 from storage.query.sessions import SessionDetail, session_detail_json, session_json
+from tests.support.http import all_in_one_document
 
 US = 1_763_770_000_123_456
-SCHEMAS: dict[str, Any] = openapi_document(SCORES_OPENAPI_PATHS, SCORES_OPENAPI_SCHEMAS)[
-    "components"
-]["schemas"]
+SCHEMAS: dict[str, Any] = all_in_one_document()["components"]["schemas"]
 ALL_GROUPS = tuple(FIELD_GROUPS)
 SCORE_GROUPS = frozenset({"details", "subject", "annotation"})
 
