@@ -182,8 +182,9 @@ def api_schema(seeded_service: Seeded) -> Any:
 
 
 # One test per GET operation under /api/public, listed from the in-process document (the served
-# one is compared with it below); the score reads have their own module (test_openapi_scores). schemathesis' lazy ``from_fixture`` loader does not work with
-# pytest 9 (it sets ``node._nodeid``), so the cases are drawn with hypothesis directly.
+# one is compared with it below); the score reads have their own module (test_openapi_scores).
+# schemathesis' lazy ``from_fixture`` loader does not work with pytest 9 (it sets
+# ``node._nodeid``), so the cases are drawn with hypothesis directly.
 GET_PATHS = sorted(
     path
     for path, item in all_in_one_document()["paths"].items()
