@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from storage.clickhouse.chdb import ChdbClient
-from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, NATIVE, Client
+from storage.clickhouse.client import (
+    ARROW_STREAM,
+    JSON_COMPACT_EACH_ROW,
+    NATIVE,
+    Client,
+    ProtobufInsert,
+)
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.prepared import PreparedInsert
 from storage.clickhouse.writer import ClickHouseWriter
@@ -82,17 +88,7 @@ class RowsOnly:
     ) -> PreparedInsert:
         raise PermanentError("not used: no Protobuf path")
 
-    def prepare_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> PreparedInsert:
+    def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         raise PermanentError("not used: no Protobuf path")
 
     def close(self) -> None:

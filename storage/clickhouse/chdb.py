@@ -22,7 +22,7 @@ import orjson
 
 from storage.clickhouse.arrow import encode_arrow_stream
 from storage.clickhouse.classify import classify_error
-from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, PROTOBUF
+from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, PROTOBUF, ProtobufInsert
 from storage.clickhouse.columns import (
     ColumnTypes,
     check_columns,
@@ -196,58 +196,32 @@ class ChdbClient:
         )
         return self._insert_from_file(sql, structure, payload)
 
-    def insert_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> None:
-        """``prepare_protobuf(...).run()``."""
-        self.prepare_protobuf(
-            table,
-            columns,
-            expressions,
-            structure=structure,
-            schema=schema,
-            message=message,
-            payload=payload,
-        ).run()
+    def insert_protobuf(self, insert: ProtobufInsert) -> None:
+        """``prepare_protobuf(insert).run()``."""
+        self.prepare_protobuf(insert).run()
 
-    def prepare_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> PreparedInsert:
+    def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         """``Client.prepare_protobuf``: ``payload`` goes through a file in the data
         folder (chdb's streaming insert takes no ``INSERT ... SELECT``), read with the
         ``file()`` table function and deleted afterwards."""
-        validate_table(table)
-        names = column_list(columns)
-        if len(expressions) != len(columns):
-            raise PermanentError(f"{len(expressions)} expressions for {len(columns)} columns")
-        if not _PROTO_MESSAGE.match(message):
-            raise PermanentError(f"invalid protobuf message name {message!r}")
-        if not payload:
+        validate_table(insert.table)
+        names = column_list(insert.columns)
+        if len(insert.expressions) != len(insert.columns):
+            raise PermanentError(
+                f"{len(insert.expressions)} expressions for {len(insert.columns)} columns"
+            )
+        if not _PROTO_MESSAGE.match(insert.message):
+            raise PermanentError(f"invalid protobuf message name {insert.message!r}")
+        if not insert.payload:
             return PreparedInsert.empty()
-        schema_file = self._schema_file(schema)
+        schema_file = self._schema_file(insert.schema)
         sql = (
-            f"INSERT INTO {table} ({names}) SELECT {', '.join(expressions)}"
+            f"INSERT INTO {insert.table} ({names}) SELECT {', '.join(insert.expressions)}"
             " FROM file({data_file:String}, 'Protobuf', {structure:String})"
-            f" SETTINGS format_schema = {_sql_string(f'{schema_file}:{message}')},"
+            f" SETTINGS format_schema = {_sql_string(f'{schema_file}:{insert.message}')},"
             f" {_COLUMN_INSERT_SETTINGS}"
         )
-        return self._insert_from_file(sql, structure, payload)
+        return self._insert_from_file(sql, insert.structure, insert.payload)
 
     def _insert_from_file(self, sql: str, structure: str, payload: bytes) -> PreparedInsert:
         """Write ``payload`` to a scratch file; the prepared ``sql`` reads it through the

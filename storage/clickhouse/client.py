@@ -20,11 +20,19 @@ client sends insert data in; ``prepare_protobuf`` works only when it holds ``PRO
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from storage.clickhouse.prepared import PreparedInsert
 
-__all__ = ["ARROW_STREAM", "JSON_COMPACT_EACH_ROW", "NATIVE", "PROTOBUF", "Client"]
+__all__ = [
+    "ARROW_STREAM",
+    "JSON_COMPACT_EACH_ROW",
+    "NATIVE",
+    "PROTOBUF",
+    "Client",
+    "ProtobufInsert",
+]
 
 JSON_COMPACT_EACH_ROW = "JSONCompactEachRow"
 """``ChdbClient.insert_rows``' data format: one JSON array per row."""
@@ -34,6 +42,23 @@ PROTOBUF = "Protobuf"
 """Length-delimited protobuf messages that ClickHouse decodes (``Client.prepare_protobuf``)."""
 NATIVE = "Native"
 """ClickHouse's native protocol data blocks (``ServerClient``, clickhouse-driver)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProtobufInsert:
+    """``INSERT INTO table (columns) SELECT expressions FROM`` the length-delimited ``message``
+    messages in ``payload`` (ClickHouse's ``Protobuf`` format, ClickHouse docs "Protobuf"),
+    decoded with the ``.proto`` text ``schema`` into ``structure`` (``"name Type, ..."``,
+    fields matched by name). ``expressions`` are SQL written by the caller (never user
+    values)."""
+
+    table: str
+    columns: Sequence[str]
+    expressions: Sequence[str]
+    structure: str
+    schema: str
+    message: str
+    payload: bytes
 
 
 class Client(Protocol):
@@ -121,24 +146,10 @@ class Client(Protocol):
         """
         ...
 
-    def prepare_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> PreparedInsert:
-        """``INSERT INTO table (columns) SELECT expressions FROM`` the length-delimited
-        ``message`` messages in ``payload`` (ClickHouse's ``Protobuf`` format), decoded with the
-        ``.proto`` text ``schema`` into ``structure`` (``"name Type, ..."``, fields matched by
-        name), ready to ``run``. One INSERT, with ``insert_columns``' settings; an empty
-        payload does nothing. Only for clients whose ``insert_formats`` hold ``PROTOBUF``.
-
-        ``expressions`` are SQL written by the caller (never user values).
+    def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
+        """``insert`` (``ProtobufInsert``), ready to ``run``. One INSERT, with
+        ``insert_columns``' settings; an empty payload does nothing. Only for clients whose
+        ``insert_formats`` hold ``PROTOBUF``.
 
         Raises (here or from ``run``):
             PermanentError: bad names, data ClickHouse cannot decode or convert, or a client

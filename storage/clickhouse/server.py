@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from storage.clickhouse.classify import classify_error
-from storage.clickhouse.client import NATIVE
+from storage.clickhouse.client import NATIVE, ProtobufInsert
 from storage.clickhouse.columns import (
     ColumnTypes,
     check_columns,
@@ -217,17 +217,7 @@ class ServerClient:
 
         return PreparedInsert(run)
 
-    def prepare_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> PreparedInsert:
+    def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         """Not supported: ``insert_formats`` has no ``Protobuf`` (the schema file would have to
         be on the server, ClickHouse docs "format_schema").
 

@@ -41,7 +41,7 @@ from functools import partial
 from itertools import compress
 from typing import Any, Generic, TypeVar
 
-from storage.clickhouse.client import PROTOBUF, Client
+from storage.clickhouse.client import PROTOBUF, Client, ProtobufInsert
 from storage.clickhouse.keys import key_condition
 from storage.clickhouse.prepared import PreparedInsert
 from storage.clickhouse.rows import (
@@ -302,13 +302,15 @@ class ClickHouseWriter:
             serialized = list(compress(serialized, keep))
             hashes = list(compress(hashes, keep))
         return client.prepare_protobuf(
-            f"{self._db}.observations",
-            OBSERVATION_COLUMNS,
-            observation_select(now, now),
-            structure=OBSERVATION_PROTO_STRUCTURE,
-            schema=observation_proto_schema(),
-            message=OBSERVATION_PROTO_MESSAGE,
-            payload=observation_stream(serialized, hashes, created),
+            ProtobufInsert(
+                f"{self._db}.observations",
+                OBSERVATION_COLUMNS,
+                observation_select(now, now),
+                structure=OBSERVATION_PROTO_STRUCTURE,
+                schema=observation_proto_schema(),
+                message=OBSERVATION_PROTO_MESSAGE,
+                payload=observation_stream(serialized, hashes, created),
+            )
         )
 
     def _insert(self, table: str, columns: dict[str, list[Any]]) -> None:

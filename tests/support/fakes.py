@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.pricing.sources import MatchedPrice
-from storage.clickhouse.client import NATIVE, PROTOBUF, Client
+from storage.clickhouse.client import NATIVE, PROTOBUF, Client, ProtobufInsert
 from storage.clickhouse.prepared import PreparedInsert, Starting
 from storage.errors import PermanentError
 from storage.records import ObservationRecord, ScoreRecord
@@ -57,17 +57,7 @@ class FailingClient:
     ) -> PreparedInsert:
         raise self.error
 
-    def prepare_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> PreparedInsert:
+    def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         raise self.error
 
     def close(self) -> None:
@@ -110,28 +100,10 @@ class DelegatingClient:
 
         return PreparedInsert(run)
 
-    def prepare_protobuf(
-        self,
-        table: str,
-        columns: Sequence[str],
-        expressions: Sequence[str],
-        *,
-        structure: str,
-        schema: str,
-        message: str,
-        payload: bytes,
-    ) -> PreparedInsert:
+    def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         if PROTOBUF not in self.insert_formats:
             raise PermanentError("this client does not insert Protobuf")
-        return self.client.prepare_protobuf(
-            table,
-            columns,
-            expressions,
-            structure=structure,
-            schema=schema,
-            message=message,
-            payload=payload,
-        )
+        return self.client.prepare_protobuf(insert)
 
     def close(self) -> None:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ import pytest
 
 from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.classify import classify_error
+from storage.clickhouse.client import ProtobufInsert
 from storage.clickhouse.params import encode_param
 from storage.errors import PermanentError, RetryableError
 
@@ -315,18 +317,20 @@ def test_insert_protobuf(client: ChdbClient) -> None:
     # hand-encoded Item messages: name="a", note="" (set), counts={"x": 300}, tags=["t"]
     first = b"\x0a\x01a" + b"\x12\x00" + b"\x1a\x06\x0a\x01x\x10\xac\x02" + b"\x22\x01t"
     second = b"\x0a\x01b" + b"\x28" + bytes([0xC0, 0xC4, 0x07])  # at_us = 123456
-    kwargs: dict[str, Any] = {
-        "structure": "name String, note Nullable(String), counts Map(String, UInt64),"
-        " tags Array(String), at_us Nullable(Int64)",
-        "schema": PROTO,
-        "message": "Item",
-    }
     columns = ["name", "note", "counts", "tags", "at"]
     expressions = ["upper(name)", "note", "counts", "tags", "fromUnixTimestamp64Micro(at_us)"]
-    client.insert_protobuf(
-        "default.engine_pb", columns, expressions, payload=_delimited(first, second), **kwargs
+    insert = ProtobufInsert(
+        "default.engine_pb",
+        columns,
+        expressions,
+        structure="name String, note Nullable(String), counts Map(String, UInt64),"
+        " tags Array(String), at_us Nullable(Int64)",
+        schema=PROTO,
+        message="Item",
+        payload=_delimited(first, second),
     )
-    client.insert_protobuf("default.engine_pb", columns, expressions, payload=b"", **kwargs)
+    client.insert_protobuf(insert)
+    client.insert_protobuf(dataclasses.replace(insert, payload=b""))
     assert client.select(
         "SELECT name, note, counts, tags, toUnixTimestamp64Micro(at) AS at"
         " FROM default.engine_pb ORDER BY name"
@@ -335,13 +339,10 @@ def test_insert_protobuf(client: ChdbClient) -> None:
         {"name": "B", "note": None, "counts": {}, "tags": [], "at": 123456},
     ]
     with pytest.raises(PermanentError, match="invalid protobuf message name"):
-        client.insert_protobuf("default.engine_pb", columns, expressions, **{
-            **kwargs, "message": "Item; DROP", "payload": b"x"})  # fmt: skip
+        client.insert_protobuf(dataclasses.replace(insert, message="Item; DROP", payload=b"x"))
     with pytest.raises(PermanentError, match="expressions for"):
-        client.insert_protobuf("default.engine_pb", columns, ["name"], payload=b"x", **kwargs)
+        client.insert_protobuf(dataclasses.replace(insert, expressions=["name"], payload=b"x"))
     with pytest.raises(PermanentError, match="ATTEMPT_TO_READ_AFTER_EOF"):  # corrupt data
-        client.insert_protobuf(
-            "default.engine_pb", columns, expressions, payload=b"\x05\xff\xff", **kwargs
-        )
+        client.insert_protobuf(dataclasses.replace(insert, payload=b"\x05\xff\xff"))
     assert client.select("SELECT count() AS c FROM default.engine_pb") == [{"c": 2}]
     assert not any(client.path.joinpath("otelfuse-inserts").glob("insert-*"))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from storage.clickhouse.chdb import ChdbClient
-from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, NATIVE
+from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, NATIVE, ProtobufInsert
 from storage.clickhouse.rows import content_hash
 from storage.clickhouse.writer import ClickHouseWriter, EventClock
 from storage.errors import PermanentError, RetryableError
@@ -649,8 +649,8 @@ class Flaky(DelegatingClient):
                 raise
         return prepared
 
-    def prepare_protobuf(self, *args: Any, **kwargs: Any) -> Any:
-        prepared = self.client.prepare_protobuf(*args, **kwargs)
+    def prepare_protobuf(self, insert: ProtobufInsert) -> Any:
+        prepared = self.client.prepare_protobuf(insert)
         flaky = self
 
         class Run:
