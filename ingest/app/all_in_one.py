@@ -31,63 +31,35 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.app.clickhouse import Storage
-from ingest.app.metadata import bootstrap_from_settings, open_postgres
+from ingest.app.metadata import open_keys
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
+from ingest.app.service import StackedService
 from ingest.app.settings import Settings
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.sinks import ThreadedScoreSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Pipeline
-from storage.auth import KeyStore
 from storage.clickhouse.scores import ScoreWriter
-from storage.projects import ProjectBootstrap
 
 __all__ = ["AllInOne"]
 
 log = logging.getLogger(__name__)
 
 
-class AllInOne:
+class AllInOne(StackedService):
     """The all-in-one service; ``async with AllInOne(settings) as service: ...``."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
-        self.bootstrap: ProjectBootstrap | None = None
-        self._stack = contextlib.AsyncExitStack()
-
-    async def __aenter__(self) -> AllInOne:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        """Open storage, run migrations, start the pipeline, then both receivers; on a
-        failure, what was started is stopped again.
-
-        Raises:
-            ValueError: bad project settings; RuntimeError: a port cannot be bound.
-        """
-        try:
-            await self._start(self._stack)
-        except BaseException:
-            await self.stop()
-            raise
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        """Open the key store and storage (migrating both), start the pipeline, then both
+        receivers."""
         s = self.settings
-        keys: KeyStore
-        postgres = None
-        if s.postgres.url:
-            postgres = await open_postgres(s, migrate=True)
-            stack.push_async_callback(postgres.close)
-            keys = postgres.keys
-        else:
-            self.bootstrap = bootstrap_from_settings(s)
-            keys = self.bootstrap.keys
+        keys, postgres = await open_keys(s, stack, migrate=True)
         storage = await Storage.open(s, migrate=True)
         stack.push_async_callback(storage.close)
         process, _ = await observation_step(s, storage, postgres)
@@ -113,8 +85,3 @@ class AllInOne:
             s.server.grpc_address,
             s.server.http_address,
         )
-
-    async def stop(self) -> None:
-        """Stop receivers (in-flight exports finish), flush the pipeline, close storage.
-        Safe to call twice or without ``start``."""
-        await self._stack.aclose()

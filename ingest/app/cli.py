@@ -77,11 +77,6 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     record_build_info(args.role)
     try:
         await service.start()
-        bootstrap = getattr(service, "bootstrap", None)
-        if bootstrap is not None and bootstrap.new_secret_key is not None:
-            from ingest.app.metadata import print_new_keys
-
-            print_new_keys(bootstrap)
         await stop.wait()
         log.info("shutting down")
     finally:

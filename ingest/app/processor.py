@@ -15,6 +15,7 @@ from ingest.app.clickhouse import Storage
 from ingest.app.metadata import open_keys
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_http
+from ingest.app.service import StackedService
 from ingest.app.settings import Settings
 from processors.batch import WriteScores
 from processors.kafka.consumer import RecordConsumer
@@ -25,36 +26,29 @@ __all__ = ["Processor"]
 log = logging.getLogger(__name__)
 
 
-class Processor:
+class Processor(StackedService):
     """Kafka in, ingestion merges, usage and cost, batches (and scores) into ClickHouse;
     optionally the read API too."""
 
     def __init__(self, settings: Settings, *, serve_query: bool = False) -> None:
+        super().__init__()
         self.settings = settings
         self.serve_query = serve_query
         self._run: asyncio.Task[None] | None = None
         self._storage: Storage | None = None
         self._consumer: RecordConsumer | None = None
-        self._stack = contextlib.AsyncExitStack()
 
     async def _health(self) -> str | None:
         running = self._run is not None and not self._run.done()
         return None if running else "consumer stopped"
 
-    async def start(self) -> None:
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         """Open ClickHouse, start consuming, then serve HTTP.
 
         Raises:
             RetryableError / PermanentError: ClickHouse or PostgreSQL cannot be opened;
                 RuntimeError: the HTTP port cannot be bound.
         """
-        try:
-            await self._start(self._stack)
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         s = self.settings
         keys, postgres = await open_keys(s, stack)
         self._storage = storage = await Storage.open(s, migrate=False)
@@ -83,11 +77,6 @@ class Processor:
             s.server.http_address,
             " (with query API)" if self.serve_query else "",
         )
-
-    async def stop(self) -> None:
-        """Stop HTTP, finish the batch in progress, commit, leave the group, then close
-        ClickHouse."""
-        await self._stack.aclose()
 
 
 async def _finish(consumer: RecordConsumer, run: asyncio.Task[None]) -> None:

@@ -10,6 +10,7 @@ from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
 from ingest.app.metadata import open_keys
 from ingest.app.servers import start_http
+from ingest.app.service import StackedService
 from ingest.app.settings import Settings
 
 __all__ = ["Query"]
@@ -17,34 +18,26 @@ __all__ = ["Query"]
 log = logging.getLogger(__name__)
 
 
-class Query:
+class Query(StackedService):
     """The Langfuse read API over ClickHouse."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
-        self._stack = contextlib.AsyncExitStack()
 
-    async def start(self) -> None:
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         """Open the key store and ClickHouse, then serve HTTP.
 
         Raises:
             RetryableError / PermanentError: a store cannot be opened; RuntimeError: the port
                 cannot be bound.
         """
-        s, stack = self.settings, self._stack
-        try:
-            keys, postgres = await open_keys(s, stack)
-            storage = await Storage.open(s, migrate=False)
-            stack.push_async_callback(storage.close)
-            models = postgres.models if postgres is not None else None
-            limit = s.server.max_request_bytes
-            routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
-            await start_http(s, stack, routes, storage.health)
-        except BaseException:
-            await self.stop()
-            raise
+        s = self.settings
+        keys, postgres = await open_keys(s, stack)
+        storage = await Storage.open(s, migrate=False)
+        stack.push_async_callback(storage.close)
+        models = postgres.models if postgres is not None else None
+        limit = s.server.max_request_bytes
+        routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
+        await start_http(s, stack, routes, storage.health)
         log.info("otelfuse query API ready: http://%s", s.server.http_address)
-
-    async def stop(self) -> None:
-        """Stop serving, then close the stores. Safe to call twice."""
-        await self._stack.aclose()

@@ -15,6 +15,7 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
 from ingest.app.metadata import open_keys
 from ingest.app.servers import start_grpc, start_http
+from ingest.app.service import StackedService
 from ingest.app.settings import Settings
 from ingest.kafka import KafkaPublisher
 from ingest.otlp.export import TraceExport
@@ -25,40 +26,36 @@ __all__ = ["Receiver"]
 log = logging.getLogger(__name__)
 
 
-class Receiver:
+class Receiver(StackedService):
     """OTLP, scores and ingestion batches in, records to Kafka."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
         self.publisher = KafkaPublisher(settings.publisher)
-        self._stack = contextlib.AsyncExitStack()
 
     async def _health(self) -> str | None:
         return None if self.publisher.has_room() else "Kafka producer unavailable"
 
-    async def start(self) -> None:
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         """Connect to Kafka, then open both receivers.
 
         Raises:
             RetryableError: Kafka unreachable at start; RuntimeError: a port cannot be bound.
         """
-        s, stack = self.settings, self._stack
-        try:
-            keys, _ = await open_keys(s, stack)
-            await self.publisher.start()
-            stack.push_async_callback(self.publisher.stop)
-            export = TraceExport(self.publisher, keys)
-            await start_grpc(s, stack, export)
-            publisher, limit = self.publisher, s.server.max_request_bytes
-            routes: list[BaseRoute] = [
-                *OTLPHTTPReceiver(export, limit).routes(),
-                *ScoreWrites(publisher, keys, limit).routes(),
-                *Ingestion(publisher, publisher, keys, limit).routes(),
-            ]
-            await start_http(s, stack, routes, self._health)
-        except BaseException:
-            await self.stop()
-            raise
+        s = self.settings
+        keys, _ = await open_keys(s, stack)
+        await self.publisher.start()
+        stack.push_async_callback(self.publisher.stop)
+        export = TraceExport(self.publisher, keys)
+        await start_grpc(s, stack, export)
+        publisher, limit = self.publisher, s.server.max_request_bytes
+        routes: list[BaseRoute] = [
+            *OTLPHTTPReceiver(export, limit).routes(),
+            *ScoreWrites(publisher, keys, limit).routes(),
+            *Ingestion(publisher, publisher, keys, limit).routes(),
+        ]
+        await start_http(s, stack, routes, self._health)
         log.info(
             "otelfuse receiver ready: OTLP/gRPC %s, OTLP/HTTP http://%s → Kafka %s topics %s, %s",
             s.server.grpc_address,
@@ -67,7 +64,3 @@ class Receiver:
             s.publisher.topic,
             s.publisher.scores_topic,
         )
-
-    async def stop(self) -> None:
-        """Stop receiving (in-flight exports finish), then flush and close the producer."""
-        await self._stack.aclose()

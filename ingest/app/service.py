@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import contextlib
+from typing import Protocol, Self
 
-__all__ = ["Service"]
+__all__ = ["Service", "StackedService"]
 
 
 class Service(Protocol):
@@ -18,3 +19,36 @@ class Service(Protocol):
     async def stop(self) -> None:
         """Stop serving, flush, close dependencies."""
         ...
+
+
+class StackedService:
+    """A ``Service`` whose parts start, in order, on one ``contextlib.AsyncExitStack``:
+    ``stop`` closes the stack, so parts stop in the reverse order, and a failed ``start``
+    stops what had started. Subclasses implement ``_start``; ``async with`` works too."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the parts (``_start``); on a failure, stop those already started and raise."""
+        try:
+            await self._start(self._stack)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        """Start each part, pushing its stop onto ``stack``."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop every started part, last started first. Safe to call twice or without
+        ``start``."""
+        await self._stack.aclose()
