@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.receiver import cpu_seconds
+from bench.receiver import cpu_s
 from bench.run_ingest import RESULTS, percentile
 from tests.scaleout.conftest import PROJECT, TOPICS, Stack, migrate
 from tests.support.kafka import start_broker
@@ -502,9 +502,9 @@ def cpu_snapshot(stack: Stack) -> dict[str, float]:
     """CPU seconds used so far by each process of the run (the generator is this process)."""
     assert stack.broker.process is not None
     return {
-        "receiver": cpu_seconds(stack.receiver.process.pid),
-        "processor": cpu_seconds(stack.processor.process.pid),
-        "broker": cpu_seconds(stack.broker.process.pid),
+        "receiver": cpu_s(stack.receiver.process.pid),
+        "processor": cpu_s(stack.processor.process.pid),
+        "broker": cpu_s(stack.broker.process.pid),
         "generator": time.process_time(),
     }
 

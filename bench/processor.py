@@ -32,6 +32,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench.receiver import cpu_s
 from bench.spans import SPANS_PER_TRACE, RequestFactory
 from ingest.mapping.context import IngestContext
 from ingest.mapping.request import map_export_request
@@ -72,13 +73,7 @@ class TimedWriter:
             self.seconds += time.perf_counter() - started
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
+def _own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -129,7 +124,7 @@ async def prefill(broker: Broker, records: int, per_message: int) -> dict[str, f
         "messages": messages,
         "value_bytes": value_bytes,
         "seconds": time.perf_counter() - started,
-        "mapping_seconds": map_s,
+        "mapping_s": map_s,
     }
 
 
@@ -171,39 +166,37 @@ async def consume(
     task = asyncio.create_task(consumer.run())
     while not assigned_at and not task.done():
         await asyncio.sleep(0.01)
-    cpu_start, broker_cpu_start = _own_cpu_seconds(), _cpu_seconds(_broker_pid(broker))
+    cpu_start, broker_cpu_start = _own_cpu_s(), cpu_s(_broker_pid(broker))
     while consumer.stats.records < records and not task.done():
         if consumer.stats.retries >= MAX_RETRIES:
             await consumer.stop()
             raise SystemExit(f"aborted: {consumer.stats.retries} batches failed (see the log)")
         await asyncio.sleep(0.01)
     finished = time.perf_counter()
-    cpu = _own_cpu_seconds() - cpu_start
-    broker_cpu = _cpu_seconds(_broker_pid(broker)) - broker_cpu_start
+    cpu = _own_cpu_s() - cpu_start
+    broker_cpu = cpu_s(_broker_pid(broker)) - broker_cpu_start
     await consumer.stop()
     await task
     engine.close()
     stats = consumer.stats
     wall = finished - assigned_at[0]
-    process_s = stats.process_seconds
+    process_s = stats.process_s
     return {
-        "join_seconds": round(assigned_at[0] - started, 2),
+        "join_s": round(assigned_at[0] - started, 2),
         "seconds": round(wall, 2),
         "rows_per_second": round(stats.records / wall),
         "batches": stats.batches,
         "mean_batch_records": round(stats.records / max(1, stats.batches)),
         "triggers": stats.triggers,
         "retries": stats.retries,
-        "time_split_seconds": {
+        "time_split_s": {
             "enrich": round(process_s - timed.seconds, 2),
             "clickhouse_write": round(timed.seconds, 2),
-            "decode": round(stats.decode_seconds, 2),
-            "commit": round(stats.commit_seconds, 2),
-            "fetch_and_other": round(
-                wall - process_s - stats.decode_seconds - stats.commit_seconds, 2
-            ),
+            "decode": round(stats.decode_s, 2),
+            "commit": round(stats.commit_s, 2),
+            "fetch_and_other": round(wall - process_s - stats.decode_s - stats.commit_s, 2),
         },
-        "cpu_seconds": {"processor": round(cpu, 2), "tansu": round(broker_cpu, 2)},
+        "cpu_s": {"processor": round(cpu, 2), "tansu": round(broker_cpu, 2)},
     }
 
 
@@ -239,7 +232,7 @@ def main() -> None:
             print(
                 f"prefill: {filled['records']:.0f} records in {filled['messages']:.0f} messages "
                 f"({filled['value_bytes'] / filled['records']:.0f} B/record) in "
-                f"{filled['seconds']:.1f} s (mapping {filled['mapping_seconds']:.1f} s)",
+                f"{filled['seconds']:.1f} s (mapping {filled['mapping_s']:.1f} s)",
                 flush=True,
             )
             result = asyncio.run(

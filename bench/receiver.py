@@ -29,7 +29,7 @@ from tests.support.service import start_service
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -119,12 +119,12 @@ def main() -> None:
         target = service.http_url if args.transport == "http" else service.grpc_target
         try:
             asyncio.run(load(target, service.authorization, factory, args.concurrency, args.warmup))
-            cpu_before, started = cpu_seconds(service.process.pid), time.monotonic()
+            cpu_before, started = cpu_s(service.process.pid), time.monotonic()
             accepted, latencies, refused = asyncio.run(
                 load(target, service.authorization, factory, args.concurrency, args.seconds)
             )
             elapsed = time.monotonic() - started
-            cpu = cpu_seconds(service.process.pid) - cpu_before
+            cpu = cpu_s(service.process.pid) - cpu_before
         finally:
             service.stop()
             broker.stop()

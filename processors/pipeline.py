@@ -84,7 +84,7 @@ class BatchStats:
     batches: int = 0
     records: int = 0
     failed_batches: int = 0
-    last_batch_seconds: float = 0.0
+    last_batch_s: float = 0.0
     triggers: dict[str, int] = field(default_factory=dict)
     """Batches by what cut them: ``size`` or ``timeout``."""
 
@@ -199,7 +199,7 @@ class Pipeline:
         self.stats.batches += 1
         self.stats.records += size
         self.stats.triggers[trigger] = self.stats.triggers.get(trigger, 0) + 1
-        self.stats.last_batch_seconds = time.perf_counter() - started
+        self.stats.last_batch_s = time.perf_counter() - started
         for item in batch:
             self._in_flight -= len(item.records)
             if not item.done.done():

@@ -302,7 +302,7 @@ class RecordConsumer:
                 self._batch.add(decode_message(raw, tp, self.config.scores_topic), now)
                 count += 1
         CONSUMER_METRICS.consumed.inc(count)
-        self.stats.decode_seconds += time.perf_counter() - started
+        self.stats.decode_s += time.perf_counter() - started
 
     async def _flush(self, trigger: str, *, split: bool) -> bool:
         """Process, dead-letter and commit the pending messages; False if that failed retryably.
@@ -334,7 +334,7 @@ class RecordConsumer:
                 letters += [m.letter(exc) for m, exc in failed]
                 await self._dlq.send(letters)
             except Exception as exc:  # retryable, including unknown exceptions (storage.errors)
-                self.stats.process_seconds += time.perf_counter() - started
+                self.stats.process_s += time.perf_counter() - started
                 self.stats.retries += 1
                 CONSUMER_METRICS.retries.inc()
                 log.warning(
@@ -348,7 +348,7 @@ class RecordConsumer:
                     rest, self._batch = self._batch, MessageBatch()
                     self._rewind({**rest.first, **batch.first})
                 return False
-            self.stats.process_seconds += time.perf_counter() - started
+            self.stats.process_s += time.perf_counter() - started
             decode_errors = len(letters) - len(failed)
             CONSUMER_METRICS.dead_lettered.labels("decode").inc(decode_errors)
             CONSUMER_METRICS.dead_lettered.labels("process").inc(len(failed))
@@ -415,7 +415,7 @@ class RecordConsumer:
             self.stats.commit_failures += 1
             CONSUMER_METRICS.commits.labels("failure").inc()
             log.warning("offset commit failed after the write (will be redelivered): %r", failure)
-        self.stats.commit_seconds += time.perf_counter() - started
+        self.stats.commit_s += time.perf_counter() - started
 
     def _rewind(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Seek the still-assigned partitions back to ``offsets`` (a reassignment resets the

@@ -20,7 +20,7 @@ class ConsumerStats:
         retries: flushes that failed retryably (the batch is read again).
         commit_failures: commits refused after a successful write (e.g. the group rebalanced).
         triggers: batches by what flushed them: ``size``, ``timeout``, ``revoke``, ``shutdown``.
-        decode_seconds / process_seconds / commit_seconds: time spent in each step.
+        decode_s / process_s / commit_s: time spent in each step.
     """
 
     batches: int = 0
@@ -30,6 +30,6 @@ class ConsumerStats:
     retries: int = 0
     commit_failures: int = 0
     triggers: dict[str, int] = field(default_factory=dict)
-    decode_seconds: float = 0.0
-    process_seconds: float = 0.0
-    commit_seconds: float = 0.0
+    decode_s: float = 0.0
+    process_s: float = 0.0
+    commit_s: float = 0.0
