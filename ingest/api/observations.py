@@ -29,9 +29,9 @@ from ingest.http.openapi import (
     read,
 )
 from ingest.http.responses import JSONResponse
-from storage.query import observations_v2, schemas, shapes
+from storage.query import observations, observations_v2, schemas
 from storage.query.filter_columns import OBSERVATION_FILTERS
-from storage.query.params import parse_observation_filter, parse_page
+from storage.query.params import parse_page
 
 __all__ = ["OPERATIONS", "Observations"]
 
@@ -125,20 +125,24 @@ class Observations(ReadResource):
         """A page of the project's observations."""
         project = await self.project(request)
         page = parse_page(request.query_params)
-        flt = parse_observation_filter(request.query_params)
-        result = await run_in_threadpool(self.repo.list_observations, project.id, flt, page)
-        data = [shapes.observation_json(row) for row in result.rows]
+        flt = observations.parse_observation_filter(request.query_params)
+        result = await run_in_threadpool(
+            observations.list_observations, self.repo, project.id, flt, page
+        )
+        data = [observations.observation_json(row) for row in result.rows]
         return JSONResponse({"data": data, "meta": page.meta(result.total)})
 
     async def get(self, request: Request) -> Response:
         """One observation."""
         project = await self.project(request)
         observation_id = request.path_params["observation_id"]
-        row = await run_in_threadpool(self.repo.get_observation, project.id, observation_id)
+        row = await run_in_threadpool(
+            observations.get_observation, self.repo, project.id, observation_id
+        )
         if row is None:
             message = f"Observation {observation_id} not found within authorized project"
             raise HTTPError(404, message)
-        return JSONResponse(shapes.observation_json(row))
+        return JSONResponse(observations.observation_json(row))
 
     async def list_v2(self, request: Request) -> Response:
         """Observations with field groups, cursor-paginated."""

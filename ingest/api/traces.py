@@ -36,9 +36,9 @@ from ingest.http.openapi import (
 )
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
-from storage.query import deletion, schemas, shapes
+from storage.query import deletion, schemas, traces
 from storage.query.filter_columns import TRACE_FILTERS
-from storage.query.params import TRACE_ORDER_FIELDS, parse_page, parse_trace_filter
+from storage.query.params import parse_page
 from storage.query.repository import Repository
 
 __all__ = ["OPERATIONS", "Traces"]
@@ -53,7 +53,9 @@ _TRACE_PARAMS = [
         "orderBy",
         {
             "type": "string",
-            "enum": [f"{f}.{d}" for f in sorted(TRACE_ORDER_FIELDS) for d in ("asc", "desc")],
+            "enum": [
+                f"{f}.{d}" for f in sorted(traces.TRACE_ORDER_FIELDS) for d in ("asc", "desc")
+            ],
         },
         "field.asc or field.desc",
     ),
@@ -137,19 +139,19 @@ class Traces(ReadResource):
         """A page of the project's traces, newest first unless ``orderBy`` says otherwise."""
         project = await self.project(request)
         page = parse_page(request.query_params)
-        flt = parse_trace_filter(request.query_params)
-        result = await run_in_threadpool(self.repo.list_traces, project.id, flt, page)
-        data = [shapes.trace_list_item_json(row) for row in result.rows]
+        flt = traces.parse_trace_filter(request.query_params)
+        result = await run_in_threadpool(traces.list_traces, self.repo, project.id, flt, page)
+        data = [traces.trace_list_item_json(row) for row in result.rows]
         return JSONResponse({"data": data, "meta": page.meta(result.total)})
 
     async def get(self, request: Request) -> Response:
         """One trace with its observations and scores."""
         project = await self.project(request)
         trace_id = request.path_params["trace_id"]
-        detail = await run_in_threadpool(self.repo.get_trace, project.id, trace_id)
+        detail = await run_in_threadpool(traces.get_trace, self.repo, project.id, trace_id)
         if detail is None:
             raise HTTPError(404, f"Trace {trace_id} not found within authorized project")
-        return JSONResponse(shapes.trace_detail_json(detail))
+        return JSONResponse(traces.trace_detail_json(detail))
 
     async def delete(self, request: Request) -> Response:
         """Delete one trace (idempotent: an unknown id also succeeds)."""

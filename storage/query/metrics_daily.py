@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.query.params import TraceFilter, list_param, str_param, time_param
+from storage.query.params import list_param, str_param, time_param
 from storage.query.repository import Page, Repository, Row
 from storage.query.schemas import DailyMetricsDetails, UsageByModel, as_json
 from storage.query.sql import details_input, details_output, details_total
+from storage.query.traces import TraceFilter, trace_where
 from storage.query.values import QueryParams
 
 __all__ = ["daily_metrics", "daily_metrics_json", "parse_daily_filter"]
@@ -51,7 +52,7 @@ def daily_metrics(
     """One page of days. Rows: ``date`` (``YYYY-MM-DD``), ``count_traces`` and ``models``:
     per-model aggregate rows (``model`` ``""`` = observations without a model)."""
     db, client = repo.database, repo.client
-    where = repo.trace_where(project_id, flt)
+    where = trace_where(repo, project_id, flt)
     traces = (
         f"SELECT id, toDate(timestamp, 'UTC') AS day FROM {db}.traces FINAL WHERE {where.sql()}"
     )

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.query.params import list_param, time_param
-from storage.query.repository import TRACE_COLUMNS, Page, Repository, Row
+from storage.query.repository import Page, Repository, Row
 from storage.query.schemas import Session, SessionWithTraces, as_json
-from storage.query.shapes import iso_time, trace_model
 from storage.query.sql import Where
-from storage.query.values import QueryParams
+from storage.query.traces import TRACE_COLUMNS, trace_model
+from storage.query.values import QueryParams, iso_time
 
 __all__ = [
     "SessionDetail",

@@ -47,7 +47,8 @@ def main() -> None:
     from storage.clickhouse.chdb import ChdbClient
     from storage.clickhouse.migrate import apply_migrations
     from storage.clickhouse.writer import ClickHouseWriter
-    from storage.query.params import ObservationFilter, PageRequest
+    from storage.query.observations import ObservationFilter, list_observations
+    from storage.query.params import PageRequest
     from storage.query.repository import Repository
 
     parser = argparse.ArgumentParser()
@@ -96,8 +97,8 @@ def main() -> None:
     repository = Repository(engine)
     rows: list[dict[str, object]] = []
     for number in (1, 2):
-        page = repository.list_observations(
-            PROJECT, ObservationFilter(), PageRequest(page=number, limit=100)
+        page = list_observations(
+            repository, PROJECT, ObservationFilter(), PageRequest(page=number, limit=100)
         )
         rows += page.rows
     print(

@@ -21,8 +21,10 @@ from storage.clickhouse.client import NATIVE
 from storage.clickhouse.params import has_placeholders, to_driver_query
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import PermanentError
-from storage.query.params import ObservationFilter, PageRequest, TraceFilter
+from storage.query.observations import ObservationFilter, get_observation, list_observations
+from storage.query.params import PageRequest
 from storage.query.repository import Repository
+from storage.query.traces import TraceFilter, get_trace, list_traces
 from storage.records import ObservationRecord
 from tests.storage.clickhouse.test_chdb import TRICKY
 from tests.support.chdb import DATABASE
@@ -162,8 +164,8 @@ def test_repository_and_writer_queries_render_equivalently(
         TraceFilter(name="no'such\nname", version="v7", release="2025.11.1", descending=False),
     ]
     for flt in trace_filters:
-        assert rendered.list_traces(project_id, flt, page) == plain.list_traces(
-            project_id, flt, page
+        assert list_traces(rendered, project_id, flt, page) == list_traces(
+            plain, project_id, flt, page
         )
     observation_filters = [
         ObservationFilter(),
@@ -172,15 +174,15 @@ def test_repository_and_writer_queries_render_equivalently(
         ObservationFilter(from_start_us=BASE_US + 1, to_start_us=BASE_US + 2_000_000, version="v7"),
     ]
     for oflt in observation_filters:
-        assert rendered.list_observations(project_id, oflt, page) == plain.list_observations(
-            project_id, oflt, page
+        assert list_observations(rendered, project_id, oflt, page) == list_observations(
+            plain, project_id, oflt, page
         )
-    assert rendered.get_trace(project_id, traces[1]) == plain.get_trace(project_id, traces[1])
-    detail = plain.get_trace(project_id, traces[1])
+    assert get_trace(rendered, project_id, traces[1]) == get_trace(plain, project_id, traces[1])
+    detail = get_trace(plain, project_id, traces[1])
     assert detail is not None and len(detail.observations) == 2
     observation_id = detail.observations[0]["id"]
-    assert rendered.get_observation(project_id, observation_id) == plain.get_observation(
-        project_id, observation_id
+    assert get_observation(rendered, project_id, observation_id) == get_observation(
+        plain, project_id, observation_id
     )
 
     # the writer's own lookups (trace states, stored hashes) through rendered SQL: a redelivery

@@ -13,8 +13,9 @@ from storage.clickhouse.client import ARROW_STREAM, JSON_COMPACT_EACH_ROW, NATIV
 from storage.clickhouse.rows import content_hash
 from storage.clickhouse.writer import ClickHouseWriter, EventClock
 from storage.errors import PermanentError, RetryableError
-from storage.query import shapes
-from storage.query.params import ObservationFilter, PageRequest, TraceFilter
+from storage.query import observations as obs
+from storage.query import traces as tr
+from storage.query.params import PageRequest
 from storage.query.repository import Repository
 from tests.support.chdb import DATABASE
 from tests.support.fakes import DelegatingClient
@@ -296,15 +297,15 @@ def test_trace_records_share_the_trace_cache_with_observations(
 def _api_snapshot(client: ChdbClient, project_id: str, trace_ids: Sequence[str]) -> Any:
     repo = Repository(client, DB)
     page = PageRequest(1, 100)
-    traces = repo.list_traces(project_id, TraceFilter(), page)
-    observations = repo.list_observations(project_id, ObservationFilter(), page)
-    details = [repo.get_trace(project_id, t) for t in trace_ids]
+    traces = tr.list_traces(repo, project_id, tr.TraceFilter(), page)
+    observations = obs.list_observations(repo, project_id, obs.ObservationFilter(), page)
+    details = [tr.get_trace(repo, project_id, t) for t in trace_ids]
     return (
-        [shapes.trace_list_item_json(r) for r in traces.rows],
+        [tr.trace_list_item_json(r) for r in traces.rows],
         traces.total,
-        [shapes.observation_json(r) for r in observations.rows],
+        [obs.observation_json(r) for r in observations.rows],
         observations.total,
-        [shapes.trace_detail_json(d) for d in details if d is not None],
+        [tr.trace_detail_json(d) for d in details if d is not None],
     )
 
 

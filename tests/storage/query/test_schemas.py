@@ -15,10 +15,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from storage.query import schemas, shapes
+from storage.query import observations, schemas, traces
 from storage.query.metrics_daily import daily_metrics_json
 from storage.query.observations_v2 import FIELD_GROUPS, observation_v2_json
-from storage.query.repository import TraceDetail
 from storage.query.schemas import ObservationV2, json_keys
 from storage.query.scores.shapes import (
     score_v1_json,
@@ -98,12 +97,12 @@ def _score_list_item() -> dict[str, Any]:
 
 
 FULL: dict[str, Callable[[], Any]] = {
-    "Trace": lambda: shapes.trace_json(trace_row()),
-    "TraceListItem": lambda: shapes.trace_list_item_json(trace_row()),
-    "TraceWithFullDetails": lambda: shapes.trace_detail_json(
-        TraceDetail(trace_row(), [observation_row()], "1.5", [score_row()])
+    "Trace": lambda: traces.trace_json(trace_row()),
+    "TraceListItem": lambda: traces.trace_list_item_json(trace_row()),
+    "TraceWithFullDetails": lambda: traces.trace_detail_json(
+        traces.TraceDetail(trace_row(), [observation_row()], "1.5", [score_row()])
     ),
-    "ObservationsView": lambda: shapes.observation_json(observation_row()),
+    "ObservationsView": lambda: observations.observation_json(observation_row()),
     "ObservationV2": lambda: observation_v2_json(observation_row(), ALL_GROUPS),
     "Session": lambda: session_json(_session()),
     "SessionWithTraces": lambda: session_detail_json(SessionDetail(_session(), [trace_row()])),
@@ -205,11 +204,11 @@ def test_scores_of_every_type_and_subject(row: dict[str, Any]) -> None:
 
 def test_nullable_rows_validate() -> None:
     trace = trace_row(name="", session_id=None, end_time_us=None, release=None, user_id=None)
-    _validate(shapes.trace_json(trace), "Trace")
+    _validate(traces.trace_json(trace), "Trace")
     observation = observation_row(
         parent_observation_id=None, cost_details={}, total_cost=None, model_parameters=None,
         end_time_us=None, completion_start_time_us=None, name="", trace=None, release=None,
     )  # fmt: skip
-    _validate(shapes.observation_json(observation), "ObservationsView")
+    _validate(observations.observation_json(observation), "ObservationsView")
     _validate(observation_v2_json(observation, ALL_GROUPS), "ObservationV2")
     assert trace_summary_json(None) is None
