@@ -109,14 +109,8 @@ def list_observations(
         level=flt.level,
         version=flt.version,
     )
-    if flt.environments:
-        where.add("environment IN {environments:Array(String)}", environments=flt.environments)
-    if flt.from_start_us is not None:
-        where.add(
-            "start_time >= fromUnixTimestamp64Micro({from_us:Int64})", from_us=flt.from_start_us
-        )
-    if flt.to_start_us is not None:
-        where.add("start_time < fromUnixTimestamp64Micro({to_us:Int64})", to_us=flt.to_start_us)
+    where.environments(flt.environments)
+    where.time_range("start_time", flt.from_start_us, flt.to_start_us)
     if flt.user_id is not None:
         where.add(
             f"trace_id IN (SELECT id FROM {repo.database}.traces FINAL"

@@ -258,14 +258,8 @@ def _where(repo: Repository, project_id: str, req: ObservationsV2Request) -> Whe
         where.add("parent_observation_id = {parent_id:String}", parent_id=req.parent_observation_id)
     if req.is_root is not None:
         where.add("isNull(parent_observation_id) = {is_root:Bool}", is_root=req.is_root)
-    if req.environments:
-        where.add("environment IN {environments:Array(String)}", environments=req.environments)
-    if req.from_start_us is not None:
-        where.add(
-            "start_time >= fromUnixTimestamp64Micro({from_us:Int64})", from_us=req.from_start_us
-        )
-    if req.to_start_us is not None:
-        where.add("start_time < fromUnixTimestamp64Micro({to_us:Int64})", to_us=req.to_start_us)
+    where.environments(req.environments)
+    where.time_range("start_time", req.from_start_us, req.to_start_us)
     trace_conditions = []
     if req.user_id is not None:
         trace_conditions.append("user_id = {user_id:String}")

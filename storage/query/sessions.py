@@ -75,8 +75,7 @@ def parse_session_filter(params: QueryParams) -> SessionFilter:
 def _session_where(project_id: str, flt: SessionFilter) -> tuple[Where, list[str]]:
     where = Where(project_id)
     where.add("session_id IS NOT NULL AND session_id != ''")
-    if flt.environments:
-        where.add("environment IN {environments:Array(String)}", environments=flt.environments)
+    where.environments(flt.environments)
     having: list[str] = []
     if flt.from_us is not None:
         having.append("min(timestamp) >= fromUnixTimestamp64Micro({from_us:Int64})")

@@ -6,6 +6,7 @@ Nothing here takes a client value: ``Where`` collects conditions whose values tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -41,6 +42,19 @@ class Where:
             if value is not None:
                 self.conditions.append(f"{column} = {{{column}:String}}")
                 self.params[column] = value
+
+    def time_range(self, column: str, from_us: int | None, to_us: int | None) -> None:
+        """Append ``column >= from_us`` and ``column < to_us`` (Unix µs, parameters
+        ``from_us`` / ``to_us``) for the bounds that are not None."""
+        if from_us is not None:
+            self.add(f"{column} >= fromUnixTimestamp64Micro({{from_us:Int64}})", from_us=from_us)
+        if to_us is not None:
+            self.add(f"{column} < fromUnixTimestamp64Micro({{to_us:Int64}})", to_us=to_us)
+
+    def environments(self, environments: Sequence[str]) -> None:
+        """Append ``environment IN {environments}`` unless ``environments`` is empty (any)."""
+        if environments:
+            self.add("environment IN {environments:Array(String)}", environments=environments)
 
     def extend(self, conditions: list[str], params: dict[str, Any]) -> None:
         """Append several conditions and their parameters."""

@@ -194,14 +194,10 @@ def _trace_where(repo: Repository, project_id: str, flt: TraceFilter) -> Where:
         where.add("name = {name:String}", name=flt.name)
     if flt.session_id is not None:
         where.add("session_id = {session_id:String}", session_id=flt.session_id)
-    if flt.from_us is not None:
-        where.add("timestamp >= fromUnixTimestamp64Micro({from_us:Int64})", from_us=flt.from_us)
-    if flt.to_us is not None:
-        where.add("timestamp < fromUnixTimestamp64Micro({to_us:Int64})", to_us=flt.to_us)
+    where.time_range("timestamp", flt.from_us, flt.to_us)
     if flt.tags:
         where.add("hasAll(tags, {tags:Array(String)})", tags=list(flt.tags))
-    if flt.environments:
-        where.add("environment IN {environments:Array(String)}", environments=flt.environments)
+    where.environments(flt.environments)
     if flt.version is not None:
         where.add("version = {version:String}", version=flt.version)
     if flt.release is not None:

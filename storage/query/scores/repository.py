@@ -49,12 +49,8 @@ class ScoreRepository:
             trace_id=flt.trace_id,
             data_type=flt.data_type,
         )
-        if flt.from_us is not None:
-            where.add("timestamp >= fromUnixTimestamp64Micro({from_us:Int64})", from_us=flt.from_us)
-        if flt.to_us is not None:
-            where.add("timestamp < fromUnixTimestamp64Micro({to_us:Int64})", to_us=flt.to_us)
-        if flt.environments:
-            where.add("environment IN {environments:Array(String)}", environments=flt.environments)
+        where.time_range("timestamp", flt.from_us, flt.to_us)
+        where.environments(flt.environments)
         if flt.operator is not None:
             where.add(f"value {flt.operator} {{value:Float64}}", value=flt.value)
         if flt.score_ids:
@@ -118,10 +114,7 @@ class ScoreRepository:
             where.add("value >= {vmin:Float64}", vmin=q.value_min)
         if q.value_max is not None:
             where.add("value <= {vmax:Float64}", vmax=q.value_max)
-        if q.from_us is not None:
-            where.add("timestamp >= fromUnixTimestamp64Micro({from_us:Int64})", from_us=q.from_us)
-        if q.to_us is not None:
-            where.add("timestamp < fromUnixTimestamp64Micro({to_us:Int64})", to_us=q.to_us)
+        where.time_range("timestamp", q.from_us, q.to_us)
         if q.cursor is not None:
             where.add(
                 "(timestamp, id) < (fromUnixTimestamp64Micro({c_ts:Int64}), {c_id:String})",
