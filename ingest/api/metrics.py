@@ -31,7 +31,6 @@ from ingest.http.openapi import (
 from ingest.http.responses import JSONResponse
 from storage.query import metrics, metrics_daily, schemas
 from storage.query.metrics_views import VIEWS_V1, VIEWS_V2, View
-from storage.query.params import parse_page
 
 __all__ = ["OPERATIONS", "Metrics"]
 
@@ -137,14 +136,12 @@ class Metrics(ReadResource):
 
     async def daily(self, request: Request) -> Response:
         """Per-day trace and observation counts, cost and usage by model."""
-        project = await self.project(request)
-        page = parse_page(request.query_params)
-        flt = metrics_daily.parse_daily_filter(request.query_params)
-        result = await run_in_threadpool(
-            metrics_daily.daily_metrics, self.repo, project.id, flt, page.limit, page.offset
+        return await self.page(
+            request,
+            metrics_daily.parse_daily_filter,
+            metrics_daily.daily_metrics,
+            metrics_daily.daily_metrics_json,
         )
-        data = [metrics_daily.daily_metrics_json(row) for row in result.rows]
-        return JSONResponse({"data": data, "meta": page.meta(result.total)})
 
     def query(self, version: int) -> Callable[[Request], Awaitable[Response]]:
         """The handler of ``/metrics`` (``version=1``) or ``/v2/metrics``."""

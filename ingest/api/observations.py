@@ -31,7 +31,6 @@ from ingest.http.openapi import (
 from ingest.http.responses import JSONResponse
 from storage.query import observations, observations_v2, schemas
 from storage.query.filter_columns import OBSERVATION_FILTERS
-from storage.query.params import parse_page
 
 __all__ = ["OPERATIONS", "Observations"]
 
@@ -123,14 +122,12 @@ class Observations(ReadResource):
 
     async def list(self, request: Request) -> Response:
         """A page of the project's observations."""
-        project = await self.project(request)
-        page = parse_page(request.query_params)
-        flt = observations.parse_observation_filter(request.query_params)
-        result = await run_in_threadpool(
-            observations.list_observations, self.repo, project.id, flt, page
+        return await self.page(
+            request,
+            observations.parse_observation_filter,
+            observations.list_observations,
+            observations.observation_json,
         )
-        data = [observations.observation_json(row) for row in result.rows]
-        return JSONResponse({"data": data, "meta": page.meta(result.total)})
 
     async def get(self, request: Request) -> Response:
         """One observation."""

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ingest.http.auth import authenticate
+from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore, Project
-from storage.query.repository import Repository
+from storage.query.params import PageRequest, parse_page
+from storage.query.repository import Page, Repository, Row
+from storage.query.values import QueryParams
 
 __all__ = ["ReadResource"]
+
+F = TypeVar("F")
 
 
 class ReadResource:
@@ -25,3 +35,24 @@ class ReadResource:
             Unauthenticated, HTTPError: as ``ingest.http.auth.authenticate``.
         """
         return await authenticate(self.keys, request)
+
+    async def page(
+        self,
+        request: Request,
+        parse_filter: Callable[[QueryParams], F],
+        read: Callable[[Repository, str, F, PageRequest], Page],
+        shape: Callable[[Row], dict[str, Any]],
+    ) -> Response:
+        """A Langfuse page-paginated list: ``{"data": [shape(row)...], "meta": {page, limit,
+        totalItems, totalPages}}`` of ``read(repo, project, parse_filter(query), page)``, run
+        in a worker thread.
+
+        Raises:
+            BadRequest: a query parameter is invalid; and what ``project`` raises.
+        """
+        project = await self.project(request)
+        page = parse_page(request.query_params)
+        flt = parse_filter(request.query_params)
+        result = await run_in_threadpool(read, self.repo, project.id, flt, page)
+        data = [shape(row) for row in result.rows]
+        return JSONResponse({"data": data, "meta": page.meta(result.total)})

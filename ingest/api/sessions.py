@@ -19,7 +19,6 @@ from ingest.errors import HTTPError
 from ingest.http.openapi import DocumentedRoute, path_param, read
 from ingest.http.responses import JSONResponse
 from storage.query import schemas, sessions
-from storage.query.params import parse_page
 
 __all__ = ["OPERATIONS", "Sessions"]
 
@@ -50,14 +49,9 @@ class Sessions(ReadResource):
 
     async def list(self, request: Request) -> Response:
         """A page of the project's sessions."""
-        project = await self.project(request)
-        page = parse_page(request.query_params)
-        flt = sessions.parse_session_filter(request.query_params)
-        result = await run_in_threadpool(
-            sessions.list_sessions, self.repo, project.id, flt, page.limit, page.offset
+        return await self.page(
+            request, sessions.parse_session_filter, sessions.list_sessions, sessions.session_json
         )
-        data = [sessions.session_json(row) for row in result.rows]
-        return JSONResponse({"data": data, "meta": page.meta(result.total)})
 
     async def get(self, request: Request) -> Response:
         """One session with its traces."""

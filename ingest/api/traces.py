@@ -38,7 +38,6 @@ from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
 from storage.query import deletion, schemas, traces
 from storage.query.filter_columns import TRACE_FILTERS
-from storage.query.params import parse_page
 from storage.query.repository import Repository
 
 __all__ = ["OPERATIONS", "Traces"]
@@ -137,12 +136,9 @@ class Traces(ReadResource):
 
     async def list(self, request: Request) -> Response:
         """A page of the project's traces, newest first unless ``orderBy`` says otherwise."""
-        project = await self.project(request)
-        page = parse_page(request.query_params)
-        flt = traces.parse_trace_filter(request.query_params)
-        result = await run_in_threadpool(traces.list_traces, self.repo, project.id, flt, page)
-        data = [traces.trace_list_item_json(row) for row in result.rows]
-        return JSONResponse({"data": data, "meta": page.meta(result.total)})
+        return await self.page(
+            request, traces.parse_trace_filter, traces.list_traces, traces.trace_list_item_json
+        )
 
     async def get(self, request: Request) -> Response:
         """One trace with its observations and scores."""

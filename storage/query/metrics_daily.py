@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.query.params import list_param, str_param, time_param
+from storage.query.params import PageRequest, list_param, str_param, time_param
 from storage.query.repository import Page, Repository, Row
 from storage.query.schemas import DailyMetricsDetails, UsageByModel, as_json
 from storage.query.sql import details_input, details_output, details_total
@@ -46,9 +46,7 @@ def parse_daily_filter(params: QueryParams) -> TraceFilter:
     )
 
 
-def daily_metrics(
-    repo: Repository, project_id: str, flt: TraceFilter, limit: int, offset: int
-) -> Page:
+def daily_metrics(repo: Repository, project_id: str, flt: TraceFilter, page: PageRequest) -> Page:
     """One page of days. Rows: ``date`` (``YYYY-MM-DD``), ``count_traces`` and ``models``:
     per-model aggregate rows (``model`` ``""`` = observations without a model)."""
     db, client = repo.database, repo.client
@@ -59,7 +57,7 @@ def daily_metrics(
     days = client.select(
         f"SELECT toString(day) AS date, count() AS count_traces FROM ({traces})"
         " GROUP BY day ORDER BY day DESC LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
-        {**where.params, "limit": limit, "offset": offset},
+        {**where.params, "limit": page.limit, "offset": page.offset},
     )
     total = client.select(f"SELECT uniqExact(day) AS n FROM ({traces})", where.params)
     if days:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from storage.query.params import list_param, time_param
+from storage.query.params import PageRequest, list_param, time_param
 from storage.query.repository import Page, Repository, Row
 from storage.query.schemas import Session, SessionWithTraces, as_json
 from storage.query.sql import Where
@@ -86,9 +86,7 @@ def _session_where(project_id: str, flt: SessionFilter) -> tuple[Where, list[str
     return where, having
 
 
-def list_sessions(
-    repo: Repository, project_id: str, flt: SessionFilter, limit: int, offset: int
-) -> Page:
+def list_sessions(repo: Repository, project_id: str, flt: SessionFilter, page: PageRequest) -> Page:
     """One page of the project's sessions (rows: id, project_id, created_at_us, environment)."""
     where, having = _session_where(project_id, flt)
     grouped = (
@@ -105,7 +103,7 @@ def list_sessions(
         for r in repo.client.select(
             f"{grouped} ORDER BY created_at_us DESC, session_key DESC"
             " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
-            {**where.params, "limit": limit, "offset": offset},
+            {**where.params, "limit": page.limit, "offset": page.offset},
         )
     ]
     total = repo.client.select(f"SELECT count() AS n FROM ({grouped})", where.params)
