@@ -17,7 +17,6 @@ from starlette.routing import Route
 
 from ingest.api.parameters import ENVIRONMENT, PAGE, filter_array
 from ingest.api.resource import ReadResource
-from ingest.errors import HTTPError
 from ingest.http.openapi import (
     BOOLEAN,
     STRING,
@@ -131,15 +130,9 @@ class Observations(ReadResource):
 
     async def get(self, request: Request) -> Response:
         """One observation."""
-        project = await self.project(request)
-        observation_id = request.path_params["observation_id"]
-        row = await run_in_threadpool(
-            observations.get_observation, self.repo, project.id, observation_id
+        return await self.one(
+            request, "Observation", observations.get_observation, observations.observation_json
         )
-        if row is None:
-            message = f"Observation {observation_id} not found within authorized project"
-            raise HTTPError(404, message)
-        return JSONResponse(observations.observation_json(row))
 
     async def list_v2(self, request: Request) -> Response:
         """Observations with field groups, cursor-paginated."""

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingest.errors import HTTPError
 from ingest.http.auth import authenticate
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore, Project
@@ -19,6 +20,7 @@ from storage.query.values import QueryParams
 __all__ = ["ReadResource"]
 
 F = TypeVar("F")
+T = TypeVar("T")
 
 
 class ReadResource:
@@ -56,3 +58,24 @@ class ReadResource:
         result = await run_in_threadpool(read, self.repo, project.id, flt, page)
         data = [shape(row) for row in result.rows]
         return JSONResponse({"data": data, "meta": page.meta(result.total)})
+
+    async def one(
+        self,
+        request: Request,
+        noun: str,
+        read: Callable[[Repository, str, str], T | None],
+        shape: Callable[[T], dict[str, Any]],
+    ) -> Response:
+        """``shape`` of ``read(repo, project, id)``, the id being the route's only path
+        parameter; 404 ``"<noun> <id> not found within authorized project"`` (Langfuse's
+        message) when ``read`` finds nothing in the caller's project.
+
+        Raises:
+            HTTPError: 404; and what ``project`` raises.
+        """
+        project = await self.project(request)
+        (item_id,) = request.path_params.values()
+        found = await run_in_threadpool(read, self.repo, project.id, item_id)
+        if found is None:
+            raise HTTPError(404, f"{noun} {item_id} not found within authorized project")
+        return JSONResponse(shape(found))

@@ -8,16 +8,13 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ingest.api.parameters import ENVIRONMENT, PAGE, TIME_RANGE
 from ingest.api.resource import ReadResource
-from ingest.errors import HTTPError
 from ingest.http.openapi import DocumentedRoute, path_param, read
-from ingest.http.responses import JSONResponse
 from storage.query import schemas, sessions
 
 __all__ = ["OPERATIONS", "Sessions"]
@@ -55,9 +52,6 @@ class Sessions(ReadResource):
 
     async def get(self, request: Request) -> Response:
         """One session with its traces."""
-        project = await self.project(request)
-        session_id = request.path_params["session_id"]
-        detail = await run_in_threadpool(sessions.get_session, self.repo, project.id, session_id)
-        if detail is None:
-            raise HTTPError(404, f"Session {session_id} not found within authorized project")
-        return JSONResponse(sessions.session_detail_json(detail))
+        return await self.one(
+            request, "Session", sessions.get_session, sessions.session_detail_json
+        )

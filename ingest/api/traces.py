@@ -19,7 +19,6 @@ from starlette.routing import Route
 
 from ingest.api.parameters import ENVIRONMENT, PAGE, TIME_RANGE, filter_array
 from ingest.api.resource import ReadResource
-from ingest.errors import HTTPError
 from ingest.http.body import read_body
 from ingest.http.openapi import (
     STRING,
@@ -142,12 +141,7 @@ class Traces(ReadResource):
 
     async def get(self, request: Request) -> Response:
         """One trace with its observations and scores."""
-        project = await self.project(request)
-        trace_id = request.path_params["trace_id"]
-        detail = await run_in_threadpool(traces.get_trace, self.repo, project.id, trace_id)
-        if detail is None:
-            raise HTTPError(404, f"Trace {trace_id} not found within authorized project")
-        return JSONResponse(traces.trace_detail_json(detail))
+        return await self.one(request, "Trace", traces.get_trace, traces.trace_detail_json)
 
     async def delete(self, request: Request) -> Response:
         """Delete one trace (idempotent: an unknown id also succeeds)."""
