@@ -28,7 +28,7 @@ from processors.attributes import JsonObjectView, JsonValuesView
 from processors.pricing.catalog import CatalogPriceSource
 from processors.pricing.cost import computed_cost, provided_cost
 from processors.pricing.money import format_usd
-from processors.pricing.sources import PriceSource
+from processors.pricing.sources import PriceQuery, PriceSource
 from processors.tokens import TiktokenCounter, TokenCounter
 from processors.usage import estimate_usage, usage_with_total
 from storage.records import ObservationRecord
@@ -152,12 +152,14 @@ class Enricher:
         matched = None
         if model:
             matched = self._prices.lookup(
-                record.project_id,
-                model,
-                record.start_time_us or now_us,
-                usage or {},
-                JsonObjectView(record.model_parameters),
-                metadata=JsonValuesView(record.metadata),
+                PriceQuery(
+                    record.project_id,
+                    model,
+                    record.start_time_us or now_us,
+                    usage or {},
+                    JsonObjectView(record.model_parameters),
+                    JsonValuesView(record.metadata),
+                )
             )
             if matched is not None:
                 record.internal_model_id = matched.model_id

@@ -42,7 +42,7 @@ from genai_prices.types import (
 from processors.attributes import JsonObjectView
 from processors.pricing.catalog_index import CatalogIndex
 from processors.pricing.catalog_units import INPUT_KEYS, Rate, langfuse_rates
-from processors.pricing.sources import MatchedPrice
+from processors.pricing.sources import MatchedPrice, PriceQuery
 from storage.records import MAX_TIME_US, MIN_TIME_US
 
 __all__ = ["CatalogPriceSource"]
@@ -297,21 +297,12 @@ class CatalogPriceSource:
         self._index = CatalogIndex(providers if providers is not None else get_snapshot().providers)
         self._resolve = functools.lru_cache(maxsize=cache_size)(self._resolve_uncached)
 
-    def lookup(
-        self,
-        project_id: str,
-        model: str,
-        at_us: int,
-        usage: Mapping[str, int],
-        model_parameters: Mapping[str, object],
-        *,
-        metadata: Mapping[str, object] | None = None,
-    ) -> MatchedPrice | None:
-        """Prices of ``model`` at ``at_us`` (Unix µs), tier chosen by ``usage`` and parameters."""
-        entry = self._resolve(model)
+    def lookup(self, query: PriceQuery) -> MatchedPrice | None:
+        """Prices of ``query.model`` at ``query.at_us``, tier chosen by usage and parameters."""
+        entry = self._resolve(query.model)
         if entry is None:
             return None
-        return entry.table(at_us, model_parameters).matched(usage)
+        return entry.table(query.at_us, query.model_parameters).matched(query.usage)
 
     def _resolve_uncached(self, name: str) -> _CatalogModel | None:
         found = self._index.find(name)

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from processors.pricing.sources import MatchedPrice
+from processors.pricing.sources import MatchedPrice, PriceQuery
 from processors.pricing.tiers import (
     PricingTier,
     TierCondition,
@@ -153,27 +153,20 @@ class PostgresPriceSource:
             clock=clock,
         )
 
-    def lookup(
-        self,
-        project_id: str,
-        model: str,
-        at_us: int,
-        usage: Mapping[str, int],
-        model_parameters: Mapping[str, object],
-        *,
-        metadata: Mapping[str, object] | None = None,
-    ) -> MatchedPrice | None:
+    def lookup(self, query: PriceQuery) -> MatchedPrice | None:
         """The matched definition's prices (module docstring), None when none matches.
 
         Raises:
             RetryableError: PostgreSQL unreachable and this pair was never looked up.
         """
-        if not _plausible(project_id, model):
+        key = (query.project_id, query.model)
+        if not _plausible(*key):
             return None
-        candidates = self._candidates([(project_id, model)])[(project_id, model)]
-        for candidate in candidates:
-            if candidate.start_us is None or candidate.start_us <= at_us:
-                tier = select_pricing_tier(candidate.tiers, usage, model_parameters, metadata)
+        for candidate in self._candidates([key])[key]:
+            if candidate.start_us is None or candidate.start_us <= query.at_us:
+                tier = select_pricing_tier(
+                    candidate.tiers, query.usage, query.model_parameters, query.metadata
+                )
                 return candidate.priced(tier)
         return None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-__all__ = ["ChainedPriceSource", "MatchedPrice", "PriceSource"]
+__all__ = ["ChainedPriceSource", "MatchedPrice", "PriceQuery", "PriceSource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,23 +38,35 @@ class MatchedPrice:
     prices: Mapping[str, Decimal]
 
 
+@dataclass(slots=True)
+class PriceQuery:
+    """What a price lookup knows of one generation.
+
+    Attributes:
+        project_id: the project whose custom model definitions apply first.
+        model: the provided model name.
+        at_us: the generation's start, Unix µs (UTC): definitions with a later ``startDate``
+            do not apply.
+        usage: usage key -> tokens (Langfuse keys); selects a pricing tier.
+        model_parameters: top-level keys of the observation's model parameters (tier
+            conditions).
+        metadata: top-level keys of the observation's metadata (tier conditions), if any.
+    """
+
+    project_id: str
+    model: str
+    at_us: int
+    usage: Mapping[str, int]
+    model_parameters: Mapping[str, object]
+    metadata: Mapping[str, object] | None = None
+
+
 class PriceSource(Protocol):
     """Finds the prices for one observation; called once per generation record, keep it cheap."""
 
-    def lookup(
-        self,
-        project_id: str,
-        model: str,
-        at_us: int,
-        usage: Mapping[str, int],
-        model_parameters: Mapping[str, object],
-        *,
-        metadata: Mapping[str, object] | None = None,
-    ) -> MatchedPrice | None:
-        """Prices for ``model`` as used by ``project_id`` at ``at_us`` (Unix microseconds, UTC).
-
-        ``usage`` (usage key -> tokens, Langfuse keys) and ``model_parameters`` / ``metadata``
-        (top-level keys of the observation's JSON objects) select a pricing tier. Returns None
+    def lookup(self, query: PriceQuery) -> MatchedPrice | None:
+        """Prices for ``query.model`` as used by ``query.project_id`` at ``query.at_us``, the
+        tier chosen by its usage, model parameters and metadata (``PriceQuery``). Returns None
         when no model definition matches. Must not raise for unknown or odd model names.
         """
         ...
@@ -66,21 +78,10 @@ class ChainedPriceSource:
     def __init__(self, sources: Sequence[PriceSource]) -> None:
         self._sources = tuple(sources)
 
-    def lookup(
-        self,
-        project_id: str,
-        model: str,
-        at_us: int,
-        usage: Mapping[str, int],
-        model_parameters: Mapping[str, object],
-        *,
-        metadata: Mapping[str, object] | None = None,
-    ) -> MatchedPrice | None:
+    def lookup(self, query: PriceQuery) -> MatchedPrice | None:
         """The first non-None ``lookup`` result of the chained sources, else None."""
         for source in self._sources:
-            found = source.lookup(
-                project_id, model, at_us, usage, model_parameters, metadata=metadata
-            )
+            found = source.lookup(query)
             if found is not None:
                 return found
         return None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.pricing.sources import MatchedPrice
+from processors.pricing.sources import MatchedPrice, PriceQuery
 from storage.clickhouse.client import NATIVE, PROTOBUF, Client, ProtobufInsert
 from storage.clickhouse.prepared import PreparedInsert, Starting
 from storage.errors import PermanentError
@@ -196,14 +196,6 @@ class PricesFrom:
     def __init__(self, answer: PriceLookup) -> None:
         self.answer = answer
 
-    def lookup(
-        self,
-        project_id: str,
-        model: str,
-        at_us: int,
-        usage: Mapping[str, int],
-        model_parameters: Mapping[str, object],
-        *,
-        metadata: Mapping[str, object] | None = None,
-    ) -> MatchedPrice | None:
-        return self.answer(project_id, model, usage, model_parameters, metadata)
+    def lookup(self, query: PriceQuery) -> MatchedPrice | None:
+        q = query
+        return self.answer(q.project_id, q.model, q.usage, q.model_parameters, q.metadata)

@@ -9,7 +9,7 @@ import pytest
 
 from processors.pricing.catalog import CatalogPriceSource
 from processors.pricing.money import format_usd, parse_usd
-from processors.pricing.sources import ChainedPriceSource, MatchedPrice
+from processors.pricing.sources import ChainedPriceSource, MatchedPrice, PriceQuery
 from processors.pricing.tiers import PricingTier, UsageCondition, select_pricing_tier
 from tests.support.fakes import PricesFrom
 
@@ -17,7 +17,7 @@ AT_US = 1_751_371_200_000_000  # 2025-07-01T12:00:00Z
 
 
 def model_id(catalog: CatalogPriceSource, name: str) -> str | None:
-    found = catalog.lookup("p", name, AT_US, {"input": 1}, {})
+    found = catalog.lookup(PriceQuery("p", name, AT_US, {"input": 1}, {}))
     return found.model_id if found else None
 
 
@@ -50,8 +50,8 @@ def test_model_resolution(catalog: CatalogPriceSource, name: str, expected: str 
 
 
 def test_lookup_is_cached_per_model_name(catalog: CatalogPriceSource) -> None:
-    first = catalog.lookup("p", "gpt-4o", AT_US, {"input": 5}, {})
-    second = catalog.lookup("other-project", "gpt-4o", AT_US + 1, {"output": 7}, {})
+    first = catalog.lookup(PriceQuery("p", "gpt-4o", AT_US, {"input": 5}, {}))
+    second = catalog.lookup(PriceQuery("other-project", "gpt-4o", AT_US + 1, {"output": 7}, {}))
     assert first is not None and first is second
     assert first.prices["input"] == Decimal("0.0000025")
     assert first.prices["input_cache_read"] == first.prices["cache_read_input_tokens"]
@@ -91,9 +91,9 @@ def custom_models(
 def test_chained_source_tries_custom_models_first(catalog: CatalogPriceSource) -> None:
     chain = ChainedPriceSource([PricesFrom(custom_models), catalog])
 
-    custom = chain.lookup("p", "gpt-4o", AT_US, {"input": 2000}, {})
-    other_project = chain.lookup("q", "gpt-4o", AT_US, {"input": 2000}, {})
-    unknown = chain.lookup("p", "nothing-like-this", AT_US, {}, {})
+    custom = chain.lookup(PriceQuery("p", "gpt-4o", AT_US, {"input": 2000}, {}))
+    other_project = chain.lookup(PriceQuery("q", "gpt-4o", AT_US, {"input": 2000}, {}))
+    unknown = chain.lookup(PriceQuery("p", "nothing-like-this", AT_US, {}, {}))
 
     assert custom is not None and custom.model_id == "custom-1" and custom.tier_name == "Big"
     assert other_project is not None and other_project.model_id == "genai-prices:openai:gpt-4o"

@@ -19,6 +19,7 @@ import pytest
 from processors.postgres_enricher import PostgresEnricher
 from processors.pricing.catalog import CatalogPriceSource
 from processors.pricing.postgres import PostgresPriceSource
+from processors.pricing.sources import PriceQuery
 from storage.errors import RetryableError
 from storage.postgres.model_defs import parse_model_definition
 from storage.postgres.models import ModelRepository
@@ -139,7 +140,7 @@ def test_project_first_newest_start_date_not_after_the_observation(loop: Loop) -
     source = PostgresPriceSource(ModelRepository(loop.pool), loop.bridge)
 
     def matched(project: str, model: str, at_us: int) -> tuple[str, Decimal] | None:
-        found = source.lookup(project, model, at_us, {"input": 1}, {})
+        found = source.lookup(PriceQuery(project, model, at_us, {"input": 1}, {}))
         return None if found is None else (found.model_id, found.prices["input"])
 
     assert matched("proj-a", "OpenAI/GPT-4o", _us(2026)) == (y2025, Decimal(3))
@@ -155,9 +156,13 @@ def test_pricing_tier_from_model_parameters_and_usage(loop: Loop) -> None:
     model_id = _create(loop, "proj-a", TIERED)
     source = PostgresPriceSource(ModelRepository(loop.pool), loop.bridge)
     at = _us(2026)
-    standard = source.lookup("proj-a", "acme-tiered", at, {"input": 10}, {})
-    fast = source.lookup("proj-a", "acme-tiered", at, {"input": 10}, {"service_tier": "priority"})
-    large = source.lookup("proj-a", "acme-tiered", at, {"input": 5000}, {"service_tier": "flex"})
+    standard = source.lookup(PriceQuery("proj-a", "acme-tiered", at, {"input": 10}, {}))
+    fast = source.lookup(
+        PriceQuery("proj-a", "acme-tiered", at, {"input": 10}, {"service_tier": "priority"})
+    )
+    large = source.lookup(
+        PriceQuery("proj-a", "acme-tiered", at, {"input": 5000}, {"service_tier": "flex"})
+    )
     assert standard is not None and fast is not None and large is not None
     assert (standard.model_id, standard.tier_name, standard.prices["input"]) == (
         model_id,
@@ -167,7 +172,9 @@ def test_pricing_tier_from_model_parameters_and_usage(loop: Loop) -> None:
     assert (fast.tier_name, fast.prices["output"]) == ("Fast", Decimal(20))
     assert (large.tier_name, large.prices["input"]) == ("Large", Decimal(3))
     assert standard.tier_id and fast.tier_id and standard.tier_id != fast.tier_id
-    assert source.lookup("proj-b", "acme-tiered", at, {}, {}) is None  # another project's
+    assert (
+        source.lookup(PriceQuery("proj-b", "acme-tiered", at, {}, {})) is None
+    )  # another project's
 
 
 def test_cache_ttl_and_outage_behaviour(loop: Loop) -> None:
@@ -175,14 +182,16 @@ def test_cache_ttl_and_outage_behaviour(loop: Loop) -> None:
     models = ModelRepository(loop.pool)
     source = PostgresPriceSource(models, loop.bridge, ttl_s=10, clock=clock)
     at = _us(2026)
-    assert source.lookup("proj-a", "acme-late", at, {}, {}) is None  # cached "no definition"
+    assert (
+        source.lookup(PriceQuery("proj-a", "acme-late", at, {}, {})) is None
+    )  # cached "no definition"
     _create(
         loop, "proj-a", {"modelName": "acme-late", "matchPattern": "^acme-late$", "inputPrice": 1}
     )
     clock.now = 9
-    assert source.lookup("proj-a", "acme-late", at, {}, {}) is None
+    assert source.lookup(PriceQuery("proj-a", "acme-late", at, {}, {})) is None
     clock.now = 11
-    assert source.lookup("proj-a", "acme-late", at, {}, {}) is not None
+    assert source.lookup(PriceQuery("proj-a", "acme-late", at, {}, {})) is not None
 
     class Down:
         async def match_candidates(self, queries: object) -> object:
@@ -190,9 +199,9 @@ def test_cache_ttl_and_outage_behaviour(loop: Loop) -> None:
 
     source._models = Down()  # type: ignore[assignment]
     clock.now = 30  # expired entry: still used while PostgreSQL is down
-    assert source.lookup("proj-a", "acme-late", at, {}, {}) is not None
+    assert source.lookup(PriceQuery("proj-a", "acme-late", at, {}, {})) is not None
     with pytest.raises(RetryableError):
-        source.lookup("proj-a", "never-seen", at, {}, {})
+        source.lookup(PriceQuery("proj-a", "never-seen", at, {}, {}))
 
 
 def _record(project: str, model: str, usage: dict[str, int], **fields: Any) -> ObservationRecord:
