@@ -2,7 +2,7 @@
 ``fern/apis/server/definition/trace.yml``).
 
 - ``GET /api/public/traces`` -> ``{"data": [Trace...], "meta": {page, limit, totalItems,
-  totalPages}}`` (filters: ``storage.query.params.parse_trace_filter``);
+  totalPages}}`` (filters: ``storage.query.traces.parse_trace_filter``);
 - ``GET /api/public/traces/{traceId}`` -> Trace with ``observations: ObservationsView[]``;
   404 when it is not in the caller's project;
 - ``DELETE /api/public/traces/{traceId}`` and ``DELETE /api/public/traces``
