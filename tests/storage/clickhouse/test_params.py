@@ -26,8 +26,7 @@ from storage.query.params import PageRequest
 from storage.query.repository import Repository
 from storage.query.traces import TraceFilter, get_trace, list_traces
 from storage.records import ObservationRecord
-from tests.storage.clickhouse.test_chdb import TRICKY
-from tests.support.chdb import DATABASE
+from tests.support.chdb import DATABASE, TRICKY
 from tests.support.fakes import DelegatingClient
 from tests.support.records import BASE_US, generation, new_id, record
 

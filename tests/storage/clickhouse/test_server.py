@@ -23,7 +23,7 @@ import tests.support.clickhouse_server as support
 from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.server import ServerClient
 from storage.errors import PermanentError, RetryableError
-from tests.storage.clickhouse.test_chdb import TRICKY
+from tests.support.chdb import TRICKY
 from tests.support.clickhouse_server import ClickHouseServer, start_clickhouse
 
 pytestmark = pytest.mark.service  # starts external processes (make test-fast skips it)
