@@ -15,6 +15,8 @@ from typing import Any, TypeAlias
 
 import orjson
 
+from storage.nesting import deeper_than, truncate
+
 Value: TypeAlias = Any
 """A decoded attribute value: str, bool, int, float, list, dict or None."""
 
@@ -59,14 +61,20 @@ def truthy(value: Value) -> bool:
 def json_encode(value: Value) -> str:
     """Compact JSON text of ``value`` (strings become JSON strings), like ``JSON.stringify``.
 
-    Uses orjson; falls back to the standard library for values orjson refuses (integers beyond
-    64 bits). Non-finite floats never reach here (``attributes.decode_any_value`` turns them into
-    strings).
+    Uses orjson. A value too deep for it is stored truncated (``storage.nesting``: containers
+    below ``MAX_DEPTH`` become a marker string) rather than refused; values orjson refuses
+    otherwise (integers beyond 64 bits) go through the standard library. Non-finite floats
+    never reach here (``attributes.decode_any_value`` turns them into strings).
     """
     try:
         return orjson.dumps(value).decode()
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        if deeper_than(value):
+            value = truncate(value)
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def json_text(value: Value) -> str:

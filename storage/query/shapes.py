@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from storage.nesting import text_deeper_than
 from storage.query.values import iso_time
 
 __all__ = [
@@ -29,13 +30,16 @@ __all__ = [
 
 
 def decode_json_text(value: str | None) -> Any:
-    """Parse ``value`` as JSON when it is JSON, else return the text unchanged."""
+    """Parse ``value`` as JSON when it is JSON, else return the text unchanged; JSON nested
+    deeper than ``storage.nesting.MAX_DEPTH`` is returned as the text too, so a response can
+    always be rendered."""
     if value is None:
         return None
     try:
-        return orjson.loads(value)
+        decoded = orjson.loads(value)
     except orjson.JSONDecodeError:
         return value
+    return value if text_deeper_than(value, decoded) else decoded
 
 
 def metadata_json(values: Mapping[str, str]) -> dict[str, Any]:

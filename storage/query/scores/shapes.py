@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from storage.query.schemas import (
     UNSET,
     ScoreSubject,
@@ -23,6 +21,7 @@ from storage.query.schemas import (
     ScoreV3,
     as_json,
 )
+from storage.query.shapes import metadata_json
 from storage.query.values import iso_time
 
 __all__ = [
@@ -34,18 +33,6 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
-
-
-def decode_json_text(value: str) -> Any:
-    """``value`` parsed as JSON, or the text itself when it is not JSON."""
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return value
-
-
-def _metadata(values: dict[str, str]) -> dict[str, Any]:
-    return {k: decode_json_text(v) for k, v in values.items()}
 
 
 def _score_fields(row: Row) -> dict[str, Any]:
@@ -65,7 +52,7 @@ def _score_fields(row: Row) -> dict[str, Any]:
         "updated_at": iso_time(row["updated_at_us"]),
         "author_user_id": row["author_user_id"],
         "comment": row["comment"],
-        "metadata": _metadata(row["metadata"]),
+        "metadata": metadata_json(row["metadata"]),
         "config_id": row["config_id"],
         "queue_id": row["queue_id"],
         "environment": row["environment"],
@@ -141,7 +128,7 @@ def score_v3_json(row: Row, fields: frozenset[str]) -> dict[str, Any]:
     if "details" in fields:
         score.comment = row["comment"]
         score.config_id = row["config_id"]
-        score.metadata = _metadata(row["metadata"])
+        score.metadata = metadata_json(row["metadata"])
     if "subject" in fields:
         score.subject = _subject(row)
     if "annotation" in fields:
