@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,6 +30,10 @@ from ingest.build_info import record_build_info
 __all__ = ["main"]
 
 log = logging.getLogger("otelfuse")
+
+PRIVATE_UMASK = 0o077
+"""Everything a role creates (data folder, ClickHouse files, logs of embedded servers) is
+readable and writable by the service user only: span input and output are stored in clear."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.role in ADMIN_COMMANDS:
         return run_admin(args, settings)
+    os.umask(PRIVATE_UMASK)
     try:
         if args.role == "migrate":
             from ingest.app.migrate import migrate
