@@ -4,6 +4,11 @@ Credentials travel as the ``authorization`` metadata key (same Basic value as ov
 grpcio enforces the size limit (``grpc.max_receive_message_length``, after decompression) with
 RESOURCE_EXHAUSTED; overload and storage outages answer UNAVAILABLE with a
 ``google.rpc.RetryInfo`` detail so exporters retry (docs/reference/otlp.md §1.5).
+
+The method is registered with a generic handler that hands over the request's bytes, so the
+credentials are checked and the queue admits the request before anything is parsed, and a
+message that does not parse answers INVALID_ARGUMENT through the status table (grpcio's own
+deserializer would answer UNKNOWN and log a traceback).
 """
 
 from __future__ import annotations
@@ -13,39 +18,44 @@ import time
 
 import grpc
 from google.protobuf import duration_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-from ingest.errors import status_for
+from ingest.errors import BadRequest, status_for
 from ingest.otlp.export import TraceExport
 from ingest.telemetry import RECEIVER_METRICS
 
-__all__ = ["TraceServicer", "create_server"]
+__all__ = ["EXPORT_METHOD", "TRACE_SERVICE", "TraceServicer", "create_server"]
+
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+EXPORT_METHOD = "Export"
 
 log = logging.getLogger(__name__)
 
 
-class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
-    """grpc.aio servicer delegating to the shared ``TraceExport``."""
+class TraceServicer:
+    """The ``Export`` method over the shared ``TraceExport``, taking the request's bytes."""
 
     def __init__(self, export: TraceExport) -> None:
         self._export = export
 
-    async def Export(
-        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+    async def export(
+        self, body: bytes, context: grpc.aio.ServicerContext
     ) -> ExportTraceServiceResponse:
-        """Store ``request``'s spans; abort with the OTLP status code on failure."""
+        """Authenticate, admit, parse and store one export; abort with the OTLP status code
+        on failure."""
         started = time.perf_counter()
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
-        RECEIVER_METRICS.request_size.labels("grpc").observe(request.ByteSize())
+        RECEIVER_METRICS.request_size.labels("grpc").observe(len(body))
         try:
             project = await self._export.authenticate_async(_text(metadata.get("authorization")))
             self._export.admit("grpc")
+            request = _parse(body)
             response = await self._export.export(
                 request,
                 project,
@@ -75,6 +85,15 @@ class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
+def _parse(body: bytes) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as exc:
+        raise BadRequest(f"invalid OTLP protobuf body: {exc}") from None
+    return request
+
+
 def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
@@ -93,8 +112,13 @@ def create_server(export: TraceExport, address: str, max_request_bytes: int) -> 
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        TraceServicer(export), server
+    method = grpc.unary_unary_rpc_method_handler(
+        TraceServicer(export).export,
+        request_deserializer=None,  # the bytes as received: parsed after the credential check
+        response_serializer=ExportTraceServiceResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(TRACE_SERVICE, {EXPORT_METHOD: method}),)
     )
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"cannot bind OTLP/gRPC receiver to {address}")

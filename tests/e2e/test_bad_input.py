@@ -173,3 +173,30 @@ def test_grpc_status_codes(small: Service) -> None:
     assert "no-ids" in response.partial_success.error_message
     stored = small.get_json("/api/public/observations", {"traceId": trace_id.hex()})
     assert [o["name"] for o in stored["data"]] == ["grpc-good"]
+
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def _grpc_raw(service: Service, body: bytes, authorization: str | None) -> None:
+    """Send ``body`` as the Export request's bytes, unparsed (a buggy or hostile client)."""
+    metadata = [("authorization", authorization)] if authorization else []
+    with grpc.insecure_channel(service.grpc_target) as channel:
+        export = channel.unary_unary(EXPORT)
+        export(body, metadata=metadata, timeout=10)
+
+
+def test_grpc_undecodable_request_is_invalid_argument_and_credentials_come_first(
+    service: Service,
+) -> None:
+    """#15 item 7: a message that does not parse answered UNKNOWN with a traceback in the log;
+    and a message without credentials was parsed in full before the credential check."""
+    garbage = b"\x0a\xff\xff\xff\xff\x0f" + b"\x00" * 10
+    with pytest.raises(grpc.RpcError) as bad:
+        _grpc_raw(service, garbage, service.authorization)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "invalid OTLP protobuf" in (bad.value.details() or "")
+    with pytest.raises(grpc.RpcError) as anonymous:
+        _grpc_raw(service, garbage, None)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "Traceback" not in service.log()
