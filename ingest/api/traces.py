@@ -39,7 +39,10 @@ from storage.query import deletion, schemas, traces
 from storage.query.filter_columns import TRACE_FILTERS
 from storage.query.repository import Repository
 
-__all__ = ["OPERATIONS", "Traces"]
+__all__ = ["MAX_DELETE_BODY_BYTES", "OPERATIONS", "Traces"]
+
+MAX_DELETE_BODY_BYTES = 256 * 1024
+"""Largest ``DELETE /traces`` body: ``MAX_TRACE_IDS`` ids of ~100 characters fit easily."""
 
 _TRACE_PARAMS = [
     *PAGE,
@@ -118,11 +121,12 @@ OPERATIONS = {
 
 
 class Traces(ReadResource):
-    """The trace routes over ``repo``; bodies are read up to ``max_request_bytes``."""
+    """The trace routes over ``repo``; a ``DELETE`` body is read up to ``max_request_bytes``
+    or ``MAX_DELETE_BODY_BYTES``, whichever is smaller."""
 
     def __init__(self, repo: Repository, keys: KeyStore, max_request_bytes: int) -> None:
         super().__init__(repo, keys)
-        self.limit = max_request_bytes
+        self.limit = min(max_request_bytes, MAX_DELETE_BODY_BYTES)
 
     def routes(self) -> list[Route]:
         """GET and DELETE, on the collection and on one trace."""

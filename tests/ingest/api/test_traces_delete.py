@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from ingest.api.traces import MAX_DELETE_BODY_BYTES
 from storage.clickhouse.chdb import ChdbClient
+from storage.query.deletion import MAX_TRACE_IDS
 from tests.ingest.api.read_api import Api, seed
 from tests.support.chdb import DATABASE
+from tests.support.records import new_id
 
 
 def add_score(engine: ChdbClient, project_id: str, trace_id: str, score_id: str) -> None:
@@ -121,3 +124,15 @@ def test_bad_delete_body(api: Api, body: object, message: str) -> None:
         response = api.delete("/api/public/traces", body)
     assert response.status_code == 400
     assert response.json()["message"].startswith(message)
+
+
+def test_a_delete_body_is_read_up_to_a_small_limit(api: Api) -> None:
+    """#15 item 2: ``DELETE /traces`` read its whole body before checking it (a 10 MB body
+    peaked at 1.2 GB RSS). A body can hold at most ``MAX_TRACE_IDS`` ids, so anything beyond
+    ``MAX_DELETE_BODY_BYTES`` is refused before it is read whole."""
+    ids = [new_id(32) for _ in range(MAX_TRACE_IDS)]
+    assert api.delete("/api/public/traces", {"traceIds": ids}).status_code == 200
+    padding = "x" * MAX_DELETE_BODY_BYTES
+    too_big = api.delete("/api/public/traces", {"traceIds": ["a"], "pad": padding})
+    assert too_big.status_code == 413, too_big.text
+    assert "limit" in too_big.json()["message"]
