@@ -91,6 +91,9 @@ class RowsOnly:
     def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         raise PermanentError("not used: no Protobuf path")
 
+    def busy(self) -> bool:
+        return self.client.busy()
+
     def close(self) -> None:
         self.client.close()
 

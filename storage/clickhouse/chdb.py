@@ -257,6 +257,10 @@ class ChdbClient:
                 raise RetryableError(f"cannot write {path}: {exc}") from exc
         return path
 
+    def busy(self) -> bool:
+        """``Client.busy``: a statement holds the session (chdb runs one at a time)."""
+        return self._lock.locked()
+
     def close(self) -> None:
         """Close the chdb session (idempotent)."""
         with self._lock:

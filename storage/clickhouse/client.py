@@ -158,6 +158,12 @@ class Client(Protocol):
         """
         ...
 
+    def busy(self) -> bool:
+        """True while a statement holds a client that runs one at a time (embedded chdb), so a
+        new statement would wait for it; never blocks. Health checks answer from it instead of
+        queueing a ping behind a long insert."""
+        ...
+
     def close(self) -> None:
         """Release the connection(s); further calls fail with ``RetryableError``."""
         ...

@@ -226,6 +226,10 @@ class ServerClient:
         """
         raise PermanentError("ServerClient does not insert Protobuf data (see insert_formats)")
 
+    def busy(self) -> bool:
+        """``Client.busy``: never (pooled connections run statements side by side)."""
+        return False
+
     def close(self) -> None:
         """Disconnect every pooled client (idempotent); clients in use close when returned."""
         with self._lock:

@@ -60,6 +60,9 @@ class FailingClient:
     def prepare_protobuf(self, insert: ProtobufInsert) -> PreparedInsert:
         raise self.error
 
+    def busy(self) -> bool:
+        return False
+
     def close(self) -> None:
         pass
 
@@ -104,6 +107,9 @@ class DelegatingClient:
         if PROTOBUF not in self.insert_formats:
             raise PermanentError("this client does not insert Protobuf")
         return self.client.prepare_protobuf(insert)
+
+    def busy(self) -> bool:
+        return self.client.busy()
 
     def close(self) -> None:
         pass
