@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from ingest.app.settings import Settings
-from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse import open_client
 from storage.clickhouse.client import Client
 from storage.clickhouse.migrate import apply_migrations
 from storage.query.repository import Repository
@@ -31,7 +31,7 @@ class Storage:
         Raises:
             RetryableError / PermanentError: the client cannot be opened or migrated.
         """
-        client = await asyncio.to_thread(_open_client, settings)
+        client = await asyncio.to_thread(open_client, settings.clickhouse.url, settings.data_dir)
         if migrate:
             applied = await asyncio.to_thread(
                 apply_migrations, client, settings.clickhouse.database
@@ -47,14 +47,6 @@ class Storage:
     async def close(self) -> None:
         """Close the client."""
         await asyncio.to_thread(self.client.close)
-
-
-def _open_client(settings: Settings) -> Client:
-    if settings.clickhouse.url:
-        from storage.clickhouse import open_client  # the server transport
-
-        return open_client(settings.clickhouse.url, settings.data_dir)
-    return ChdbClient(settings.data_dir / "clickhouse")
 
 
 async def clickhouse_health(repository: Repository) -> str | None:

@@ -137,7 +137,7 @@ def list_traces(repo: Repository, project_id: str, flt: TraceFilter, page: PageR
     Each row holds ``TRACE_COLUMNS`` plus ``observation_ids`` (by start time),
     ``score_ids`` and ``total_cost`` (decimal string, Σ of the observations' total cost).
     """
-    where = _trace_where(repo, project_id, flt)
+    where = trace_where(repo, project_id, flt)
     column = _TRACE_ORDER_COLUMNS[flt.order_field]
     direction = "DESC" if flt.descending else "ASC"
     rows = repo.client.select(
@@ -186,7 +186,9 @@ def get_trace(repo: Repository, project_id: str, trace_id: str) -> TraceDetail |
     return TraceDetail(trace, observations, cost, scores)
 
 
-def _trace_where(repo: Repository, project_id: str, flt: TraceFilter) -> Where:
+def trace_where(repo: Repository, project_id: str, flt: TraceFilter) -> Where:
+    """The ``WHERE`` of ``list_traces`` (unqualified ``traces`` columns), also for daily
+    metrics."""
     where = Where(project_id)
     if flt.user_id is not None:
         where.add("user_id = {user_id:String}", user_id=flt.user_id)
@@ -205,11 +207,6 @@ def _trace_where(repo: Repository, project_id: str, flt: TraceFilter) -> Where:
     if flt.conditions:
         where.extend(*compile_conditions(flt.conditions, TRACE_FILTERS, repo.database))
     return where
-
-
-def trace_where(repo: Repository, project_id: str, flt: TraceFilter) -> Where:
-    """The ``WHERE`` of ``list_traces`` (unqualified ``traces`` columns) for reuse."""
-    return _trace_where(repo, project_id, flt)
 
 
 def _add_trace_time_bounds(where: Where, traces: list[Row]) -> None:
