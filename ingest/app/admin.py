@@ -10,7 +10,9 @@
     otelfuse models list [--project ID]              the project's and the global definitions
     otelfuse models delete ID [--project ID]
 
-Every command needs ``OTELFUSE_POSTGRES_URL`` and a migrated schema (``otelfuse migrate``);
+Every command works on ``OTELFUSE_POSTGRES_URL`` (whose schema ``otelfuse migrate`` must have
+migrated) or, without it, on the all-in-one's embedded PostgreSQL in ``OTELFUSE_DATA_DIR``
+(used as it is while ``otelfuse run`` runs, else started for the command and stopped after);
 ``--json`` prints machine-readable output. Exit codes: 0 done, 1 failed or not found,
 2 bad settings or arguments.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -26,10 +29,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ingest.app.metadata import postgres_url
 from ingest.app.settings import Settings
 from storage.errors import PermanentError, RetryableError
 from storage.postgres.api_keys import ApiKeyInfo, ApiKeyRepository, ProjectNotFound
-from storage.postgres.migrate import pending_migrations
+from storage.postgres.migrate import apply_migrations, pending_migrations
 from storage.postgres.model_defs import InvalidModelDefinition, model_json, parse_model_definition
 from storage.postgres.models import ModelConflict, ModelRepository, ProjectMissing
 from storage.postgres.pool import PgPool, create_pool
@@ -85,12 +89,9 @@ def add_admin_parsers(roles: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     """Run one admin command; returns the process exit code."""
-    if not settings.postgres.url:
-        print("otelfuse: OTELFUSE_POSTGRES_URL is not set", file=sys.stderr)
-        return 2
     handler = _HANDLERS[(args.role, args.command)]
     try:
-        asyncio.run(_with_pool(settings.postgres.url, lambda pool: handler(pool, args)))
+        asyncio.run(_with_pool(settings, lambda pool: handler(pool, args)))
     except _Failed as exc:
         print(f"otelfuse: {exc}", file=sys.stderr)
         return 1
@@ -100,16 +101,19 @@ def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _with_pool(url: str, run: Callable[[PgPool], Awaitable[None]]) -> None:
-    pool = await create_pool(url, min_size=1, max_size=2)
-    try:
-        pending = await pending_migrations(pool)
-        if pending:
+async def _with_pool(settings: Settings, run: Callable[[PgPool], Awaitable[None]]) -> None:
+    """Run ``run`` on a pool to ``OTELFUSE_POSTGRES_URL``, else to the all-in-one's embedded
+    server (started for the command unless ``otelfuse run`` has it running, and migrated: its
+    schema is this version's)."""
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await create_pool(await postgres_url(settings, stack, owner=False), max_size=2)
+        stack.push_async_callback(pool.close)
+        if not settings.postgres.url:
+            await apply_migrations(pool)
+        elif pending := await pending_migrations(pool):
             names = ", ".join(m.name for m in pending)
             raise _Failed(f"the PostgreSQL schema needs migrations ({names}): run otelfuse migrate")
         await run(pool)
-    finally:
-        await pool.close()
 
 
 def _print_json(value: Any) -> None:

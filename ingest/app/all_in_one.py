@@ -13,11 +13,12 @@ Wiring, in data-flow order::
     POST /api/public/scores ─> ScoreWrites ─> ScoreWriter (worker thread) ─> scores table
     Langfuse read API on :4318 <─ Repository <─ ClickHouse (embedded chdb unless a URL is set)
 
-With ``OTELFUSE_POSTGRES_URL``, projects and API keys come from PostgreSQL
-(``PostgresKeyStore``), the Enricher prices custom models first (``PostgresEnricher``) and
-``/api/public/models`` is served; without it the settings-based project and catalog prices.
+Projects, API keys, custom models and prompts live in PostgreSQL: ``OTELFUSE_POSTGRES_URL``, or
+else an embedded server under the data folder (``ingest.app.metadata.open_metadata``); the
+Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/models`` is served.
 
-Start order is storage first, receivers last, each pushed on one ``AsyncExitStack``; stop
+Start order is storage first (ClickHouse, whose lock makes the data folder this process's, then
+PostgreSQL), receivers last, each pushed on one ``AsyncExitStack``; stop
 closes the stack, so the order reverses and every export that was accepted is written before
 the process exits.
 """
@@ -31,7 +32,7 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.app.clickhouse import Storage
-from ingest.app.metadata import open_keys
+from ingest.app.metadata import open_metadata
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
@@ -59,9 +60,10 @@ class AllInOne(StackedService):
         """Open the key store and storage (migrating both), start the pipeline, then both
         receivers."""
         s = self.settings
-        keys, postgres = await open_keys(s, stack, migrate=True)
-        storage = await Storage.open(s, migrate=True)
+        storage = await Storage.open(s, migrate=True)  # holds the data folder (chdb's lock)
         stack.push_async_callback(storage.close)
+        postgres = await open_metadata(s, stack)
+        keys = postgres.keys
         process, _ = await observation_step(s, storage, postgres)
         pipeline = Pipeline(process, s.pipeline)
         await pipeline.start()
@@ -72,10 +74,9 @@ class AllInOne(StackedService):
         score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
         await start_grpc(s, stack, export)
         limit = s.server.max_request_bytes
-        models = postgres.models if postgres is not None else None
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
-            *read_routes(storage.repository, keys, max_request_bytes=limit, models=models),
+            *read_routes(storage.repository, keys, max_request_bytes=limit, models=postgres.models),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),
         ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from ingest.app.clickhouse import Storage
+from ingest.app.metadata import postgres_url
 from ingest.app.settings import Settings
 from storage.clickhouse.migrate import apply_migrations
 
@@ -12,8 +14,9 @@ __all__ = ["migrate"]
 
 
 async def migrate(settings: Settings) -> list[str]:
-    """Apply pending ClickHouse migrations, then PostgreSQL ones when ``postgres.url`` is set;
-    returns their names (PostgreSQL ones prefixed ``postgres:``).
+    """Apply pending ClickHouse migrations, then PostgreSQL ones (``postgres.url``, else the
+    embedded server in the data folder); returns their names (PostgreSQL ones prefixed
+    ``postgres:``).
 
     Raises:
         RetryableError / PermanentError: a store is unreachable or refuses a migration.
@@ -25,13 +28,11 @@ async def migrate(settings: Settings) -> list[str]:
         )
     finally:
         await storage.close()
-    if settings.postgres.url:
-        from storage.postgres import apply_migrations as apply_postgres_migrations
-        from storage.postgres import create_pool
+    from storage.postgres import apply_migrations as apply_postgres_migrations
+    from storage.postgres import create_pool
 
-        pool = await create_pool(settings.postgres.url, max_size=1)
-        try:
-            applied += [f"postgres:{name}" for name in await apply_postgres_migrations(pool)]
-        finally:
-            await pool.close()
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await create_pool(await postgres_url(settings, stack, owner=False), max_size=1)
+        stack.push_async_callback(pool.close)
+        applied += [f"postgres:{name}" for name in await apply_postgres_migrations(pool)]
     return applied

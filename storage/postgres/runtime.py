@@ -79,11 +79,6 @@ class PostgresRuntime:
             if init is not None and init.project_id:
                 await runtime.ensure_init_project(init)
             await runtime.keys.start()
-            if not runtime.keys.active_keys:
-                log.warning(
-                    "PostgreSQL has no API keys yet: create them with "
-                    "`otelfuse projects create --name NAME` and `otelfuse keys create --project ID`"
-                )
         except BaseException:
             await pool.close()
             raise

@@ -1,5 +1,7 @@
-"""``otelfuse run`` with ``OTELFUSE_POSTGRES_URL``: isolation, revocation, secrets, hostile input,
-custom model prices and prompt links, end to end with real clients.
+"""``otelfuse run`` with PostgreSQL: isolation, revocation, secrets, hostile input, custom model
+prices and prompt links, end to end with real clients. Every test runs twice: with
+``OTELFUSE_POSTGRES_URL`` (a PostgreSQL server) and without it (the embedded PostgreSQL in the
+data folder, which the CLI commands reach through ``OTELFUSE_DATA_DIR``).
 
 Projects ``proj-a`` and ``proj-b`` and their keys are created with the CLI before the service
 starts (the settings' initial project is created in PostgreSQL by the service itself); the
@@ -30,6 +32,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres
 from storage.postgres.pool import PgPool
 from storage.postgres.prompts import PromptRepository
 from tests.support.otel import emit_agent_trace, provider_for
@@ -90,10 +93,16 @@ class Stack:
         return Keys(project, created["publicKey"], created["secretKey"])
 
 
-@pytest.fixture(scope="module")
-def stack(postgres_server: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    url = postgres_server.create_database("e2e")
+@pytest.fixture(scope="module", params=["server", "embedded"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     data = Path(tmp_path_factory.mktemp("pg-service"))
+    if request.param == "server":
+        postgres_server: Postgres = request.getfixturevalue("postgres_server")
+        url = postgres_server.create_database("e2e")
+    else:
+        url = ""
     env = cli_env(url, data)
     otelfuse_cli(["migrate"], env)
     otelfuse_cli(["projects", "create", "--name", "Team A", "--id", "proj-a"], env)
@@ -109,6 +118,8 @@ def stack(postgres_server: Postgres, tmp_path_factory: pytest.TempPathFactory) -
             "OTELFUSE_LOG_LEVEL": "DEBUG",
         },
     )
+    if not url:  # the running service's embedded server, adopted (and left running) here
+        url = EmbeddedPostgres.start(data / EMBEDDED_DIR, owner=False).url
     stack = Stack(service, url, env, a, b, secrets=[*provisional.secrets, service.secret_key])
     yield stack
     code = service.stop()

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from storage.postgres.embedded import EMBEDDED_DIR, stop_server
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -80,7 +82,8 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, wait, return the exit code (kills after ``timeout`` seconds)."""
+        """SIGTERM, wait, return the exit code (kills after ``timeout`` seconds). An embedded
+        PostgreSQL a killed process left running in the data folder is stopped too."""
         self.client.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -89,6 +92,7 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        stop_server(self.data_dir / EMBEDDED_DIR)
         return self.process.returncode
 
 

@@ -91,9 +91,3 @@ def test_admin_commands_end_to_end(pg_url: str, tmp_path: Path) -> None:
     )
     assert wrong_project.returncode == 1
     assert otelfuse_cli(["models", "delete", glob[0]["id"]], env).returncode == 0
-
-
-def test_admin_commands_need_the_url(tmp_path: Path) -> None:
-    env = cli_env("", tmp_path)
-    result = otelfuse_cli(["projects", "list"], env, check=False)
-    assert result.returncode == 2 and "OTELFUSE_POSTGRES_URL" in result.stderr
