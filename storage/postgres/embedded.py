@@ -28,7 +28,7 @@ from typing import Any
 
 from storage.errors import PermanentError
 
-__all__ = ["EMBEDDED_DIR", "EmbeddedPostgres", "stop_server"]
+__all__ = ["EMBEDDED_DIR", "EmbeddedPostgres", "server_pid", "stop_server"]
 
 EMBEDDED_DIR = "postgres"
 """The server's folder under ``OTELFUSE_DATA_DIR``."""
@@ -128,6 +128,12 @@ def stop_server(pgdata: Path) -> bool:
         return False
     log.info("embedded PostgreSQL in %s stopped", pgdata)
     return True
+
+
+def server_pid(pgdata: Path) -> int | None:
+    """The pid of the postmaster running in ``pgdata``, else None."""
+    info = _library().utils.PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    return int(info.pid) if info is not None and info.is_running() else None
 
 
 def _running(library: Any, pgdata: Path) -> bool:
