@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from storage.errors import PermanentError
 
 __all__ = ["EMBEDDED_DIR", "EmbeddedPostgres", "server_pid", "stop_server"]
@@ -72,6 +74,14 @@ class EmbeddedPostgres:
         pgdata = pgdata.resolve()
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         running = _running(library, pgdata)
+        stale = [pgdata / "postmaster.pid", *pgdata.glob(".s.PGSQL.*.lock")]
+        if not running and any(path.exists() for path in stale):
+            # The server died without removing its lock files (crash, kill -9). PostgreSQL
+            # replaces those whose process is gone, but not those naming a zombie, which a
+            # container whose init does not reap children keeps; a dead server holds nothing.
+            log.warning("embedded PostgreSQL in %s: removing stale lock files", pgdata)
+            for path in stale:
+                path.unlink(missing_ok=True)
         try:
             server = library.get_server(pgdata, cleanup_mode=None)
             if not _running(library, pgdata):  # a handle cached by this process, stopped since
@@ -132,14 +142,23 @@ def stop_server(pgdata: Path) -> bool:
 
 def server_pid(pgdata: Path) -> int | None:
     """The pid of the postmaster running in ``pgdata``, else None."""
-    info = _library().utils.PostmasterInfo.read_from_pgdata(pgdata.resolve())
-    return int(info.pid) if info is not None and info.is_running() else None
+    library = _library()
+    if not _running(library, pgdata.resolve()):
+        return None
+    info = library.utils.PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    return int(info.pid) if info is not None else None
 
 
 def _running(library: Any, pgdata: Path) -> bool:
-    """A live postmaster owns ``pgdata`` (its ``postmaster.pid`` names a running process)."""
+    """A live postmaster owns ``pgdata``: its ``postmaster.pid`` names a running process that is
+    not a zombie."""
     try:
         info = library.utils.PostmasterInfo.read_from_pgdata(pgdata)
     except (AssertionError, ValueError, OSError):  # a pid file being written: starting
         return True
-    return info is not None and bool(info.is_running())
+    if info is None or info.process is None:
+        return False
+    try:
+        return bool(info.process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:  # gone meanwhile
+        return False

@@ -135,3 +135,24 @@ def test_admin_commands_without_a_running_service_leave_no_server(tmp_path: Path
         assert "LANGFUSE_SECRET_KEY" not in service.log()
     finally:
         assert service.stop() == 0
+
+
+def test_a_stale_pid_file_after_a_crash_of_both_is_replaced(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    service = start_service(data, NO_INIT)
+    public, secret = _printed_keys(service)
+    service.process.send_signal(signal.SIGKILL)  # a machine crash: otelfuse and PostgreSQL die
+    service.process.wait()
+    service.client.close()
+    doomed = [p for server in _servers(data) for p in [server, *server.children(recursive=True)]]
+    for process in doomed:
+        process.kill()
+    psutil.wait_procs(doomed, timeout=10)  # SIGKILL is asynchronous: all gone before restart
+    assert (data / EMBEDDED_DIR / "postmaster.pid").exists()
+
+    again = start_service(data, NO_INIT)
+    try:
+        assert _projects(again, public, secret) == 200
+    finally:
+        assert again.stop() == 0
+    assert _servers(data) == []
