@@ -15,7 +15,8 @@ Wiring, in data-flow order::
 
 With ``OTELFUSE_POSTGRES_URL``, projects and API keys come from PostgreSQL
 (``PostgresKeyStore``), the Enricher prices custom models first (``PostgresEnricher``) and
-``/api/public/models`` is served; without it the settings-based project and catalog prices.
+``/api/public/models`` and ``/api/public/v2/prompts`` are served; without it the settings-based
+project and catalog prices.
 
 Start order is storage first, receivers last, each pushed on one ``AsyncExitStack``; stop
 closes the stack, so the order reverses and every export that was accepted is written before
@@ -72,10 +73,9 @@ class AllInOne(StackedService):
         score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
         await start_grpc(s, stack, export)
         limit = s.server.max_request_bytes
-        models = postgres.models if postgres is not None else None
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
-            *read_routes(storage.repository, keys, max_request_bytes=limit, models=models),
+            *read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),
         ]
