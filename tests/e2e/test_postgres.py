@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import httpx
@@ -34,7 +38,7 @@ from storage.postgres.pool import PgPool
 from storage.postgres.prompts import PromptRepository
 from tests.support.otel import emit_agent_trace, provider_for
 from tests.support.postgres import Postgres, cli_env, run_with_pool
-from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
+from tests.support.service import REPO, Service, basic_auth, otelfuse_cli, start_service
 
 AUTH_TTL_S = 1
 MODEL_TTL_S = 1
@@ -669,6 +673,53 @@ def test_generations_naming_a_prompt_get_its_id(stack: Stack) -> None:
     )
     other = _export_generation(stack, stack.b, "acme-prompted", attributes=attributes)
     assert other["promptName"] == "greeting" and other["promptId"] is None
+
+
+def test_langfuse_sdk_manages_prompts_and_links_generations(stack: Stack) -> None:
+    env = {
+        "LANGFUSE_BASE_URL": stack.service.http_url,
+        "LANGFUSE_PUBLIC_KEY": stack.a.public,
+        "LANGFUSE_SECRET_KEY": stack.a.secret,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.clients.langfuse_prompts", "sdk ✓"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["created"] == [
+        [1, ["production", "latest"], [], {"temperature": 0.3}, "first"],
+        [2, ["latest"], ["sdk"], {}, None],
+        [1, ["production", "latest"], [], {}, None],
+    ]
+    assert out["production"] == [1, "Hello Ada"]
+    assert out["by_version"] == [2, "Hi Ada!"]
+    assert out["latest"] == 2
+    assert out["updated"] == [2, ["production", "latest"]]
+    assert out["moved"] == [2, ["production", "latest"], False]
+    assert out["chat"] == [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "ahoy"},
+        {"role": "user", "content": "Where?"},
+    ]
+    assert out["chat_raw"][1] == {"type": "placeholder", "name": "history"}
+    assert out["missing"].startswith("404 ") and "sdk ✓/missing" in out["missing"]
+
+    name = quote("sdk ✓/greeting", safe="")
+    stored = stack.json(f"/api/public/v2/prompts/{name}", stack.a, params={"version": 2})
+    assert stack.get(f"/api/public/v2/prompts/{name}", stack.b).status_code == 404
+    trace = stack.json(f"/api/public/traces/{out['trace_id']}", stack.a)
+    (generation,) = [o for o in trace["observations"] if o["id"] == out["observation_id"]]
+    assert (generation["promptName"], generation["promptVersion"], generation["promptId"]) == (
+        "sdk ✓/greeting",
+        2,
+        stored["id"],
+    )
 
 
 # -- last: nothing above leaked a secret ------------------------------------------------------
