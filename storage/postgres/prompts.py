@@ -23,9 +23,10 @@ filled by one query per batch of unknown keys; "no such prompt" is cached too.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,13 +88,6 @@ def _row(r: asyncpg.Record) -> StoredPrompt:
     )
 
 
-async def _lock(conn: PgConnection, project_id: str, name: str) -> None:
-    """Serialise changes of one prompt name (advisory lock for this transaction)."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", project_id, name
-    )
-
-
 async def _remove_labels(
     conn: PgConnection, project_id: str, name: str, labels: Sequence[str]
 ) -> None:
@@ -113,6 +107,18 @@ class PromptRepository:
 
     def __init__(self, pool: PgPool) -> None:
         self._pool = pool
+
+    @contextlib.asynccontextmanager
+    async def _changing(self, project_id: str, name: str) -> AsyncIterator[PgConnection]:
+        """A connection in a transaction holding the advisory lock of ``(project, name)``, so
+        changes of one prompt are serialised."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))",
+                project_id,
+                name,
+            )
+            yield conn
 
     async def create(
         self,
@@ -145,8 +151,7 @@ class PromptRepository:
         new_labels = list(dict.fromkeys([*labels, LATEST]))
         with postgres_errors("creating a prompt"):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    await _lock(conn, project_id, name)
+                async with self._changing(project_id, name) as conn:
                     last = await conn.fetchrow(
                         "SELECT version, type, tags FROM prompts WHERE project_id = $1"
                         " AND name = $2 ORDER BY version DESC LIMIT 1",
@@ -277,8 +282,7 @@ class PromptRepository:
         """Give ``labels`` to version ``version`` of ``name`` (keeping its labels), taking them
         off the other versions; None when there is no such version."""
         with postgres_errors("updating prompt labels"):
-            async with self._pool.acquire() as conn, conn.transaction():
-                await _lock(conn, project_id, name)
+            async with self._changing(project_id, name) as conn:
                 current = await conn.fetchrow(
                     "SELECT labels FROM prompts WHERE project_id = $1 AND name = $2"
                     " AND version = $3",
@@ -307,8 +311,7 @@ class PromptRepository:
         ``label``; returns how many were deleted (0: nothing matched). When ``latest`` is
         deleted, the highest remaining version gets it."""
         with postgres_errors("deleting a prompt"):
-            async with self._pool.acquire() as conn, conn.transaction():
-                await _lock(conn, project_id, name)
+            async with self._changing(project_id, name) as conn:
                 deleted = await conn.fetch(
                     "DELETE FROM prompts WHERE project_id = $1 AND name = $2"
                     " AND ($3::int IS NULL OR version = $3)"

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,9 +33,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from storage.postgres.pool import PgPool
 from storage.postgres.prompts import PromptRepository
+from tests.support.clients import run_client
 from tests.support.otel import emit_agent_trace, provider_for
 from tests.support.postgres import Postgres, cli_env, run_with_pool
-from tests.support.service import REPO, Service, basic_auth, otelfuse_cli, start_service
+from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
 
 AUTH_TTL_S = 1
 MODEL_TTL_S = 1
@@ -681,16 +679,7 @@ def test_langfuse_sdk_manages_prompts_and_links_generations(stack: Stack) -> Non
         "LANGFUSE_PUBLIC_KEY": stack.a.public,
         "LANGFUSE_SECRET_KEY": stack.a.secret,
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.clients.langfuse_prompts", "sdk ✓"],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_client("langfuse_prompts", "sdk ✓", env=env)
     assert out["created"] == [
         [1, ["production", "latest"], [], {"temperature": 0.3}, "first"],
         [2, ["latest"], ["sdk"], {}, None],
