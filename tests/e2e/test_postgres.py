@@ -22,6 +22,8 @@ from urllib.parse import quote
 import grpc
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GRPCExporter,
 )
@@ -30,6 +32,12 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from storage.postgres.pool import PgPool
 from storage.postgres.prompts import PromptRepository
@@ -39,6 +47,12 @@ from tests.support.postgres import Postgres, cli_env, run_with_pool
 from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
 
 AUTH_TTL_S = 1
+CONFORMANCE = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 MODEL_TTL_S = 1
 
 
@@ -709,6 +723,40 @@ def test_langfuse_sdk_manages_prompts_and_links_generations(stack: Stack) -> Non
         2,
         stored["id"],
     )
+
+
+@pytest.mark.slow
+def test_prompt_routes_conform_to_the_served_openapi_document(stack: Stack) -> None:
+    """schemathesis: generated requests for every prompt operation of the running service's
+    document get no server error and answers (statuses, bodies) that the document allows."""
+    seed = {"name": "oa/seed", "prompt": "x", "labels": ["production"], "tags": ["t"]}
+    assert stack.request("POST", "/api/public/v2/prompts", stack.a, json=seed).status_code == 201
+    document = stack.get("/api/public/openapi.json", None).json()
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=stack.service.http_url)
+    headers = {"Authorization": stack.a.auth}
+    operations = [
+        (path, method)
+        for path, item in document["paths"].items()
+        if path.startswith("/api/public/v2/prompts")
+        for method in item
+    ]
+    assert len(operations) == 5
+    for path, method in operations:
+        operation = schema[path][method.upper()]
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            case.call_and_validate(headers=headers, checks=CONFORMANCE)
+
+        check()
 
 
 # -- last: nothing above leaked a secret ------------------------------------------------------
