@@ -12,6 +12,8 @@ the request, call the read model (``storage.query``) or a sink, shape the answer
 | ``scores``      | ``POST /api/public/scores``; ``GET /v2/scores``, ``/v2/scores/{id}``,|
 |                 | ``GET /v3/scores``                                                  |
 | ``models``      | ``/api/public/models`` CRUD (needs PostgreSQL)                      |
+| ``prompts``     | ``/api/public/v2/prompts`` create, list, get, label update, delete  |
+|                 | (needs PostgreSQL)                                                  |
 | ``ingestion``   | ``POST /api/public/ingestion`` (the legacy batch endpoint)          |
 | ``read``        | the read routes above as one list (query role, all-in-one)          |
 

@@ -9,11 +9,12 @@ from ingest.api import projects
 from ingest.api.metrics import Metrics
 from ingest.api.models import Models
 from ingest.api.observations import Observations
+from ingest.api.prompts import Prompts
 from ingest.api.scores import ScoreReads
 from ingest.api.sessions import Sessions
 from ingest.api.traces import Traces
 from storage.auth import KeyStore
-from storage.postgres.models import ModelRepository
+from storage.postgres.runtime import PostgresRuntime
 from storage.query.repository import Repository
 from storage.query.scores.repository import ScoreRepository
 
@@ -25,11 +26,12 @@ def read_routes(
     keys: KeyStore,
     *,
     max_request_bytes: int,
-    models: ModelRepository | None = None,
+    postgres: PostgresRuntime | None = None,
 ) -> list[BaseRoute]:
     """Projects, traces, observations, sessions, metrics and score reads over ClickHouse
-    (``repo``), plus ``/api/public/models`` when PostgreSQL ``models`` are given.
-    ``max_request_bytes`` bounds the bodies these routes read (``DELETE /traces``, models)."""
+    (``repo``), plus ``/api/public/models`` and ``/api/public/v2/prompts`` with ``postgres``.
+    ``max_request_bytes`` bounds the bodies these routes read (``DELETE /traces``, models,
+    prompts)."""
     routes: list[BaseRoute] = [
         *projects.routes(keys),
         *Traces(repo, keys, max_request_bytes).routes(),
@@ -38,6 +40,7 @@ def read_routes(
         *Metrics(repo, keys).routes(),
         *ScoreReads(ScoreRepository(repo.client, repo.database), keys).routes(),
     ]
-    if models is not None:
-        routes += Models(models, keys).routes()
+    if postgres is not None:
+        routes += Models(postgres.models, keys).routes()
+        routes += Prompts(postgres.prompts, keys, max_request_bytes).routes()
     return routes

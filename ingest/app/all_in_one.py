@@ -15,7 +15,8 @@ Wiring, in data-flow order::
 
 Projects, API keys, custom models and prompts live in PostgreSQL: ``OTELFUSE_POSTGRES_URL``, or
 else an embedded server under the data folder (``ingest.app.metadata.open_metadata``); the
-Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/models`` is served.
+Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/models`` and
+``/api/public/v2/prompts`` are served.
 
 Start order is storage first (ClickHouse, whose lock makes the data folder this process's, then
 PostgreSQL), receivers last, each pushed on one ``AsyncExitStack``; stop
@@ -76,7 +77,7 @@ class AllInOne(StackedService):
         limit = s.server.max_request_bytes
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
-            *read_routes(storage.repository, keys, max_request_bytes=limit, models=postgres.models),
+            *read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),
         ]

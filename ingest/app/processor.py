@@ -64,9 +64,10 @@ class Processor(StackedService):
         stack.push_async_callback(_finish, consumer, run)
         routes = []
         if self.serve_query:
-            models = postgres.models if postgres is not None else None
             limit = s.server.max_request_bytes
-            routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
+            routes = read_routes(
+                storage.repository, keys, max_request_bytes=limit, postgres=postgres
+            )
         await start_http(s, stack, routes, self._health)
         log.info(
             "otelfuse processor ready: Kafka %s topics %s, %s group %s; HTTP http://%s%s",

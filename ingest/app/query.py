@@ -1,5 +1,5 @@
-"""The query role: the Langfuse read API over ClickHouse (plus ``/api/public/models`` with
-PostgreSQL); health answers whether ClickHouse does."""
+"""The query role: the Langfuse read API over ClickHouse (plus ``/api/public/models`` and
+``/v2/prompts`` with PostgreSQL); health answers whether ClickHouse does."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ class Query(StackedService):
         keys, postgres = await open_keys(s, stack)
         storage = await Storage.open(s, migrate=False)
         stack.push_async_callback(storage.close)
-        models = postgres.models if postgres is not None else None
         limit = s.server.max_request_bytes
-        routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
+        routes = read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres)
         await start_http(s, stack, routes, storage.health)
         log.info("otelfuse query API ready: http://%s", s.server.http_address)

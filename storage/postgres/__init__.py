@@ -7,7 +7,7 @@ project (``storage.projects``) and the genai-prices catalog.
   ``LoopBridge`` for worker threads;
 - ``migrate``: numbered ``migrations/NNNN_*.sql``, one transaction each, advisory-locked;
 - ``projects``, ``api_keys``, ``models``, ``prompts``: one repository per table group;
-- ``model_defs``: Langfuse model-definition JSON in and out;
+- ``model_defs``, ``prompt_defs``: Langfuse model-definition and prompt JSON in and out;
 - ``keystore``: ``PostgresKeyStore``, the TTL-cached ``storage.auth.KeyStore``;
 - ``runtime``: ``PostgresRuntime``, everything a role opens.
 """

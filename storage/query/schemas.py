@@ -16,7 +16,8 @@ are its camelCase form (``rename="camel"``), in field order (subclasses append t
 
 Names and fields follow Langfuse's public API definition (fern, ``fern/apis/server/definition``
 in the langfuse/langfuse repository: ``trace.yml``, ``observations.yml``, ``sessions.yml``,
-``metrics.yml``, ``score.yml``, ``commons.yml``) with otelfuse's extras noted per class.
+``metrics.yml``, ``score.yml``, ``commons.yml``, ``prompts.yml``) with otelfuse's extras noted per
+class.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ __all__ = [
     "PageMeta",
     "Project",
     "Projects",
+    "Prompt",
+    "PromptMeta",
+    "PromptMetaList",
     "ScoreCreated",
     "ScoreError",
     "ScoreSubject",
@@ -554,3 +558,58 @@ class MetricsResponse(_Shape):
     bucket (``time_dimension``) and ``<aggregation>_<measure>``."""
 
     data: list[dict[str, Any]]
+
+
+# ---- prompts (fern prompts.yml, prompt-version.yml) ---------------------------------------------
+
+PromptContent = Annotated[
+    str | list[dict[str, str]],
+    Meta(
+        description='text: a string; chat: messages {"role", "content"} and placeholders'
+        ' {"type": "placeholder", "name"}'
+    ),
+]
+
+
+class Prompt(_Shape):
+    """One prompt version (fern ``prompts.Prompt``: ``TextPrompt`` or ``ChatPrompt`` by
+    ``type``), with the stored row's fields Langfuse also returns (``id``, ``createdAt``,
+    ``updatedAt``, ``projectId``, ``createdBy``). ``resolutionGraph`` is always null: otelfuse
+    does not resolve prompt dependencies."""
+
+    id: str
+    created_at: Time
+    updated_at: Time
+    project_id: str
+    created_by: str
+    name: str
+    version: Annotated[int, Meta(ge=1)]
+    type: Literal["text", "chat"]
+    prompt: PromptContent
+    config: Any
+    labels: list[str]
+    tags: list[str]
+    commit_message: str | None
+    resolution_graph: dict[str, Any] | None
+
+
+class PromptMeta(_Shape):
+    """One prompt name in ``GET /api/public/v2/prompts`` (fern ``prompts.PromptMeta``): the
+    versions matching the filters, their labels, and the type and config of the newest one."""
+
+    name: str
+    type: Literal["text", "chat"]
+    versions: list[int]
+    labels: list[str]
+    tags: list[str]
+    last_updated_at: Time
+    last_config: Any
+
+
+class PromptMetaList(_Shape):
+    """``GET /api/public/v2/prompts`` (fern ``prompts.PromptMetaListResponse``); Langfuse repeats
+    ``meta`` as ``pagination`` for clients of its first release (langfuse/langfuse issue #2068)."""
+
+    data: list[PromptMeta]
+    meta: PageMeta
+    pagination: PageMeta

@@ -19,10 +19,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GRPCExporter,
 )
@@ -31,15 +34,28 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres
 from storage.postgres.pool import PgPool
 from storage.postgres.prompts import PromptRepository
+from tests.support.clients import run_client
 from tests.support.otel import emit_agent_trace, provider_for
 from tests.support.postgres import Postgres, cli_env, run_with_pool
 from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
 
 AUTH_TTL_S = 1
+CONFORMANCE = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 MODEL_TTL_S = 1
 
 
@@ -680,6 +696,78 @@ def test_generations_naming_a_prompt_get_its_id(stack: Stack) -> None:
     )
     other = _export_generation(stack, stack.b, "acme-prompted", attributes=attributes)
     assert other["promptName"] == "greeting" and other["promptId"] is None
+
+
+def test_langfuse_sdk_manages_prompts_and_links_generations(stack: Stack) -> None:
+    env = {
+        "LANGFUSE_BASE_URL": stack.service.http_url,
+        "LANGFUSE_PUBLIC_KEY": stack.a.public,
+        "LANGFUSE_SECRET_KEY": stack.a.secret,
+    }
+    out = run_client("langfuse_prompts", "sdk ✓", env=env)
+    assert out["created"] == [
+        [1, ["production", "latest"], [], {"temperature": 0.3}, "first"],
+        [2, ["latest"], ["sdk"], {}, None],
+        [1, ["production", "latest"], [], {}, None],
+    ]
+    assert out["production"] == [1, "Hello Ada"]
+    assert out["by_version"] == [2, "Hi Ada!"]
+    assert out["latest"] == 2
+    assert out["updated"] == [2, ["production", "latest"]]
+    assert out["moved"] == [2, ["production", "latest"], False]
+    assert out["chat"] == [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "ahoy"},
+        {"role": "user", "content": "Where?"},
+    ]
+    assert out["chat_raw"][1] == {"type": "placeholder", "name": "history"}
+    assert out["missing"].startswith("404 ") and "sdk ✓/missing" in out["missing"]
+
+    name = quote("sdk ✓/greeting", safe="")
+    stored = stack.json(f"/api/public/v2/prompts/{name}", stack.a, params={"version": 2})
+    assert stack.get(f"/api/public/v2/prompts/{name}", stack.b).status_code == 404
+    trace = stack.json(f"/api/public/traces/{out['trace_id']}", stack.a)
+    (generation,) = [o for o in trace["observations"] if o["id"] == out["observation_id"]]
+    assert (generation["promptName"], generation["promptVersion"], generation["promptId"]) == (
+        "sdk ✓/greeting",
+        2,
+        stored["id"],
+    )
+
+
+@pytest.mark.slow
+def test_prompt_routes_conform_to_the_served_openapi_document(stack: Stack) -> None:
+    """schemathesis: generated requests for every prompt operation of the running service's
+    document get no server error and answers (statuses, bodies) that the document allows."""
+    seed = {"name": "oa/seed", "prompt": "x", "labels": ["production"], "tags": ["t"]}
+    assert stack.request("POST", "/api/public/v2/prompts", stack.a, json=seed).status_code == 201
+    document = stack.get("/api/public/openapi.json", None).json()
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=stack.service.http_url)
+    headers = {"Authorization": stack.a.auth}
+    operations = [
+        (path, method)
+        for path, item in document["paths"].items()
+        if path.startswith("/api/public/v2/prompts")
+        for method in item
+    ]
+    assert len(operations) == 5
+    for path, method in operations:
+        operation = schema[path][method.upper()]
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            case.call_and_validate(headers=headers, checks=CONFORMANCE)
+
+        check()
 
 
 # -- last: nothing above leaked a secret ------------------------------------------------------

@@ -8,9 +8,6 @@ Each client runs in its own interpreter (tests/clients/) because SDKs patch glob
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,29 +15,15 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 
+from tests.support.clients import run_client
 from tests.support.fake_openai import REPLY, RESPONSE_MODEL, fake_openai
-from tests.support.service import REPO, Service
+from tests.support.service import Service
 
 
 @pytest.fixture(scope="module")
 def openai_url() -> Iterator[str]:
     with fake_openai() as url:
         yield url
-
-
-def run_client(module: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
-    """Run ``python -m tests.clients.<module>`` and return the JSON it prints last."""
-    result = subprocess.run(
-        [sys.executable, "-m", f"tests.clients.{module}", *args],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return output
 
 
 def price(model: str, **usage: int) -> Decimal:

@@ -57,6 +57,15 @@ def test_receiver_and_processor_use_postgres(postgres_server: Postgres, tmp_path
             "/api/public/models", json=model, headers={"Authorization": auth}
         )
         assert created.status_code == 200, created.text
+        prompt = {"name": "scale/greet", "prompt": "Hi {{name}}", "labels": ["production"]}
+        stored = stack.processor.client.post(
+            "/api/public/v2/prompts", json=prompt, headers={"Authorization": auth}
+        )
+        assert stored.status_code == 201, stored.text
+        served = stack.processor.client.get(
+            "/api/public/v2/prompts/scale%2Fgreet", headers={"Authorization": auth}
+        )
+        assert served.status_code == 200 and served.json()["id"] == stored.json()["id"]
 
         exporter = OTLPSpanExporter(
             endpoint=stack.receiver.grpc_target, insecure=True, headers={"authorization": auth}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from storage.auth import verify_secret
-from storage.errors import PermanentError
+from storage.errors import NotFound, PermanentError
 from storage.postgres.api_keys import ApiKeyRepository, ProjectNotFound
 from storage.postgres.model_defs import InvalidModelDefinition, parse_model_definition
 from storage.postgres.models import ModelConflict, ModelRepository, ProjectMissing
@@ -174,13 +174,7 @@ def test_prompts_versions_labels_and_ids(migrated_url: str) -> None:
         await ProjectRepository(pool).create("B", "proj-b")
         prompts = PromptRepository(pool)
         v1 = await prompts.create("proj-a", "greet", "Hello {{name}}", labels=["production"])
-        v2 = await prompts.create(
-            "proj-a",
-            "greet",
-            [{"role": "system", "content": "Hi"}],
-            type="chat",
-            config={"temperature": 0.2},
-        )
+        v2 = await prompts.create("proj-a", "greet", "Hi {{name}}", config={"temperature": 0.2})
         assert (v1.version, v2.version) == (1, 2)
         assert v2.labels == ("latest",)
         assert (await prompts.get("proj-a", "greet", version=1)) is not None
@@ -201,5 +195,11 @@ def test_prompts_versions_labels_and_ids(migrated_url: str) -> None:
         assert ids == {("proj-a", "greet", 1): v1.id, ("proj-a", "greet", 2): v2.id}
         with pytest.raises(ValueError):
             await prompts.create("proj-a", "x", ["not text"])
+        with pytest.raises(ValueError, match="different prompt type"):  # a name keeps its type
+            await prompts.create(
+                "proj-a", "greet", [{"role": "system", "content": "Hi"}], type="chat"
+            )
+        with pytest.raises(NotFound):
+            await prompts.create("proj-missing", "greet", "Hi")
 
     run_with_pool(migrated_url, body)
