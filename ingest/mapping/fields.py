@@ -70,30 +70,32 @@ ENVIRONMENT_KEYS: tuple[str, ...] = (
 )
 DEFAULT_ENVIRONMENT = "default"
 _ENVIRONMENT_RE = re.compile(r"[a-z0-9\-_]+")
+_LANGFUSE_PREFIX = re.compile(r"^(?:langfuse[-_]?)+")
 
 
 def environment(view: SpanView) -> str:
     """Normalised environment: for each key of ``ENVIRONMENT_KEYS`` the span attribute, then the
-    resource attribute; first truthy value, through ``normalize_environment`` (§1.8)."""
+    resource attribute; the first truthy value decides, through ``normalize_environment`` (a
+    non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8)."""
     a = view.attributes
     r = view.resource.attributes
     for key in ENVIRONMENT_KEYS:
         value = a.get(key)
         if truthy(value):
-            return normalize_environment(js_string(value))
+            return normalize_environment(value)
         value = r.get(key)
         if truthy(value):
-            return normalize_environment(js_string(value))
+            return normalize_environment(value)
     return DEFAULT_ENVIRONMENT
 
 
-def normalize_environment(raw: str) -> str:
-    """Lowercase, strip leading ``langfuse-``/``langfuse_`` prefixes (repeatedly), cut to 40
-    characters; the result must match ``^[a-z0-9-_]+$``, else ``default`` (§1.8)."""
-    env = raw.lower()
-    while env.startswith(("langfuse-", "langfuse_")):
-        env = env[9:]
-    env = env[:40]
+def normalize_environment(raw: Value) -> str:
+    """Lowercase, strip the leading ``^(langfuse[-_]?)+`` (``langfuse`` alone leaves nothing),
+    cut to 40 characters; the result must match ``^[a-z0-9-_]+$``, else ``default``; a value
+    that is not a string is ``default`` (Langfuse ``normalizeEnvironment``, §1.8)."""
+    if not isinstance(raw, str):
+        return DEFAULT_ENVIRONMENT
+    env = _LANGFUSE_PREFIX.sub("", raw.lower(), count=1)[:40]
     if not _ENVIRONMENT_RE.fullmatch(env):
         return DEFAULT_ENVIRONMENT
     return env

@@ -24,7 +24,9 @@ START_US = START_NS // 1000
         ("Langfuse-Staging", "staging"),
         ("langfuse_prod", "prod"),
         ("LANGFUSE-langfuse_qa", "qa"),  # prefixes stripped repeatedly
-        ("langfuse", "langfuse"),  # no separator: not a prefix
+        ("langfuse", "default"),  # ^(langfuse[-_]?)+ leaves nothing
+        ("langfuseprod", "prod"),  # the separator is optional
+        ("langfuselangfuse-qa", "qa"),
         ("langfuse-", "default"),  # nothing left
         ("eu-west_1", "eu-west_1"),
         ("prod env", "default"),
@@ -51,6 +53,15 @@ def test_environment_key_order_span_then_resource() -> None:
     ).environment == "span-de"
     assert map_one({}, resource={"deployment.environment": "Dev"}).environment == "dev"
     assert map_one({"langfuse.environment": ""}, resource={}).environment == "default"
+
+
+@pytest.mark.parametrize("value", [7, True, ["prod"]])
+def test_a_non_string_environment_is_default(value: object) -> None:
+    assert map_one({"langfuse.environment": value}).environment == "default"
+    # the first truthy source decides, as in Langfuse: no fall-through to the next key
+    assert map_one({"langfuse.environment": value, "deployment.environment": "x"}).environment == (
+        "default"
+    )
 
 
 # ---- level / status --------------------------------------------------------------------------
