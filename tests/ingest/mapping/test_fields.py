@@ -100,6 +100,30 @@ def test_status_message() -> None:
     assert not map_one({}, status_code=2).HasField("status_message")
 
 
+_EXCEPTION = "gen_ai.client.operation.exception"
+
+
+def test_operation_exception_event_is_an_error() -> None:
+    # GenAI semconv: a failed operation records gen_ai.client.operation.exception (exception.*)
+    failed = map_one(
+        {},
+        events=[(_EXCEPTION, {"exception.type": "RateLimitError", "exception.message": "429"})],
+    )
+    assert (failed.level, failed.status_message) == ("ERROR", "429")
+    typed = map_one({}, events=[(_EXCEPTION, {"exception.type": "TimeoutError"})])
+    assert (typed.level, typed.status_message) == ("ERROR", "TimeoutError")
+    # the span's own status message and an explicit level/status message win
+    own = map_one({}, status_code=2, status_message="boom", events=[(_EXCEPTION, {})])
+    assert (own.level, own.status_message) == ("ERROR", "boom")
+    explicit = map_one(
+        {"langfuse.observation.level": "WARNING"},
+        events=[(_EXCEPTION, {"exception.message": "retried"})],
+    )
+    assert (explicit.level, explicit.status_message) == ("WARNING", "retried")
+    other = map_one({}, events=[("exception", {"exception.message": "x"})])
+    assert other.level == "DEFAULT" and not other.HasField("status_message")
+
+
 # ---- name ------------------------------------------------------------------------------------
 
 
