@@ -172,7 +172,14 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
         telemetry_sdk_version=_text(resource.get("telemetry.sdk.version")),
         ingestion_sdk_name=ctx.sdk_name,
         ingestion_sdk_version=ctx.sdk_version,
+        is_app_root=_is_app_root(a.get("langfuse.internal.is_app_root")),
     )
+
+
+def _is_app_root(value: Value) -> bool:
+    """``langfuse.internal.is_app_root`` is ``true`` or ``"true"`` (Langfuse ``extractIsAppRoot``,
+    docs/reference/langfuse.md §1.5)."""
+    return value is True or value == "true"
 
 
 def _text(value: Value) -> str:
