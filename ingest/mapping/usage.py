@@ -354,6 +354,11 @@ def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
     ``inputTokens`` → ``input``, ``outputTokens`` − ``thoughtsTokens`` → ``output`` (floor 0),
     ``totalTokens`` → ``total``, ``thoughtsTokens`` → ``output_reasoning``; zero counts are left
     out (Langfuse ``extractUsageDetails``, scope ``genkit-tracer``).
+
+    Deliberate deviation: when input + output + thoughts fit in ``totalTokens``, the output count
+    already excludes the thoughts (Genkit's Google AI / Vertex AI plugins pass Gemini's
+    ``candidatesTokenCount``, and Gemini's total is prompt + candidates + thoughts), so they are
+    not subtracted again; Langfuse would drop them from the billed output.
     """
     raw = attributes.get("genkit:output")
     output = loads_or_none(raw) if isinstance(raw, str) else raw
@@ -368,7 +373,12 @@ def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
     if input_tokens:
         usage["input"] = input_tokens
     if output_tokens:
-        usage["output"] = max(output_tokens - (thoughts or 0), 0)
+        excludes_thoughts = bool(
+            thoughts and total and (input_tokens or 0) + output_tokens + thoughts <= total
+        )
+        usage["output"] = (
+            output_tokens if excludes_thoughts else max(output_tokens - (thoughts or 0), 0)
+        )
     if total:
         usage["total"] = total
     if thoughts:

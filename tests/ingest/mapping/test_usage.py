@@ -308,6 +308,13 @@ def test_genkit_usage_with_thoughts_as_output_reasoning() -> None:
         "total": 52,
         "output_reasoning": 25,
     }
+    # Deliberate deviation: Genkit's Google AI / Vertex AI plugins report Gemini's
+    # candidatesTokenCount as outputTokens, which excludes thoughtsTokenCount (their total is
+    # input + output + thoughts); then the thoughts are not taken out of output a second time.
+    gemini = {**output, "usage": {**output["usage"], "totalTokens": 77}}
+    assert usage(
+        {**attributes, "genkit:output": json.dumps(gemini)}, scope_name="genkit-tracer"
+    ) == {"input": 12, "output": 40, "total": 77, "output_reasoning": 25}
     no_usage = {**attributes, "genkit:output": json.dumps({"message": {}})}
     assert usage(no_usage, scope_name="genkit-tracer") == {"input": 999}
 
