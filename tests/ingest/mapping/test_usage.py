@@ -293,10 +293,8 @@ def test_google_adk_cached_content_tokens_leave_input() -> None:
 
 
 def test_genkit_usage_with_thoughts_as_output_reasoning() -> None:
-    output = {
-        "message": {"role": "model", "content": [{"text": "Hi"}]},
-        "usage": {"inputTokens": 12, "outputTokens": 40, "thoughtsTokens": 25, "totalTokens": 52},
-    }
+    counts = {"inputTokens": 12, "outputTokens": 40, "thoughtsTokens": 25, "totalTokens": 52}
+    output = {"message": {"role": "model", "content": [{"text": "Hi"}]}, "usage": counts}
     attributes = {
         "genkit:metadata:subtype": "model",
         "genkit:output": json.dumps(output),
@@ -311,7 +309,7 @@ def test_genkit_usage_with_thoughts_as_output_reasoning() -> None:
     # Deliberate deviation: Genkit's Google AI / Vertex AI plugins report Gemini's
     # candidatesTokenCount as outputTokens, which excludes thoughtsTokenCount (their total is
     # input + output + thoughts); then the thoughts are not taken out of output a second time.
-    gemini = {**output, "usage": {**output["usage"], "totalTokens": 77}}
+    gemini = {**output, "usage": {**counts, "totalTokens": 77}}
     assert usage(
         {**attributes, "genkit:output": json.dumps(gemini)}, scope_name="genkit-tracer"
     ) == {"input": 12, "output": 40, "total": 77, "output_reasoning": 25}
