@@ -8,9 +8,10 @@ with Langfuse's semantics (docs/reference/langfuse.md §4.4 usage, §4.5 cost, �
    ``{input, output, total}`` with ``usage_estimated`` = True (``usage.estimate_usage``).
 2. Model match (any record with ``provided_model_name``): ``internal_model_id`` and the pricing
    tier fields from the ``PriceSource``.
-3. ``cost_details``: provided costs verbatim (``total`` = provided total or Σ); else price × units
-   per priced usage key plus ``total`` (``pricing.cost.computed_cost``). USD, 12 fractional
-   digits, plain decimal strings. ``total_cost`` = ``cost_details["total"]``.
+3. ``cost_details``: provided costs verbatim (``total`` = provided total, or input + output when
+   those are the only keys, else none: ``pricing.cost.provided_cost``); else price × units per
+   priced usage key plus ``total`` (``pricing.cost.computed_cost``). USD, 12 fractional digits,
+   plain decimal strings. ``total_cost`` = ``cost_details["total"]`` (unset without a total).
 
 One failing record is logged and left without cost; ``enrich`` never raises for it.
 """
@@ -183,9 +184,10 @@ class Enricher:
             cost_details = record.cost_details
             for key, amount in costs.items():
                 cost_details[key] = format_usd(amount)
-            total = cost_details["total"]
-            record.total_cost = total
-            stats.total_cost += Decimal(total)
+            total = cost_details.get("total")
+            if total is not None:  # a provided cost without a total has none (§4.5)
+                record.total_cost = total
+                stats.total_cost += Decimal(total)
 
     @staticmethod
     def _estimate(

@@ -104,7 +104,7 @@ def opt_time_us(body: dict[str, Any], field: str) -> int | None:
 
 def opt_environment(body: dict[str, Any], field: str = "environment") -> str | None:
     """The normalised environment (``ingest.mapping.fields.normalize_environment``, as for
-    spans: lowercase, ``langfuse`` prefixes stripped, invalid -> ``default``), or None."""
+    spans: lowercase, ``^(langfuse[-_]?)+`` stripped, invalid -> ``default``), or None."""
     value = opt_str(body, field)
     return normalize_environment(value) if value else None
 

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.values import (
     Value,
     js_string,
@@ -26,6 +27,7 @@ __all__ = [
     "AGENT_OPERATIONS_WITHOUT_MODEL",
     "LEVEL_ALIASES",
     "MODEL_KEYS",
+    "OPERATION_EXCEPTION_EVENT",
     "completion_start_time_us",
     "environment",
     "level",
@@ -70,30 +72,32 @@ ENVIRONMENT_KEYS: tuple[str, ...] = (
 )
 DEFAULT_ENVIRONMENT = "default"
 _ENVIRONMENT_RE = re.compile(r"[a-z0-9\-_]+")
+_LANGFUSE_PREFIX = re.compile(r"^(?:langfuse[-_]?)+")
 
 
 def environment(view: SpanView) -> str:
     """Normalised environment: for each key of ``ENVIRONMENT_KEYS`` the span attribute, then the
-    resource attribute; first truthy value, through ``normalize_environment`` (§1.8)."""
+    resource attribute; the first truthy value decides, through ``normalize_environment`` (a
+    non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8)."""
     a = view.attributes
     r = view.resource.attributes
     for key in ENVIRONMENT_KEYS:
         value = a.get(key)
         if truthy(value):
-            return normalize_environment(js_string(value))
+            return normalize_environment(value)
         value = r.get(key)
         if truthy(value):
-            return normalize_environment(js_string(value))
+            return normalize_environment(value)
     return DEFAULT_ENVIRONMENT
 
 
-def normalize_environment(raw: str) -> str:
-    """Lowercase, strip leading ``langfuse-``/``langfuse_`` prefixes (repeatedly), cut to 40
-    characters; the result must match ``^[a-z0-9-_]+$``, else ``default`` (§1.8)."""
-    env = raw.lower()
-    while env.startswith(("langfuse-", "langfuse_")):
-        env = env[9:]
-    env = env[:40]
+def normalize_environment(raw: Value) -> str:
+    """Lowercase, strip the leading ``^(langfuse[-_]?)+`` (``langfuse`` alone leaves nothing),
+    cut to 40 characters; the result must match ``^[a-z0-9-_]+$``, else ``default``; a value
+    that is not a string is ``default`` (Langfuse ``normalizeEnvironment``, §1.8)."""
+    if not isinstance(raw, str):
+        return DEFAULT_ENVIRONMENT
+    env = _LANGFUSE_PREFIX.sub("", raw.lower(), count=1)[:40]
     if not _ENVIRONMENT_RE.fullmatch(env):
         return DEFAULT_ENVIRONMENT
     return env
@@ -141,15 +145,21 @@ LIVEKIT_DEBUG_SPAN_NAMES = frozenset(
 )
 
 
+OPERATION_EXCEPTION_EVENT = "gen_ai.client.operation.exception"
+"""GenAI semconv event of a failed operation (``exception.type``, ``exception.message``)."""
+
+
 def level(view: SpanView) -> str:
     """``langfuse.observation.level`` (via ``LEVEL_ALIASES``) › ERROR when the span status is
-    ERROR › DEBUG for LiveKit debug spans › DEFAULT (§1.8). Unknown spellings fall through."""
+    ERROR or the span has a ``gen_ai.client.operation.exception`` event › DEBUG for LiveKit
+    debug spans › DEFAULT (§1.8). Unknown spellings fall through. The event is a deliberate
+    extension: Langfuse ignores span events other than GenAI message events."""
     raw = view.attributes.get("langfuse.observation.level")
     if isinstance(raw, str):
         mapped = LEVEL_ALIASES.get(raw.strip().upper())
         if mapped is not None:
             return mapped
-    if view.span.status.code == STATUS_CODE_ERROR:
+    if view.span.status.code == STATUS_CODE_ERROR or _operation_exception(view) is not None:
         return "ERROR"
     if view.scope.name == "livekit-agents" and view.name in LIVEKIT_DEBUG_SPAN_NAMES:
         return "DEBUG"
@@ -157,11 +167,33 @@ def level(view: SpanView) -> str:
 
 
 def status_message(view: SpanView) -> str | None:
-    """``langfuse.observation.status_message`` › non-empty ``status.message`` › None (§1.8)."""
+    """``langfuse.observation.status_message`` › non-empty ``status.message`` › the
+    ``exception.message`` (else ``exception.type``) of a ``gen_ai.client.operation.exception``
+    event › None (§1.8)."""
     raw = view.attributes.get("langfuse.observation.status_message")
     if raw is not None:
         return raw if isinstance(raw, str) else json_encode(raw)
-    return view.span.status.message or None
+    if view.span.status.message:
+        return view.span.status.message
+    exception = _operation_exception(view)
+    if exception is None:
+        return None
+    for key in ("exception.message", "exception.type"):
+        value = exception.get(key)
+        if truthy(value):
+            return value if isinstance(value, str) else json_encode(value)
+    return None
+
+
+def _operation_exception(view: SpanView) -> dict[str, Value] | None:
+    """Attributes of the span's first ``gen_ai.client.operation.exception`` event, or None."""
+    events = view.span.events
+    if not events:
+        return None
+    for event in events:
+        if event.name == OPERATION_EXCEPTION_EVENT:
+            return decode_key_values(event.attributes)
+    return None
 
 
 # ---- version / release ------------------------------------------------------------------------

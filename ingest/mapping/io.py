@@ -7,7 +7,10 @@ anything else as compact JSON text (``values.json_text``). Steps, in order:
 0. ``langfuse.observation.input`` / ``.output``
 1. scope ``genkit-tracer``: ``genkit:input`` (``.messages``) / ``genkit:output`` (``.message``)
 2. scope ``ai`` (Vercel AI SDK): ``ai.prompt.messages`` › ``ai.prompt`` › ``ai.toolCall.args`` /
-   ``ai.response.text`` (+ ``ai.response.toolCalls``) › ... ; gaps from ``gen_ai.*.messages``
+   ``ai.response.text`` (+ ``ai.response.toolCalls``) › ... ; a missing side is filled from step
+   19 (``gen_ai.input/output.messages`` with system instructions, else
+   ``gen_ai.tool.call.arguments`` / ``.result``; Langfuse
+   ``extractOpenTelemetryGenAiInputAndOutput``)
 3. scope ``@flue/opentelemetry``: ``flue.*`` input/result keys
 4. span event ``gen_ai.client.inference.operation.details``
 5. span events ``gen_ai.{system,user,assistant,tool}.message`` / ``gen_ai.choice``
@@ -20,12 +23,13 @@ anything else as compact JSON text (``values.json_text``). Steps, in order:
 12. Traceloop ``traceloop.entity.input`` / ``.output``
 13. OpenInference ``input.value`` / ``output.value``
 14. Pydantic / Pipecat ``input`` / ``output``
-15. scope ``pydantic-ai``: ``pydantic_ai.all_messages`` (+ system instructions) / ``final_result``
+15. scope ``pydantic-ai``: ``pydantic_ai.all_messages`` (+ system instructions,
+    ``system_instructions.py``) / ``final_result``
 16. Pydantic-AI tools ``tool_arguments`` / ``tool_response``
 17. OpenLLMetry flattened ``gen_ai.prompt.*`` / ``gen_ai.completion.*`` (``nested.py``)
 18. OpenInference flattened ``llm.input_messages.*`` / ``llm.output_messages.*``
-19. ``gen_ai.input.messages`` (+ ``gen_ai.system_instructions``) / ``gen_ai.output.messages``;
-    else ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result``
+19. ``gen_ai.input.messages`` (+ ``gen_ai.system_instructions``, ``system_instructions.py``) /
+    ``gen_ai.output.messages``; else ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result``
 
 Hits use JavaScript truthiness, as Langfuse does (an empty string is "no value").
 Deliberate deviations: in step 2 a JSON-string ``ai.response.toolCalls`` is embedded as parsed
@@ -40,10 +44,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.nested import rebuild_flattened
+from ingest.mapping.system_instructions import with_system_instructions
 from ingest.mapping.values import Value, loads_or_none, truthy
 from ingest.mapping.view import SpanView, group_keys
 
-__all__ = ["IO_ATTRIBUTE_KEYS", "IO_ATTRIBUTE_PREFIXES", "extract_io", "with_system_instructions"]
+__all__ = ["IO_ATTRIBUTE_KEYS", "IO_ATTRIBUTE_PREFIXES", "extract_io"]
 
 IO_ATTRIBUTE_KEYS: frozenset[str] = frozenset(
     {
@@ -362,10 +367,14 @@ def _vercel(a: dict[str, Value]) -> tuple[Value, Value]:
                 "ai.result.toolCalls",
             ),
         )
-    if inp is None:
-        inp = a.get("gen_ai.input.messages")
-    if out is None:
-        out = a.get("gen_ai.output.messages")
+    if inp is None or out is None:
+        # AI SDK >= 5 with the GenAI semconv (AI SDK 7 tool spans carry only these)
+        hit = _semconv_messages(a)
+        if hit is not None:
+            if inp is None:
+                inp = hit[0]
+            if out is None:
+                out = hit[1]
     return inp, out
 
 
@@ -436,29 +445,3 @@ def _semconv_messages(a: dict[str, Value]) -> tuple[Value, Value] | None:
     if truthy(inp) or truthy(out):
         return inp, out
     return _pair(a, "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
-
-
-def with_system_instructions(messages: Value, instructions: Value) -> Value:
-    """Prepend ``{"role": "system", "content": instructions}`` unless a system message exists.
-
-    ``messages`` may be a list or its JSON text; when it is neither (or ``instructions`` is empty)
-    it is returned unchanged. JSON-text ``instructions`` are embedded parsed. The result is a
-    list when something was prepended (docs/reference/langfuse.md §1.11 step 19).
-    """
-    if not truthy(instructions):
-        return messages
-    if messages is None or messages == "":
-        parsed: Value = []
-    elif isinstance(messages, str):
-        parsed = loads_or_none(messages)
-    else:
-        parsed = messages
-    if not isinstance(parsed, list):
-        return messages
-    for message in parsed:
-        if isinstance(message, dict) and message.get("role") == "system":
-            return messages
-    content = loads_or_none(instructions) if isinstance(instructions, str) else instructions
-    if content is None:
-        content = instructions
-    return [{"role": "system", "content": content}, *parsed]

@@ -8,8 +8,9 @@ strings: ``"acme"`` is stored as ``"\\"acme\\""``). For one span it holds, later
    absent, ``langfuse.metadata``; then every ``langfuse.observation.metadata.<k>``,
    ``langfuse.metadata.<k>`` and ``ai.telemetry.metadata.<k>`` attribute as key ``<k>``
    (except Vercel's ``userId``/``sessionId``/``tags``/``langfusePrompt``),
-3. ``attributes``: JSON object of the span attributes minus input/output keys and metadata
-   families, non-string values JSON-stringified (omitted for ``langfuse-sdk*`` scopes),
+3. ``attributes``: JSON object of the span attributes minus input/output keys, metadata
+   families and tool definitions moved into the input (``tools.py``), non-string values
+   JSON-stringified (omitted for ``langfuse-sdk*`` scopes),
 4. ``resourceAttributes``: JSON object of the resource attributes,
 5. ``scope``: JSON object ``{name, version, attributes}``.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import orjson
 
 from ingest.mapping.io import IO_ATTRIBUTE_KEYS, IO_ATTRIBUTE_PREFIXES
+from ingest.mapping.tools import ToolDefinitions
 from ingest.mapping.values import Value, json_encode, loads_or_none, truthy
 from ingest.mapping.view import SpanView
 
@@ -150,12 +152,28 @@ def scope_metadata_json(name: str, version: str, attributes: dict[str, Value]) -
     return json_encode(scope)
 
 
-def observation_metadata(view: SpanView, observation_entries: dict[str, str]) -> dict[str, str]:
-    """The full ``ObservationRecord.metadata`` map of one span (shape in the module docstring)."""
+def observation_metadata(
+    view: SpanView, observation_entries: dict[str, str], tools: ToolDefinitions | None = None
+) -> dict[str, str]:
+    """The full ``ObservationRecord.metadata`` map of one span (shape in the module docstring).
+
+    ``tools``: tool definitions that moved into the input (``tools.py``): their attributes leave
+    ``attributes`` (dropped when nothing is left) and, when it was a source, the key ``tools``
+    leaves the metadata.
+    """
     metadata = dict(view.resource.trace_metadata)
     metadata.update(observation_entries)
+    if tools is not None and tools.from_metadata:
+        del metadata["tools"]
     if not view.scope.is_langfuse_sdk:
-        metadata["attributes"] = filtered_attributes(view.attributes, view.groups)
+        if tools is None or not (tools.removed or tools.replaced):
+            metadata["attributes"] = filtered_attributes(view.attributes, view.groups)
+        else:
+            kept = {k: v for k, v in view.attributes.items() if k not in tools.removed}
+            kept.update(tools.replaced)
+            text = filtered_attributes(kept, view.groups)
+            if text != "{}":
+                metadata["attributes"] = text
     metadata["resourceAttributes"] = view.resource.attributes_json
     metadata["scope"] = view.scope.metadata_json
     return metadata

@@ -9,6 +9,7 @@ Each row is a small frozen dataclass (data), the few rule *kinds* below are the 
 | 1    | langfuse.observation.type | span/generation/... → upper-case                            |
 | 2    | openinference.span.kind | LLM → GENERATION, CHAIN, RETRIEVER, EMBEDDING, AGENT, ...     |
 | 3    | gen_ai.operation.name   | chat/completion/... → GENERATION, embeddings → EMBEDDING, ... |
+|      |                         | (+ ``SEMCONV_OPERATION_TYPES``, a deliberate extension)       |
 | 4    | genkit:metadata:subtype | model → GENERATION, embedder → EMBEDDING, tool → TOOL, ...    |
 | 5    | Vercel AI model ops     | with a model: ai.*.doGenerate/doStream → GENERATION, ...      |
 | 6    | Vercel AI other ops     | ai.toolCall → TOOL                                            |
@@ -30,6 +31,7 @@ from ingest.mapping.view import SpanView
 __all__ = [
     "DEFAULT_TYPE",
     "RULES",
+    "SEMCONV_OPERATION_TYPES",
     "AnyKeyRule",
     "AttributeValueRule",
     "PythonSdkV330OverrideRule",
@@ -189,6 +191,26 @@ def _version_at_most(version: str, major: int, minor: int) -> bool:
     return (got_major, got_minor) <= (major, minor)
 
 
+SEMCONV_OPERATION_TYPES: Mapping[str, str] = {
+    "retrieval": "RETRIEVER",
+    "invoke_workflow": "CHAIN",
+    "plan": "AGENT",
+    "handle_conversation_turn": "AGENT",
+    "search_memory": "RETRIEVER",
+    "create_memory": "TOOL",
+    "update_memory": "TOOL",
+    "upsert_memory": "TOOL",
+    "delete_memory": "TOOL",
+    "create_memory_store": "TOOL",
+    "delete_memory_store": "TOOL",
+}
+"""``gen_ai.operation.name`` values of the current GenAI semconv (registry of
+``open-telemetry/semantic-conventions-genai``) that Langfuse's mapper does not know (it leaves
+them to the later rules, usually SPAN). Deliberate deviation: a workflow orchestrates steps
+(CHAIN); planning and a conversation turn are an agent deciding what to do (AGENT, as Langfuse
+types LiveKit's ``agent_turn``); reading from a store is retrieval (RETRIEVER); writing to a
+memory store is an action on an external system (TOOL)."""
+
 RULES: tuple[TypeRule, ...] = (
     PythonSdkV330OverrideRule(name="PythonSDKv330Override"),
     AttributeValueRule(
@@ -234,6 +256,7 @@ RULES: tuple[TypeRule, ...] = (
             "invoke_agent": "AGENT",
             "create_agent": "AGENT",
             "execute_tool": "TOOL",
+            **SEMCONV_OPERATION_TYPES,
         },
     ),
     AttributeValueRule(

@@ -36,6 +36,7 @@ from ingest.mapping.metadata import (
     observation_metadata,
 )
 from ingest.mapping.observation_type import observation_type
+from ingest.mapping.tools import find_tool_definitions, input_with_tools
 from ingest.mapping.trace_fields import trace_fields
 from ingest.mapping.usage import provided_cost, provided_usage
 from ingest.mapping.values import Value, js_string, json_text
@@ -123,6 +124,16 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
     raw_input, raw_output = extract_io(view)
     json_values = view.json_metadata_values
     resource = view.resource.attributes
+    entries = metadata_entries(a, view.groups, OBSERVATION_METADATA, json_values)
+    tools = find_tool_definitions(
+        view, entries.get("tools") or view.resource.trace_metadata.get("tools")
+    )
+    if tools is not None:
+        joined, with_tools = input_with_tools(raw_input, tools.tools)
+        if joined:
+            raw_input = with_tools
+        else:
+            tools = None
     return ObservationRecord(
         project_id=ctx.project_id,
         id=span.span_id.hex(),
@@ -140,9 +151,7 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
         release=release(view),
         input=None if raw_input is None else json_text(raw_input),
         output=None if raw_output is None else json_text(raw_output),
-        metadata=observation_metadata(
-            view, metadata_entries(a, view.groups, OBSERVATION_METADATA, json_values)
-        ),
+        metadata=observation_metadata(view, entries, tools),
         provided_model_name=model_name(view) if with_model else None,
         model_parameters=model_parameters(view),
         provided_usage_details=provided_usage(view) if with_model else None,
@@ -163,7 +172,14 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
         telemetry_sdk_version=_text(resource.get("telemetry.sdk.version")),
         ingestion_sdk_name=ctx.sdk_name,
         ingestion_sdk_version=ctx.sdk_version,
+        is_app_root=_is_app_root(a.get("langfuse.internal.is_app_root")),
     )
+
+
+def _is_app_root(value: Value) -> bool:
+    """``langfuse.internal.is_app_root`` is ``true`` or ``"true"`` (Langfuse ``extractIsAppRoot``,
+    docs/reference/langfuse.md §1.5)."""
+    return value is True or value == "true"
 
 
 def _text(value: Value) -> str:

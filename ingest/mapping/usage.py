@@ -9,11 +9,15 @@ source that applies:
    ``input_<k>`` / ``output_<k>`` per detail, each detail subtracted from input/output (floor 0);
    strict OpenAI Responses usage (``input_tokens``, ...) likewise; else a free map keeping the
    non-negative integer values.
-2. scope ``ai`` (Vercel AI SDK): ``gen_ai.usage.*`` + ``ai.usage.*`` + provider metadata.
+2. scope ``genkit-tracer``: ``genkit:output.usage`` when present (``genkit_usage``);
+   scope ``ai`` (Vercel AI SDK): ``gen_ai.usage.*`` + ``ai.usage.*`` + provider metadata;
+   scope ``gcp.vertex.agent`` with an LLM response: generic + cached content tokens
+   (``google_adk_usage``).
 3. generic: ``gen_ai.usage.*`` (not ``gen_ai.usage.cost``) and ``llm.token_count.*``, prefixes
    stripped, then normalised (``GENERIC_RULES``): ``input`` = prompt − cache read − cache
-   creation − audio, ``output`` = completion − reasoning − audio (floor 0), ``total``, the
-   bucket keys ``input_cached_tokens`` / ``input_cache_creation`` / ``input_audio_tokens`` /
+   creation − audio/image/video, ``output`` = completion − reasoning − audio (floor 0),
+   ``total``, the bucket keys ``input_cached_tokens`` / ``input_cache_creation`` /
+   ``input_audio_tokens`` / ``input_image_tokens`` / ``input_video_tokens`` /
    ``output_reasoning_tokens`` / ``output_audio_tokens``; other keys pass through (a leading
    ``details.`` stripped).
 
@@ -37,7 +41,10 @@ from ingest.mapping.view import SpanView
 
 __all__ = [
     "GENERIC_RULES",
+    "TEXT_MODALITY",
     "generic_usage",
+    "genkit_usage",
+    "google_adk_usage",
     "provided_cost",
     "provided_usage",
     "usage_from_object",
@@ -68,6 +75,8 @@ GENERIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "input_cache_creation",
         (
             "cache_creation.input_tokens",
+            "cache_write.input_tokens",
+            "input_tokens.cache_write",
             "cache_creation_input_tokens",
             "cache_write_tokens",
             "details.cache_write_tokens",
@@ -76,15 +85,26 @@ GENERIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "input_cache_creation",
         ),
     ),
-    ("input_audio_tokens", ("prompt_details.audio",)),
+    ("input_audio_tokens", ("audio.input_tokens", "prompt_details.audio")),
+    ("input_image_tokens", ("image.input_tokens",)),
+    ("input_video_tokens", ("video.input_tokens",)),
     ("output_reasoning_tokens", ("reasoning.output_tokens", "completion_details.reasoning")),
-    ("output_audio_tokens", ("completion_details.audio",)),
+    ("output_audio_tokens", ("audio.output_tokens", "completion_details.audio")),
 )
 """Langfuse key ← source suffixes (after ``gen_ai.usage.`` / ``llm.token_count.``), first wins.
-Every listed suffix is consumed; unlisted suffixes pass through. Deviation from Langfuse, which
-passes ``prompt_details.audio`` through unchanged: OpenInference's prompt count includes audio
-tokens (as OpenAI's ``prompt_tokens`` does), so it becomes the ``input_audio_tokens`` bucket and is
-subtracted from ``input``, keeping buckets additive and priced at the audio rate."""
+Every listed suffix is consumed; unlisted suffixes pass through, except the GenAI semconv text
+modality counts (``TEXT_MODALITY``). Deliberate deviations from Langfuse, which passes these
+through unchanged (so a pass-through key is counted on top of ``input``/``output`` and priced as
+nothing): OpenInference's ``prompt_details.audio`` and the GenAI semconv (registry of
+``open-telemetry/semantic-conventions-genai``) ``cache_write.input_tokens`` (and the variant
+``input_tokens.cache_write``), ``{image,audio,video}.input_tokens`` and ``audio.output_tokens`` are
+subsets of the inclusive ``input_tokens`` / ``output_tokens``, so each becomes its Langfuse bucket
+and is subtracted exactly once, keeping buckets additive and priced at the genai-prices rate of
+that bucket (``processors/pricing/catalog_units.py``)."""
+
+TEXT_MODALITY = frozenset({"text.input_tokens", "text.output_tokens"})
+"""GenAI semconv text modality counts: what is left of input/output once the other buckets are
+taken out, so they are dropped rather than stored as a second copy of those tokens."""
 
 _SOURCE_RANK: dict[str, tuple[str, int]] = {
     source: (target, rank)
@@ -93,7 +113,13 @@ _SOURCE_RANK: dict[str, tuple[str, int]] = {
 }
 """source suffix → (Langfuse key, rank among that key's sources); built from ``GENERIC_RULES``."""
 
-_INPUT_BUCKETS = ("input_cached_tokens", "input_cache_creation", "input_audio_tokens")
+_INPUT_BUCKETS = (
+    "input_cached_tokens",
+    "input_cache_creation",
+    "input_audio_tokens",
+    "input_image_tokens",
+    "input_video_tokens",
+)
 _OUTPUT_BUCKETS = ("output_reasoning_tokens", "output_audio_tokens")
 _GENERIC_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
 
@@ -117,7 +143,8 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
             suffix = key[cut:]
             known = _SOURCE_RANK.get(suffix)
             if known is None:
-                passthrough.append((suffix, count))
+                if suffix not in TEXT_MODALITY:
+                    passthrough.append((suffix, count))
                 continue
             target, rank = known
             if rank < ranks.get(target, len(_SOURCE_RANK)):
@@ -306,9 +333,80 @@ def provided_usage(view: SpanView) -> UsageDetails:
     if truthy(raw):
         parsed = loads_or_none(raw) if isinstance(raw, str) else raw
         return usage_from_object(parsed) if isinstance(parsed, dict) else {}
-    if view.scope.name == "ai":
+    scope = view.scope.name
+    if scope == "genkit-tracer":
+        genkit = genkit_usage(a)
+        if genkit is not None:
+            return genkit
+    elif scope == "ai":
         return vercel_usage(a)
+    elif scope == "gcp.vertex.agent" and "gcp.vertex.agent.llm_response" in a:
+        return google_adk_usage(a, view.groups)
     return generic_usage(a, view.groups)
+
+
+# ---- Genkit, Google ADK -----------------------------------------------------------------------
+
+
+def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
+    """Usage of a Genkit span from ``genkit:output.usage``, or None when it has none.
+
+    ``inputTokens`` → ``input``, ``outputTokens`` − ``thoughtsTokens`` → ``output`` (floor 0),
+    ``totalTokens`` → ``total``, ``thoughtsTokens`` → ``output_reasoning``; zero counts are left
+    out (Langfuse ``extractUsageDetails``, scope ``genkit-tracer``).
+
+    Deliberate deviation: when input + output + thoughts fit in ``totalTokens``, the output count
+    already excludes the thoughts (Genkit's Google AI / Vertex AI plugins pass Gemini's
+    ``candidatesTokenCount``, and Gemini's total is prompt + candidates + thoughts), so they are
+    not subtracted again; Langfuse would drop them from the billed output.
+    """
+    raw = attributes.get("genkit:output")
+    output = loads_or_none(raw) if isinstance(raw, str) else raw
+    counts = output.get("usage") if isinstance(output, dict) else None
+    if not isinstance(counts, dict):
+        return None
+    input_tokens = as_non_negative_int(counts.get("inputTokens"))
+    output_tokens = as_non_negative_int(counts.get("outputTokens"))
+    total = as_non_negative_int(counts.get("totalTokens"))
+    thoughts = as_non_negative_int(counts.get("thoughtsTokens"))
+    usage: UsageDetails = {}
+    if input_tokens:
+        usage["input"] = input_tokens
+    if output_tokens:
+        excludes_thoughts = bool(
+            thoughts and total and (input_tokens or 0) + output_tokens + thoughts <= total
+        )
+        usage["output"] = (
+            output_tokens if excludes_thoughts else max(output_tokens - (thoughts or 0), 0)
+        )
+    if total:
+        usage["total"] = total
+    if thoughts:
+        usage["output_reasoning"] = thoughts
+    return usage
+
+
+def google_adk_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) -> UsageDetails:
+    """Usage of a Google ADK 1.x LLM span (scope ``gcp.vertex.agent``).
+
+    The generic usage, plus — when no cache-read count was sent — ``usage_metadata.
+    cached_content_token_count`` of ``gcp.vertex.agent.llm_response`` as
+    ``input_cached_tokens``, taken out of ``input`` (floor 0), since ADK's prompt count includes
+    cached tokens (Langfuse ``extractUsageDetails``).
+    """
+    usage = generic_usage(attributes, groups)
+    if "input_cached_tokens" in usage:
+        return usage
+    raw = attributes["gcp.vertex.agent.llm_response"]
+    response = loads_or_none(raw) if isinstance(raw, str) else raw
+    metadata = response.get("usage_metadata") if isinstance(response, dict) else None
+    cached = metadata.get("cached_content_token_count") if isinstance(metadata, dict) else None
+    count = as_non_negative_int(cached)
+    if count:
+        usage["input_cached_tokens"] = count
+        if "input" in usage:
+            usage["input"] = max(usage["input"] - count, 0)
+    return usage
 
 
 def provided_cost(view: SpanView) -> dict[str, str]:

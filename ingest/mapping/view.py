@@ -31,6 +31,7 @@ PREFIX_GROUPS: tuple[str, ...] = (
     "langfuse.trace.metadata",
     "langfuse.metadata",
     "ai.telemetry.metadata",
+    "llm.tools.",
 )
 """Attribute-key prefixes that some rule scans; keys are grouped by the first that matches."""
 

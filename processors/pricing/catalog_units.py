@@ -53,6 +53,7 @@ PRICE_KEY_CHAINS: Mapping[str, tuple[str, ...]] = {
     "output_video_tokens": ("output_video_mtok", "output_mtok"),
     # output subsets billed as output unless priced separately
     "output_reasoning_tokens": ("output_reasoning_mtok", "output_mtok"),
+    "output_reasoning": ("output_reasoning_mtok", "output_mtok"),  # Genkit (thoughtsTokens)
     "output_accepted_prediction_tokens": _OUTPUT,
     "output_rejected_prediction_tokens": _OUTPUT,
 }

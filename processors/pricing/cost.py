@@ -15,6 +15,7 @@ from processors.pricing.money import parse_usd
 __all__ = ["computed_cost", "provided_cost"]
 
 _ZERO = Decimal(0)
+_INPUT_OUTPUT = frozenset({"input", "output"})
 
 
 def provided_cost(provided: Mapping[str, str]) -> dict[str, Decimal] | None:
@@ -24,9 +25,10 @@ def provided_cost(provided: Mapping[str, str]) -> dict[str, Decimal] | None:
         provided: usage key -> USD decimal string (``provided_cost_details``).
 
     Returns:
-        usage key -> USD, with ``total`` = the provided total, else the sum of the other provided
-        values; None when no value parses (then the cost is computed from prices instead).
-        Keys whose value is not a finite decimal are dropped.
+        usage key -> USD; ``total`` is the provided total, else ``input`` + ``output`` when those
+        are the only keys, else absent (Langfuse ``IngestionService.calculateUsageCosts``); None
+        when no value parses (then the cost is computed from prices instead). Keys whose value
+        is not a finite decimal are dropped.
     """
     costs: dict[str, Decimal] = {}
     for key in provided:  # not .items(): a protobuf map's items view is Python-level
@@ -35,7 +37,7 @@ def provided_cost(provided: Mapping[str, str]) -> dict[str, Decimal] | None:
             costs[key] = value
     if not costs:
         return None
-    if "total" not in costs:
+    if "total" not in costs and costs.keys() <= _INPUT_OUTPUT:
         costs["total"] = sum(costs.values(), _ZERO)
     return costs
 

@@ -159,6 +159,7 @@ OBSERVATION_SCHEMA: tuple[Column, ...] = (
     Column("usage_estimated", "Bool", "usage_estimated", Kind.VALUE, enrichment=True),
     Column("environment", _LOW_STRING, "environment", Kind.DEFAULTED, default="default"),
     Column("is_root", "Bool", "trace.is_root", Kind.VALUE),
+    Column("is_app_root", "Bool", "is_app_root", Kind.VALUE),  # migrations/0004
     Column("trace_name", _OPTIONAL_STRING, "trace.name", Kind.OPTIONAL),
     Column("user_id", _OPTIONAL_STRING, "trace.user_id", Kind.OPTIONAL),
     Column("session_id", _OPTIONAL_STRING, "trace.session_id", Kind.OPTIONAL),
@@ -178,7 +179,8 @@ OBSERVATION_SCHEMA: tuple[Column, ...] = (
     Column("event_ts", _TIME, "", Kind.EVENT_TS),
     Column("is_deleted", "UInt8", "", Kind.IS_DELETED),
 )
-"""Every ``observations`` column, in table order (``migrations/0001_create_observations.sql``)."""
+"""Every ``observations`` column, in table order (``migrations/0001_create_observations.sql``,
+``0004_observations_is_app_root.sql``)."""
 
 OBSERVATION_COLUMNS: tuple[str, ...] = tuple(c.name for c in OBSERVATION_SCHEMA)
 """The column names of ``OBSERVATION_SCHEMA``, in its order (the order of every insert)."""

@@ -10,7 +10,8 @@ Field groups (``fields=core,basic,...``; default ``core,basic``; ``core`` is alw
 
 - ``core``: id, traceId, startTime, endTime, projectId, parentObservationId, type;
 - ``basic``: name, level, statusMessage, version, environment, bookmarked, public, userId,
-  sessionId, isRootObservation (trace fields come from the merged trace row);
+  sessionId, isRootObservation (no parent, or ``langfuse.internal.is_app_root``: Langfuse
+  ``isRootObservation``); trace fields come from the merged trace row;
 - ``time``: completionStartTime, createdAt, updatedAt;
 - ``io``: input, output (the stored text, not parsed; ``parseIoAsJson=true`` is rejected);
 - ``metadata``: metadata (text values cut to 200 characters unless the key is listed in
@@ -25,8 +26,8 @@ Field groups (``fields=core,basic,...``; default ``core,basic``; ``core`` is alw
 
 Filters: name, userId, sessionId (the trace's), type, traceId, level, version,
 parentObservationId (present but empty => only observations without a parent),
-isRootObservation (true/false), environment (repeatable), fromStartTime (>=), toStartTime (<),
-filter (JSON, ``OBSERVATION_FILTERS``).
+isRootObservation (true/false, as reported), environment (repeatable), fromStartTime (>=),
+toStartTime (<), filter (JSON, ``OBSERVATION_FILTERS``).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ _GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
         "toUnixTimestamp64Micro(start_time) AS start_time_us",
         "toUnixTimestamp64Micro(end_time) AS end_time_us",
     ),
-    "basic": ("name", "level", "status_message", "version", "environment"),
+    "basic": ("name", "level", "status_message", "version", "environment", "is_app_root"),
     "time": (
         "toUnixTimestamp64Micro(completion_start_time) AS completion_start_time_us",
         "toUnixTimestamp64Micro(created_at) AS created_at_us",
@@ -257,7 +258,9 @@ def _where(repo: Repository, project_id: str, req: ObservationsV2Request) -> Whe
     elif req.parent_observation_id is not None:
         where.add("parent_observation_id = {parent_id:String}", parent_id=req.parent_observation_id)
     if req.is_root is not None:
-        where.add("isNull(parent_observation_id) = {is_root:Bool}", is_root=req.is_root)
+        where.add(
+            "(isNull(parent_observation_id) OR is_app_root) = {is_root:Bool}", is_root=req.is_root
+        )
     where.environments(req.environments)
     where.time_range("start_time", req.from_start_us, req.to_start_us)
     trace_conditions = []
@@ -353,7 +356,7 @@ def observation_v2_json(row: Row, groups: tuple[str, ...]) -> dict[str, Any]:
         item.public = bool(trace.get("public", False))
         item.user_id = trace.get("user_id")
         item.session_id = trace.get("session_id")
-        item.is_root_observation = row["parent_observation_id"] is None
+        item.is_root_observation = row["parent_observation_id"] is None or bool(row["is_app_root"])
     if "time" in groups:
         item.completion_start_time = iso_time(row["completion_start_time_us"])
         item.created_at = iso_time(row["created_at_us"])

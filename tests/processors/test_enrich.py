@@ -109,9 +109,30 @@ def test_provided_cost_wins(enricher: Enricher, make_record: RecordFactory) -> N
     assert stats.cost_provided == 1 and stats.priced == 0
 
 
-def test_provided_cost_without_total_sums_values(
+def test_provided_input_and_output_cost_without_total_get_their_sum(
     enricher: Enricher, make_record: RecordFactory
 ) -> None:
+    record = make_record("unknown-model", {}, {"input": "0.01", "output": "2.5e-3"})
+    only_input = make_record("unknown-model", {}, {"input": "0.01"})
+
+    stats = enricher.enrich([record, only_input])
+
+    assert costs(record) == {
+        "input": Decimal("0.01"),
+        "output": Decimal("0.0025"),
+        "total": Decimal("0.0125"),
+    }
+    assert record.cost_details["output"] == "0.0025"  # plain decimal, no exponent
+    assert record.total_cost == "0.0125"
+    assert only_input.total_cost == "0.01"
+    assert stats.cost_provided == 2 and stats.unpriced == 0
+
+
+def test_provided_cost_with_other_keys_and_no_total_has_no_total(
+    enricher: Enricher, make_record: RecordFactory
+) -> None:
+    # Langfuse IngestionService.calculateUsageCosts: total only when sent, or input + output
+    # when those are the only keys
     record = make_record(
         "unknown-model", {}, {"input": "0.01", "output": "2.5e-3", "web_search": "0.1"}
     )
@@ -122,11 +143,9 @@ def test_provided_cost_without_total_sums_values(
         "input": Decimal("0.01"),
         "output": Decimal("0.0025"),
         "web_search": Decimal("0.1"),
-        "total": Decimal("0.1125"),
     }
-    assert record.cost_details["output"] == "0.0025"  # plain decimal, no exponent
-    assert record.total_cost == "0.1125"
-    assert stats.cost_provided == 1 and stats.unpriced == 0
+    assert not record.HasField("total_cost")
+    assert stats.cost_provided == 1 and stats.total_cost == 0
 
 
 def test_unknown_model_is_unpriced(enricher: Enricher, make_record: RecordFactory) -> None:

@@ -166,6 +166,26 @@ def test_filters(api: Api) -> None:
     assert found(filter=json.dumps(flt)) == [s.gen1]
 
 
+def test_an_app_root_is_a_root_observation(api: Api) -> None:
+    # Langfuse v2 observations: isRootObservation = no parent OR is_app_root
+    trace_id, parent, app_root, child = new_id(32), new_id(), new_id(), new_id()
+    api.writer.write_observations(
+        [
+            record(
+                api.project_a, trace_id, app_root, parent_observation_id=parent, is_app_root=True
+            ),
+            record(api.project_a, trace_id, child, parent_observation_id=app_root),
+        ]
+    )
+    body = query(api, traceId=trace_id)
+    assert {o["id"]: o["isRootObservation"] for o in body["data"]} == {
+        app_root: True,
+        child: False,
+    }
+    assert ids(query(api, traceId=trace_id, isRootObservation="true")) == [app_root]
+    assert ids(query(api, traceId=trace_id, isRootObservation="false")) == [child]
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -24,7 +24,9 @@ START_US = START_NS // 1000
         ("Langfuse-Staging", "staging"),
         ("langfuse_prod", "prod"),
         ("LANGFUSE-langfuse_qa", "qa"),  # prefixes stripped repeatedly
-        ("langfuse", "langfuse"),  # no separator: not a prefix
+        ("langfuse", "default"),  # ^(langfuse[-_]?)+ leaves nothing
+        ("langfuseprod", "prod"),  # the separator is optional
+        ("langfuselangfuse-qa", "qa"),
         ("langfuse-", "default"),  # nothing left
         ("eu-west_1", "eu-west_1"),
         ("prod env", "default"),
@@ -51,6 +53,15 @@ def test_environment_key_order_span_then_resource() -> None:
     ).environment == "span-de"
     assert map_one({}, resource={"deployment.environment": "Dev"}).environment == "dev"
     assert map_one({"langfuse.environment": ""}, resource={}).environment == "default"
+
+
+@pytest.mark.parametrize("value", [7, True, ["prod"]])
+def test_a_non_string_environment_is_default(value: object) -> None:
+    assert map_one({"langfuse.environment": value}).environment == "default"
+    # the first truthy source decides, as in Langfuse: no fall-through to the next key
+    assert map_one({"langfuse.environment": value, "deployment.environment": "x"}).environment == (
+        "default"
+    )
 
 
 # ---- level / status --------------------------------------------------------------------------
@@ -87,6 +98,30 @@ def test_status_message() -> None:
     )
     assert explicit.status_message == "explicit"
     assert not map_one({}, status_code=2).HasField("status_message")
+
+
+_EXCEPTION = "gen_ai.client.operation.exception"
+
+
+def test_operation_exception_event_is_an_error() -> None:
+    # GenAI semconv: a failed operation records gen_ai.client.operation.exception (exception.*)
+    failed = map_one(
+        {},
+        events=[(_EXCEPTION, {"exception.type": "RateLimitError", "exception.message": "429"})],
+    )
+    assert (failed.level, failed.status_message) == ("ERROR", "429")
+    typed = map_one({}, events=[(_EXCEPTION, {"exception.type": "TimeoutError"})])
+    assert (typed.level, typed.status_message) == ("ERROR", "TimeoutError")
+    # the span's own status message and an explicit level/status message win
+    own = map_one({}, status_code=2, status_message="boom", events=[(_EXCEPTION, {})])
+    assert (own.level, own.status_message) == ("ERROR", "boom")
+    explicit = map_one(
+        {"langfuse.observation.level": "WARNING"},
+        events=[(_EXCEPTION, {"exception.message": "retried"})],
+    )
+    assert (explicit.level, explicit.status_message) == ("WARNING", "retried")
+    other = map_one({}, events=[("exception", {"exception.message": "x"})])
+    assert other.level == "DEFAULT" and not other.HasField("status_message")
 
 
 # ---- name ------------------------------------------------------------------------------------

@@ -152,8 +152,89 @@ def test_semconv_messages_with_system_instructions() -> None:
             "gen_ai.output.messages": "[]",
         }
     )
-    assert inp == [{"role": "system", "content": instructions}, *messages]
+    assert inp == [{"role": "system", "content": "Be terse."}, *messages]
     assert out == []
+
+
+# ---- gen_ai.system_instructions (Langfuse prependSystemInstructions, issue #15336) -----------
+
+_USER = [{"role": "user", "parts": [{"type": "text", "content": "Hello"}]}]
+
+
+def _with_instructions(instructions: Any, messages: Any = _USER, **kwargs: Any) -> Any:
+    attributes = {"gen_ai.system_instructions": instructions, "gen_ai.output.messages": "[]"}
+    if messages is not None:
+        attributes["gen_ai.input.messages"] = (
+            messages if isinstance(messages, str) else json.dumps(messages)
+        )
+    return io_json(attributes, **kwargs)[0]
+
+
+@pytest.mark.parametrize(
+    ("instructions", "system"),
+    [
+        # pydantic-ai / semconv "parts" shape: text joined with newlines into ONE message
+        (
+            json.dumps(
+                [
+                    {"type": "text", "content": "Be concise."},
+                    {"type": "text", "content": "Be accurate."},
+                ]
+            ),
+            [{"role": "system", "content": "Be concise.\nBe accurate."}],
+        ),
+        # structured parts as an OTLP array of kvlists (the operation-details event shape)
+        ([{"type": "text", "content": "Be brief."}], [{"role": "system", "content": "Be brief."}]),
+        # LiteLLM "structured message" shape: each kept, a missing role becomes system
+        (
+            json.dumps([{"parts": [{"type": "text", "content": "no role"}]}]),
+            [{"role": "system", "parts": [{"type": "text", "content": "no role"}]}],
+        ),
+        # mixed shapes fall back to the text path (parts' text included)
+        (
+            json.dumps(
+                [
+                    {"type": "text", "content": "preamble"},
+                    {"role": "system", "parts": [{"type": "text", "content": "You help."}]},
+                ]
+            ),
+            [{"role": "system", "content": "preamble\nYou help."}],
+        ),
+        (json.dumps("Be helpful."), [{"role": "system", "content": "Be helpful."}]),
+        ("not valid json", [{"role": "system", "content": "not valid json"}]),
+        ("[]", []),
+        (json.dumps([42, True, None]), []),
+    ],
+)
+def test_system_instructions_shapes(instructions: Any, system: list[Any]) -> None:
+    assert _with_instructions(instructions) == [*system, *_USER]
+
+
+def test_system_instructions_need_an_input() -> None:
+    inp, out = io_json(
+        {
+            "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "x"}]),
+            "gen_ai.output.messages": '[{"role":"assistant"}]',
+        }
+    )
+    assert inp is None
+    assert out == [{"role": "assistant"}]
+
+
+def test_system_instructions_leave_a_non_list_input_alone() -> None:
+    assert _with_instructions("Be terse.", messages='{"prompt": "hi"}') == {"prompt": "hi"}
+
+
+def test_system_instructions_in_the_operation_details_event() -> None:
+    event = (
+        "gen_ai.client.inference.operation.details",
+        {
+            "gen_ai.system_instructions": [{"type": "text", "content": "Be brief."}],
+            "gen_ai.input.messages": _USER,
+        },
+    )
+    inp, _ = io_json({}, events=[event])
+    assert inp == [{"role": "system", "content": "Be brief."}, *_USER]
 
 
 def test_system_instructions_not_added_when_a_system_message_exists() -> None:
@@ -272,3 +353,31 @@ def test_vercel_input_order_and_gap_fill() -> None:
 
 def test_no_source_no_io() -> None:
     assert io({"http.method": "GET"}) == (None, None)
+
+
+def test_vercel_gaps_take_system_instructions_and_tool_call_attributes() -> None:
+    # AI SDK >= 5 model span: no ai.prompt*, GenAI semconv messages with system instructions
+    inp, out = io_json(
+        {
+            "gen_ai.system_instructions": '[{"type":"text","content":"Be brief."}]',
+            "gen_ai.input.messages": json.dumps(_USER),
+        },
+        scope_name="ai",
+    )
+    assert inp == [{"role": "system", "content": "Be brief."}, *_USER]
+    assert out is None
+    # AI SDK 7 tool span: only gen_ai.tool.call.arguments / .result
+    assert io(
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "weather",
+            "gen_ai.tool.call.arguments": '{"city":"Oslo"}',
+            "gen_ai.tool.call.result": '{"t":3}',
+        },
+        scope_name="ai",
+    ) == ('{"city":"Oslo"}', '{"t":3}')
+    # a side the AI SDK sent itself is kept
+    assert io({"ai.toolCall.args": '{"a":1}', "gen_ai.tool.call.result": "r"}, scope_name="ai") == (
+        '{"a":1}',
+        "r",
+    )

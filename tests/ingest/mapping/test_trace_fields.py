@@ -25,6 +25,15 @@ def test_is_root() -> None:
     assert trace({}, parent_span_id=bytes(8)).is_root  # all-zero parent: no parent
 
 
+def test_is_app_root_is_its_own_flag() -> None:
+    # Langfuse extractIsAppRoot: true or "true"; it does not make the span a trace root
+    for value in (True, "true"):
+        record = map_one({"langfuse.internal.is_app_root": value}, parent_span_id=PARENT_ID)
+        assert record.is_app_root and not record.trace.is_root
+    assert not map_one({"langfuse.internal.is_app_root": "yes"}).is_app_root
+    assert not map_one({}).is_app_root
+
+
 def test_name_is_explicit_only() -> None:
     assert trace({"langfuse.trace.name": "pipeline"}).name == "pipeline"
     assert not trace({}, name="span-name").HasField("name")

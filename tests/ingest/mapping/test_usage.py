@@ -269,3 +269,95 @@ def test_unparsable_cost_details_fall_through() -> None:
 def test_no_cost() -> None:
     assert cost({"gen_ai.usage.cost": -1}) == {}
     assert cost({}) == {}
+
+
+# ---- Google ADK, Genkit (Langfuse extractUsageDetails) ------------------------------------------
+
+
+def test_google_adk_cached_content_tokens_leave_input() -> None:
+    response = {"usage_metadata": {"prompt_token_count": 1200, "cached_content_token_count": 1000}}
+    attributes = {
+        "gcp.vertex.agent.llm_response": json.dumps(response),
+        "gen_ai.usage.input_tokens": 1200,
+        "gen_ai.usage.output_tokens": 30,
+    }
+    assert usage(attributes, scope_name="gcp.vertex.agent") == {
+        "input": 200,
+        "output": 30,
+        "input_cached_tokens": 1000,
+    }
+    # an explicit cache-read count wins; other scopes do not read the response blob
+    explicit = {**attributes, "gen_ai.usage.cache_read.input_tokens": 900}
+    assert usage(explicit, scope_name="gcp.vertex.agent")["input_cached_tokens"] == 900
+    assert usage(attributes) == {"input": 1200, "output": 30}
+
+
+def test_genkit_usage_with_thoughts_as_output_reasoning() -> None:
+    counts = {"inputTokens": 12, "outputTokens": 40, "thoughtsTokens": 25, "totalTokens": 52}
+    output = {"message": {"role": "model", "content": [{"text": "Hi"}]}, "usage": counts}
+    attributes = {
+        "genkit:metadata:subtype": "model",
+        "genkit:output": json.dumps(output),
+        "gen_ai.usage.input_tokens": 999,
+    }
+    assert usage(attributes, scope_name="genkit-tracer") == {
+        "input": 12,
+        "output": 15,
+        "total": 52,
+        "output_reasoning": 25,
+    }
+    # Deliberate deviation: Genkit's Google AI / Vertex AI plugins report Gemini's
+    # candidatesTokenCount as outputTokens, which excludes thoughtsTokenCount (their total is
+    # input + output + thoughts); then the thoughts are not taken out of output a second time.
+    gemini = {**output, "usage": {**counts, "totalTokens": 77}}
+    assert usage(
+        {**attributes, "genkit:output": json.dumps(gemini)}, scope_name="genkit-tracer"
+    ) == {"input": 12, "output": 40, "total": 77, "output_reasoning": 25}
+    no_usage = {**attributes, "genkit:output": json.dumps({"message": {}})}
+    assert usage(no_usage, scope_name="genkit-tracer") == {"input": 999}
+
+
+# ---- current GenAI semconv (open-telemetry/semantic-conventions-genai registry) ---------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "gen_ai.usage.cache_write.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.input_tokens.cache_write",
+    ],
+)
+def test_cache_write_spellings(key: str) -> None:
+    assert usage({"gen_ai.usage.input_tokens": 100, key: 40}) == {
+        "input": 60,
+        "input_cache_creation": 40,
+    }
+
+
+def test_per_modality_counts_are_subtracted_once() -> None:
+    assert usage(
+        {
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.cache_read.input_tokens": 300,
+            "gen_ai.usage.cache_write.input_tokens": 100,
+            "gen_ai.usage.text.input_tokens": 500,
+            "gen_ai.usage.image.input_tokens": 60,
+            "gen_ai.usage.audio.input_tokens": 30,
+            "gen_ai.usage.video.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 200,
+            "gen_ai.usage.reasoning.output_tokens": 50,
+            "gen_ai.usage.text.output_tokens": 180,
+            "gen_ai.usage.audio.output_tokens": 20,
+        }
+    ) == {
+        "input": 500,  # 1000 - 300 - 100 - 60 - 30 - 10; the text count is what is left
+        "input_cached_tokens": 300,
+        "input_cache_creation": 100,
+        "input_image_tokens": 60,
+        "input_audio_tokens": 30,
+        "input_video_tokens": 10,
+        "output": 130,  # 200 - 50 - 20
+        "output_reasoning_tokens": 50,
+        "output_audio_tokens": 20,
+    }

@@ -56,6 +56,9 @@ def test_lookup_is_cached_per_model_name(catalog: CatalogPriceSource) -> None:
     assert first.prices["input"] == Decimal("0.0000025")
     assert first.prices["input_cache_read"] == first.prices["cache_read_input_tokens"]
     assert first.prices["output_reasoning_tokens"] == first.prices["output"] == Decimal("0.00001")
+    # Genkit's reasoning bucket and the GenAI semconv modality buckets are priced too
+    assert first.prices["output_reasoning"] == first.prices["output"]
+    assert first.prices["input_image_tokens"] == first.prices["input"]
     assert "total" not in first.prices  # only input-only models (embeddings) price `total`
 
 

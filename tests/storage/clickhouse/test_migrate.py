@@ -14,11 +14,12 @@ from tests.support.chdb import DATABASE
 
 def test_files_are_numbered_and_ordered() -> None:
     migrations = load_migrations()
-    assert [m.version for m in migrations] == [1, 2, 3]
+    assert [m.version for m in migrations] == [1, 2, 3, 4]
     assert [m.name for m in migrations] == [
         "0001_create_observations",
         "0002_create_traces",
         "0003_create_scores",
+        "0004_observations_is_app_root",
     ]
 
 
@@ -33,6 +34,7 @@ def test_apply_is_idempotent(client: ChdbClient) -> None:
         {"version": 1, "name": "0001_create_observations"},
         {"version": 2, "name": "0002_create_traces"},
         {"version": 3, "name": "0003_create_scores"},
+        {"version": 4, "name": "0004_observations_is_app_root"},
     ]
 
 

@@ -116,6 +116,7 @@ def test_round_trip_keeps_every_field(
         "usage_estimated": False,
         "environment": "production",
         "is_root": False,
+        "is_app_root": False,
         "trace_name": "report",
         "user_id": "user-1",
         "session_id": "sess-1",

@@ -49,6 +49,7 @@ def trace_row(**over: Any) -> dict[str, Any]:
 def observation_row(**over: Any) -> dict[str, Any]:
     row = {
         "id": "o1", "project_id": "p1", "trace_id": "t1", "parent_observation_id": "o0",
+        "is_app_root": False,
         "name": "llm", "type": "GENERATION", "environment": "default", "start_time_us": US,
         "end_time_us": US + 2_000_000, "completion_start_time_us": US + 500_000,
         "version": "v1", "release": "r1", "created_at_us": US + 1, "updated_at_us": US + 2,

@@ -36,7 +36,7 @@ class TraceFields(_message.Message):
     def __init__(self, is_root: _Optional[bool] = ..., name: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., public: _Optional[bool] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ObservationRecord(_message.Message):
-    __slots__ = ("project_id", "id", "trace_id", "parent_observation_id", "type", "name", "environment", "start_time_us", "end_time_us", "completion_start_time_us", "level", "status_message", "version", "release", "input", "output", "metadata", "provided_model_name", "model_parameters", "provided_usage_details", "provided_cost_details", "prompt_name", "prompt_version", "trace", "scope_name", "scope_version", "service_name", "service_version", "telemetry_sdk_language", "telemetry_sdk_name", "telemetry_sdk_version", "ingestion_sdk_name", "ingestion_sdk_version", "usage_details", "cost_details", "total_cost", "internal_model_id", "usage_pricing_tier_id", "usage_pricing_tier_name", "usage_estimated", "prompt_id", "partial", "trace_only")
+    __slots__ = ("project_id", "id", "trace_id", "parent_observation_id", "type", "name", "environment", "start_time_us", "end_time_us", "completion_start_time_us", "level", "status_message", "version", "release", "input", "output", "metadata", "provided_model_name", "model_parameters", "provided_usage_details", "provided_cost_details", "prompt_name", "prompt_version", "trace", "scope_name", "scope_version", "service_name", "service_version", "telemetry_sdk_language", "telemetry_sdk_name", "telemetry_sdk_version", "ingestion_sdk_name", "ingestion_sdk_version", "is_app_root", "usage_details", "cost_details", "total_cost", "internal_model_id", "usage_pricing_tier_id", "usage_pricing_tier_name", "usage_estimated", "prompt_id", "partial", "trace_only")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class ObservationRecord(_message.Message):
     TELEMETRY_SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
     INGESTION_SDK_NAME_FIELD_NUMBER: _ClassVar[int]
     INGESTION_SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    IS_APP_ROOT_FIELD_NUMBER: _ClassVar[int]
     USAGE_DETAILS_FIELD_NUMBER: _ClassVar[int]
     COST_DETAILS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +149,7 @@ class ObservationRecord(_message.Message):
     telemetry_sdk_version: str
     ingestion_sdk_name: str
     ingestion_sdk_version: str
+    is_app_root: bool
     usage_details: _containers.ScalarMap[str, int]
     cost_details: _containers.ScalarMap[str, str]
     total_cost: str
@@ -158,7 +160,7 @@ class ObservationRecord(_message.Message):
     prompt_id: str
     partial: bool
     trace_only: bool
-    def __init__(self, project_id: _Optional[str] = ..., id: _Optional[str] = ..., trace_id: _Optional[str] = ..., parent_observation_id: _Optional[str] = ..., type: _Optional[str] = ..., name: _Optional[str] = ..., environment: _Optional[str] = ..., start_time_us: _Optional[int] = ..., end_time_us: _Optional[int] = ..., completion_start_time_us: _Optional[int] = ..., level: _Optional[str] = ..., status_message: _Optional[str] = ..., version: _Optional[str] = ..., release: _Optional[str] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., provided_model_name: _Optional[str] = ..., model_parameters: _Optional[str] = ..., provided_usage_details: _Optional[_Mapping[str, int]] = ..., provided_cost_details: _Optional[_Mapping[str, str]] = ..., prompt_name: _Optional[str] = ..., prompt_version: _Optional[int] = ..., trace: _Optional[_Union[TraceFields, _Mapping]] = ..., scope_name: _Optional[str] = ..., scope_version: _Optional[str] = ..., service_name: _Optional[str] = ..., service_version: _Optional[str] = ..., telemetry_sdk_language: _Optional[str] = ..., telemetry_sdk_name: _Optional[str] = ..., telemetry_sdk_version: _Optional[str] = ..., ingestion_sdk_name: _Optional[str] = ..., ingestion_sdk_version: _Optional[str] = ..., usage_details: _Optional[_Mapping[str, int]] = ..., cost_details: _Optional[_Mapping[str, str]] = ..., total_cost: _Optional[str] = ..., internal_model_id: _Optional[str] = ..., usage_pricing_tier_id: _Optional[str] = ..., usage_pricing_tier_name: _Optional[str] = ..., usage_estimated: _Optional[bool] = ..., prompt_id: _Optional[str] = ..., partial: _Optional[bool] = ..., trace_only: _Optional[bool] = ...) -> None: ...
+    def __init__(self, project_id: _Optional[str] = ..., id: _Optional[str] = ..., trace_id: _Optional[str] = ..., parent_observation_id: _Optional[str] = ..., type: _Optional[str] = ..., name: _Optional[str] = ..., environment: _Optional[str] = ..., start_time_us: _Optional[int] = ..., end_time_us: _Optional[int] = ..., completion_start_time_us: _Optional[int] = ..., level: _Optional[str] = ..., status_message: _Optional[str] = ..., version: _Optional[str] = ..., release: _Optional[str] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., provided_model_name: _Optional[str] = ..., model_parameters: _Optional[str] = ..., provided_usage_details: _Optional[_Mapping[str, int]] = ..., provided_cost_details: _Optional[_Mapping[str, str]] = ..., prompt_name: _Optional[str] = ..., prompt_version: _Optional[int] = ..., trace: _Optional[_Union[TraceFields, _Mapping]] = ..., scope_name: _Optional[str] = ..., scope_version: _Optional[str] = ..., service_name: _Optional[str] = ..., service_version: _Optional[str] = ..., telemetry_sdk_language: _Optional[str] = ..., telemetry_sdk_name: _Optional[str] = ..., telemetry_sdk_version: _Optional[str] = ..., ingestion_sdk_name: _Optional[str] = ..., ingestion_sdk_version: _Optional[str] = ..., is_app_root: _Optional[bool] = ..., usage_details: _Optional[_Mapping[str, int]] = ..., cost_details: _Optional[_Mapping[str, str]] = ..., total_cost: _Optional[str] = ..., internal_model_id: _Optional[str] = ..., usage_pricing_tier_id: _Optional[str] = ..., usage_pricing_tier_name: _Optional[str] = ..., usage_estimated: _Optional[bool] = ..., prompt_id: _Optional[str] = ..., partial: _Optional[bool] = ..., trace_only: _Optional[bool] = ...) -> None: ...
 
 class ObservationBatch(_message.Message):
     __slots__ = ("observations",)
