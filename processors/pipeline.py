@@ -9,7 +9,7 @@ gRPC UNAVAILABLE and the client retries. Nothing is dropped silently.
 Batches are cut by size or time, like the collector's batch processor
 (docs/reference/style.md §1.6): a batch is flushed when it holds ``batch.max_records`` records or
 ``batch.timeout_ms`` after its first record arrived (``processors.batching``). One batch is written
-at a time, in a worker thread, while the next one fills.
+at a time, in a worker thread, while the next one fills; an export larger than a batch is split.
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ class Pipeline:
     async def submit(self, records: Sequence[ObservationRecord]) -> dict[int, str]:
         """Queue ``records`` and wait until they are written; returns ``{}`` (none refused).
 
+        More than ``batch.max_records`` records are queued as several parts, each written in
+        its own batch, so that one large export never holds the writer for one huge insert; the
+        call returns when every part is written (a failed part fails the call: the client
+        resends, and rewriting the parts already written is harmless, rows are keyed by id).
+
         Raises:
             Overloaded: the queue is full or the pipeline is stopping (retryable).
             RetryableError / PermanentError: the write of their batch failed.
@@ -145,10 +150,17 @@ class Pipeline:
                 f"ingest queue full ({self._in_flight}/{self._capacity} records)",
                 retry_after_s=1.0,
             )
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
         self._in_flight += len(records)
-        self._queue.put_nowait(_Pending(records, done))
-        await done
+        waiting: list[asyncio.Future[None]] = []
+        for start in range(0, len(records), self._max_batch):  # a large export: several batches
+            done: asyncio.Future[None] = loop.create_future()
+            self._queue.put_nowait(_Pending(records[start : start + self._max_batch], done))
+            waiting.append(done)
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return {}
 
     async def stop(self) -> None:

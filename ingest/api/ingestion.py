@@ -34,13 +34,14 @@ from starlette.routing import Route
 
 from ingest.errors import HTTPError, write_failure
 from ingest.http.auth import authenticate
-from ingest.http.body import read_json
+from ingest.http.body import parse_json, read_body
 from ingest.http.headers import langfuse_header
 from ingest.http.openapi import WRITE_ERROR_TEXTS, DocumentedRoute, Operation, error_responses
 from ingest.http.responses import JSONResponse
 from ingest.ingestion.events import ParsedBatch, parse_batch
 from ingest.ingestion.telemetry import INGESTION_METRICS
 from ingest.mapping.context import IngestContext
+from ingest.memory_limiter import MEMORY_LIMITER
 from ingest.sinks import RecordSink, ScoreSink
 from storage.auth import KeyStore
 from storage.errors import PermanentError
@@ -99,16 +100,18 @@ class Ingestion:
         project = await authenticate(self._keys, request)
         if not self._sink.has_room():
             raise HTTPError(503, "ingest queue full, retry later", {"Retry-After": "1"})
-        body = await read_json(request, self._limit)
-        if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
-            raise HTTPError(400, 'body must be {"batch": [event, ...], "metadata"?: ...}')
-        ctx = IngestContext(
-            project_id=project.id,
-            sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
-            sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
-        )
-        parsed = parse_batch(body["batch"], ctx, now_us=time.time_ns() // 1000)
-        return JSONResponse(await self._store(parsed), status_code=207)
+        raw = await read_body(request, self._limit)
+        with MEMORY_LIMITER.reserve(len(raw)):
+            body = parse_json(raw)
+            if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+                raise HTTPError(400, 'body must be {"batch": [event, ...], "metadata"?: ...}')
+            ctx = IngestContext(
+                project_id=project.id,
+                sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
+                sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
+            )
+            parsed = parse_batch(body["batch"], ctx, now_us=time.time_ns() // 1000)
+            return JSONResponse(await self._store(parsed), status_code=207)
 
     async def _store(self, parsed: ParsedBatch) -> dict[str, Any]:
         records = [record for _, _, record in parsed.records]

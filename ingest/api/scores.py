@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from ingest.errors import HTTPError, write_failure
 from ingest.http.auth import authenticate
-from ingest.http.body import read_json
+from ingest.http.body import parse_json, read_body
 from ingest.http.openapi import (
     STRING,
     WRITE_ERROR_TEXTS,
@@ -49,6 +49,7 @@ from ingest.http.responses import JSONResponse
 from ingest.ingestion.scores import parse_score
 from ingest.ingestion.telemetry import INGESTION_METRICS
 from ingest.ingestion.values import Invalid
+from ingest.memory_limiter import MEMORY_LIMITER
 from ingest.sinks import ScoreSink
 from storage.auth import KeyStore
 from storage.query import schemas
@@ -199,19 +200,21 @@ class ScoreWrites:
                 write failed; and what ``authenticate`` and ``read_json`` raise.
         """
         project = await authenticate(self._keys, request)
-        body = await read_json(request, self._limit)
-        now_us = time.time_ns() // 1000
-        if isinstance(body, list):
-            return await self._create_many(body, project.id, now_us)
-        try:
-            record = parse_score(body, project.id, now_us=now_us)
-        except Invalid as exc:
-            INGESTION_METRICS.scores("scores", "invalid")
-            raise HTTPError(400, str(exc)) from None
-        refused = await self._store([record])
-        if refused:
-            raise HTTPError(413, refused[0])
-        return JSONResponse({"id": record.id})
+        raw = await read_body(request, self._limit)
+        with MEMORY_LIMITER.reserve(len(raw)):
+            body = parse_json(raw)
+            now_us = time.time_ns() // 1000
+            if isinstance(body, list):
+                return await self._create_many(body, project.id, now_us)
+            try:
+                record = parse_score(body, project.id, now_us=now_us)
+            except Invalid as exc:
+                INGESTION_METRICS.scores("scores", "invalid")
+                raise HTTPError(400, str(exc)) from None
+            refused = await self._store([record])
+            if refused:
+                raise HTTPError(413, refused[0])
+            return JSONResponse({"id": record.id})
 
     async def _create_many(self, items: list[Any], project_id: str, now_us: int) -> Response:
         records: list[ScoreRecord] = []

@@ -26,6 +26,7 @@ from ingest.app.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
 from ingest.app.service import Service
 from ingest.app.settings import ConfigError, Settings
 from ingest.build_info import record_build_info
+from ingest.memory_limiter import MEMORY_LIMITER
 
 __all__ = ["main"]
 
@@ -80,6 +81,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     service = _service(args, settings)
     record_build_info(args.role)
+    MEMORY_LIMITER.configure(settings.memory)
     try:
         await service.start()
         await stop.wait()

@@ -12,6 +12,7 @@ Each component owns its config dataclass and its defaults (one default per knob)
 | ``pipeline``   | ``PipelineConfig`` (+ ``BatchConfig``)   | ``processors.pipeline``           |
 | ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``ingest.kafka``                  |
 | ``consumer``   | ``ConsumerConfig`` (Kafka consumer)      | ``processors.kafka.config``       |
+| ``memory``     | ``MemoryLimiterConfig`` (memory budget)  | ``ingest.memory_limiter``         |
 
 The documented variables stay flat (``VARIABLES``): ``OTELFUSE_<NAME>``, or the key ``<name>``
 at the top level of the TOML file named by ``OTELFUSE_CONFIG_FILE`` / ``otelfuse --config``
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.kafka import PublisherConfig
+from ingest.memory_limiter import MemoryLimiterConfig
 from processors.kafka.config import ConsumerConfig
 from processors.pipeline import PipelineConfig
 from processors.pricing.postgres import DEFAULT_MODEL_CACHE_TTL_S
@@ -78,6 +80,7 @@ class Settings:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     publisher: PublisherConfig = field(default_factory=PublisherConfig)
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    memory: MemoryLimiterConfig = field(default_factory=MemoryLimiterConfig)
     model_cache_ttl_s: float = DEFAULT_MODEL_CACHE_TTL_S
     """With PostgreSQL: seconds a custom-model match or prompt id is reused (a model change
     applies to generations processed this long after it)."""
@@ -169,6 +172,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("http_address", ("server.http_address",)),
     Variable("max_request_bytes", ("server.max_request_bytes",)),
     Variable("queue_max_records", ("pipeline.max_queued_records",)),
+    Variable("memory_limit_mib", ("memory.limit_mib",)),
+    Variable("memory_limit_percentage", ("memory.limit_percentage",)),
+    Variable("memory_spike_limit_mib", ("memory.spike_limit_mib",)),
     Variable("batch_max_records", ("pipeline.batch.max_records", "consumer.batch.max_records")),
     Variable("batch_timeout_ms", ("pipeline.batch.timeout_ms", "consumer.batch.timeout_ms")),
     Variable("clickhouse_url", ("clickhouse.url",)),

@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from ingest.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["inflate", "read_body", "read_json"]
+__all__ = ["inflate", "parse_json", "read_body", "read_json"]
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -80,7 +80,15 @@ async def read_json(request: Request, limit_bytes: int) -> Any:
     Raises:
         BadRequest: the body is not JSON; and whatever ``read_body`` raises.
     """
-    body = await read_body(request, limit_bytes)
+    return parse_json(await read_body(request, limit_bytes))
+
+
+def parse_json(body: bytes) -> Any:
+    """A body read by ``read_body``, decoded as JSON (orjson).
+
+    Raises:
+        BadRequest: the body is not JSON.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from ingest.errors import BadRequest, status_for
+from ingest.memory_limiter import MEMORY_LIMITER
 from ingest.otlp.export import TraceExport
 from ingest.telemetry import RECEIVER_METRICS
 
@@ -55,14 +56,15 @@ class TraceServicer:
         try:
             project = await self._export.authenticate_async(_text(metadata.get("authorization")))
             self._export.admit("grpc")
-            request = _parse(body)
-            response = await self._export.export(
-                request,
-                project,
-                "grpc",
-                sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
-                sdk_version=_text(metadata.get("x-langfuse-sdk-version")),
-            )
+            with MEMORY_LIMITER.reserve(len(body)):
+                request = _parse(body)
+                response = await self._export.export(
+                    request,
+                    project,
+                    "grpc",
+                    sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
+                    sdk_version=_text(metadata.get("x-langfuse-sdk-version")),
+                )
         except Exception as exc:
             RECEIVER_METRICS.request_duration.labels("grpc", "failure").observe(
                 time.perf_counter() - started

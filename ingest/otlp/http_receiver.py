@@ -24,6 +24,7 @@ from ingest.errors import BadRequest, UnsupportedMediaType, status_for
 from ingest.http.body import inflate, read_body
 from ingest.http.headers import langfuse_header
 from ingest.http.openapi import DocumentedRoute, Operation, ref
+from ingest.memory_limiter import MEMORY_LIMITER
 from ingest.otlp.export import TraceExport
 from ingest.otlp.json_codec import OTLPDecodeError, parse_export_request
 from ingest.telemetry import RECEIVER_METRICS
@@ -101,14 +102,15 @@ class OTLPHTTPReceiver:
             body = await read_body(request, self._limit, decompress=False)
             RECEIVER_METRICS.request_size.labels("http").observe(len(body))
             body = inflate(body, request.headers.get("content-encoding", ""), self._limit)
-            export_request = _decode(body, media)
-            response = await self._export.export(
-                export_request,
-                project,
-                "http",
-                sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
-                sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
-            )
+            with MEMORY_LIMITER.reserve(len(body)):
+                export_request = _decode(body, media)
+                response = await self._export.export(
+                    export_request,
+                    project,
+                    "http",
+                    sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
+                    sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
+                )
             return Response(_encode(response, media), media_type=media)
         except Exception as exc:
             outcome = "failure"

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -79,3 +81,31 @@ def test_full_queue_answers_503_with_retry_after(tiny: Service) -> None:
         else:
             assert response.headers["retry-after"] == "1"
             assert stored["meta"]["totalItems"] == 0
+
+
+def test_above_the_memory_budget_exports_get_503_and_health_still_answers(
+    tmp_path: Path,
+) -> None:
+    """#15: a budget below what the process already uses (64 MiB: the embedded ClickHouse
+    alone needs more) refuses every export with a retryable answer, over both transports."""
+    svc = start_service(tmp_path, {"OTELFUSE_MEMORY_LIMIT_MIB": "64"})
+    try:
+        response = svc.client.post(
+            "/v1/traces",
+            content=_body(os.urandom(16), 3),
+            headers={"Authorization": svc.authorization, "Content-Type": "application/x-protobuf"},
+        )
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        channel = grpc.insecure_channel(svc.grpc_target)
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
+        request = ExportTraceServiceRequest.FromString(_body(os.urandom(16), 3))
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Export(request, metadata=[("authorization", svc.authorization)], timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "memory limit" in str(refused.value.details())
+        channel.close()
+        assert svc.client.get("/api/public/health").status_code == 200
+        assert svc.get_json("/api/public/traces")["meta"]["totalItems"] == 0
+    finally:
+        assert svc.stop() == 0, svc.log()

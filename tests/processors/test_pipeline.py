@@ -90,3 +90,22 @@ def test_full_queue_refuses_with_overloaded() -> None:
             await pipeline.submit(_records(1))
 
     asyncio.run(scenario())
+
+
+def test_a_large_export_is_written_in_batches_of_at_most_max_records() -> None:
+    """#15 item 5: one 17 MB export held the embedded writer for 56 s in one insert; its
+    records are now written in batches of at most ``max_records`` (reads and other exports
+    get the writer between them), and the export is answered once all are written."""
+
+    async def scenario() -> tuple[RecordingStep, dict[int, str]]:
+        recorder = RecordingStep()
+        pipeline = Pipeline(recorder, _config(10_000, 4, 20))
+        await pipeline.start()
+        refused = await pipeline.submit(_records(10, "big-"))
+        await pipeline.stop()
+        return recorder, refused
+
+    recorder, refused = asyncio.run(scenario())
+    assert refused == {}
+    assert [len(b) for b in recorder.written] == [4, 4, 2]
+    assert [i for batch in recorder.written for i in batch] == [f"big-{i}" for i in range(10)]
