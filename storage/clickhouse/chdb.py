@@ -41,6 +41,21 @@ _INSERT_SETTINGS = "input_format_null_as_default = 0"
 _PROTO_MESSAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _COLUMN_INSERT_SETTINGS = "input_format_null_as_default = 0, optimize_on_insert = 0"
 
+_MIB = 1024 * 1024
+EMBEDDED_SERVER_SETTINGS: Mapping[str, int] = {
+    "mark_cache_size": 64 * _MIB,
+    "index_mark_cache_size": 16 * _MIB,
+    "primary_index_cache_size": 64 * _MIB,
+    "query_condition_cache_size": 16 * _MIB,
+}
+"""Server settings of the embedded engine, passed as connection-string parameters (chdb
+``connect``: they become clickhouse-local start-up arguments; ClickHouse docs, "Server
+Settings"). ClickHouse's defaults are for a dedicated server, with 5 GiB mark and index caches;
+the all-in-one shares its process with the receivers, so each cache gets a size that holds the
+marks and primary indexes of tables of tens of millions of rows. Thread-pool sizes given this
+way are not applied reliably by chdb 4.4 (the engine's pools may exist before the arguments
+are read), so they are left alone: docs/benchmarks.md "Soak" has the thread counts."""
+
 
 class ChdbClient:
     """Embedded ClickHouse (chdb 4.x) on one data folder; one instance per process.
@@ -75,7 +90,8 @@ class ChdbClient:
         self._types = ColumnTypes(system_columns(self.select))
         session_cls: Any = chdb.session.Session  # chdb ships py.typed but no annotations
         try:
-            self._session: Any = session_cls(str(path))
+            parameters = "&".join(f"{k}={v}" for k, v in EMBEDDED_SERVER_SETTINGS.items())
+            self._session: Any = session_cls(f"{path.resolve()}?{parameters}")
         except Exception as exc:
             message = f"cannot open chdb data folder {path}: {exc}"
             if "already initialized with path" in str(exc):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.chdb import EMBEDDED_SERVER_SETTINGS, ChdbClient
 from storage.clickhouse.classify import classify_error
 from storage.clickhouse.client import ProtobufInsert
 from storage.clickhouse.params import encode_param
@@ -333,3 +333,11 @@ def test_insert_protobuf(client: ChdbClient) -> None:
         client.insert_protobuf(dataclasses.replace(insert, payload=b"\x05\xff\xff"))
     assert client.select("SELECT count() AS c FROM default.engine_pb") == [{"c": 2}]
     assert not any(client.path.joinpath("otelfuse-inserts").glob("insert-*"))
+
+
+def test_the_embedded_engine_keeps_few_idle_threads_and_small_caches(client: ChdbClient) -> None:
+    """#15 item 10: ClickHouse's server defaults (5 GiB mark and index caches) are
+    replaced by ``EMBEDDED_SERVER_SETTINGS``."""
+    names = ", ".join(f"'{name}'" for name in EMBEDDED_SERVER_SETTINGS)
+    rows = client.select(f"SELECT name, value FROM system.server_settings WHERE name IN ({names})")
+    assert {row["name"]: int(row["value"]) for row in rows} == dict(EMBEDDED_SERVER_SETTINGS)
