@@ -8,7 +8,8 @@ RESOURCE_EXHAUSTED; overload and storage outages answer UNAVAILABLE with a
 The method is registered with a generic handler that hands over the request's bytes, so the
 credentials are checked and the queue admits the request before anything is parsed, and a
 message that does not parse answers INVALID_ARGUMENT through the status table (grpcio's own
-deserializer would answer UNKNOWN and log a traceback).
+deserializer would answer UNKNOWN and log a traceback). A message whose spans parse one by one
+(``ingest.otlp.protobuf_codec``) keeps them, with the others in ``partial_success``.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ import time
 
 import grpc
 from google.protobuf import duration_pb2
-from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest.errors import BadRequest, status_for
+from ingest.otlp.decoded import DecodedRequest, OTLPDecodeError
 from ingest.otlp.export import TraceExport
+from ingest.otlp.protobuf_codec import decode_protobuf_request
 from ingest.telemetry import RECEIVER_METRICS
 
 __all__ = ["EXPORT_METHOD", "TRACE_SERVICE", "TraceServicer", "create_server"]
@@ -55,9 +54,8 @@ class TraceServicer:
         try:
             project = await self._export.authenticate_async(_text(metadata.get("authorization")))
             self._export.admit("grpc")
-            request = _parse(body)
             response = await self._export.export(
-                request,
+                _parse(body),
                 project,
                 "grpc",
                 sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
@@ -85,13 +83,11 @@ class TraceServicer:
         return response
 
 
-def _parse(body: bytes) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
+def _parse(body: bytes) -> DecodedRequest:
     try:
-        request.ParseFromString(body)
-    except DecodeError as exc:
-        raise BadRequest(f"invalid OTLP protobuf body: {exc}") from None
-    return request
+        return decode_protobuf_request(body)
+    except OTLPDecodeError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _text(value: str | bytes | None) -> str:
