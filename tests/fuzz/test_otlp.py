@@ -5,6 +5,7 @@ records that encode, every span either mapped or rejected."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import json_format
@@ -35,20 +36,21 @@ def check_mapping(decoded: DecodedRequest) -> None:
         encode_observation_batch(result.records)
 
 
-def decode_protobuf(body: bytes) -> None:
+def decode_and_map(decode: Callable[[bytes], DecodedRequest], body: bytes) -> None:
+    """``decode`` may refuse ``body`` with ``OTLPDecodeError`` only; what it decodes maps."""
     try:
-        decoded = decode_protobuf_request(body)
+        decoded = decode(body)
     except OTLPDecodeError:
         return
     check_mapping(decoded)
+
+
+def decode_protobuf(body: bytes) -> None:
+    decode_and_map(decode_protobuf_request, body)
 
 
 def decode_json(body: bytes) -> None:
-    try:
-        decoded = decode_json_request(body)
-    except OTLPDecodeError:
-        return
-    check_mapping(decoded)
+    decode_and_map(decode_json_request, body)
 
 
 @budgets
