@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: system-deps run test test-fast test-soak lint typecheck check proto bench stack stack-down clean
+.PHONY: system-deps run test test-fast test-soak test-fuzz lint typecheck check proto bench stack stack-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,15 @@ test: $(STAMP) system-deps
 
 ## test-fast: unit and golden tests, no external process (tests marked `service` left out)
 test-fast: $(STAMP)
-	OTELFUSE_TEST_FAST=1 $(PY) -m pytest -q -m 'not soak and not service'
+	OTELFUSE_TEST_FAST=1 $(PY) -m pytest -q -m 'not soak and not service and not fuzz'
 
 ## test-soak: long load tests left out of `make test`
 test-soak: $(STAMP)
 	$(PY) -m pytest -m soak
+
+## test-fuzz: the long fuzz budget (tests/fuzz/README.md; OTELFUSE_FUZZ_EXAMPLES per property)
+test-fuzz: $(STAMP)
+	$(PY) -m pytest -q -m fuzz tests/fuzz
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

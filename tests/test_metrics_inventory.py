@@ -30,7 +30,8 @@ MODULES = (
 )
 NAME = re.compile(r"^otelfuse_(receiver|processor|query|build)_[a-z0-9_]+$")
 UNBOUNDED_LABELS = {"trace_id", "span_id", "project_id", "project", "model", "user_id", "path"}
-UNITS = ("_seconds", "_bytes", "_records", "_usd", "_ratio")
+UNITS = ("_seconds", "_bytes", "_records", "_partitions", "_usd", "_ratio")
+"""Base units; counted things (records, Kafka partitions) are units of their own."""
 
 
 def inventory() -> list[str]:

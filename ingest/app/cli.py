@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -35,6 +37,16 @@ log = logging.getLogger("otelfuse")
 PRIVATE_UMASK = 0o077
 """Everything a role creates (data folder, ClickHouse files, logs of embedded servers) is
 readable and writable by the service user only: span input and output are stored in clear."""
+
+
+def _raise_open_files_limit() -> None:
+    """Raise the soft limit of open files to the hard limit (what the Go runtime does at start
+    since Go 1.19): every connection is a file descriptor, and a soft limit of 1,024 let slow
+    clients make ``accept()`` fail (issue 15 item 3; docs/operations.md "Limits")."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role in ADMIN_COMMANDS:
         return run_admin(args, settings)
     os.umask(PRIVATE_UMASK)
+    _raise_open_files_limit()
     try:
         if args.role == "migrate":
             from ingest.app.migrate import migrate

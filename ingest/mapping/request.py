@@ -10,6 +10,7 @@ A span with bad ids, or whose mapping raises, is rejected alone (counted and exp
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
@@ -29,15 +30,21 @@ _NAME_IN_REASON = 100
 
 
 def map_export_request(
-    request: ExportTraceServiceRequest, ctx: IngestContext, *, now_us: int | None = None
+    request: ExportTraceServiceRequest,
+    ctx: IngestContext,
+    *,
+    now_us: int | None = None,
+    rejected: Mapping[int, str] | None = None,
 ) -> MappingResult:
     """Map every span of ``request`` to an ``ObservationRecord``.
 
     Args:
-        request: a decoded OTLP trace export (protobuf, or OTLP/JSON via
+        request: a decoded OTLP trace export (``ingest.otlp.protobuf_codec`` or
             ``ingest.otlp.json_codec``).
         ctx: project and Langfuse SDK headers of the request.
         now_us: Unix µs used for spans without any timestamp; default: the current time.
+        rejected: spans the decoder could not decode (``DecodedRequest.rejected``: span index →
+            reason); they are placeholders in ``request`` and are rejected with that reason.
 
     Returns:
         ``MappingResult(records, rejected_spans, errors)``; records keep request order. Spans
@@ -47,6 +54,7 @@ def map_export_request(
     if now_us is None:
         now_us = time.time_ns() // 1000
     result = MappingResult()
+    rejected = rejected or {}
     ctx_json_metadata = _ctx_json_metadata(ctx)
     index = 0
     for resource_spans in request.resource_spans:
@@ -73,7 +81,7 @@ def map_export_request(
                 continue
             json_metadata = ctx_json_metadata or sdk_json_metadata(scope, resource)
             for span in spans:
-                problem = span_id_problem(span)
+                problem = rejected.get(index) or span_id_problem(span)
                 if problem is not None:
                     result.reject(_reason(index, span.name, problem))
                 else:

@@ -7,7 +7,7 @@ fill them.
 
 Ids become lowercase hex; an empty or all-zero parent span id means "no parent". Times are Unix
 microseconds (``ns // 1000``): a missing start takes the end, a missing end the start, both
-missing take ``now_us``.
+missing take ``now_us``; an end before the start becomes the start (Langfuse's rule).
 """
 
 from __future__ import annotations
@@ -82,11 +82,17 @@ def span_id_problem(span: Span) -> str | None:
 
 
 def span_times_us(span: Span, now_us: int) -> tuple[int, int]:
-    """``(start_us, end_us)`` of a span, with the missing-edge fallbacks of §1.4."""
+    """``(start_us, end_us)`` of a span, with the missing-edge fallbacks of §1.4.
+
+    An end before the start becomes the start (latency 0, never negative), as Langfuse does for
+    every observation (``worker/src/services/IngestionService/index.ts``,
+    ``mergeObservationRecords``: "Override endTimes that are before startTimes with the
+    startTime"; ingestion events get the same rule in ``processors.merge``).
+    """
     start_ns = span.start_time_unix_nano
     end_ns = span.end_time_unix_nano
     if start_ns and end_ns:
-        return start_ns // 1000, end_ns // 1000
+        return start_ns // 1000, max(start_ns, end_ns) // 1000
     if start_ns:
         return start_ns // 1000, start_ns // 1000
     if end_ns:

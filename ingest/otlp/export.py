@@ -12,12 +12,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest.mapping import IngestContext, map_export_request
+from ingest.otlp.decoded import DecodedRequest
 from ingest.sinks import RecordSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Overloaded
@@ -55,21 +53,26 @@ class TraceExport:
 
     async def export(
         self,
-        request: ExportTraceServiceRequest,
+        decoded: DecodedRequest,
         project: Project,
         transport: str,
         *,
         sdk_name: str = "",
         sdk_version: str = "",
     ) -> ExportTraceServiceResponse:
-        """Map and store ``request``; return the OTLP response once every record is written.
+        """Map and store ``decoded``; return the OTLP response once every record is written.
+
+        Spans the decoder could not decode (``decoded.rejected``) are rejected in
+        ``partial_success`` like spans with invalid ids.
 
         Raises:
             Overloaded, RetryableError: retryable (the whole request may be resent).
             PermanentError: the batch can never be written.
         """
         ctx = IngestContext(project_id=project.id, sdk_name=sdk_name, sdk_version=sdk_version)
-        result = map_export_request(request, ctx, now_us=time.time_ns() // 1000)
+        result = map_export_request(
+            decoded.request, ctx, now_us=time.time_ns() // 1000, rejected=decoded.rejected
+        )
         try:
             refused = await self.sink.submit(result.records)
         except Exception:

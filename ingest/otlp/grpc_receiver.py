@@ -8,7 +8,8 @@ RESOURCE_EXHAUSTED; overload and storage outages answer UNAVAILABLE with a
 The method is registered with a generic handler that hands over the request's bytes, so the
 credentials are checked and the queue admits the request before anything is parsed, and a
 message that does not parse answers INVALID_ARGUMENT through the status table (grpcio's own
-deserializer would answer UNKNOWN and log a traceback).
+deserializer would answer UNKNOWN and log a traceback). A message whose spans parse one by one
+(``ingest.otlp.protobuf_codec``) keeps them, with the others in ``partial_success``.
 """
 
 from __future__ import annotations
@@ -18,20 +19,18 @@ import time
 
 import grpc
 from google.protobuf import duration_pb2
-from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest.errors import BadRequest, status_for
 from ingest.memory_limiter import MEMORY_LIMITER
+from ingest.otlp.decoded import DecodedRequest, OTLPDecodeError
 from ingest.otlp.export import TraceExport
+from ingest.otlp.protobuf_codec import decode_protobuf_request
 from ingest.telemetry import RECEIVER_METRICS
 
-__all__ = ["EXPORT_METHOD", "TRACE_SERVICE", "TraceServicer", "create_server"]
+__all__ = ["EXPORT_METHOD", "SERVER_OPTIONS", "TRACE_SERVICE", "TraceServicer", "create_server"]
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 EXPORT_METHOD = "Export"
@@ -57,9 +56,8 @@ class TraceServicer:
             project = await self._export.authenticate_async(_text(metadata.get("authorization")))
             self._export.admit("grpc")
             with MEMORY_LIMITER.reserve(len(body)):
-                request = _parse(body)
                 response = await self._export.export(
-                    request,
+                    _parse(body),
                     project,
                     "grpc",
                     sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
@@ -87,13 +85,11 @@ class TraceServicer:
         return response
 
 
-def _parse(body: bytes) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
+def _parse(body: bytes) -> DecodedRequest:
     try:
-        request.ParseFromString(body)
-    except DecodeError as exc:
-        raise BadRequest(f"invalid OTLP protobuf body: {exc}") from None
-    return request
+        return decode_protobuf_request(body)
+    except OTLPDecodeError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _text(value: str | bytes | None) -> str:
@@ -102,8 +98,36 @@ def _text(value: str | bytes | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+SERVER_OPTIONS: dict[str, int] = {
+    # answers are small ExportTraceServiceResponse messages
+    "grpc.max_send_message_length": 4 * 1024 * 1024,
+    # HTTP/2 streams (concurrent RPCs) per connection; RFC 9113 §6.5.2 suggests at least 100
+    "grpc.max_concurrent_streams": 100,
+    # a connection must finish its HTTP/2 handshake within 10 s (default 120 s): the gRPC
+    # counterpart of the HTTP header timeout (ingest/http/server.py)
+    "grpc.server_handshake_timeout_ms": 10_000,
+    # idle connections are closed after 5 min (GOAWAY; clients reconnect on their next export)
+    "grpc.max_connection_idle_ms": 300_000,
+    # every connection is recycled after 10 min (+30 s to finish its RPCs), so long-lived
+    # exporter connections spread over new receiver pods behind an L4 load balancer
+    "grpc.max_connection_age_ms": 600_000,
+    "grpc.max_connection_age_grace_ms": 30_000,
+    # ping an idle client every 60 s and drop it when it does not answer within 20 s
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    # accept client keepalive pings down to one every 10 s (default 5 min answers GOAWAY
+    # "too_many_pings" to exporters configured with a 30 s keepalive)
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+}
+"""grpc core channel arguments of the OTLP/gRPC server (gRPC Core ``grpc_types.h`` and
+"Keepalive" guide); with ``grpc.max_receive_message_length`` = the request limit. There is no
+``maximum_concurrent_rpcs``: grpcio answers it with RESOURCE_EXHAUSTED without RetryInfo, which
+exporters drop; overload is refused by the queue's admission with UNAVAILABLE instead."""
+
+
 def create_server(export: TraceExport, address: str, max_request_bytes: int) -> grpc.aio.Server:
-    """Build (not start) a grpc.aio server bound to ``address`` ("host:port").
+    """Build (not start) a grpc.aio server bound to ``address`` ("host:port"), with
+    ``SERVER_OPTIONS``.
 
     Raises:
         RuntimeError: the address cannot be bound.
@@ -111,7 +135,7 @@ def create_server(export: TraceExport, address: str, max_request_bytes: int) -> 
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
-            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            *SERVER_OPTIONS.items(),
         ]
     )
     method = grpc.unary_unary_rpc_method_handler(

@@ -2,9 +2,11 @@
 
 ``POST /v1/traces`` and Langfuse's ``POST /api/public/otel/v1/traces`` accept
 ``application/x-protobuf`` and ``application/json`` bodies, optionally ``Content-Encoding:
-gzip`` (or ``deflate``). The answer uses the request's encoding: an
-``ExportTraceServiceResponse`` on success (with ``partial_success`` for rejected spans), a
-``google.rpc.Status`` otherwise, with the status codes of ``ingest.errors``.
+gzip`` (or ``deflate``). Spans that cannot be decoded are rejected one by one in
+``partial_success`` (``ingest.otlp.protobuf_codec``, ``ingest.otlp.json_codec``). The answer
+uses the request's encoding: an ``ExportTraceServiceResponse`` on success (with
+``partial_success`` for rejected spans), a ``google.rpc.Status`` otherwise, with the status
+codes of ``ingest.errors``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import time
 
 import orjson
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,8 +26,10 @@ from ingest.http.body import inflate, read_body
 from ingest.http.headers import langfuse_header
 from ingest.http.openapi import DocumentedRoute, Operation, ref
 from ingest.memory_limiter import MEMORY_LIMITER
+from ingest.otlp.decoded import DecodedRequest, OTLPDecodeError
 from ingest.otlp.export import TraceExport
-from ingest.otlp.json_codec import OTLPDecodeError, parse_export_request
+from ingest.otlp.json_codec import decode_json_request
+from ingest.otlp.protobuf_codec import decode_protobuf_request
 from ingest.telemetry import RECEIVER_METRICS
 
 __all__ = ["TRACE_PATHS", "OTLPHTTPReceiver", "operation"]
@@ -103,9 +106,8 @@ class OTLPHTTPReceiver:
             RECEIVER_METRICS.request_size.labels("http").observe(len(body))
             body = inflate(body, request.headers.get("content-encoding", ""), self._limit)
             with MEMORY_LIMITER.reserve(len(body)):
-                export_request = _decode(body, media)
                 response = await self._export.export(
-                    export_request,
+                    _decode(body, media),
                     project,
                     "http",
                     sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
@@ -134,18 +136,14 @@ class OTLPHTTPReceiver:
         )
 
 
-def _decode(body: bytes, media: str) -> ExportTraceServiceRequest:
-    if media == JSON:
-        try:
-            return parse_export_request(body)
-        except OTLPDecodeError as exc:
-            raise BadRequest(f"invalid OTLP/JSON body: {exc}") from None
-    request = ExportTraceServiceRequest()
+def _decode(body: bytes, media: str) -> DecodedRequest:
     try:
-        request.ParseFromString(body)
-    except DecodeError as exc:
-        raise BadRequest(f"invalid OTLP protobuf body: {exc}") from None
-    return request
+        if media == JSON:
+            return decode_json_request(body)
+        return decode_protobuf_request(body)
+    except OTLPDecodeError as exc:
+        prefix = "invalid OTLP/JSON body: " if media == JSON else ""
+        raise BadRequest(f"{prefix}{exc}") from None
 
 
 def _encode(message: Message, media: str) -> bytes:

@@ -27,6 +27,13 @@ Decoding = ``orjson.loads`` → rewrite the id strings to base64 → ``json_form
 - a bad non-empty ``parentSpanId`` becomes one zero byte (an invalid length), so the span is
   rejected too instead of silently becoming a root span;
 - a missing id stays missing; an empty ``parentSpanId`` means "no parent".
+
+``decode_json_request`` (what the receiver uses) keeps the valid part of a request that does not
+fit the schema as a whole (issue 15 item 8, ``ingest.otlp.decoded``): it parses each resource,
+scope and span on its own, so one span with a value of the wrong type, or nested too deep for
+the parser, is rejected alone. Invalid UTF-8 cannot be confined to one span in JSON: a body
+that is not UTF-8 is not JSON (RFC 8259 §8.1), and ``orjson`` refuses it (and lone surrogate
+escapes such as ``"\ud800"``) as a whole.
 """
 
 from __future__ import annotations
@@ -37,9 +44,13 @@ from typing import Any
 
 import orjson
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-__all__ = ["OTLPDecodeError", "parse_export_request"]
+from ingest.otlp.decoded import DecodedRequest, OTLPDecodeError, PartialRequest
+
+__all__ = ["OTLPDecodeError", "decode_json_request", "parse_export_request"]
 
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8
@@ -47,15 +58,37 @@ _EMPTY = ""
 _INVALID_PARENT = base64.b64encode(b"\x00").decode("ascii")
 
 
-class OTLPDecodeError(ValueError):
-    """The body is not OTLP/JSON: not JSON, or not an ``ExportTraceServiceRequest`` (→ HTTP 400).
+_PARSE_ERRORS = (
+    json_format.ParseError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    RecursionError,
+)
+"""What ``json_format.ParseDict`` raises for a document that does not fit the message."""
 
-    ``str(error)`` is a short, client-facing reason.
+
+def decode_json_request(body: bytes) -> DecodedRequest:
+    """Decode an OTLP/JSON trace export body, keeping the spans that decode (module docstring).
+
+    Returns:
+        ``DecodedRequest``: the request and ``{span index: reason}`` of the spans that do not fit
+        the schema (empty when the whole body fits).
+
+    Raises:
+        OTLPDecodeError: the body is not JSON, its top level is not an object, or its
+            ``resourceSpans`` / ``scopeSpans`` / ``spans`` are not lists of objects.
     """
+    document = _load(body)
+    try:
+        return DecodedRequest(_parse(document))
+    except OTLPDecodeError as whole:
+        return _decode_parts(document, whole)
 
 
 def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
-    """Decode an OTLP/JSON trace export body (UTF-8) into the protobuf request.
+    """Decode an OTLP/JSON trace export body (UTF-8) into the protobuf request, all or nothing.
 
     Args:
         body: the raw (already decompressed) HTTP request body.
@@ -67,6 +100,10 @@ def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
         OTLPDecodeError: the body is not JSON, its top level is not an object, or it does not
             fit the ``ExportTraceServiceRequest`` schema (the message says where).
     """
+    return _parse(_load(body))
+
+
+def _load(body: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -76,16 +113,67 @@ def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
             f"top level must be a JSON object, got {type(document).__name__}"
         ) from None
     _rewrite_ids(document)
+    return document
+
+
+def _parse(document: dict[str, Any]) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
-    try:
-        json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise OTLPDecodeError(f"does not match ExportTraceServiceRequest: {exc}") from None
-    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
-        raise OTLPDecodeError(
-            f"does not match ExportTraceServiceRequest: {type(exc).__name__}: {exc}"
-        ) from None
+    problem = _parse_dict(document, request)
+    if problem is not None:
+        raise OTLPDecodeError(f"does not match ExportTraceServiceRequest: {problem}")
     return request
+
+
+def _parse_dict(document: Any, message: Message) -> str | None:
+    """``ParseDict`` into ``message``; the reason when the document does not fit."""
+    try:
+        json_format.ParseDict(document, message, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        return str(exc)
+    except _PARSE_ERRORS as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _decode_parts(document: dict[str, Any], whole: OTLPDecodeError) -> DecodedRequest:
+    """Parse each resource, scope and span on its own; ``whole`` when the lists themselves are
+    malformed."""
+    groups = _objects(document.get("resourceSpans") or [], whole)
+    out = PartialRequest()
+    for group in groups:
+        resource_spans = out.resource_spans()
+        problem = _parse_dict(_without(group, "scopeSpans"), resource_spans)
+        if problem is not None:
+            problem = f"undecodable resource: {problem}"
+        for scope_group in _objects(group.get("scopeSpans") or [], whole):
+            scope_spans = resource_spans.scope_spans.add()
+            scope_problem = problem
+            if scope_problem is None:
+                scope_problem = _parse_dict(_without(scope_group, "spans"), scope_spans)
+                if scope_problem is not None:
+                    scope_problem = f"undecodable scope: {scope_problem}"
+            for item in _objects(scope_group.get("spans") or [], whole):
+                span = Span()
+                span_problem = scope_problem or _parse_dict(item, span)
+                if span_problem is None:
+                    out.add(scope_spans, span)
+                    continue
+                if scope_problem is None:
+                    span_problem = f"undecodable span: {span_problem}"
+                name = item.get("name")
+                out.reject(scope_spans, name if isinstance(name, str) else "", span_problem)
+    return out.done()
+
+
+def _objects(value: Any, whole: OTLPDecodeError) -> list[dict[str, Any]]:
+    """``value`` as a list of JSON objects; otherwise the request is not OTLP: ``whole``."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise whole
+    return value
+
+
+def _without(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != key}
 
 
 def _rewrite_ids(document: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_DEAD_LETTER_TOPIC",
     "DEFAULT_GROUP_ID",
     "DEFAULT_HEARTBEAT_INTERVAL_MS",
+    "DEFAULT_LAG_INTERVAL_S",
     "DEFAULT_MAX_POLL_INTERVAL_MS",
     "DEFAULT_OBSERVATIONS_TOPIC",
     "DEFAULT_REBALANCE_TIMEOUT_MS",
@@ -48,6 +49,8 @@ DEFAULT_BACKOFF_INITIAL_S = 0.5
 """Seconds of the first wait after a retryable failure."""
 DEFAULT_BACKOFF_MAX_S = 30.0
 """Longest wait between retries, in seconds."""
+DEFAULT_LAG_INTERVAL_S = 5.0
+"""Seconds between two lag measurements (``processors.kafka.lag``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +75,8 @@ class ConsumerConfig:
             done in ``on_partitions_revoked``.
         backoff_initial_s: first wait after a retryable failure, in seconds.
         backoff_max_s: longest wait between retries, in seconds (the delay doubles up to it).
+        lag_interval_s: seconds between two measurements of the lag gauges (the group's lag
+            costs one OffsetFetch and one fetch per partition of the topics).
     """
 
     bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
@@ -87,6 +92,7 @@ class ConsumerConfig:
     rebalance_timeout_ms: int = DEFAULT_REBALANCE_TIMEOUT_MS
     backoff_initial_s: float = DEFAULT_BACKOFF_INITIAL_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
+    lag_interval_s: float = DEFAULT_LAG_INTERVAL_S
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -121,6 +127,8 @@ class ConsumerConfig:
                 f"backoff_initial_s ({self.backoff_initial_s}) must be > 0 and "
                 f"<= backoff_max_s ({self.backoff_max_s})"
             )
+        if not self.lag_interval_s > 0:
+            found.append(f"lag_interval_s ({self.lag_interval_s}) must be > 0")
         if self.backoff_max_s * 1000 >= self.max_poll_interval_ms:
             found.append(
                 f"max_poll_interval_ms ({self.max_poll_interval_ms}) must exceed "

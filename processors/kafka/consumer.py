@@ -46,6 +46,14 @@ one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka``).
    backoff while the cluster is unreachable, so a processor started during a broker outage
    starts consuming once the broker is back rather than running without a consumer.
 
+7. **Lag.** Every ``lag_interval_s`` a helper task sets three gauges
+   (``processors.kafka.telemetry``): this processor's own lag (high watermark minus position over
+   the partitions it holds; NaN while it holds none, never a misleading 0), the number of
+   partitions it holds, and the group's lag over every partition whoever holds it
+   (``processors.kafka.lag``), which is what the lag alert watches: it is right during a group
+   join, when no processor holds anything (issue 15 item 6; docs/operations.md
+   "OtelfuseConsumerLag").
+
 Nothing depends on tansu's quirks (docs/reference/test-services.md §1): offsets come from the
 group's commits with ``auto_offset_reset="earliest"`` (never ``seek_to_end``/``end_offsets``), lag
 uses the fetch high watermark, and the dead-letter producer does not need idempotence.
@@ -66,6 +74,7 @@ from aiokafka.errors import KafkaError
 from processors.kafka.backoff import backoff_delay
 from processors.kafka.config import ConsumerConfig
 from processors.kafka.dead_letter import DeadLetterQueue
+from processors.kafka.lag import GroupLag
 from processors.kafka.messages import FetchedMessage, MessageBatch, Record, decode_message
 from processors.kafka.stats import ConsumerStats
 from processors.kafka.telemetry import CONSUMER_METRICS
@@ -83,8 +92,9 @@ on failure."""
 ProcessScores = Callable[[Sequence[ScoreRecord]], object]
 """Write step for one batch's score records; runs in a worker thread; raises on failure."""
 
-_LAG_INTERVAL_S = 1.0
-"""The lag gauge is recomputed at most this often (seconds)."""
+
+_MEASURE_TIMEOUT_S = 5.0
+"""A group-lag measurement whose fetches did not all come back by then reads NaN (seconds)."""
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -156,7 +166,6 @@ class RecordConsumer:
         self._started = False
         self._attempt = 0  # consecutive retryable failures
         self._assignment: frozenset[TopicPartition] = frozenset()
-        self._lag_at = 0.0
 
     @property
     def assignment(self) -> frozenset[TopicPartition]:
@@ -189,8 +198,14 @@ class RecordConsumer:
                 return  # stopped before connecting
             topics = [self.config.observations_topic, self.config.scores_topic]
             self._consumer.subscribe([t for t in topics if t], listener=_Listener(self))
-            await self._consume()
-            await self._flush("shutdown", split=False)
+            lag = asyncio.create_task(self._watch_lag())
+            try:
+                await self._consume()
+                await self._flush("shutdown", split=False)
+            finally:
+                lag.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lag
         finally:
             try:
                 if self._consumer is not None:
@@ -269,7 +284,6 @@ class RecordConsumer:
                 continue
             if fetched:
                 self._add(fetched, loop.time())
-            await self._update_lag()
 
     async def _fetch(self, wait_s: float) -> Mapping[TopicPartition, list[Any]]:
         """``getmany`` for at most ``wait_s``; returns early (empty) when ``stop()`` is called."""
@@ -432,23 +446,49 @@ class RecordConsumer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)
 
-    async def _update_lag(self) -> None:
-        """Σ (high watermark − position) over the assigned partitions, at most once a second.
+    async def _watch_lag(self) -> None:
+        """Set the lag gauges every ``lag_interval_s`` until cancelled (module docstring, 7)."""
+        c = self.config
+        probe = GroupLag(
+            c.bootstrap_servers,
+            c.group_id,
+            [c.observations_topic, c.scores_topic],
+            f"{c.client_id}-lag",
+        )
+        try:
+            while True:
+                await self._update_own_lag()
+                group_lag: int | None = None
+                try:
+                    if not probe.started:
+                        await probe.start()
+                    group_lag = await probe.measure(timeout_s=_MEASURE_TIMEOUT_S)
+                except KafkaError as exc:
+                    log.debug("group lag not measured: %r", exc)
+                CONSUMER_METRICS.group_lag.set(float("nan") if group_lag is None else group_lag)
+                await asyncio.sleep(c.lag_interval_s)
+        finally:
+            CONSUMER_METRICS.group_lag.set(float("nan"))
+            CONSUMER_METRICS.lag.set(float("nan"))
+            await probe.stop()
+
+    async def _update_own_lag(self) -> None:
+        """Σ (high watermark − position) over the held partitions; NaN while none are held.
 
         The high watermark is the one carried by fetch responses, which is right on Apache Kafka
         and on tansu alike (tansu's ``end_offsets()`` is not, docs/reference/test-services.md §1).
         """
-        now = time.monotonic()
-        if now - self._lag_at < _LAG_INTERVAL_S:
+        CONSUMER_METRICS.assigned_partitions.set(len(self._assignment))
+        if not self._assignment:
+            CONSUMER_METRICS.lag.set(float("nan"))
             return
-        self._lag_at = now
         lag = 0
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             if highwater is None:
                 continue  # not fetched yet under this assignment
             with contextlib.suppress(KafkaError, TimeoutError):
-                # position() waits while an offset reset is pending: never stall the loop on it
+                # position() waits while an offset reset is pending: never stall on it
                 position = await asyncio.wait_for(self._consumer.position(tp), 0.1)
                 lag += max(0, highwater - position)
         CONSUMER_METRICS.lag.set(lag)
@@ -456,6 +496,7 @@ class RecordConsumer:
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("partitions revoked: %s", sorted(revoked))
         await self._flush("revoke", split=False)
+        self._assignment = self._assignment - revoked
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted(assigned))

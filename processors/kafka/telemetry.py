@@ -36,13 +36,25 @@ class ConsumerMetrics:
         )
         self.lag = Gauge(
             "otelfuse_processor_consumer_lag_records",
-            "Kafka records not yet fetched, summed over the assigned partitions"
-            " (high watermark minus position).",
+            "Kafka records not yet fetched, summed over this processor's assigned partitions"
+            " (high watermark minus position); NaN while it holds no partitions.",
+        )
+        self.group_lag = Gauge(
+            "otelfuse_processor_group_lag_records",
+            "Kafka records the consumer group has not committed yet, summed over every"
+            " partition of the consumed topics (high watermark minus committed offset), whoever"
+            " holds them; the same on every processor (aggregate with max); NaN when unknown.",
+        )
+        self.assigned_partitions = Gauge(
+            "otelfuse_processor_assigned_partitions",
+            "Partitions of the consumed topics this processor holds.",
         )
         self.retries = Counter(
             "otelfuse_processor_retries",
             "Batches that failed with a retryable error and will be read and processed again.",
         )
+        self.lag.set(float("nan"))
+        self.group_lag.set(float("nan"))
         for reason in ("decode", "process"):
             self.dead_lettered.labels(reason)
         for outcome in ("success", "failure"):

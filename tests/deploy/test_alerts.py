@@ -102,9 +102,9 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
             transport="http",
             outcome="success",
         ),
-        # Lag far above the 100k threshold on two processors, for the whole window.
-        series("otelfuse_processor_consumer_lag_records", "80000x40", "processor", pod="p-1"),
-        series("otelfuse_processor_consumer_lag_records", "80000x40", "processor", pod="p-2"),
+        # Group lag above the 100k threshold (the same value on every processor: max, not sum).
+        series("otelfuse_processor_group_lag_records", "120000x40", "processor", pod="p-1"),
+        series("otelfuse_processor_group_lag_records", "120000x40", "processor", pod="p-2"),
         # One poison record dead-lettered at minute 20.
         series(
             "otelfuse_processor_dead_lettered_records_total",
@@ -119,7 +119,7 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
         series("up", "1x40", "receiver", pod="r-1"),
         # The same failures in another namespace never fire this release's alerts.
         series(
-            "otelfuse_processor_consumer_lag_records",
+            "otelfuse_processor_group_lag_records",
             "900000x40",
             "processor",
             namespace="elsewhere",
@@ -189,7 +189,7 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
                         transport="grpc",
                     ),
                     series(
-                        "otelfuse_processor_consumer_lag_records", "500x40", "processor", pod="p-1"
+                        "otelfuse_processor_group_lag_records", "500x40", "processor", pod="p-1"
                     ),
                     series(
                         "otelfuse_processor_batches_total", "0+6x40", "processor", outcome="success"

@@ -403,7 +403,7 @@ def test_alerts_cover_the_failure_modes_with_declared_metrics() -> None:
     used = set().union(*(metrics_in(e) for e in exprs.values()))
     assert {
         "otelfuse_receiver_refused_spans_total",
-        "otelfuse_processor_consumer_lag_records",
+        "otelfuse_processor_group_lag_records",
         "otelfuse_processor_dead_lettered_records_total",
         "otelfuse_processor_batches_total",
     } <= used

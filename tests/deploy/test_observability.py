@@ -66,6 +66,7 @@ def test_dashboard_covers_the_operator_views() -> None:
         "otelfuse_processor_records_total",
         "otelfuse_processor_batch_duration_seconds_bucket",
         "otelfuse_processor_consumer_lag_records",
+        "otelfuse_processor_group_lag_records",
         "otelfuse_processor_dead_lettered_records_total",
         "otelfuse_processor_tokens_total",
         "otelfuse_processor_cost_usd_total",

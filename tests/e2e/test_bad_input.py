@@ -200,3 +200,48 @@ def test_grpc_undecodable_request_is_invalid_argument_and_credentials_come_first
         _grpc_raw(service, garbage, None)
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "Traceback" not in service.log()
+
+
+def test_one_undecodable_span_is_rejected_alone_on_every_transport(service: Service) -> None:
+    """#15 item 8: invalid UTF-8 in one attribute (protobuf, HTTP and gRPC) or one span of the
+    wrong JSON shape refused the whole export; now only that span is rejected."""
+    mark = b"@@BAD@@"
+    for transport in ("http", "grpc"):
+        trace_id = os.urandom(16)
+        bad = _span(trace_id, os.urandom(8), "bad-utf8")
+        bad.attributes.add(key="note", value=AnyValue(string_value=mark.decode()))
+        message = _request(_span(trace_id, os.urandom(8), f"{transport}-good"), bad)
+        body = message.SerializeToString().replace(mark, b"\xff\xfe\xfd\xfc\xfb\xfa\xf9")
+        if transport == "http":
+            response = _post(service, body)
+            assert response.status_code == 200, response.content
+            parsed = ExportTraceServiceResponse.FromString(response.content)
+        else:
+            with grpc.insecure_channel(service.grpc_target) as channel:
+                export = channel.unary_unary(
+                    EXPORT, response_deserializer=ExportTraceServiceResponse.FromString
+                )
+                parsed = export(body, metadata=[("authorization", service.authorization)])
+        assert parsed.partial_success.rejected_spans == 1
+        assert 'span 1 "bad-utf8": undecodable span' in parsed.partial_success.error_message
+        stored = service.get_json("/api/public/observations", {"traceId": trace_id.hex()})
+        assert [o["name"] for o in stored["data"]] == [f"{transport}-good"]
+
+    trace_hex = os.urandom(16).hex()
+    spans = [
+        {"traceId": trace_hex, "spanId": os.urandom(8).hex(), "name": name, **extra}
+        for name, extra in (
+            ("json-good", {}),
+            ("json-bad", {"attributes": [{"key": "n", "value": {"intValue": "many"}}]}),
+        )
+    ]
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    response = service.client.post(
+        "/v1/traces",
+        json=document,
+        headers={"Authorization": service.authorization, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "1"
+    stored = service.get_json("/api/public/observations", {"traceId": trace_hex})
+    assert [o["name"] for o in stored["data"]] == ["json-good"]

@@ -163,3 +163,12 @@ def test_empty_request_and_default_clock() -> None:
     result = map_export_request(make_request(make_span(start_ns=0, end_ns=0)), IngestContext("p"))
     record: ObservationRecord = result.records[0]
     assert record.start_time_us > 1_700_000_000_000_000
+
+
+def test_an_end_before_the_start_becomes_the_start() -> None:
+    """Langfuse sets an observation's ``end_time`` before its ``start_time`` to the start time
+    (``worker/src/services/IngestionService/index.ts``, ``mergeObservationRecords``), so no
+    latency is negative; OTLP spans did not get that rule (issue 15, negative latency)."""
+    record = map_one({}, start_ns=END_NS, end_ns=START_NS)
+    assert record.start_time_us == END_NS // 1000
+    assert record.end_time_us == END_NS // 1000

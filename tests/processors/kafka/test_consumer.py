@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import threading
 import time
 import uuid
@@ -648,5 +649,65 @@ def test_two_consumers_split_the_partitions_and_a_rebalance_flushes_first(
         assert await committed(broker.bootstrap, topics.group, topics.topic) == {
             p: 4 for p in range(PARTITIONS)
         }
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_lag_is_measured_from_the_group_while_the_processor_holds_no_partitions(
+    broker: Broker, topics: Topics
+) -> None:
+    """Issue 15 item 6: a processor that has not been assigned partitions yet (a group join takes
+    seconds) must not report a lag of 0 while records wait. The group's lag (high watermark of
+    each partition minus the group's committed offset) is measured without joining the group;
+    the pod's own lag is unknown (NaN) until it holds partitions."""
+
+    async def scenario() -> None:
+        await produce(
+            broker.bootstrap,
+            topics.topic,
+            [batch_message(m % PARTITIONS, f"w{m}", 1) for m in range(10)],
+        )
+        # The group has already consumed two messages of partition 0.
+        committer = AIOKafkaConsumer(
+            bootstrap_servers=broker.bootstrap, group_id=topics.group, enable_auto_commit=False
+        )
+        await committer.start()
+        try:
+            committer.assign([TopicPartition(topics.topic, 0)])
+            await committer.commit({TopicPartition(topics.topic, 0): 2})
+        finally:
+            await committer.stop()
+
+        step = RecordingStep()
+        blocked = asyncio.Event()
+        consumer = RecordConsumer(
+            config(broker, topics, lag_interval_s=0.1),
+            step,
+        )
+        # Hold the group join: the rebalance cannot finish until ``blocked`` is set.
+        original = consumer._on_assigned
+
+        async def slow_assign(assigned: set[TopicPartition]) -> None:
+            await blocked.wait()
+            await original(assigned)
+
+        consumer._on_assigned = slow_assign  # type: ignore[method-assign]
+        task = asyncio.create_task(consumer.run())
+        try:
+            await until(lambda: metric("otelfuse_processor_group_lag_records") == 8)
+            assert consumer.assignment == frozenset()
+            assert metric("otelfuse_processor_assigned_partitions") == 0
+            own = REGISTRY.get_sample_value("otelfuse_processor_consumer_lag_records")
+            assert own is not None and math.isnan(own)
+            blocked.set()
+            await until(lambda: metric("otelfuse_processor_assigned_partitions") == PARTITIONS)
+            await until(lambda: len(step.ids) == 8)
+            await until(lambda: metric("otelfuse_processor_group_lag_records") == 0)
+            await until(lambda: metric("otelfuse_processor_consumer_lag_records") == 0)
+        finally:
+            blocked.set()
+            await consumer.stop()
+            await task
 
     asyncio.run(scenario())
