@@ -1,4 +1,5 @@
-"""The migrate role: apply pending ClickHouse migrations, then PostgreSQL ones, and exit."""
+"""The migrate role: apply pending ClickHouse migrations, then PostgreSQL ones, create the blob
+store's bucket (or folder), and exit."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import asyncio
 
 from ingest.app.clickhouse import Storage
 from ingest.app.settings import Settings
+from storage.blobs import open_blob_store
 from storage.clickhouse.migrate import apply_migrations
 
 __all__ = ["migrate"]
 
 
 async def migrate(settings: Settings) -> list[str]:
-    """Apply pending ClickHouse migrations, then PostgreSQL ones when ``postgres.url`` is set;
-    returns their names (PostgreSQL ones prefixed ``postgres:``).
+    """Apply pending ClickHouse migrations, then PostgreSQL ones when ``postgres.url`` is set,
+    then create the blob bucket when missing; returns what was done (PostgreSQL migrations
+    prefixed ``postgres:``, a created bucket as ``blobs:<kind> bucket``).
 
     Raises:
         RetryableError / PermanentError: a store is unreachable or refuses a migration.
@@ -34,4 +37,10 @@ async def migrate(settings: Settings) -> list[str]:
             applied += [f"postgres:{name}" for name in await apply_postgres_migrations(pool)]
         finally:
             await pool.close()
+    store = open_blob_store(settings.blobs, settings.data_dir)
+    try:
+        if await store.ensure_bucket():
+            applied.append(f"blobs:{store.kind} bucket")
+    finally:
+        await store.close()
     return applied
