@@ -13,6 +13,9 @@ and ``x-amz-checksum-sha256`` headers are not part of the signature; S3 still ch
 checksum header against the body (SeaweedFS and AWS answer ``BadDigest``), and the media API
 checks the stored object's size when the SDK reports the upload (``ingest.api.media``).
 
+Idempotent requests answered 500/502/503/504 are retried three times with backoff (urllib3
+``Retry``; AWS asks clients to retry ``InternalError`` and ``SlowDown``, "Error responses").
+
 Errors: ``NoSuchKey`` -> ``BlobNotFound``; credentials, permissions, a missing bucket and other
 4xx codes -> ``PermanentError``; connection failures, timeouts, 5xx and throttling ->
 ``RetryableError``.
@@ -90,7 +93,9 @@ class S3BlobStore:
         http = urllib3.PoolManager(
             maxsize=config.max_concurrency,
             timeout=urllib3.Timeout(connect=5.0, read=timeout_s),
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+            retries=urllib3.Retry(
+                total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
+            ),
         )
         credentials = None
         if not config.access_key:

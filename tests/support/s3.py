@@ -132,7 +132,7 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-master.volumeSizeLimitMB=64",
-        "-volume.max=8",
+        "-volume.max=0",  # 0: free disk / volume size; each bucket takes 7 volumes
         f"-filer.localSocket={root / 'filer.sock'}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
