@@ -15,7 +15,9 @@ Wiring, in data-flow order::
 
 With ``OTELFUSE_POSTGRES_URL``, projects and API keys come from PostgreSQL
 (``PostgresKeyStore``), the Enricher prices custom models first (``PostgresEnricher``) and
-``/api/public/models`` is served; without it the settings-based project and catalog prices.
+``/api/public/models`` and the media API (``/api/public/media``, blobs in
+``OTELFUSE_DATA_DIR/blobs`` or S3) are served; without it the settings-based project and
+catalog prices.
 
 Start order is storage first, receivers last, each pushed on one ``AsyncExitStack``; stop
 closes the stack, so the order reverses and every export that was accepted is written before
@@ -31,6 +33,7 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.app.clickhouse import Storage
+from ingest.app.media import media_routes
 from ingest.app.metadata import open_keys
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
@@ -78,6 +81,7 @@ class AllInOne(StackedService):
             *read_routes(storage.repository, keys, max_request_bytes=limit, models=models),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),
+            *await media_routes(s, stack, keys, postgres, create=True),
         ]
         await start_http(s, stack, routes, storage.health)
         log.info(
