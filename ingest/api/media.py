@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute
 
-from ingest.api.media_tokens import MediaGrant, MediaTokens
+from ingest.api.media_tokens import Action, MediaGrant, MediaTokens
 from ingest.api.media_types import CONTENT_TYPES, FIELDS, MediaConfig
 from ingest.errors import HTTPError
 from ingest.http.auth import authenticate
@@ -309,8 +309,13 @@ class Media:
             ]
         return routes
 
-    def _local_url(self, request: Request, action: str, grant: MediaGrant) -> str:
-        token = self.tokens.sign("upload" if action == "upload" else "download", grant)
+    def _granted(self, request: Request, action: Action, max_age_s: int) -> MediaGrant:
+        """The grant of the request's ``token`` for ``action`` on its media id."""
+        token = request.query_params.get("token", "")
+        return self.tokens.verify(action, token, request.path_params["media_id"], max_age_s)
+
+    def _local_url(self, request: Request, action: Action, grant: MediaGrant) -> str:
+        token = self.tokens.sign(action, grant)
         base = str(request.base_url).rstrip("/")
         return f"{base}{MEDIA_PATH}/{grant.media_id}/{action}?token={token}"
 
@@ -422,12 +427,7 @@ class Media:
         """
         assert self.local is not None
         media_id = request.path_params["media_id"]
-        grant = self.tokens.verify(
-            "upload",
-            request.query_params.get("token", ""),
-            media_id,
-            self.config.upload_url_expiry_s,
-        )
+        grant = self._granted(request, "upload", self.config.upload_url_expiry_s)
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         if content_type != grant.content_type:
             raise BadRequest("Content-Type does not match signed upload")
@@ -461,13 +461,7 @@ class Media:
             BadRequest: bad token; HTTPError: 404 the blob is gone.
         """
         assert self.local is not None
-        media_id = request.path_params["media_id"]
-        grant = self.tokens.verify(
-            "download",
-            request.query_params.get("token", ""),
-            media_id,
-            self.config.download_url_expiry_s,
-        )
+        grant = self._granted(request, "download", self.config.download_url_expiry_s)
         if await self.local.stat(grant.key) is None:
             raise HTTPError(404, "Media asset not found")
         return FileResponse(self.local.path(grant.key), media_type=grant.content_type)

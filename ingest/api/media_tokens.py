@@ -19,7 +19,7 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from storage.errors import BadRequest
 
-__all__ = ["MediaGrant", "MediaTokens"]
+__all__ = ["Action", "MediaGrant", "MediaTokens"]
 
 Action = Literal["upload", "download"]
 

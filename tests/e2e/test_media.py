@@ -99,14 +99,7 @@ def _sdk_headers(data: bytes, content_type: str) -> dict[str, str]:
 
 def test_sdk_uploads_media_and_get_serves_the_same_bytes(stack: Stack) -> None:
     service = stack.service
-    out = run_client(
-        "langfuse_media",
-        env={
-            "LANGFUSE_BASE_URL": service.http_url,
-            "LANGFUSE_PUBLIC_KEY": service.public_key,
-            "LANGFUSE_SECRET_KEY": service.secret_key,
-        },
-    )
+    out = run_client("langfuse_media", env=service.langfuse_env())
     observation = service.get_json(f"/api/public/observations/{out['observation_id']}")
     stored = str(observation["input"]) + str(observation["output"]) + str(observation["metadata"])
     assert "base64," not in stored  # the SDK replaced the content by references
