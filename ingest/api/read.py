@@ -13,6 +13,7 @@ from ingest.api.scores import ScoreReads
 from ingest.api.sessions import Sessions
 from ingest.api.traces import Traces
 from storage.auth import KeyStore
+from storage.postgres.media import MediaRepository
 from storage.postgres.models import ModelRepository
 from storage.query.repository import Repository
 from storage.query.scores.repository import ScoreRepository
@@ -26,13 +27,15 @@ def read_routes(
     *,
     max_request_bytes: int,
     models: ModelRepository | None = None,
+    media: MediaRepository | None = None,
 ) -> list[BaseRoute]:
     """Projects, traces, observations, sessions, metrics and score reads over ClickHouse
-    (``repo``), plus ``/api/public/models`` when PostgreSQL ``models`` are given.
+    (``repo``), plus ``/api/public/models`` when PostgreSQL ``models`` are given; with
+    ``media``, deleting a trace also removes its media links.
     ``max_request_bytes`` bounds the bodies these routes read (``DELETE /traces``, models)."""
     routes: list[BaseRoute] = [
         *projects.routes(keys),
-        *Traces(repo, keys, max_request_bytes).routes(),
+        *Traces(repo, keys, max_request_bytes, media).routes(),
         *Observations(repo, keys).routes(),
         *Sessions(repo, keys).routes(),
         *Metrics(repo, keys).routes(),

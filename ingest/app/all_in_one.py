@@ -76,9 +76,12 @@ class AllInOne(StackedService):
         await start_grpc(s, stack, export)
         limit = s.server.max_request_bytes
         models = postgres.models if postgres is not None else None
+        media = postgres.media if postgres is not None else None
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
-            *read_routes(storage.repository, keys, max_request_bytes=limit, models=models),
+            *read_routes(
+                storage.repository, keys, max_request_bytes=limit, models=models, media=media
+            ),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),
             *await media_routes(s, stack, keys, postgres, create=True),

@@ -65,8 +65,11 @@ class Processor(StackedService):
         routes = []
         if self.serve_query:
             models = postgres.models if postgres is not None else None
+            media = postgres.media if postgres is not None else None
             limit = s.server.max_request_bytes
-            routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
+            routes = read_routes(
+                storage.repository, keys, max_request_bytes=limit, models=models, media=media
+            )
         await start_http(s, stack, routes, self._health)
         log.info(
             "otelfuse processor ready: Kafka %s topics %s, %s group %s; HTTP http://%s%s",

@@ -38,8 +38,11 @@ class Query(StackedService):
         storage = await Storage.open(s, migrate=False)
         stack.push_async_callback(storage.close)
         models = postgres.models if postgres is not None else None
+        media = postgres.media if postgres is not None else None
         limit = s.server.max_request_bytes
-        routes = read_routes(storage.repository, keys, max_request_bytes=limit, models=models)
+        routes = read_routes(
+            storage.repository, keys, max_request_bytes=limit, models=models, media=media
+        )
         routes += await media_routes(s, stack, keys, postgres)
         await start_http(s, stack, routes, storage.health)
         log.info("otelfuse query API ready: http://%s", s.server.http_address)

@@ -6,11 +6,16 @@ trace / observation fields that reference them (langfuse/langfuse
 A record is unique per ``(project_id, sha_256_hash)``; its id comes from the hash, so asking
 twice for the same content gives the same record, and an upload that failed can be retried
 under the same id. Links are idempotent (``ON CONFLICT DO NOTHING``), as Langfuse's raw upserts.
+
+``prune`` removes records no link references any more (their traces were deleted) together
+with their blobs: each record is locked (``FOR UPDATE``) and checked again before its blob is
+deleted, and a link being inserted meanwhile waits for that lock (its foreign key) and then
+fails, so a blob is never deleted while a link to it exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -208,3 +213,54 @@ class MediaRepository:
                     list(trace_ids),
                 )
         return int(traces.rsplit(" ", 1)[-1]) + int(observations.rsplit(" ", 1)[-1])
+
+    async def prune(
+        self,
+        older_than: datetime,
+        delete_blob: Callable[[MediaRecord], Awaitable[None]],
+        *,
+        limit: int = 1000,
+    ) -> list[MediaRecord]:
+        """Delete up to ``limit`` records that no trace or observation references and that did
+        not change since ``older_than``, each after ``delete_blob(record)`` succeeded; returns
+        the records deleted. A failing ``delete_blob`` stops the run with its error and leaves
+        that record (and the ones after it) in place."""
+        unlinked = (
+            "NOT EXISTS (SELECT 1 FROM trace_media t WHERE t.project_id = m.project_id"
+            " AND t.media_id = m.id) AND NOT EXISTS (SELECT 1 FROM observation_media o"
+            " WHERE o.project_id = m.project_id AND o.media_id = m.id)"
+        )
+        deleted: list[MediaRecord] = []
+        with postgres_errors("pruning media"):
+            async with self._pool.acquire() as conn:
+                candidates = await conn.fetch(
+                    f"SELECT project_id, id FROM media m WHERE updated_at < $1 AND {unlinked}"
+                    " ORDER BY updated_at LIMIT $2",
+                    older_than,
+                    limit,
+                )
+                for candidate in candidates:
+                    async with conn.transaction():
+                        row = await conn.fetchrow(
+                            "SELECT * FROM media WHERE project_id = $1 AND id = $2"
+                            " AND updated_at < $3 FOR UPDATE",
+                            candidate["project_id"],
+                            candidate["id"],
+                            older_than,
+                        )
+                        still = await conn.fetchval(  # a new statement sees committed links
+                            f"SELECT {unlinked} FROM media m WHERE m.project_id = $1 AND m.id = $2",
+                            candidate["project_id"],
+                            candidate["id"],
+                        )
+                        if row is None or not still:
+                            continue
+                        record = _record(row)
+                        await delete_blob(record)
+                        await conn.execute(
+                            "DELETE FROM media WHERE project_id = $1 AND id = $2",
+                            record.project_id,
+                            record.id,
+                        )
+                        deleted.append(record)
+        return deleted

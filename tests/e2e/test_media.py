@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -26,9 +27,9 @@ from ingest.api.media import media_id_of
 from storage.postgres.media import MediaRepository
 from storage.postgres.pool import PgPool
 from tests.e2e.test_real_clients import run_client
-from tests.support.postgres import Postgres, run_with_pool
+from tests.support.postgres import Postgres, cli_env, run_with_pool
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
-from tests.support.service import Service, start_service
+from tests.support.service import Service, otelfuse_cli, start_service
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Stack:
     service: Service
     pg_url: str
     backend: str
+    env: dict[str, str]
+    """The settings of the service (PostgreSQL, blob store), for CLI runs."""
 
     def post(self, body: dict[str, Any], auth: str | None = None) -> httpx.Response:
         headers = {"Authorization": self.service.authorization if auth is None else auth}
@@ -67,8 +70,9 @@ def stack(
             "OTELFUSE_S3_ACCESS_KEY": ACCESS_KEY,
             "OTELFUSE_S3_SECRET_KEY": SECRET_KEY,
         }
-    service = start_service(Path(tmp_path_factory.mktemp(f"media-{request.param}")), env)
-    yield Stack(service, url, request.param)
+    data_dir = Path(tmp_path_factory.mktemp(f"media-{request.param}"))
+    service = start_service(data_dir, env)
+    yield Stack(service, url, request.param, cli_env(url, data_dir, **env))
     code = service.stop()
     assert code == 0, service.log()
 
@@ -209,3 +213,25 @@ def test_credentials_and_unknown_ids(stack: Stack) -> None:
         headers={"Authorization": stack.service.authorization},
     )
     assert patch.status_code == 404
+
+
+def test_deleting_the_trace_unlinks_and_prune_removes_the_blob(stack: Stack) -> None:
+    data = os.urandom(3000)
+    ask = _ask(data, observationId="obs-9")
+    asked = stack.post(ask).json()
+    media_id = asked["mediaId"]
+    assert httpx.put(asked["uploadUrl"], content=data, headers=_sdk_headers(data, "image/png"))
+    report = {"uploadedAt": "2026-12-02T10:00:00Z", "uploadHttpStatus": 200}
+    auth = {"Authorization": stack.service.authorization}
+    assert stack.service.client.patch(f"/api/public/media/{media_id}", json=report, headers=auth)
+    url = service_get(stack, media_id).json()["url"]
+    assert httpx.get(url).content == data
+    kept = otelfuse_cli(["media", "prune", "--older-than-hours", "0", "--json"], stack.env)
+    assert media_id not in kept.stdout  # still linked
+    deleted = stack.service.client.delete(f"/api/public/traces/{ask['traceId']}", headers=auth)
+    assert deleted.status_code == 200, deleted.text
+    assert stack.links(media_id) == []
+    pruned = otelfuse_cli(["media", "prune", "--older-than-hours", "0", "--json"], stack.env)
+    assert {"projectId": stack.service.project_id, "mediaId": media_id} in json.loads(pruned.stdout)
+    assert service_get(stack, media_id).status_code == 404
+    assert httpx.get(url).status_code in (403, 404)  # the blob is gone

@@ -3,9 +3,12 @@ trace unlinking (against a real PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from storage.postgres.media import MediaRepository, NewMedia
+import pytest
+
+from storage.errors import RetryableError
+from storage.postgres.media import MediaRecord, MediaRepository, NewMedia
 from storage.postgres.pool import PgPool
 from storage.postgres.projects import ProjectRepository
 from tests.support.postgres import run_with_pool
@@ -56,5 +59,35 @@ def test_records_links_and_reports(migrated_url: str) -> None:
         )
         assert await media.unlink_traces("proj-a", ["t1"]) == 2
         assert await media.links("proj-a", first.id) == [("t2", None, "metadata")]
+
+    run_with_pool(migrated_url, body)
+
+
+def test_prune_deletes_only_unreferenced_records_after_their_blob(migrated_url: str) -> None:
+    async def body(pool: PgPool) -> None:
+        await ProjectRepository(pool).create("A", "proj-a")
+        media = MediaRepository(pool)
+        linked = await media.upsert(_new("proj-a"))
+        other = NewMedia("proj-a", "B" * 22, "B" * 43 + "=", "local", "p/b.png", "image/png", 5)
+        orphan = await media.upsert(other)
+        await media.link("proj-a", linked.id, trace_id="t", observation_id=None, field="input")
+        later = datetime.now(UTC) + timedelta(hours=1)
+        blobs: list[str] = []
+
+        async def refuse(record: MediaRecord) -> None:
+            raise RetryableError("S3 down")
+
+        with pytest.raises(RetryableError):
+            await media.prune(later, refuse)
+        assert await media.get("proj-a", orphan.id) is not None  # kept: its blob is still there
+
+        async def delete(record: MediaRecord) -> None:
+            blobs.append(record.bucket_path)
+
+        assert await media.prune(datetime.now(UTC) - timedelta(hours=1), delete) == []  # too new
+        assert [r.id for r in await media.prune(later, delete)] == [orphan.id]
+        assert blobs == ["p/b.png"]
+        assert await media.get("proj-a", orphan.id) is None
+        assert await media.get("proj-a", linked.id) is not None
 
     run_with_pool(migrated_url, body)
