@@ -6,8 +6,10 @@
   migrated; tests isolate themselves with a fresh project id.
 - ``postgres_server``, ``pg_url``, ``migrated_url``: one real PostgreSQL per session
   (``tests.support.postgres``) and an empty (or migrated) database per test.
+- ``s3_server``: one real S3 server (SeaweedFS, ``tests.support.s3``) per session; tests isolate
+  themselves with their own bucket or prefix.
 
-Tests that start an external process (Kafka broker, PostgreSQL, clickhouse-server, otelfuse) get
+Tests that start an external process (Kafka broker, PostgreSQL, clickhouse-server, S3, otelfuse) get
 the ``service`` marker here: every test of the system suites, and every test using a fixture of
 ``SERVICE_FIXTURES``; a module starting one otherwise sets ``pytestmark = pytest.mark.service``.
 ``make test-fast`` runs the others (and the starters in ``tests/support`` refuse to run there).
@@ -27,12 +29,13 @@ from storage.clickhouse.writer import ClickHouseWriter
 from storage.postgres.migrate import apply_migrations as apply_postgres_migrations
 from tests.support.chdb import DATABASE
 from tests.support.postgres import Postgres, run_with_pool, start_postgres
+from tests.support.s3 import SeaweedFS, start_seaweedfs
 from tests.support.service import Service, start_service
 
 SYSTEM_SUITES = frozenset({"e2e", "scaleout", "deploy", "clients"})
 """Folders of ``tests/`` whose every test runs the system or its tooling."""
 SERVICE_FIXTURES = frozenset(
-    {"service", "seeded_service", "postgres_server", "clickhouse_server", "broker"}
+    {"service", "seeded_service", "postgres_server", "clickhouse_server", "broker", "s3_server"}
 )
 """Fixtures that start an external process (directly or through the fixtures they use)."""
 
@@ -101,3 +104,12 @@ def pg_url(postgres_server: Postgres) -> str:
 def migrated_url(pg_url: str) -> str:
     run_with_pool(pg_url, apply_postgres_migrations)
     return pg_url
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedFS]:
+    server = start_seaweedfs()
+    try:
+        yield server
+    finally:
+        server.stop()

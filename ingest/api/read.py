@@ -29,12 +29,12 @@ def read_routes(
     postgres: PostgresRuntime | None = None,
 ) -> list[BaseRoute]:
     """Projects, traces, observations, sessions, metrics and score reads over ClickHouse
-    (``repo``), plus ``/api/public/models`` and ``/api/public/v2/prompts`` with ``postgres``.
-    ``max_request_bytes`` bounds the bodies these routes read (``DELETE /traces``, models,
-    prompts)."""
+    (``repo``), plus ``/api/public/models`` and ``/api/public/v2/prompts`` with ``postgres``
+    (deleting a trace then also removes its media links). ``max_request_bytes`` bounds the
+    bodies these routes read (``DELETE /traces``, models, prompts)."""
     routes: list[BaseRoute] = [
         *projects.routes(keys),
-        *Traces(repo, keys, max_request_bytes).routes(),
+        *Traces(repo, keys, max_request_bytes, postgres.media if postgres else None).routes(),
         *Observations(repo, keys).routes(),
         *Sessions(repo, keys).routes(),
         *Metrics(repo, keys).routes(),

@@ -35,6 +35,7 @@ from ingest.http.openapi import (
 )
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
+from storage.postgres.media import MediaRepository
 from storage.query import deletion, schemas, traces
 from storage.query.filter_columns import TRACE_FILTERS
 from storage.query.repository import Repository
@@ -122,11 +123,20 @@ OPERATIONS = {
 
 class Traces(ReadResource):
     """The trace routes over ``repo``; a ``DELETE`` body is read up to ``max_request_bytes``
-    or ``MAX_DELETE_BODY_BYTES``, whichever is smaller."""
+    or ``MAX_DELETE_BODY_BYTES``, whichever is smaller. With ``media`` (PostgreSQL), deleting
+    a trace also removes its media links, after its rows (a failure in between is repaired
+    by the client's retry, both steps being idempotent)."""
 
-    def __init__(self, repo: Repository, keys: KeyStore, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        keys: KeyStore,
+        max_request_bytes: int,
+        media: MediaRepository | None = None,
+    ) -> None:
         super().__init__(repo, keys)
         self.limit = min(max_request_bytes, MAX_DELETE_BODY_BYTES)
+        self.media = media
 
     def routes(self) -> list[Route]:
         """GET and DELETE, on the collection and on one trace."""
@@ -152,6 +162,8 @@ class Traces(ReadResource):
         project = await self.project(request)
         trace_id = request.path_params["trace_id"]
         await run_in_threadpool(deletion.delete_traces, self.repo, project.id, [trace_id])
+        if self.media is not None:
+            await self.media.unlink_traces(project.id, [trace_id])
         return JSONResponse({"message": "Trace deleted successfully"})
 
     async def delete_many(self, request: Request) -> Response:
@@ -159,4 +171,6 @@ class Traces(ReadResource):
         project = await self.project(request)
         trace_ids = deletion.parse_trace_ids(await read_body(request, self.limit))
         await run_in_threadpool(deletion.delete_traces, self.repo, project.id, trace_ids)
+        if self.media is not None:
+            await self.media.unlink_traces(project.id, trace_ids)
         return JSONResponse({"message": "Traces deleted successfully"})

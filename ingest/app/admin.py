@@ -1,4 +1,4 @@
-"""``otelfuse projects|keys|models ...``: administration of the PostgreSQL metadata.
+"""``otelfuse projects|keys|models|media ...``: administration of the PostgreSQL metadata.
 
     otelfuse projects create --name N [--id ID]      create a project
     otelfuse projects list
@@ -9,6 +9,8 @@
                                                      array; "-" reads stdin); no --project: global
     otelfuse models list [--project ID]              the project's and the global definitions
     otelfuse models delete ID [--project ID]
+    otelfuse media prune [--older-than-hours H]      delete media no trace references any more
+                                                     (records and blobs), unchanged for H hours
 
 Every command works on ``OTELFUSE_POSTGRES_URL`` (whose schema ``otelfuse migrate`` must have
 migrated) or, without it, on the all-in-one's embedded PostgreSQL in ``OTELFUSE_DATA_DIR``
@@ -25,14 +27,17 @@ import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ingest.app.metadata import postgres_url
 from ingest.app.settings import Settings
+from storage.blobs import open_blob_store
 from storage.errors import PermanentError, RetryableError
 from storage.postgres.api_keys import ApiKeyInfo, ApiKeyRepository, ProjectNotFound
+from storage.postgres.media import MediaRecord, MediaRepository
 from storage.postgres.migrate import apply_migrations, pending_migrations
 from storage.postgres.model_defs import InvalidModelDefinition, model_json, parse_model_definition
 from storage.postgres.models import ModelConflict, ModelRepository, ProjectMissing
@@ -41,7 +46,7 @@ from storage.postgres.projects import ProjectExists, ProjectRepository
 
 __all__ = ["ADMIN_COMMANDS", "add_admin_parsers", "run_admin"]
 
-ADMIN_COMMANDS = ("projects", "keys", "models")
+ADMIN_COMMANDS = ("projects", "keys", "models", "media")
 
 
 class _Failed(Exception):
@@ -86,10 +91,21 @@ def add_admin_parsers(roles: argparse._SubParsersAction[argparse.ArgumentParser]
     delete.add_argument("model_id")
     delete.add_argument("--project", help="only if it belongs to this project")
 
+    media = roles.add_parser("media", help="Langfuse media records and blobs (PostgreSQL)")
+    media_cmds = media.add_subparsers(dest="command", required=True)
+    prune = _command(media_cmds, "prune", "delete media that no trace references any more")
+    prune.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=24.0,
+        help="only media unchanged for this long (default 24)",
+    )
+
 
 def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     """Run one admin command; returns the process exit code."""
     handler = _HANDLERS[(args.role, args.command)]
+    args.settings = settings  # for commands that also open the blob store
     try:
         asyncio.run(_with_pool(settings, lambda pool: handler(pool, args)))
     except _Failed as exc:
@@ -255,6 +271,27 @@ async def _models_delete(pool: PgPool, args: argparse.Namespace) -> None:
         print(f"Deleted model {args.model_id}")
 
 
+# -- media ------------------------------------------------------------------------------------
+
+
+async def _media_prune(pool: PgPool, args: argparse.Namespace) -> None:
+    settings: Settings = args.settings
+    store = open_blob_store(settings.blobs, settings.data_dir)
+    cutoff = datetime.now(UTC) - timedelta(hours=args.older_than_hours)
+
+    async def delete_blob(record: MediaRecord) -> None:
+        await store.delete(record.bucket_path)
+
+    try:
+        deleted = await MediaRepository(pool).prune(cutoff, delete_blob)
+    finally:
+        await store.close()
+    if args.json:
+        _print_json([{"projectId": r.project_id, "mediaId": r.id} for r in deleted])
+    else:
+        print(f"Deleted {len(deleted)} unreferenced media record(s) and their blobs")
+
+
 _HANDLERS: dict[tuple[str, str], Callable[[PgPool, argparse.Namespace], Awaitable[None]]] = {
     ("projects", "create"): _projects_create,
     ("projects", "list"): _projects_list,
@@ -264,4 +301,5 @@ _HANDLERS: dict[tuple[str, str], Callable[[PgPool, argparse.Namespace], Awaitabl
     ("models", "upsert"): _models_upsert,
     ("models", "list"): _models_list,
     ("models", "delete"): _models_delete,
+    ("media", "prune"): _media_prune,
 }

@@ -15,8 +15,9 @@ Wiring, in data-flow order::
 
 Projects, API keys, custom models and prompts live in PostgreSQL: ``OTELFUSE_POSTGRES_URL``, or
 else an embedded server under the data folder (``ingest.app.metadata.open_metadata``); the
-Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/models`` and
-``/api/public/v2/prompts`` are served.
+Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/models``,
+``/api/public/v2/prompts`` and the media API (``/api/public/media``, blobs in
+``OTELFUSE_DATA_DIR/blobs`` or S3) are served.
 
 Start order is storage first (ClickHouse, whose lock makes the data folder this process's, then
 PostgreSQL), receivers last, each pushed on one ``AsyncExitStack``; stop
@@ -33,6 +34,7 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.app.clickhouse import Storage
+from ingest.app.media import media_routes
 from ingest.app.metadata import open_metadata
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
@@ -80,6 +82,7 @@ class AllInOne(StackedService):
             *read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),
+            *await media_routes(s, stack, keys, postgres, create=True),
         ]
         await start_http(s, stack, routes, storage.health)
         log.info(

@@ -1,4 +1,5 @@
-"""The migrate role: apply pending ClickHouse migrations, then PostgreSQL ones, and exit."""
+"""The migrate role: apply pending ClickHouse migrations, then PostgreSQL ones, create the blob
+store's bucket (or folder), and exit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 from ingest.app.clickhouse import Storage
 from ingest.app.metadata import postgres_url
 from ingest.app.settings import Settings
+from storage.blobs import open_blob_store
 from storage.clickhouse.migrate import apply_migrations
 
 __all__ = ["migrate"]
@@ -15,8 +17,9 @@ __all__ = ["migrate"]
 
 async def migrate(settings: Settings) -> list[str]:
     """Apply pending ClickHouse migrations, then PostgreSQL ones (``postgres.url``, else the
-    embedded server in the data folder); returns their names (PostgreSQL ones prefixed
-    ``postgres:``).
+    embedded server in the data folder), then create the blob bucket when missing; returns what
+    was done (PostgreSQL migrations prefixed ``postgres:``, a created bucket as
+    ``blobs:<kind> bucket``).
 
     Raises:
         RetryableError / PermanentError: a store is unreachable or refuses a migration.
@@ -35,4 +38,10 @@ async def migrate(settings: Settings) -> list[str]:
         pool = await create_pool(await postgres_url(settings, stack, owner=False), max_size=1)
         stack.push_async_callback(pool.close)
         applied += [f"postgres:{name}" for name in await apply_postgres_migrations(pool)]
+    store = open_blob_store(settings.blobs, settings.data_dir)
+    try:
+        if await store.ensure_bucket():
+            applied.append(f"blobs:{store.kind} bucket")
+    finally:
+        await store.close()
     return applied

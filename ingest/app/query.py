@@ -1,5 +1,5 @@
-"""The query role: the Langfuse read API over ClickHouse (plus ``/api/public/models`` and
-``/v2/prompts`` with PostgreSQL); health answers whether ClickHouse does."""
+"""The query role: the Langfuse read API over ClickHouse (plus ``/api/public/models``,
+``/v2/prompts`` and the media API with PostgreSQL); health answers whether ClickHouse does."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 
 from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
+from ingest.app.media import media_routes
 from ingest.app.metadata import open_keys
 from ingest.app.servers import start_http
 from ingest.app.service import StackedService
@@ -38,5 +39,6 @@ class Query(StackedService):
         stack.push_async_callback(storage.close)
         limit = s.server.max_request_bytes
         routes = read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres)
+        routes += await media_routes(s, stack, keys, postgres)
         await start_http(s, stack, routes, storage.health)
         log.info("otelfuse query API ready: http://%s", s.server.http_address)

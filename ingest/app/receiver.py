@@ -1,7 +1,8 @@
 """The receiver role: OTLP/gRPC + OTLP/HTTP, ``POST /api/public/scores`` and ``POST
 /api/public/ingestion`` → mapped records → Kafka (``KafkaPublisher``: observation and trace
 records to the observations topic, scores to the scores topic); a request succeeds once Kafka
-acknowledged it. HTTP also serves health (the producer has room), OpenAPI and ``/metrics``.
+acknowledged it. With PostgreSQL it also serves the media API (``/api/public/media``, blobs in
+S3). HTTP also serves health (the producer has room), OpenAPI and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
+from ingest.app.media import media_routes
 from ingest.app.metadata import open_keys
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
@@ -44,7 +46,7 @@ class Receiver(StackedService):
             RetryableError: Kafka unreachable at start; RuntimeError: a port cannot be bound.
         """
         s = self.settings
-        keys, _ = await open_keys(s, stack)
+        keys, postgres = await open_keys(s, stack)
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
         export = TraceExport(self.publisher, keys)
@@ -54,6 +56,7 @@ class Receiver(StackedService):
             *OTLPHTTPReceiver(export, limit).routes(),
             *ScoreWrites(publisher, keys, limit).routes(),
             *Ingestion(publisher, publisher, keys, limit).routes(),
+            *await media_routes(s, stack, keys, postgres),
         ]
         await start_http(s, stack, routes, self._health)
         log.info(

@@ -8,6 +8,8 @@ Each component owns its config dataclass and its defaults (one default per knob)
 | ``server``     | ``ServerConfig`` (listen addresses, body limit) | this module                |
 | ``clickhouse`` | ``ClickHouseConfig``                     | ``storage.clickhouse.config``     |
 | ``postgres``   | ``PostgresConfig``                       | ``storage.postgres.config``       |
+| ``blobs``      | ``BlobConfig`` (+ ``S3Config``)          | ``storage.blobs.config``          |
+| ``media``      | ``MediaConfig``                          | ``ingest.api.media_types``        |
 | ``init_project`` | ``InitProject``                        | ``storage.projects``              |
 | ``pipeline``   | ``PipelineConfig`` (+ ``BatchConfig``)   | ``processors.pipeline``           |
 | ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``ingest.kafka``                  |
@@ -34,11 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.api.media_types import MediaConfig
 from ingest.kafka import PublisherConfig
 from ingest.memory_limiter import MemoryLimiterConfig
 from processors.kafka.config import ConsumerConfig
 from processors.pipeline import PipelineConfig
 from processors.pricing.postgres import DEFAULT_MODEL_CACHE_TTL_S
+from storage.blobs.config import BlobConfig
 from storage.clickhouse.config import ClickHouseConfig
 from storage.postgres.config import PostgresConfig
 from storage.projects import InitProject
@@ -76,6 +80,8 @@ class Settings:
     server: ServerConfig = field(default_factory=ServerConfig)
     clickhouse: ClickHouseConfig = field(default_factory=ClickHouseConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    blobs: BlobConfig = field(default_factory=BlobConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     init_project: InitProject = field(default_factory=InitProject)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     publisher: PublisherConfig = field(default_factory=PublisherConfig)
@@ -196,6 +202,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("postgres_url", ("postgres.url",)),
     Variable("auth_cache_ttl_s", ("postgres.auth_cache_ttl_s",)),
     Variable("model_cache_ttl_s", ("model_cache_ttl_s",)),
+    Variable("blob_backend", ("blobs.backend",)),
+    Variable("s3_endpoint", ("blobs.s3.endpoint",)),
+    Variable("s3_bucket", ("blobs.s3.bucket",)),
+    Variable("s3_prefix", ("blobs.s3.prefix",)),
+    Variable("s3_region", ("blobs.s3.region",)),
+    Variable("s3_access_key", ("blobs.s3.access_key",)),
+    Variable("s3_secret_key", ("blobs.s3.secret_key",)),
+    Variable("s3_force_path_style", ("blobs.s3.force_path_style",)),
+    Variable("s3_max_concurrency", ("blobs.s3.max_concurrency",)),
+    Variable("media_max_content_length", ("media.max_content_length",)),
+    Variable("media_download_url_expiry_s", ("media.download_url_expiry_s",)),
+    Variable("media_signing_key", ("media.signing_key",)),
     Variable("log_level", ("log_level",)),
 )
 """Every documented setting (README "Configuration"), in the README's order."""

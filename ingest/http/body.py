@@ -1,14 +1,17 @@
 """The one request-body reader: size-limited on the wire and after decompression.
 
-Every route that reads a body goes through ``read_body`` (bytes) or ``read_json`` (a JSON
-value), so one limit applies everywhere (the OTLP spec's RECOMMENDED 64 MiB default is
-``OTELFUSE_MAX_REQUEST_BYTES``). ``Content-Encoding`` may be ``gzip``, ``deflate`` (zlib) or
-absent, as the OTLP/HTTP exporters send (OTLP spec, "OTLP/HTTP Request").
+Every route that reads a body goes through ``read_body`` (bytes), ``read_json`` (a JSON
+value) or ``stream_body`` (chunks, for media uploads written to disk as they arrive), so one
+limit applies everywhere (the OTLP spec's RECOMMENDED 64 MiB default is
+``OTELFUSE_MAX_REQUEST_BYTES``; a media upload's limit is its signed length).
+``Content-Encoding`` may be ``gzip``, ``deflate`` (zlib) or absent, as the OTLP/HTTP exporters
+send (OTLP spec, "OTLP/HTTP Request").
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -16,7 +19,7 @@ from starlette.requests import Request
 
 from ingest.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["inflate", "parse_json", "read_body", "read_json"]
+__all__ = ["inflate", "parse_json", "read_body", "read_json", "stream_body"]
 
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
@@ -34,20 +37,31 @@ async def read_body(request: Request, limit_bytes: int, *, decompress: bool = Tr
         UnsupportedMediaType: a ``Content-Encoding`` other than gzip, deflate or identity.
         BadRequest: the compressed body is corrupt or truncated.
     """
+    body = b"".join([chunk async for chunk in stream_body(request, limit_bytes)])
+    if not decompress:
+        return body
+    return inflate(body, request.headers.get("content-encoding", ""), limit_bytes)
+
+
+async def stream_body(request: Request, limit_bytes: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives (never decompressed), at most ``limit_bytes``.
+
+    The declared ``Content-Length`` is checked before the first chunk; the stream is cut as
+    soon as it passes the limit.
+
+    Raises:
+        PayloadTooLarge: the body exceeds ``limit_bytes``.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit_bytes:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit_bytes}-byte limit")
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit_bytes:
             raise PayloadTooLarge(f"body exceeds the {limit_bytes}-byte limit")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not decompress:
-        return body
-    return inflate(body, request.headers.get("content-encoding", ""), limit_bytes)
+        if chunk:
+            yield chunk
 
 
 def inflate(body: bytes, content_encoding: str, limit_bytes: int) -> bytes:

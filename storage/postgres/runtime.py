@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from storage.errors import PermanentError
 from storage.postgres.api_keys import ApiKeyRepository
 from storage.postgres.keystore import DEFAULT_AUTH_CACHE_TTL_S, PostgresKeyStore
+from storage.postgres.media import MediaRepository
 from storage.postgres.migrate import apply_migrations, pending_migrations
 from storage.postgres.models import ModelRepository
 from storage.postgres.pool import PgPool, create_pool, redact_url
@@ -35,6 +36,7 @@ class PostgresRuntime:
     api_keys: ApiKeyRepository
     models: ModelRepository
     prompts: PromptRepository
+    media: MediaRepository
     keys: PostgresKeyStore
 
     @classmethod
@@ -74,6 +76,7 @@ class PostgresRuntime:
                 api_keys=api_keys,
                 models=ModelRepository(pool),
                 prompts=PromptRepository(pool),
+                media=MediaRepository(pool),
                 keys=PostgresKeyStore(api_keys, ttl_s=auth_cache_ttl_s),
             )
             if init is not None and init.project_id:

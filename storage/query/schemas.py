@@ -35,6 +35,8 @@ __all__ = [
     "DailyMetrics",
     "DailyMetricsDetails",
     "Error",
+    "GetMediaResponse",
+    "GetMediaUploadUrlResponse",
     "Health",
     "IngestionError",
     "IngestionResult",
@@ -170,6 +172,29 @@ class Projects(_Shape):
     """``GET /api/public/projects``: the project of the API key."""
 
     data: list[Project]
+
+
+# ---- media (fern media.yml) ---------------------------------------------------------------------
+
+
+class GetMediaUploadUrlResponse(_Shape):
+    """``POST /api/public/media``: the media id and where to PUT the bytes (null when this
+    content is already uploaded for the project)."""
+
+    upload_url: str | None
+    media_id: str
+
+
+class GetMediaResponse(_Shape):
+    """``GET /api/public/media/{mediaId}``: the record and a download URL valid until
+    ``urlExpiry``."""
+
+    media_id: str
+    content_type: str
+    content_length: Count
+    uploaded_at: Time | None
+    url: str
+    url_expiry: Time
 
 
 # ---- scores (fern score.yml, score-v2.yml, scores-v3.yml, commons.yml) ----------------------

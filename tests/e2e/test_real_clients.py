@@ -31,14 +31,7 @@ def price(model: str, **usage: int) -> Decimal:
 
 
 def test_langfuse_sdk_span_with_generation(service: Service) -> None:
-    out = run_client(
-        "langfuse_sdk",
-        env={
-            "LANGFUSE_BASE_URL": service.http_url,
-            "LANGFUSE_PUBLIC_KEY": service.public_key,
-            "LANGFUSE_SECRET_KEY": service.secret_key,
-        },
-    )
+    out = run_client("langfuse_sdk", env=service.langfuse_env())
     trace = service.get_json(f"/api/public/traces/{out['trace_id']}")
     assert trace["name"] == "lf-request"
     assert trace["userId"] == "lf-user" and trace["sessionId"] == "lf-session"

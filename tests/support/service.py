@@ -68,6 +68,14 @@ class Service:
     def authorization(self) -> str:
         return basic_auth(self.public_key, self.secret_key)
 
+    def langfuse_env(self) -> dict[str, str]:
+        """The environment that points a Langfuse SDK at this service with its project."""
+        return {
+            "LANGFUSE_BASE_URL": self.http_url,
+            "LANGFUSE_PUBLIC_KEY": self.public_key,
+            "LANGFUSE_SECRET_KEY": self.secret_key,
+        }
+
     def get(self, path: str, params: Any = None, *, auth: str | None = None) -> httpx.Response:
         """GET on the query API with the project's credentials (or ``auth``)."""
         headers = {"Authorization": auth if auth is not None else self.authorization}

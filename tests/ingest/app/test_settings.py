@@ -110,3 +110,46 @@ def test_defaults_are_the_components_own() -> None:
                 value = getattr(value, part)
             values.add(value)
         assert len(values) == 1, variable.name
+
+
+def test_blob_and_media_settings() -> None:
+    settings = Settings.from_env(
+        {
+            "OTELFUSE_BLOB_BACKEND": "s3",
+            "OTELFUSE_S3_ENDPOINT": "http://127.0.0.1:8333",
+            "OTELFUSE_S3_BUCKET": "media-bucket",
+            "OTELFUSE_S3_PREFIX": "otelfuse/",
+            "OTELFUSE_S3_ACCESS_KEY": "key",
+            "OTELFUSE_S3_SECRET_KEY": "secret",
+            "OTELFUSE_S3_FORCE_PATH_STYLE": "false",
+            "OTELFUSE_MEDIA_MAX_CONTENT_LENGTH": "1000",
+        }
+    )
+    s3 = settings.blobs.s3
+    assert settings.blobs.backend == "s3"
+    assert (s3.host, s3.secure, s3.bucket, s3.prefix) == (
+        "127.0.0.1:8333",
+        False,
+        "media-bucket",
+        "otelfuse/",
+    )
+    assert (s3.access_key, s3.secret_key, s3.force_path_style) == ("key", "secret", False)
+    assert settings.media.max_content_length == 1000
+    defaults = Settings.from_env({})
+    assert defaults.blobs.backend == "local"
+    assert defaults.blobs.s3.secure and defaults.blobs.s3.access_key == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"OTELFUSE_BLOB_BACKEND": "gcs"}, "OTELFUSE_BLOB_BACKEND"),
+        ({"OTELFUSE_S3_BUCKET": "No_Such"}, "OTELFUSE_S3_BUCKET"),
+        ({"OTELFUSE_S3_ENDPOINT": "ftp://x"}, "OTELFUSE_S3_ENDPOINT"),
+        ({"OTELFUSE_S3_ACCESS_KEY": "only-key"}, "OTELFUSE_S3_ACCESS_KEY"),
+        ({"OTELFUSE_MEDIA_SIGNING_KEY": "short"}, "OTELFUSE_MEDIA_SIGNING_KEY"),
+    ],
+)
+def test_bad_blob_settings_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)

@@ -19,6 +19,9 @@ TABLES = {
     "pricing_tiers",
     "prices",
     "prompts",
+    "media",
+    "trace_media",
+    "observation_media",
     "schema_migrations",
 }
 
