@@ -1,4 +1,5 @@
-"""OTLP/JSON request bodies → ``ExportTraceServiceRequest`` (docs/reference/otlp.md §1.2).
+"""OTLP/JSON request bodies → ``ExportTraceServiceRequest`` / ``ExportLogsServiceRequest``
+(docs/reference/otlp.md §1.2).
 
 OTLP/JSON is the proto3 JSON mapping with deviations (OTLP specification, "JSON Protobuf
 Encoding"):
@@ -33,13 +34,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-__all__ = ["OTLPDecodeError", "parse_export_request"]
+__all__ = ["OTLPDecodeError", "parse_export_request", "parse_logs_request"]
 
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8
@@ -67,6 +69,29 @@ def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
         OTLPDecodeError: the body is not JSON, its top level is not an object, or it does not
             fit the ``ExportTraceServiceRequest`` schema (the message says where).
     """
+    document = _document(body)
+    _rewrite_ids(document)
+    return _fill(document, ExportTraceServiceRequest())
+
+
+def parse_logs_request(body: bytes) -> ExportLogsServiceRequest:
+    """Decode an OTLP/JSON logs export body into the protobuf request: as
+    ``parse_export_request``, with each log record's ``traceId`` / ``spanId`` hex (a malformed
+    one becomes empty bytes, and ``ingest.mapping.logs`` refuses that record).
+
+    Raises:
+        OTLPDecodeError: as ``parse_export_request``, for ``ExportLogsServiceRequest``.
+    """
+    document = _document(body)
+    for resource_logs in _dicts(document.get("resourceLogs")):
+        for scope_logs in _dicts(resource_logs.get("scopeLogs")):
+            for record in _dicts(scope_logs.get("logRecords")):
+                _rewrite(record, "traceId", _TRACE_ID_BYTES, _EMPTY)
+                _rewrite(record, "spanId", _SPAN_ID_BYTES, _EMPTY)
+    return _fill(document, ExportLogsServiceRequest())
+
+
+def _document(body: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -75,16 +100,20 @@ def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
         raise OTLPDecodeError(
             f"top level must be a JSON object, got {type(document).__name__}"
         ) from None
-    _rewrite_ids(document)
-    request = ExportTraceServiceRequest()
+    return document
+
+
+_Request = TypeVar("_Request", ExportTraceServiceRequest, ExportLogsServiceRequest)
+
+
+def _fill(document: dict[str, Any], request: _Request) -> _Request:
+    kind = type(request).__name__
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
-        raise OTLPDecodeError(f"does not match ExportTraceServiceRequest: {exc}") from None
+        raise OTLPDecodeError(f"does not match {kind}: {exc}") from None
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
-        raise OTLPDecodeError(
-            f"does not match ExportTraceServiceRequest: {type(exc).__name__}: {exc}"
-        ) from None
+        raise OTLPDecodeError(f"does not match {kind}: {type(exc).__name__}: {exc}") from None
     return request
 
 
