@@ -54,38 +54,41 @@ def test_span_event_becomes_a_categorical_score_on_its_observation() -> None:
     }
 
 
+def _score(
+    attributes: dict[str, int | str],
+    *,
+    span_id: str = "s" * 16,
+    timestamp_us: int = 1,
+    environment: str = "",
+) -> ScoreRecord | str:
+    return evaluation_score(
+        attributes,
+        project_id="p",
+        trace_id="t" * 32,
+        span_id=span_id,
+        timestamp_us=timestamp_us,
+        environment=environment,
+    )
+
+
 def test_value_only_is_numeric_and_the_id_is_stable() -> None:
-    attributes = {"gen_ai.evaluation.name": "faithfulness", "gen_ai.evaluation.score.value": 4}
-    first = evaluation_score(
-        attributes,
-        project_id="p",
-        trace_id="t" * 32,
-        span_id="s" * 16,
-        timestamp_us=1,
-        environment="",
-    )
-    again = evaluation_score(
-        attributes,
-        project_id="p",
-        trace_id="t" * 32,
-        span_id="s" * 16,
-        timestamp_us=2,
-        environment="",
-    )
+    attributes: dict[str, int | str] = {
+        "gen_ai.evaluation.name": "faithfulness",
+        "gen_ai.evaluation.score.value": 4,
+    }
+    first, again = _score(attributes), _score(attributes, timestamp_us=2)
     assert isinstance(first, ScoreRecord) and isinstance(again, ScoreRecord)
     assert first.data_type == "NUMERIC" and first.value == 4.0
     assert not first.HasField("string_value") and not first.HasField("comment")
     assert first.environment == "default"
     assert first.id == again.id and len(first.id) == 32
+    assert first.timestamp_us == 1 and again.timestamp_us == 2
 
 
 def test_label_only_is_categorical_with_value_zero() -> None:
-    score = evaluation_score(
+    score = _score(
         {"gen_ai.evaluation.name": "toxicity", "gen_ai.evaluation.score.label": "pass"},
-        project_id="p",
-        trace_id="t" * 32,
         span_id="",
-        timestamp_us=1,
         environment="prod",
     )
     assert isinstance(score, ScoreRecord)
@@ -94,18 +97,8 @@ def test_label_only_is_categorical_with_value_zero() -> None:
 
 
 def test_events_without_name_or_result_give_no_score() -> None:
-    def score(attributes: dict[str, int | str]) -> ScoreRecord | str:
-        return evaluation_score(
-            attributes,
-            project_id="p",
-            trace_id="t",
-            span_id="s",
-            timestamp_us=1,
-            environment="",
-        )
-
-    no_name = score({"gen_ai.evaluation.score.value": 1})
-    no_result = score({"gen_ai.evaluation.name": "x"})
+    no_name = _score({"gen_ai.evaluation.score.value": 1})
+    no_result = _score({"gen_ai.evaluation.name": "x"})
     assert no_name == "gen_ai.evaluation.result without gen_ai.evaluation.name"
     assert isinstance(no_result, str) and "neither" in no_result
     span = make_span(events=[("gen_ai.evaluation.result", {"gen_ai.evaluation.name": "x"})])
