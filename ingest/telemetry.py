@@ -4,6 +4,11 @@
 - ``otelfuse_receiver_refused_spans_total{transport,reason}``: spans of decoded requests
   refused: ``invalid_span`` (partial_success), ``too_large`` (over the Kafka message limit),
   ``storage`` (the sink failed after decoding).
+- ``otelfuse_receiver_accepted_log_records_total{transport}``: OTLP log records stored (GenAI
+  events: input/output of their span, or scores).
+- ``otelfuse_receiver_refused_log_records_total{transport,reason}``: log records of decoded
+  requests refused: ``not_genai`` (otelfuse stores GenAI events only), ``invalid_log_record``
+  (a GenAI event without span context, evaluation name or score), ``too_large``, ``storage``.
 - ``otelfuse_receiver_refused_requests_total{transport,reason}``: requests answered with an
   error: ``bad_request``, ``unauthenticated``, ``too_large``, ``unsupported_media_type``,
   ``unavailable`` (overload or downstream outage, retryable), ``internal``.
@@ -48,6 +53,16 @@ class ReceiverMetrics:
         self._refused = Counter(
             "otelfuse_receiver_refused_spans",
             "Spans of decoded requests the receiver refused, by reason.",
+            ["transport", "reason"],
+        )
+        self._accepted_logs = Counter(
+            "otelfuse_receiver_accepted_log_records",
+            "OTLP log records (GenAI events) the receiver stored.",
+            ["transport"],
+        )
+        self._refused_logs = Counter(
+            "otelfuse_receiver_refused_log_records",
+            "OTLP log records of decoded requests the receiver refused, by reason.",
             ["transport", "reason"],
         )
         self._refused_requests = Counter(
@@ -105,6 +120,15 @@ class ReceiverMetrics:
     def refused(self, transport: str, reason: str, spans: int) -> None:
         """Count ``spans`` of a decoded request refused for ``reason``."""
         self._refused.labels(transport, reason).inc(spans)
+
+    def accepted_logs(self, transport: str, records: int) -> None:
+        """Count ``records`` log records stored through ``transport`` (grpc|http)."""
+        self._accepted_logs.labels(transport).inc(records)
+
+    def refused_logs(self, transport: str, reason: str, records: int) -> None:
+        """Count ``records`` log records of a decoded request refused for ``reason``."""
+        if records:
+            self._refused_logs.labels(transport, reason).inc(records)
 
     def refused_request(self, transport: str, http_status: int) -> None:
         """Count one request answered with ``http_status`` (its gRPC twin for gRPC)."""

@@ -25,8 +25,9 @@ is folded, in batch order, onto the stored row of its ``(project_id, id)`` (read
 Merging is idempotent: a redelivered event folds onto a row that already holds it and yields
 the same record, which the writer then skips (same content hash).
 
-``MergeThenEnrichAndWrite`` is the all-in-one pipeline's process step: merge, write trace-only
-records (trace-create events), then ``EnrichAndWrite``.
+``MergeThenEnrichAndWrite`` is the all-in-one pipeline's process step: write trace-only
+records (trace-create events), fold GenAI log content onto spans (``processors.log_merge``),
+merge, then ``EnrichAndWrite``.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ _ENRICHMENT_FIELDS: frozenset[str] = frozenset(
         "usage_estimated",
     }
 )
-_FLAGS: frozenset[str] = frozenset({"partial", "trace_only"})
+_FLAGS: frozenset[str] = frozenset({"partial", "trace_only", "from_log"})
 _SKIPPED: frozenset[str] = _ENRICHMENT_FIELDS | _FLAGS
 _NON_EMPTY_ONLY: frozenset[str] = frozenset({"input", "output", "model_parameters"})
 _EMPTY_JSON_OBJECT = frozenset({"", "{}", "null"})
@@ -139,6 +140,7 @@ def _finish(record: ObservationRecord) -> ObservationRecord:
     for name in _ENRICHMENT_FIELDS:
         record.ClearField(name)
     record.partial = False
+    record.from_log = False
     if not record.trace_id:
         record.trace_id = record.id
     if not record.level:
@@ -209,6 +211,9 @@ class MergeThenEnrichAndWrite:
         stored: reads the rows partial records merge onto.
         traces: writes trace-only records (the ``ClickHouseWriter`` of ``enrich_and_write``,
             so that both share one trace-state cache).
+        logs: folds GenAI log content onto spans in either arrival order
+            (``processors.log_merge.LogMerge``); without it ``from_log`` records are merged like
+            ingestion events.
 
     Runs in the pipeline's worker thread; raises what the reads and writes raise.
     """
@@ -218,16 +223,20 @@ class MergeThenEnrichAndWrite:
         enrich_and_write: Callable[[Sequence[ObservationRecord]], object],
         stored: StoredObservations,
         traces: TraceOnlySink,
+        logs: Callable[[Sequence[ObservationRecord]], Sequence[ObservationRecord]] | None = None,
     ) -> None:
         self._inner = enrich_and_write
         self._stored = stored
         self._traces = traces
+        self._logs = logs
 
     def __call__(self, records: Sequence[ObservationRecord]) -> None:
         trace_only = [r for r in records if r.trace_only]
         if trace_only:
             records = [r for r in records if not r.trace_only]
             self._traces.write_traces(trace_only)
+        if self._logs is not None:
+            records = self._logs(records)
         if any(r.partial for r in records):
             records = merge_partials(records, self._stored)
         if records:

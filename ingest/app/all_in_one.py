@@ -42,6 +42,8 @@ from ingest.app.service import StackedService
 from ingest.app.settings import Settings
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from ingest.otlp.logs_export import LogsExport
+from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
 from ingest.sinks import ThreadedScoreSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Pipeline
@@ -73,12 +75,14 @@ class AllInOne(StackedService):
         stack.push_async_callback(pipeline.stop)
         RECEIVER_METRICS.watch_queue(lambda: pipeline.queued_records, pipeline.capacity)
 
-        export = TraceExport(pipeline, keys)
         score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
-        await start_grpc(s, stack, export)
+        export = TraceExport(pipeline, keys, score_sink)
+        logs = LogsExport(export, score_sink)
+        await start_grpc(s, stack, export, logs)
         limit = s.server.max_request_bytes
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
+            *OTLPHTTPLogsReceiver(logs, limit).routes(),
             *read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres),
             *ScoreWrites(score_sink, keys, limit).routes(),
             *Ingestion(pipeline, score_sink, keys, limit).routes(),

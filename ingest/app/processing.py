@@ -1,6 +1,6 @@
 """The process step for observation records, shared by the all-in-one pipeline and the
-processor role's Kafka consumer: merge ingestion events onto stored rows, apply trace
-records, enrich (usage, tokens, cost), write."""
+processor role's Kafka consumer: apply trace records, fold GenAI log content onto spans, merge
+ingestion events onto stored rows, enrich (usage, tokens, cost), write."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from ingest.app.clickhouse import Storage
 from ingest.app.settings import Settings
 from processors.batch import EnrichAndWrite
 from processors.enrich import Enricher, default_enricher
+from processors.log_merge import LogMerge
 from processors.merge import MergeThenEnrichAndWrite
+from storage.clickhouse.log_io import LogIOStore
 from storage.clickhouse.observation_reader import ObservationReader
 from storage.clickhouse.writer import ClickHouseWriter
 
@@ -48,7 +50,7 @@ async def observation_step(
     database = settings.clickhouse.database
     writer = ClickHouseWriter(storage.client, database=database)
     enricher = await enricher_for(settings, postgres)
-    step = MergeThenEnrichAndWrite(
-        EnrichAndWrite(enricher, writer), ObservationReader(storage.client, database), writer
-    )
+    stored = ObservationReader(storage.client, database)
+    logs = LogMerge(stored, LogIOStore(storage.client, database))
+    step = MergeThenEnrichAndWrite(EnrichAndWrite(enricher, writer), stored, writer, logs)
     return step, writer

@@ -22,6 +22,8 @@ from ingest.app.settings import Settings
 from ingest.kafka import KafkaPublisher
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from ingest.otlp.logs_export import LogsExport
+from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
 
 __all__ = ["Receiver"]
 
@@ -49,11 +51,13 @@ class Receiver(StackedService):
         keys, postgres = await open_keys(s, stack)
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
-        export = TraceExport(self.publisher, keys)
-        await start_grpc(s, stack, export)
+        export = TraceExport(self.publisher, keys, self.publisher)
+        logs = LogsExport(export, self.publisher)
+        await start_grpc(s, stack, export, logs)
         publisher, limit = self.publisher, s.server.max_request_bytes
         routes: list[BaseRoute] = [
             *OTLPHTTPReceiver(export, limit).routes(),
+            *OTLPHTTPLogsReceiver(logs, limit).routes(),
             *ScoreWrites(publisher, keys, limit).routes(),
             *Ingestion(publisher, publisher, keys, limit).routes(),
             *await media_routes(s, stack, keys, postgres),

@@ -12,6 +12,8 @@ from ingest.http.app import HealthCheck, create_app
 from ingest.http.server import HTTPServer
 from ingest.otlp.export import TraceExport
 from ingest.otlp.grpc_receiver import create_server
+from ingest.otlp.logs_export import LogsExport
+from ingest.otlp.logs_grpc import logs_handler
 
 __all__ = ["GRPC_GRACE_S", "start_grpc", "start_http"]
 
@@ -37,13 +39,20 @@ async def start_http(
 
 
 async def start_grpc(
-    settings: Settings, stack: contextlib.AsyncExitStack, export: TraceExport
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    export: TraceExport,
+    logs: LogsExport | None = None,
 ) -> None:
-    """Serve OTLP/gRPC on ``server.grpc_address`` until ``stack`` closes.
+    """Serve OTLP/gRPC on ``server.grpc_address`` until ``stack`` closes: traces, and logs when
+    ``logs`` is given.
 
     Raises:
         RuntimeError: the address cannot be bound.
     """
-    server = create_server(export, settings.server.grpc_address, settings.server.max_request_bytes)
+    handlers = () if logs is None else (logs_handler(logs),)
+    server = create_server(
+        export, settings.server.grpc_address, settings.server.max_request_bytes, handlers
+    )
     await server.start()
     stack.push_async_callback(server.stop, GRPC_GRACE_S)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storage.records import ObservationRecord
+from storage.records import ObservationRecord, ScoreRecord
 
 __all__ = ["MAX_ERRORS", "IngestContext", "MappingResult"]
 
@@ -36,11 +36,14 @@ class MappingResult:
         rejected_spans: number of spans that could not be mapped (OTLP ``partial_success``).
         errors: human-readable reasons, at most ``MAX_ERRORS`` (the first ones), e.g.
             ``span 2 "chat gpt-4o": invalid trace_id (3 bytes, want 16)``.
+        scores: one ``ScoreRecord`` per ``gen_ai.evaluation.result`` span event of an accepted
+            span (``ingest.mapping.evaluation``).
     """
 
     records: list[ObservationRecord] = field(default_factory=list)
     rejected_spans: int = 0
     errors: list[str] = field(default_factory=list)
+    scores: list[ScoreRecord] = field(default_factory=list)
 
     def reject(self, reason: str) -> None:
         """Count one rejected span and keep ``reason`` if fewer than ``MAX_ERRORS`` are kept."""

@@ -48,7 +48,7 @@ from ingest.mapping.system_instructions import with_system_instructions
 from ingest.mapping.values import Value, loads_or_none, truthy
 from ingest.mapping.view import SpanView, group_keys
 
-__all__ = ["IO_ATTRIBUTE_KEYS", "IO_ATTRIBUTE_PREFIXES", "extract_io"]
+__all__ = ["IO_ATTRIBUTE_KEYS", "IO_ATTRIBUTE_PREFIXES", "events_io", "extract_io"]
 
 IO_ATTRIBUTE_KEYS: frozenset[str] = frozenset(
     {
@@ -146,6 +146,15 @@ _NOTHING: tuple[Value, Value] = (None, None)
 def extract_io(view: SpanView) -> tuple[Value, Value]:
     """``(input, output)`` raw values of one span; ``(None, None)`` when no source matches."""
     return _extract(view.attributes, view.span.events, view.scope.name, view.groups)
+
+
+def events_io(events: Sequence[Span.Event], scope: str) -> tuple[Value, Value] | None:
+    """``(input, output)`` of GenAI events alone (steps 4-6), or None when none of them hits.
+
+    Used for GenAI events that arrive as OTLP log records (``ingest.mapping.logs``), so they
+    follow exactly the rules of span events.
+    """
+    return _from_events(events, scope)
 
 
 def _extract(

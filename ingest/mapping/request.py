@@ -18,6 +18,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.context import IngestContext, MappingResult
+from ingest.mapping.evaluation import span_event_scores
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
 from ingest.mapping.span import InvalidSpan, map_span, span_id_problem
 from ingest.mapping.values import json_encode
@@ -95,7 +96,10 @@ def map_export_request(
                             json_metadata_values=json_metadata,
                             groups=group_keys(attributes),
                         )
-                        result.records.append(map_span(view, ctx, now_us))
+                        record = map_span(view, ctx, now_us)
+                        result.records.append(record)
+                        if span.events:
+                            result.scores.extend(span_event_scores(span.events, record))
                     except InvalidSpan as exc:
                         result.reject(_reason(index, span.name, str(exc)))
                     except Exception as exc:  # a mapping bug must only cost this span

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ingest.mapping import IngestContext, map_export_request
 from ingest.otlp.decoded import DecodedRequest
-from ingest.sinks import RecordSink
+from ingest.sinks import RecordSink, ScoreSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Overloaded
 from storage.auth import KeyStore, Project, authenticate_async
@@ -31,10 +31,15 @@ MAX_PARTIAL_SUCCESS_MESSAGE = 4096
 
 @dataclass(slots=True)
 class TraceExport:
-    """Authenticate, admit, map and submit one OTLP trace export."""
+    """Authenticate, admit, map and submit one OTLP trace export.
+
+    ``scores`` receives the scores of ``gen_ai.evaluation.result`` span events
+    (``ingest.mapping.evaluation``); without it they are not stored.
+    """
 
     sink: RecordSink
     keys: KeyStore
+    scores: ScoreSink | None = None
 
     async def authenticate_async(self, authorization: str | None) -> Project:
         """The project of an ``Authorization`` value, without blocking the loop (PostgreSQL key
@@ -75,6 +80,8 @@ class TraceExport:
         )
         try:
             refused = await self.sink.submit(result.records)
+            if result.scores and self.scores is not None:
+                await self.scores.submit_scores(result.scores)
         except Exception:
             RECEIVER_METRICS.refused(transport, "storage", len(result.records))
             raise

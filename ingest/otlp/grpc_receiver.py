@@ -8,17 +8,18 @@ RESOURCE_EXHAUSTED; overload and storage outages answer UNAVAILABLE with a
 The method is registered with a generic handler that hands over the request's bytes, so the
 credentials are checked and the queue admits the request before anything is parsed, and a
 message that does not parse answers INVALID_ARGUMENT through the status table (grpcio's own
-deserializer would answer UNKNOWN and log a traceback). A message whose spans parse one by one
-(``ingest.otlp.protobuf_codec``) keeps them, with the others in ``partial_success``.
+deserializer would answer UNKNOWN and log a traceback).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import grpc
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -29,13 +30,64 @@ from ingest.otlp.decoded import DecodedRequest, OTLPDecodeError
 from ingest.otlp.export import TraceExport
 from ingest.otlp.protobuf_codec import decode_protobuf_request
 from ingest.telemetry import RECEIVER_METRICS
+from storage.auth import Project
 
-__all__ = ["EXPORT_METHOD", "SERVER_OPTIONS", "TRACE_SERVICE", "TraceServicer", "create_server"]
+__all__ = [
+    "EXPORT_METHOD",
+    "SERVER_OPTIONS",
+    "TRACE_SERVICE",
+    "Handle",
+    "TraceServicer",
+    "create_server",
+    "serve",
+]
 
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 EXPORT_METHOD = "Export"
 
 log = logging.getLogger(__name__)
+
+
+Handle = Callable[[bytes, Project, Mapping[str, str | bytes]], Awaitable[Message]]
+"""Parse and store one request's bytes for the authenticated project (with the call's
+metadata); return the response message (raises what ``ingest.errors`` answers)."""
+
+
+async def serve(
+    core: TraceExport, body: bytes, context: grpc.aio.ServicerContext, handle: Handle
+) -> Message:
+    """The OTLP/gRPC steps of every signal: credentials, admission (queue and memory budget),
+    then ``handle``; on failure abort with the status of ``ingest.errors`` (UNAVAILABLE with
+    ``RetryInfo`` when retryable).
+    """
+    started = time.perf_counter()
+    metadata = {key: value for key, value in context.invocation_metadata() or ()}
+    RECEIVER_METRICS.request_size.labels("grpc").observe(len(body))
+    try:
+        project = await core.authenticate_async(_text(metadata.get("authorization")))
+        core.admit("grpc")
+        with MEMORY_LIMITER.reserve(len(body)):
+            response = await handle(body, project, metadata)
+    except Exception as exc:
+        RECEIVER_METRICS.request_duration.labels("grpc", "failure").observe(
+            time.perf_counter() - started
+        )
+        status = status_for(exc)
+        RECEIVER_METRICS.refused_request("grpc", status.http_status)
+        if status.http_status >= 500:
+            log.warning("export failed (%s): %s", status.grpc_code.name, status.message)
+        rich = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)
+        if status.retry_after_s is not None:
+            info = error_details_pb2.RetryInfo(
+                retry_delay=duration_pb2.Duration(seconds=int(status.retry_after_s) or 1)
+            )
+            rich.details.add().Pack(info)
+        await context.abort_with_status(rpc_status.to_status(rich))
+        raise  # unreachable: abort_with_status raises
+    RECEIVER_METRICS.request_duration.labels("grpc", "success").observe(
+        time.perf_counter() - started
+    )
+    return response
 
 
 class TraceServicer:
@@ -49,40 +101,20 @@ class TraceServicer:
     ) -> ExportTraceServiceResponse:
         """Authenticate, admit, parse and store one export; abort with the OTLP status code
         on failure."""
-        started = time.perf_counter()
-        metadata = {key: value for key, value in context.invocation_metadata() or ()}
-        RECEIVER_METRICS.request_size.labels("grpc").observe(len(body))
-        try:
-            project = await self._export.authenticate_async(_text(metadata.get("authorization")))
-            self._export.admit("grpc")
-            with MEMORY_LIMITER.reserve(len(body)):
-                response = await self._export.export(
-                    _parse(body),
-                    project,
-                    "grpc",
-                    sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
-                    sdk_version=_text(metadata.get("x-langfuse-sdk-version")),
-                )
-        except Exception as exc:
-            RECEIVER_METRICS.request_duration.labels("grpc", "failure").observe(
-                time.perf_counter() - started
-            )
-            status = status_for(exc)
-            RECEIVER_METRICS.refused_request("grpc", status.http_status)
-            if status.http_status >= 500:
-                log.warning("export failed (%s): %s", status.grpc_code.name, status.message)
-            rich = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)
-            if status.retry_after_s is not None:
-                info = error_details_pb2.RetryInfo(
-                    retry_delay=duration_pb2.Duration(seconds=int(status.retry_after_s) or 1)
-                )
-                rich.details.add().Pack(info)
-            await context.abort_with_status(rpc_status.to_status(rich))
-            raise  # unreachable: abort_with_status raises
-        RECEIVER_METRICS.request_duration.labels("grpc", "success").observe(
-            time.perf_counter() - started
-        )
+        response = await serve(self._export, body, context, self._handle)
+        assert isinstance(response, ExportTraceServiceResponse)
         return response
+
+    async def _handle(
+        self, body: bytes, project: Project, metadata: Mapping[str, str | bytes]
+    ) -> ExportTraceServiceResponse:
+        return await self._export.export(
+            _parse(body),
+            project,
+            "grpc",
+            sdk_name=_text(metadata.get("x-langfuse-sdk-name")),
+            sdk_version=_text(metadata.get("x-langfuse-sdk-version")),
+        )
 
 
 def _parse(body: bytes) -> DecodedRequest:
@@ -125,9 +157,15 @@ SERVER_OPTIONS: dict[str, int] = {
 exporters drop; overload is refused by the queue's admission with UNAVAILABLE instead."""
 
 
-def create_server(export: TraceExport, address: str, max_request_bytes: int) -> grpc.aio.Server:
+def create_server(
+    export: TraceExport,
+    address: str,
+    max_request_bytes: int,
+    handlers: Sequence[grpc.GenericRpcHandler] = (),
+) -> grpc.aio.Server:
     """Build (not start) a grpc.aio server bound to ``address`` ("host:port"), with
-    ``SERVER_OPTIONS``.
+    ``SERVER_OPTIONS``, serving the trace service and ``handlers`` (other signals, e.g.
+    ``logs_grpc.logs_handler``).
 
     Raises:
         RuntimeError: the address cannot be bound.
@@ -144,7 +182,7 @@ def create_server(export: TraceExport, address: str, max_request_bytes: int) -> 
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(TRACE_SERVICE, {EXPORT_METHOD: method}),)
+        (grpc.method_handlers_generic_handler(TRACE_SERVICE, {EXPORT_METHOD: method}), *handlers)
     )
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"cannot bind OTLP/gRPC receiver to {address}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 from google.protobuf import json_format
@@ -31,8 +32,9 @@ from ingest.otlp.export import TraceExport
 from ingest.otlp.json_codec import decode_json_request
 from ingest.otlp.protobuf_codec import decode_protobuf_request
 from ingest.telemetry import RECEIVER_METRICS
+from storage.auth import Project
 
-__all__ = ["TRACE_PATHS", "OTLPHTTPReceiver", "operation"]
+__all__ = ["JSON", "PROTOBUF", "TRACE_PATHS", "ExportBody", "OTLPHTTPReceiver", "operation"]
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +42,19 @@ TRACE_PATHS = ("/v1/traces", "/api/public/otel/v1/traces")
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
+ExportBody = Callable[[bytes, str, Project, Request], Awaitable[Message]]
+"""Decode and store an inflated body of the given media type for the authenticated project;
+return the OTLP response message (raises what ``ingest.errors`` answers)."""
 
-def operation(path: str) -> Operation:
-    """The OpenAPI description of an OTLP/HTTP trace export route."""
+
+def operation(
+    path: str, signal: str = "trace", message: str = "ExportTraceServiceRequest"
+) -> Operation:
+    """The OpenAPI description of an OTLP/HTTP export route (``signal``: trace or logs)."""
     binary = {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}}
     status = {**binary, "application/json": {"schema": ref("OtlpStatus")}}
     texts = {
-        "200": "ExportTraceServiceResponse",
+        "200": message.replace("Request", "Response"),
         "400": "undecodable body",
         "401": "missing or invalid Basic credentials",
         "413": "body too large",
@@ -57,7 +65,7 @@ def operation(path: str) -> Operation:
     return Operation(
         "post",
         path,
-        "OTLP/HTTP trace export (ExportTraceServiceRequest, optional gzip)",
+        f"OTLP/HTTP {signal} export ({message}, optional gzip)",
         {code: {"description": text, "content": status} for code, text in texts.items()},
         request_body={
             "required": True,
@@ -89,7 +97,25 @@ class OTLPHTTPReceiver:
         return [DocumentedRoute(path, self.traces, operation(path)) for path in TRACE_PATHS]
 
     async def traces(self, request: Request) -> Response:
-        """Handle one export; never raises (every failure becomes an OTLP status response)."""
+        """Handle one trace export; never raises (every failure becomes an OTLP status
+        response)."""
+        return await self.handle(request, self._export_traces)
+
+    async def _export_traces(
+        self, body: bytes, media: str, project: Project, request: Request
+    ) -> Message:
+        return await self._export.export(
+            _decode(body, media),
+            project,
+            "http",
+            sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
+            sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
+        )
+
+    async def handle(self, request: Request, export: ExportBody) -> Response:
+        """The OTLP/HTTP steps of every signal: content type, credentials, admission, body
+        limit (wire and inflated), then ``export(body, media, project, request)``, whose
+        response message is encoded like the request; never raises."""
         started = time.perf_counter()
         content_type = request.headers.get("content-type", "").lower()
         media = JSON if JSON in content_type else PROTOBUF
@@ -106,13 +132,7 @@ class OTLPHTTPReceiver:
             RECEIVER_METRICS.request_size.labels("http").observe(len(body))
             body = inflate(body, request.headers.get("content-encoding", ""), self._limit)
             with MEMORY_LIMITER.reserve(len(body)):
-                response = await self._export.export(
-                    _decode(body, media),
-                    project,
-                    "http",
-                    sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
-                    sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
-                )
+                response = await export(body, media, project, request)
             return Response(_encode(response, media), media_type=media)
         except Exception as exc:
             outcome = "failure"

@@ -45,12 +45,13 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from ingest.otlp.decoded import DecodedRequest, OTLPDecodeError, PartialRequest
 
-__all__ = ["OTLPDecodeError", "decode_json_request", "parse_export_request"]
+__all__ = ["OTLPDecodeError", "decode_json_request", "parse_export_request", "parse_logs_request"]
 
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8
@@ -103,7 +104,35 @@ def parse_export_request(body: bytes) -> ExportTraceServiceRequest:
     return _parse(_load(body))
 
 
+def parse_logs_request(body: bytes) -> ExportLogsServiceRequest:
+    """Decode an OTLP/JSON logs export body into the protobuf request, all or nothing: as
+    ``parse_export_request``, with each log record's ``traceId`` / ``spanId`` hex (a malformed
+    one becomes empty bytes, and ``ingest.mapping.logs`` refuses that record).
+
+    Raises:
+        OTLPDecodeError: as ``parse_export_request``, for ``ExportLogsServiceRequest``.
+    """
+    document = _document(body)
+    for resource_logs in _dicts(document.get("resourceLogs")):
+        for scope_logs in _dicts(resource_logs.get("scopeLogs")):
+            for record in _dicts(scope_logs.get("logRecords")):
+                _rewrite(record, "traceId", _TRACE_ID_BYTES, _EMPTY)
+                _rewrite(record, "spanId", _SPAN_ID_BYTES, _EMPTY)
+    request = ExportLogsServiceRequest()
+    problem = _parse_dict(document, request)
+    if problem is not None:
+        raise OTLPDecodeError(f"does not match ExportLogsServiceRequest: {problem}")
+    return request
+
+
 def _load(body: bytes) -> dict[str, Any]:
+    """A trace export document with its span and link ids rewritten for ``ParseDict``."""
+    document = _document(body)
+    _rewrite_ids(document)
+    return document
+
+
+def _document(body: bytes) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -112,7 +141,6 @@ def _load(body: bytes) -> dict[str, Any]:
         raise OTLPDecodeError(
             f"top level must be a JSON object, got {type(document).__name__}"
         ) from None
-    _rewrite_ids(document)
     return document
 
 

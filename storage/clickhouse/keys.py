@@ -17,8 +17,10 @@ from collections.abc import Iterable
 __all__ = ["key_condition"]
 
 
-def key_condition(keys: Iterable[tuple[str, str]]) -> tuple[str, dict[str, object]]:
-    """``(condition, params)`` matching ``keys`` (``(project_id, id)`` pairs, duplicates
+def key_condition(
+    keys: Iterable[tuple[str, str]], column: str = "id"
+) -> tuple[str, dict[str, object]]:
+    """``(condition, params)`` matching ``keys`` (``(project_id, <column>)`` pairs, duplicates
     allowed, order of first appearance kept); ``("", {})`` when ``keys`` is empty."""
     by_project: dict[str, dict[str, None]] = {}  # ordered sets of ids
     for project_id, entity_id in keys:
@@ -26,7 +28,7 @@ def key_condition(keys: Iterable[tuple[str, str]]) -> tuple[str, dict[str, objec
     conditions: list[str] = []
     params: dict[str, object] = {}
     for n, (project_id, ids) in enumerate(by_project.items()):
-        conditions.append(f"(project_id = {{p{n}:String}} AND id IN {{i{n}:Array(String)}})")
+        conditions.append(f"(project_id = {{p{n}:String}} AND {column} IN {{i{n}:Array(String)}})")
         params[f"p{n}"] = project_id
         params[f"i{n}"] = list(ids)
     return " OR ".join(conditions), params

@@ -1,8 +1,9 @@
 """``DELETE /api/public/traces/{traceId}`` and ``DELETE /api/public/traces``
 (docs/reference/langfuse.md §5; deletes as in §2.7).
 
-A deletion removes, in the caller's project only, the trace rows, their observations and the
-scores attached to them, with ClickHouse lightweight deletes::
+A deletion removes, in the caller's project only, the trace rows, their observations, the
+scores attached to them and the GenAI log content kept for them (``log_io``), with ClickHouse
+lightweight deletes::
 
     DELETE FROM <table> WHERE project_id = {project_id:String} AND <trace column> IN {ids}
 
@@ -13,9 +14,10 @@ disappear for every reader at once, ``FINAL`` or not (the writer's redelivery ch
 ``FINAL``); and the mask is applied synchronously (``lightweight_deletes_sync``), so the trace is
 404 as soon as the request returns. It requires ClickHouse >= 23.3 (chdb 4.x has it).
 
-Order: observations, then scores, then the trace row, so an interrupted deletion leaves the trace
-visible and a retry finishes it. Deleting ids that do not exist (or belong to another project)
-changes nothing and still succeeds, like Langfuse's asynchronous deletion.
+Order: kept log content, observations, then scores, then the trace row, so an interrupted
+deletion leaves the trace visible and a retry finishes it. Deleting ids that do not exist (or
+belong to another project) changes nothing and still succeeds, like Langfuse's asynchronous
+deletion.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ __all__ = ["MAX_TRACE_IDS", "delete_traces", "parse_trace_ids"]
 MAX_TRACE_IDS = 1000
 """Most trace ids one ``DELETE /traces`` request may name."""
 
-_TABLES = (("observations", "trace_id"), ("scores", "trace_id"), ("traces", "id"))
+_TABLES = (
+    ("log_io", "trace_id"),  # kept GenAI log content, so a resent span cannot bring it back
+    ("observations", "trace_id"),
+    ("scores", "trace_id"),
+    ("traces", "id"),
+)
 
 
 def parse_trace_ids(body: bytes) -> list[str]:

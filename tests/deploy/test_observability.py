@@ -116,6 +116,9 @@ def test_collector_config_forwards_traces_to_the_receiver() -> None:
     endpoint = urlparse(exporter["traces_endpoint"])
     assert endpoint.port == 4318
     assert endpoint.path == "/v1/traces"
+    logs = urlparse(exporter["logs_endpoint"])
+    assert (logs.netloc, logs.path) == (endpoint.netloc, "/v1/logs")
+    assert config["service"]["pipelines"]["logs"] == config["service"]["pipelines"]["traces"]
     assert exporter["headers"]["Authorization"] == "Basic ${env:OTELFUSE_BASIC_AUTH}"
     assert exporter["retry_on_failure"]["enabled"] is True
 

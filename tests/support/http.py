@@ -15,6 +15,8 @@ from ingest.http.app import HealthCheck, create_app
 from ingest.http.openapi import openapi_document
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
+from ingest.otlp.logs_export import LogsExport
+from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
 from storage.auth import StaticKeyStore
 from storage.query.repository import Repository
 from tests.support.fakes import FailingClient, RecordingSink
@@ -39,7 +41,8 @@ def receiver_routes() -> list[BaseRoute]:
     keys = StaticKeyStore([])
     sink = RecordingSink()
     return [
-        *OTLPHTTPReceiver(TraceExport(sink, keys), 1).routes(),
+        *OTLPHTTPReceiver(TraceExport(sink, keys, sink), 1).routes(),
+        *OTLPHTTPLogsReceiver(LogsExport(TraceExport(sink, keys, sink), sink), 1).routes(),
         *ScoreWrites(sink, keys, 1).routes(),
         *Ingestion(sink, sink, keys, 1).routes(),
     ]

@@ -7,7 +7,9 @@ import pytest
 
 from ingest.api.traces import MAX_DELETE_BODY_BYTES
 from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.log_io import LogIOStore
 from storage.query.deletion import MAX_TRACE_IDS
+from storage.records import ObservationRecord
 from tests.ingest.api.read_api import Api, seed
 from tests.support.chdb import DATABASE
 from tests.support.records import new_id
@@ -71,6 +73,18 @@ def test_delete_one_trace(api: Api, engine: ChdbClient) -> None:
     assert scores_of(engine, api.project_a) == ["score-t2"]
     # the other traces are untouched
     assert api.get(f"/api/public/observations/{s.obs2}").status_code == 200
+
+
+def test_delete_removes_kept_genai_log_content(api: Api, engine: ChdbClient) -> None:
+    s = seed(api)
+    kept = LogIOStore(engine, DATABASE)
+    for trace_id in (s.t1, s.t2):
+        log = ObservationRecord(project_id=api.project_a, trace_id=trace_id, id=new_id(16))
+        log.input = '"question"'
+        kept.keep([log])
+    assert api.delete(f"/api/public/traces/{s.t1}").status_code == 200
+    left = kept.read([(api.project_a, s.t1), (api.project_a, s.t2)])
+    assert [trace_id for _, trace_id, _ in left] == [s.t2]
 
 
 def test_delete_many(api: Api) -> None:

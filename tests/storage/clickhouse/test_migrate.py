@@ -14,12 +14,13 @@ from tests.support.chdb import DATABASE
 
 def test_files_are_numbered_and_ordered() -> None:
     migrations = load_migrations()
-    assert [m.version for m in migrations] == [1, 2, 3, 4]
+    assert [m.version for m in migrations] == [1, 2, 3, 4, 5]
     assert [m.name for m in migrations] == [
         "0001_create_observations",
         "0002_create_traces",
         "0003_create_scores",
         "0004_observations_is_app_root",
+        "0005_create_log_io",
     ]
 
 
@@ -35,6 +36,7 @@ def test_apply_is_idempotent(client: ChdbClient) -> None:
         {"version": 2, "name": "0002_create_traces"},
         {"version": 3, "name": "0003_create_scores"},
         {"version": 4, "name": "0004_observations_is_app_root"},
+        {"version": 5, "name": "0005_create_log_io"},
     ]
 
 

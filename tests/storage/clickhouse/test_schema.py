@@ -42,6 +42,7 @@ RECORD_COLUMNS = [c for c in OBSERVATION_SCHEMA if not c.bookkeeping]
 NOT_STORED = {
     "partial",
     "trace_only",
+    "from_log",
     "trace.public",
     "trace.input",
     "trace.output",
