@@ -396,13 +396,20 @@ def _first_present_key(a: dict[str, Value], keys: tuple[str, ...]) -> Value:
 
 
 def _from_events(events: Sequence[Span.Event], scope: str) -> tuple[Value, Value] | None:
-    # 4. GenAI semconv >= 1.37: one event carries the content attributes.
+    # 4. GenAI semconv >= 1.37: the content attributes of the operation details event(s).
+    # Strands (``gen_ai_latest_experimental``) writes system instructions, input and output in
+    # separate events on one span, so their attributes are merged, the first value of a key
+    # winning (deliberate: reading the first event alone loses the input and the output).
+    details: dict[str, Value] = {}
     for event in events:
         if event.name == _OPERATION_DETAILS_EVENT:
-            hit = _semconv_messages(decode_key_values(event.attributes))
-            if hit is not None:
-                return hit
-            break
+            for key, value in decode_key_values(event.attributes).items():
+                if value is not None:
+                    details.setdefault(key, value)
+    if details:
+        hit = _semconv_messages(details)
+        if hit is not None:
+            return hit
     # 5. Deprecated per-message events.
     inputs: list[Value] = []
     outputs: list[Value] = []

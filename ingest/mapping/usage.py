@@ -88,14 +88,24 @@ GENERIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input_audio_tokens", ("audio.input_tokens", "prompt_details.audio")),
     ("input_image_tokens", ("image.input_tokens",)),
     ("input_video_tokens", ("video.input_tokens",)),
-    ("output_reasoning_tokens", ("reasoning.output_tokens", "completion_details.reasoning")),
+    (
+        "output_reasoning_tokens",
+        (
+            "reasoning.output_tokens",
+            "completion_details.reasoning",
+            "reasoning_tokens",
+            "details.reasoning_tokens",
+        ),
+    ),
     ("output_audio_tokens", ("audio.output_tokens", "completion_details.audio")),
 )
 """Langfuse key ← source suffixes (after ``gen_ai.usage.`` / ``llm.token_count.``), first wins.
 Every listed suffix is consumed; unlisted suffixes pass through, except the GenAI semconv text
 modality counts (``TEXT_MODALITY``). Deliberate deviations from Langfuse, which passes these
 through unchanged (so a pass-through key is counted on top of ``input``/``output`` and priced as
-nothing): OpenInference's ``prompt_details.audio`` and the GenAI semconv (registry of
+nothing): OpenInference's ``prompt_details.audio``, OpenLLMetry's ``reasoning_tokens`` and
+pydantic-ai's ``details.reasoning_tokens`` (both the OpenAI ``completion_tokens_details`` count,
+inside ``output_tokens``), and the GenAI semconv (registry of
 ``open-telemetry/semantic-conventions-genai``) ``cache_write.input_tokens`` (and the variant
 ``input_tokens.cache_write``), ``{image,audio,video}.input_tokens`` and ``audio.output_tokens`` are
 subsets of the inclusive ``input_tokens`` / ``output_tokens``, so each becomes its Langfuse bucket
