@@ -365,6 +365,10 @@ def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
     ``totalTokens`` → ``total``, ``thoughtsTokens`` → ``output_reasoning``; zero counts are left
     out (Langfuse ``extractUsageDetails``, scope ``genkit-tracer``).
 
+    Deliberate deviation: ``cachedContentTokens`` (Gemini's ``cachedContentTokenCount``, part of
+    ``inputTokens``) → ``input_cached_tokens``, taken out of ``input`` as for Google ADK; Langfuse
+    ignores it and bills the cached tokens at the full input rate.
+
     Deliberate deviation: when input + output + thoughts fit in ``totalTokens``, the output count
     already excludes the thoughts (Genkit's Google AI / Vertex AI plugins pass Gemini's
     ``candidatesTokenCount``, and Gemini's total is prompt + candidates + thoughts), so they are
@@ -379,9 +383,12 @@ def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
     output_tokens = as_non_negative_int(counts.get("outputTokens"))
     total = as_non_negative_int(counts.get("totalTokens"))
     thoughts = as_non_negative_int(counts.get("thoughtsTokens"))
+    cached = as_non_negative_int(counts.get("cachedContentTokens"))
     usage: UsageDetails = {}
     if input_tokens:
-        usage["input"] = input_tokens
+        usage["input"] = max(input_tokens - (cached or 0), 0)
+    if cached:
+        usage["input_cached_tokens"] = cached
     if output_tokens:
         excludes_thoughts = bool(
             thoughts and total and (input_tokens or 0) + output_tokens + thoughts <= total

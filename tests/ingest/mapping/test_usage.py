@@ -338,6 +338,26 @@ def test_genkit_usage_with_thoughts_as_output_reasoning() -> None:
     assert usage(no_usage, scope_name="genkit-tracer") == {"input": 999}
 
 
+def test_genkit_cached_content_tokens_are_a_bucket_of_input() -> None:
+    # @genkit-ai/google-genai 1.42 (tests/fixtures/otlp/genkit_recorded.json): Gemini's
+    # cachedContentTokenCount, part of inputTokens. Deliberate deviation: Langfuse ignores it.
+    counts = {
+        "inputTokens": 30,
+        "outputTokens": 6,
+        "thoughtsTokens": 2,
+        "totalTokens": 38,
+        "cachedContentTokens": 5,
+    }
+    attributes = {"genkit:output": json.dumps({"usage": counts})}
+    assert usage(attributes, scope_name="genkit-tracer") == {
+        "input": 25,
+        "input_cached_tokens": 5,
+        "output": 6,
+        "total": 38,
+        "output_reasoning": 2,
+    }
+
+
 # ---- current GenAI semconv (open-telemetry/semantic-conventions-genai registry) ---------------
 
 
