@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from storage.errors import BadRequest
+from storage.postgres.jsonb import unservable_number
 
 __all__ = [
     "MODEL_ID",
@@ -193,10 +194,12 @@ def _condition(where: str, raw: Any) -> dict[str, Any]:
         raise InvalidModelDefinition(f"{where}.operator must be one of {', '.join(_OPERATORS)}")
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise InvalidModelDefinition(f"{where}.value must be a number")
+    if unservable_number(value) is not None:
+        raise InvalidModelDefinition(
+            f"{where}.value must be finite and fit in a double or a 64-bit integer"
+        )
     if isinstance(value, Decimal):  # JSON parsed with parse_float=Decimal
         value = float(value)
-    if not math.isfinite(value):
-        raise InvalidModelDefinition(f"{where}.value must be finite")
     case_sensitive = raw.get("caseSensitive", False)
     if not isinstance(case_sensitive, bool):
         raise InvalidModelDefinition(f"{where}.caseSensitive must be a boolean")
@@ -319,6 +322,10 @@ def parse_model_definition(raw: Any, *, model_id: str | None = None) -> ModelDef
         raise InvalidModelDefinition("tokenizerConfig must be a JSON object or null")
     if _has_nul(tokenizer_config):
         raise InvalidModelDefinition("tokenizerConfig must not contain NUL characters")
+    if unservable_number(tokenizer_config) is not None:
+        raise InvalidModelDefinition(
+            "tokenizerConfig numbers must be finite and fit in a double or a 64-bit integer"
+        )
     given_id = model_id if model_id is not None else raw.get("id")
     if given_id is not None and (not isinstance(given_id, str) or not MODEL_ID.match(given_id)):
         raise InvalidModelDefinition("id must be 1-128 letters, digits, '_', '.', ':' or '-'")
