@@ -119,7 +119,8 @@ async def open_role_metadata(
 ) -> PostgresRuntime:
     """A scale-out role's metadata: PostgreSQL at ``OTELFUSE_POSTGRES_URL``, already migrated
     (by ``otelfuse migrate``), closed with ``stack``. The role does not create the initial
-    project; a database without any API key is logged as a warning.
+    project; a database without any API key, or without the ``OTELFUSE_INIT_PROJECT_*`` key
+    when that is set, is logged as a warning.
 
     Raises:
         ConfigError: ``OTELFUSE_POSTGRES_URL`` is empty.
@@ -132,5 +133,11 @@ async def open_role_metadata(
         log.warning(
             "PostgreSQL has no API keys yet: run `otelfuse migrate` with OTELFUSE_INIT_PROJECT_*, "
             "or `otelfuse projects create --name NAME` and `otelfuse keys create --project ID`"
+        )
+    init = settings.init_project.public_key
+    if init and not await postgres.api_keys.find_active([init]):
+        log.warning(
+            "OTELFUSE_INIT_PROJECT_PUBLIC_KEY is not an active key in PostgreSQL: the roles do "
+            "not create it; run `otelfuse migrate` with OTELFUSE_INIT_PROJECT_*"
         )
     return postgres

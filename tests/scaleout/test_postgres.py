@@ -41,6 +41,35 @@ def test_roles_refuse_to_start_without_a_postgres_url(
     assert not (tmp_path / "postgres").exists()  # no embedded server for a scale-out role
 
 
+def test_only_migrate_creates_the_initial_project(
+    postgres_server: Postgres, tmp_path: Path
+) -> None:
+    """A role started with OTELFUSE_INIT_PROJECT_* does not create that project (several
+    replicas would race for it): it warns, and the key is refused until `otelfuse migrate`
+    created it."""
+    url = postgres_server.create_database("init")
+    data = tmp_path / "query"
+    otelfuse_cli(["migrate"], cli_env(url, data))  # no initial project
+    env = {"OTELFUSE_POSTGRES_URL": url, "OTELFUSE_AUTH_CACHE_TTL_S": "1"}
+    query = start_service(data, env, role=("query",), timeout=60)
+    try:
+        assert query.get("/api/public/traces").status_code == 401
+        assert "OTELFUSE_INIT_PROJECT_PUBLIC_KEY is not an active key" in query.log()
+        init = {
+            "OTELFUSE_INIT_PROJECT_ID": query.project_id,
+            "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": query.public_key,
+            "OTELFUSE_INIT_PROJECT_SECRET_KEY": query.secret_key,
+        }
+        migrated = otelfuse_cli(["migrate"], cli_env(url, tmp_path / "migrate", **init))
+        assert f"postgres:project {query.project_id}" in migrated.stderr
+        deadline = time.monotonic() + 30  # "not found" is cached for the 1 s TTL
+        while query.get("/api/public/traces").status_code != 200:
+            assert time.monotonic() < deadline, query.log()
+            time.sleep(0.2)
+    finally:
+        assert query.stop() == 0, query.log()
+
+
 def test_roles_refuse_an_unmigrated_schema(postgres_server: Postgres, tmp_path: Path) -> None:
     url = postgres_server.create_database("unmigrated")
     with pytest.raises(RuntimeError, match="otelfuse migrate"):
