@@ -12,6 +12,7 @@ import logging
 
 from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
+from ingest.app.media import field_resolver, open_blobs
 from ingest.app.metadata import open_keys
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_http
@@ -65,8 +66,13 @@ class Processor(StackedService):
         routes = []
         if self.serve_query:
             limit = s.server.max_request_bytes
+            blobs = await open_blobs(s, stack, create=False)
             routes = read_routes(
-                storage.repository, keys, max_request_bytes=limit, postgres=postgres
+                storage.repository,
+                keys,
+                max_request_bytes=limit,
+                postgres=postgres,
+                fields=field_resolver(s, blobs),
             )
         await start_http(s, stack, routes, self._health)
         log.info(

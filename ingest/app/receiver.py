@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
-from ingest.app.media import media_routes
+from ingest.app.media import media_routes, offloading, open_blobs
 from ingest.app.metadata import open_keys
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
@@ -51,7 +51,9 @@ class Receiver(StackedService):
         keys, postgres = await open_keys(s, stack)
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
-        export = TraceExport(self.publisher, keys, self.publisher)
+        blobs = await open_blobs(s, stack, create=False)
+        sink = offloading(s, self.publisher, blobs)
+        export = TraceExport(sink, keys, self.publisher)
         logs = LogsExport(export, self.publisher)
         await start_grpc(s, stack, export, logs)
         publisher, limit = self.publisher, s.server.max_request_bytes
@@ -59,8 +61,8 @@ class Receiver(StackedService):
             *OTLPHTTPReceiver(export, limit).routes(),
             *OTLPHTTPLogsReceiver(logs, limit).routes(),
             *ScoreWrites(publisher, keys, limit).routes(),
-            *Ingestion(publisher, publisher, keys, limit).routes(),
-            *await media_routes(s, stack, keys, postgres),
+            *Ingestion(sink, publisher, keys, limit).routes(),
+            *media_routes(s, blobs, keys, postgres),
         ]
         await start_http(s, stack, routes, self._health)
         log.info(

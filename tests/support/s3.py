@@ -51,6 +51,7 @@ class SeaweedFS:
     endpoint: str
     root: Path
     process: subprocess.Popen[bytes]
+    command: list[str]
 
     @property
     def log_path(self) -> Path:
@@ -88,8 +89,8 @@ class SeaweedFS:
                     raise RuntimeError(f"SeaweedFS bucket {name}: {exc}\n{self.log()}") from exc
                 time.sleep(0.5)
 
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 15 s), then remove the folder."""
+    def halt(self) -> None:
+        """SIGTERM (SIGKILL after 15 s); the data stays for ``restart``."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -97,6 +98,23 @@ class SeaweedFS:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def restart(self, timeout: float = 60) -> None:
+        """Start the halted server again on the same ports and data, ready when S3 answers.
+
+        Raises:
+            RuntimeError: as ``start_seaweedfs``.
+        """
+        self.halt()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root
+            )
+        _wait_ready(self, timeout)
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 15 s), then remove the folder."""
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -138,7 +156,15 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
     ]
     with (root / "weed.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", root, process)
+    server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", root, process, command)
+    _wait_ready(server, timeout)
+    return server
+
+
+def _wait_ready(server: SeaweedFS, timeout: float) -> None:
+    """Wait until ``server`` answers a bucket listing; stop it and raise when it exits or
+    does not within ``timeout`` seconds."""
+    process = server.process
     deadline = time.monotonic() + timeout
     client = server.client()
     while True:
@@ -148,7 +174,7 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
             raise RuntimeError(f"weed exited with {process.returncode}:\n{log_text}")
         try:
             client.list_buckets()
-            return server
+            return
         except (S3Error, HTTPError, OSError):
             if time.monotonic() > deadline:
                 log_text = server.log()

@@ -1,0 +1,98 @@
+"""Oversized fields end to end in all-in-one (``otelfuse run``, local blob store): a 20 MB
+input over OTLP/HTTP, OTLP/gRPC and ``/api/public/ingestion`` is accepted, kept in the blob
+store (the row holds a reference and a preview) and returned exactly by every read endpoint;
+deleting the trace deletes its blobs (docs/architecture.md "Oversized fields")."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+from storage.blobs.claim_check import trace_prefix
+from tests.support.oversized import (
+    TWENTY_MB,
+    assert_reads_return,
+    export,
+    export_body,
+    payload,
+    sha,
+    span,
+    wait_observation,
+)
+from tests.support.service import Service
+
+
+def _blob_files(service: Service, trace_id: str) -> list[Path]:
+    folder = service.data_dir / "blobs" / trace_prefix(service.project_id, trace_id)
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_twenty_mb_input_over_http_round_trips_and_deletion_removes_the_blob(
+    service: Service,
+) -> None:
+    value = payload(TWENTY_MB)
+    trace_id = os.urandom(16)
+    big = span(trace_id, "big", value)
+    response = export(service, big, span(trace_id, "small", "hello"))
+    assert response.status_code == 200, response.text
+    assert_reads_return(service, trace_id.hex(), big.span_id.hex(), value)
+    blobs = _blob_files(service, trace_id.hex())
+    assert [p.name for p in blobs] == [sha(value)]
+    deleted = service.client.delete(
+        f"/api/public/traces/{trace_id.hex()}", headers={"Authorization": service.authorization}
+    )
+    assert deleted.status_code == 200
+    assert _blob_files(service, trace_id.hex()) == []
+
+
+def test_twenty_mb_input_over_grpc(service: Service) -> None:
+    value = payload(TWENTY_MB)
+    trace_id = os.urandom(16)
+    big = span(trace_id, "big-grpc", value)
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    with grpc.insecure_channel(service.grpc_target, options=options) as channel:
+        TraceServiceStub(channel).Export(  # type: ignore[no-untyped-call]
+            ExportTraceServiceRequest.FromString(export_body(big)),
+            metadata=[("authorization", service.authorization)],
+            timeout=120,
+        )
+    assert sha(wait_observation(service, big.span_id.hex())["input"]) == sha(value)
+
+
+def test_twenty_mb_input_through_the_ingestion_api(service: Service) -> None:
+    value = payload(TWENTY_MB)
+    trace_id, observation_id = uuid.uuid4().hex, uuid.uuid4().hex
+    batch = {
+        "batch": [
+            {
+                "id": uuid.uuid4().hex,
+                "timestamp": "2025-11-22T10:00:00Z",
+                "type": "generation-create",
+                "body": {
+                    "id": observation_id,
+                    "traceId": trace_id,
+                    "name": "big-ingestion",
+                    "startTime": "2025-11-22T10:00:00Z",
+                    "input": value,
+                    "metadata": {"note": "small", "doc": value[:400_000]},
+                },
+            }
+        ]
+    }
+    response = service.client.post(
+        "/api/public/ingestion",
+        json=batch,
+        headers={"Authorization": service.authorization},
+        timeout=120,
+    )
+    assert response.status_code == 207, response.text
+    assert response.json()["errors"] == []
+    found = wait_observation(service, observation_id)
+    assert sha(found["input"]) == sha(value)
+    assert found["metadata"]["note"] == "small"
+    assert sha(found["metadata"]["doc"]) == sha(value[:400_000])
