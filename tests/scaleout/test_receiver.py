@@ -209,7 +209,10 @@ def test_a_score_over_the_message_limit_is_refused_with_its_reason(receiver: Ser
 
 
 def test_ingestion_events_over_the_message_limit_get_413(receiver: Service, broker: Broker) -> None:
+    """A large input is offloaded (storage.blobs.claim_check); only an event whose many small
+    fields cannot be offloaded and still exceed the message is refused."""
     trace = os.urandom(16).hex()
+    many_small = {f"k{i}": "m" * 3000 for i in range(100)}  # each below an offloadable size
     events = [
         _event("trace-create", {"id": trace, "name": "ingested-trace"}),
         _event("span-create", {"id": f"span-{trace}", "traceId": trace, "name": "ingested-span"}),
@@ -218,20 +221,20 @@ def test_ingestion_events_over_the_message_limit_get_413(receiver: Service, brok
             {"id": f"gen-{trace}", "traceId": trace, "input": "x" * (MAX_MESSAGE + 1)},
         ),
         _event("score-create", {"id": f"score-{trace}", "traceId": trace, "name": "s", "value": 1}),
+        _event("span-create", {"id": f"wide-{trace}", "traceId": trace, "metadata": many_small}),
     ]
     response = _post(receiver, "/api/public/ingestion", {"batch": events})
     assert response.status_code == 207
     body = response.json()
-    assert sorted(s["id"] for s in body["successes"]) == sorted(
-        e["id"] for e in (events[0], events[1], events[3])
-    )
+    assert sorted(s["id"] for s in body["successes"]) == sorted(e["id"] for e in events[:4])
     [error] = body["errors"]
-    assert (error["id"], error["status"]) == (events[2]["id"], 413)
+    assert (error["id"], error["status"]) == (events[4]["id"], 413)
     assert f"{MAX_MESSAGE}-byte Kafka message limit" in error["message"]
     observations = [
         n for _, key, names in _read_topic(broker.bootstrap) if key == trace.encode() for n in names
     ]
-    assert sorted(observations) == ["", "ingested-span"]  # the trace record's name is trace.name
+    # the trace record's name is trace.name, the generation has none
+    assert sorted(observations) == ["", "", "ingested-span"]
     scores = [k for _, k, _ in _read_topic(broker.bootstrap, SCORES_TOPIC)]
     assert trace.encode() in scores
 
