@@ -225,6 +225,8 @@ def check_stack(stack: dict[str, Any]) -> None:
     assert condition("processor", "kafka-init") == "service_completed_successfully"
     assert condition("query", "migrate") == "service_completed_successfully"
     assert condition("receiver", "kafka-init") == "service_completed_successfully"
+    assert condition("receiver", "migrate") == "service_completed_successfully"
+    assert condition("migrate", "minio-init") == "service_completed_successfully"
     assert condition("kafka-init", "kafka") == "service_healthy"
 
     for role in ROLES:
@@ -240,6 +242,9 @@ def check_stack(stack: dict[str, Any]) -> None:
         assert settings.clickhouse.url.startswith("clickhouse://")
         assert settings.server.http_address == "0.0.0.0:4318"
         assert settings.init_project.project_id and settings.init_project.secret_key
+        assert settings.blobs.backend == "s3"  # every role shares MinIO
+        assert settings.blobs.s3.endpoint == "http://minio:9000"
+        assert settings.blobs.s3.access_key and settings.blobs.s3.secret_key
         if role != "migrate":
             health = " ".join(service["healthcheck"]["test"])
             assert "/api/public/health" in health, role
