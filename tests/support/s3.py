@@ -52,6 +52,8 @@ class SeaweedFS:
     root: Path
     process: subprocess.Popen[bytes]
     command: list[str]
+    owned: bool = True
+    """``stop`` removes ``root`` (a temporary folder of the tests; not ``make stack``'s)."""
 
     @property
     def log_path(self) -> Path:
@@ -113,13 +115,18 @@ class SeaweedFS:
         _wait_ready(self, timeout)
 
     def stop(self) -> None:
-        """SIGTERM (SIGKILL after 15 s), then remove the folder."""
+        """SIGTERM (SIGKILL after 15 s), then remove the folder when ``owned``."""
         self.halt()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+SERVERS = ("master", "volume", "filer", "s3")
+"""The servers of ``weed server -s3``; each has a ``<name>.port`` and a ``<name>.port.grpc``."""
 
 
 def _ports() -> dict[str, int]:
-    names = ("master", "volume", "filer", "s3")
+    names = SERVERS
     ports: dict[str, int] = {}
     for name in names:
         ports[f"{name}.port"] = free_port()
@@ -127,19 +134,29 @@ def _ports() -> dict[str, int]:
     return ports
 
 
-def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
-    """``weed server -s3`` on free loopback ports in a fresh temporary folder, ready once its S3
-    gateway answers a bucket listing.
+def start_seaweedfs(
+    timeout: float = 60,
+    *,
+    root: Path | None = None,
+    ports: dict[str, int] | None = None,
+    detach: bool = False,
+) -> SeaweedFS:
+    """``weed server -s3`` bound to 127.0.0.1, ready once its S3 gateway answers a bucket
+    listing. By default on free ports in a fresh temporary folder (tests); ``make stack``
+    (``deploy/local/stack.py``) passes its own folder (kept across runs) and fixed ``ports``
+    (the keys of ``_ports``), and ``detach`` so the server outlives the script (own session).
 
     Raises:
         RuntimeError: the binary is missing, the process exits, or S3 does not answer within
             ``timeout`` seconds.
     """
-    refuse_in_fast_run("start_seaweedfs")
+    owned = root is None
+    if root is None:
+        refuse_in_fast_run("start_seaweedfs")
+        root = Path(tempfile.mkdtemp(prefix="otelfuse-s3-"))
     binary = weed_binary()
-    root = Path(tempfile.mkdtemp(prefix="otelfuse-s3-"))
-    (root / "data").mkdir()
-    ports = _ports()
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    ports = ports or _ports()
     command = [
         binary,
         "server",
@@ -154,9 +171,11 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
         f"-filer.localSocket={root / 'filer.sock'}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
-    with (root / "weed.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", root, process, command)
+    with (root / "weed.log").open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=detach
+        )
+    server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", root, process, command, owned)
     _wait_ready(server, timeout)
     return server
 
