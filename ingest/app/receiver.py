@@ -52,6 +52,12 @@ class Receiver(StackedService):
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
         blobs = await open_blobs(s, stack, create=False)
+        if blobs.kind == "local":
+            log.info(
+                "oversized fields and media go to the local folder %s/blobs: the query role "
+                "reads them only if it shares that folder (set OTELFUSE_BLOB_BACKEND=s3)",
+                s.data_dir,
+            )
         sink = offloading(s, self.publisher, blobs)
         export = TraceExport(sink, keys, self.publisher)
         logs = LogsExport(export, self.publisher)
