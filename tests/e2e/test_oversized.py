@@ -1,19 +1,23 @@
 """Oversized fields end to end in all-in-one (``otelfuse run``, local blob store): a 20 MB
-input over OTLP/HTTP, OTLP/gRPC and ``/api/public/ingestion`` is accepted, kept in the blob
-store (the row holds a reference and a preview) and returned exactly by every read endpoint;
-deleting the trace deletes its blobs (docs/architecture.md "Oversized fields")."""
+input over OTLP/HTTP, OTLP/gRPC and ``/api/public/ingestion``, and a large GenAI log record,
+are accepted, kept in the blob store (the row holds a reference and a preview) and returned
+exactly by every read endpoint; deleting the trace deletes its blobs (docs/architecture.md
+"Oversized fields")."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
 
 import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
 from storage.blobs.claim_check import trace_prefix
+from tests.ingest.mapping.logs import make_log, make_logs_request
 from tests.support.oversized import (
     TWENTY_MB,
     assert_reads_return,
@@ -96,3 +100,32 @@ def test_twenty_mb_input_through_the_ingestion_api(service: Service) -> None:
     assert sha(found["input"]) == sha(value)
     assert found["metadata"]["note"] == "small"
     assert sha(found["metadata"]["doc"]) == sha(value[:400_000])
+
+
+def test_large_genai_log_content_is_offloaded_and_meets_its_span(service: Service) -> None:
+    """A GenAI log record carrying a 3 MB message (OTLP logs over HTTP) goes through the
+    same claim check; the span it names returns the full content."""
+    trace_id, span_id = os.urandom(16), os.urandom(8)
+    question = payload(3 * 1024 * 1024)
+    request = make_logs_request(
+        make_log(
+            "gen_ai.user.message",
+            body={"content": question},
+            attributes={"gen_ai.system": "openai"},
+            trace_id=trace_id,
+            span_id=span_id,
+        )
+    )
+    logged = service.client.post(
+        "/v1/logs",
+        content=request.SerializeToString(),
+        headers={"Authorization": service.authorization, "Content-Type": "application/x-protobuf"},
+        timeout=120,
+    )
+    assert logged.status_code == 200, logged.text
+    assert not ExportLogsServiceResponse.FromString(logged.content).HasField("partial_success")
+    chat = span(trace_id, "chat gpt-4o")
+    chat.span_id = span_id
+    assert export(service, chat).status_code == 200
+    found = wait_observation(service, span_id.hex())
+    assert json.dumps(found["input"]).count(question) == 1, str(found["input"])[:300]
