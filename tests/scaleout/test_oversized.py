@@ -1,7 +1,8 @@
 """Oversized fields through Kafka (scale-out: tansu, ``otelfuse receiver``, ``otelfuse
 processor --query``) with the blobs in a real S3 server (SeaweedFS): a 20 MB input round-trips
-exactly; with S3 stopped the export answers 503 (gRPC: UNAVAILABLE) and nothing is stored;
-once S3 is back the resend is stored once (docs/architecture.md "Oversized fields")."""
+exactly and deleting its trace deletes its blob; with S3 stopped the export answers 503 (gRPC:
+UNAVAILABLE) and nothing is stored; once S3 is back the resend is stored once
+(docs/architecture.md "Oversized fields")."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
+from storage.blobs.claim_check import trace_prefix
 from tests.scaleout.conftest import Stack, start_stack, stop_stack
 from tests.support.oversized import (
     TWENTY_MB,
@@ -77,15 +79,20 @@ def test_twenty_mb_input_round_trips_through_kafka_and_s3(s3_stack: S3Stack) -> 
     response = export(stack.receiver, big, span(trace_id, "small", "hello"))
     assert response.status_code == 200, response.text
     assert_reads_return(stack.processor, trace_id.hex(), big.span_id.hex(), value)
-    names = [
-        o.object_name
-        for o in s3_stack.s3.client().list_objects(
-            stack.env["OTELFUSE_S3_BUCKET"],
-            prefix=f"{stack.receiver.project_id}/fields/",
-            recursive=True,
-        )
-    ]
-    assert any(name.endswith(sha(value)) for name in names), names
+    bucket = stack.env["OTELFUSE_S3_BUCKET"]
+    prefix = trace_prefix(stack.receiver.project_id, trace_id.hex())
+
+    def stored() -> list[str]:
+        found = s3_stack.s3.client().list_objects(bucket, prefix=prefix, recursive=True)
+        return [str(o.object_name) for o in found]
+
+    assert stored() == [prefix + sha(value)]
+    deleted = stack.processor.client.delete(
+        f"/api/public/traces/{trace_id.hex()}",
+        headers={"Authorization": stack.processor.authorization},
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert stored() == []
 
 
 def test_s3_down_answers_retryable_and_stores_nothing_until_the_resend(
