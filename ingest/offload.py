@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ingest.sinks import RecordSink
+from ingest.telemetry import RECEIVER_METRICS
 from storage.blobs.claim_check import offload_records
 from storage.blobs.config import OffloadConfig
 from storage.blobs.store import BlobStore
@@ -56,5 +57,8 @@ class OffloadingSink:
                 UNAVAILABLE), or what the inner sink raises.
             PermanentError: the blob store refused a write, or what the inner sink raises.
         """
-        await offload_records(records, self.store, self.config, self.max_record_bytes)
+        fields, size = await offload_records(
+            records, self.store, self.config, self.max_record_bytes
+        )
+        RECEIVER_METRICS.offloaded(fields, size)
         return await self.inner.submit(records)

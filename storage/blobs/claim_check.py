@@ -153,9 +153,9 @@ async def offload_records(
     store: BlobStore,
     config: OffloadConfig,
     max_record_bytes: int,
-) -> int:
+) -> tuple[int, int]:
     """Replace the oversized fields of ``records`` (in place) by references, after writing
-    their values to ``store``; returns the number of fields offloaded.
+    their values to ``store``; returns the number of fields offloaded and their bytes.
 
     Every blob is written before this returns, so a reference is never handed on for a blob
     that was not stored. ``max_record_bytes``: after the per-field threshold, the largest
@@ -166,7 +166,7 @@ async def offload_records(
             published (the client resends; what was written is overwritten with the same bytes).
     """
     uploads: dict[str, tuple[str, bytes]] = {}  # full key -> (project id, data)
-    count = 0
+    count = size = 0
     for record in records:
         slots = _slots(record)
         if not slots:
@@ -186,11 +186,12 @@ async def offload_records(
             uploads[f"{record.project_id}/{key}"] = (record.project_id, data)
             slot.replace(reference)
             count += 1
+            size += len(data)
     if uploads:
         await asyncio.gather(
             *(store.put(key, data, CONTENT_TYPE) for key, (_, data) in uploads.items())
         )
-    return count
+    return count, size
 
 
 def _decode(text: str) -> Any:

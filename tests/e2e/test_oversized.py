@@ -47,6 +47,14 @@ def test_twenty_mb_input_over_http_round_trips_and_deletion_removes_the_blob(
     assert_reads_return(service, trace_id.hex(), big.span_id.hex(), value)
     blobs = _blob_files(service, trace_id.hex())
     assert [p.name for p in blobs] == [sha(value)]
+    metrics = service.client.get("/metrics").text
+    assert "otelfuse_receiver_offloaded_fields_total" in metrics
+    offloaded = [
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("otelfuse_receiver_offloaded_bytes_total")
+    ]
+    assert offloaded and offloaded[0] >= TWENTY_MB
     deleted = service.client.delete(
         f"/api/public/traces/{trace_id.hex()}", headers={"Authorization": service.authorization}
     )

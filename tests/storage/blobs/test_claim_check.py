@@ -40,7 +40,10 @@ def test_oversized_fields_round_trip(tmp_path: Path) -> None:
     record.trace.input = big_input
 
     async def body() -> None:
-        assert await offload_records([record], store, CONFIG, 1_000_000) == 3
+        assert await offload_records([record], store, CONFIG, 1_000_000) == (
+            3,
+            2 * len(big_input.encode()) + len(big_meta),
+        )
         ref = parse_reference(record.input)
         assert ref is not None and ref.size == len(big_input.encode())
         assert ref.sha256 == hashlib.sha256(big_input.encode()).hexdigest()
@@ -83,7 +86,7 @@ def test_record_larger_than_the_limit_in_total_is_shrunk(tmp_path: Path) -> None
     assert record.ByteSize() > 200_000
 
     async def body() -> None:
-        count = await offload_records([record], store, CONFIG, 100_000)
+        count, _ = await offload_records([record], store, CONFIG, 100_000)
         assert 0 < count < 20
         assert record.ByteSize() <= 100_000
         shaped = {"metadata": metadata_json(record.metadata)}
