@@ -228,18 +228,24 @@ class FieldResolver:
         if not found:
             return 0
         spent = 0
-        wanted: list[tuple[Any, Any, Reference]] = []
-        for place in found:
-            size = place[2].size
-            if wanted and spent + size > self.config.resolve_max_bytes:
+        wanted: dict[str, tuple[Reference, list[tuple[Any, Any]]]] = {}  # key -> places
+        for container, name, ref in found:
+            if ref.key in wanted:  # the same value twice (a root span and its trace): one read
+                wanted[ref.key][1].append((container, name))
                 continue
-            wanted.append(place)
-            spent += size
-        texts = await asyncio.gather(*(self._fetch(project_id, ref) for _, _, ref in wanted))
+            if wanted and spent + ref.size > self.config.resolve_max_bytes:
+                continue
+            wanted[ref.key] = (ref, [(container, name)])
+            spent += ref.size
+        refs = [ref for ref, _ in wanted.values()]
+        texts = await asyncio.gather(*(self._fetch(project_id, ref) for ref in refs))
         resolved = 0
-        for (container, name, _), text in zip(wanted, texts, strict=True):
-            if text is not None:
-                container[name] = _decode(text) if parse_json else text
+        for (_, places), text in zip(wanted.values(), texts, strict=True):
+            if text is None:
+                continue
+            value = _decode(text) if parse_json else text
+            for container, name in places:
+                container[name] = value
                 resolved += 1
         return resolved
 

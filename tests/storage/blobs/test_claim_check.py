@@ -111,8 +111,9 @@ def test_resolve_budget_leaves_the_rest_as_references(tmp_path: Path) -> None:
         small = FieldResolver(
             store, OffloadConfig(offload_bytes=16 * 1024, resolve_max_bytes=50_000)
         )
-        assert await small.resolve("p", shaped) == 1
-        assert shaped[0]["input"] == "z" * 30_000
+        # the same value twice (records 0 and 2) is read once and counted once
+        assert await small.resolve("p", shaped) == 2
+        assert shaped[0]["input"] == shaped[2]["input"] == "z" * 30_000
         assert parse_reference(shaped[1]["input"]) is not None
         await store.close()
 
