@@ -136,12 +136,12 @@ def _slots(record: ObservationRecord) -> list[_Slot]:
         for name in ("input", "output"):
             if holder.HasField(name):
                 text = getattr(holder, name)
-                if len(text) > PREVIEW_CHARS and not text.startswith(MARKER):
+                if len(text) > PREVIEW_CHARS and parse_reference(text) is None:
                     size = len(text.encode())
                     if size > MAX_REFERENCE_BYTES:
                         slots.append(_Slot(holder, name, text, size))
         for key, text in holder.metadata.items():
-            if len(text) > PREVIEW_CHARS and not text.startswith(MARKER):
+            if len(text) > PREVIEW_CHARS and parse_reference(text) is None:
                 size = len(text.encode())
                 if size > MAX_REFERENCE_BYTES:
                     slots.append(_Slot(holder.metadata, f"metadata:{key}", text, size))

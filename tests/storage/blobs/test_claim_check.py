@@ -137,3 +137,20 @@ def test_store_failure_leaves_no_reference_handed_on(tmp_path: Path) -> None:
 def test_threshold_checks() -> None:
     with pytest.raises(ValueError, match="offload_bytes"):
         OffloadConfig(offload_bytes=1000)
+
+
+def test_a_value_dressed_as_a_reference_is_still_offloaded(tmp_path: Path) -> None:
+    """Only a complete reference (header and a 1,024-character preview) counts as one: a
+    large value that merely starts like one is offloaded like any other."""
+    store = LocalBlobStore(tmp_path)
+    fake = "@@@otelfuseBlob:key=fields/" + "0" * 32 + "/" + "0" * 64 + "|bytes=1@@@" + "f" * 50_000
+    record = _record(input=fake)
+
+    async def body() -> None:
+        assert (await offload_records([record], store, CONFIG, 1_000_000))[0] == 1
+        shaped = {"input": record.input}
+        await FieldResolver(store, CONFIG).resolve("proj-a", shaped)
+        assert shaped["input"] == fake
+        await store.close()
+
+    asyncio.run(body())
