@@ -96,15 +96,19 @@ def parse_reference(value: object) -> Reference | None:
     return Reference(found.group(1), found.group(2), int(found.group(3)))
 
 
+def _trace_folder(trace_id: str) -> str:
+    """``fields/<h>/``: the folder of a trace's offloaded fields, relative to the project."""
+    return f"fields/{hashlib.sha256(trace_id.encode()).hexdigest()[:32]}/"
+
+
 def trace_prefix(project_id: str, trace_id: str) -> str:
     """The blob key prefix (with trailing ``/``) holding every offloaded field of a trace."""
-    return f"{project_id}/fields/{hashlib.sha256(trace_id.encode()).hexdigest()[:32]}/"
+    return f"{project_id}/{_trace_folder(trace_id)}"
 
 
 def _reference(trace_id: str, data: bytes, text: str) -> tuple[str, str]:
     """``(key relative to the project, reference string)`` of one value."""
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"fields/{hashlib.sha256(trace_id.encode()).hexdigest()[:32]}/{digest}"
+    key = _trace_folder(trace_id) + hashlib.sha256(data).hexdigest()
     return key, f"{MARKER}key={key}|bytes={len(data)}@@@{text[:PREVIEW_CHARS]}"
 
 
@@ -120,7 +124,7 @@ class _Slot:
         self.size = size
 
     def replace(self, value: str) -> None:
-        if isinstance(self.name, str) and self.name.startswith("metadata:"):
+        if self.name.startswith("metadata:"):
             self.container[self.name.removeprefix("metadata:")] = value
         else:
             setattr(self.container, self.name, value)
