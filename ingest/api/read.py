@@ -14,6 +14,7 @@ from ingest.api.scores import ScoreReads
 from ingest.api.sessions import Sessions
 from ingest.api.traces import Traces
 from storage.auth import KeyStore
+from storage.blobs.claim_check import FieldResolver
 from storage.postgres.runtime import PostgresRuntime
 from storage.query.repository import Repository
 from storage.query.scores.repository import ScoreRepository
@@ -27,15 +28,20 @@ def read_routes(
     *,
     max_request_bytes: int,
     postgres: PostgresRuntime | None = None,
+    fields: FieldResolver | None = None,
 ) -> list[BaseRoute]:
     """Projects, traces, observations, sessions, metrics and score reads over ClickHouse
     (``repo``), plus ``/api/public/models`` and ``/api/public/v2/prompts`` with ``postgres``
     (deleting a trace then also removes its media links). ``max_request_bytes`` bounds the
-    bodies these routes read (``DELETE /traces``, models, prompts)."""
+    bodies these routes read (``DELETE /traces``, models, prompts). With ``fields``, trace and
+    observation reads return offloaded fields in full and deleting a trace deletes its
+    offloaded fields (``storage.blobs.claim_check``)."""
     routes: list[BaseRoute] = [
         *projects.routes(keys),
-        *Traces(repo, keys, max_request_bytes, postgres.media if postgres else None).routes(),
-        *Observations(repo, keys).routes(),
+        *Traces(
+            repo, keys, max_request_bytes, postgres.media if postgres else None, fields=fields
+        ).routes(),
+        *Observations(repo, keys, fields=fields).routes(),
         *Sessions(repo, keys).routes(),
         *Metrics(repo, keys).routes(),
         *ScoreReads(ScoreRepository(repo.client, repo.database), keys).routes(),

@@ -13,6 +13,7 @@ from ingest.errors import HTTPError
 from ingest.http.auth import authenticate
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore, Project
+from storage.blobs.claim_check import FieldResolver
 from storage.query.params import PageRequest, parse_page
 from storage.query.repository import Page, Repository, Row
 from storage.query.values import QueryParams
@@ -24,11 +25,27 @@ T = TypeVar("T")
 
 
 class ReadResource:
-    """Routes reading ``repo`` for the project of the caller's key (``keys``)."""
+    """Routes reading ``repo`` for the project of the caller's key (``keys``); with
+    ``fields``, offloaded fields in their responses are resolved (``resolve``)."""
 
-    def __init__(self, repo: Repository, keys: KeyStore) -> None:
+    def __init__(
+        self, repo: Repository, keys: KeyStore, *, fields: FieldResolver | None = None
+    ) -> None:
         self.repo = repo
         self.keys = keys
+        self.fields = fields
+
+    async def resolve(self, project: Project, response: Any, *, parse_json: bool = True) -> Any:
+        """``response`` with its offloaded fields replaced by their values (in place), when
+        this resource has a resolver (``storage.blobs.claim_check.FieldResolver``);
+        ``parse_json`` as there.
+
+        Raises:
+            RetryableError: the blob store is unavailable (503).
+        """
+        if self.fields is not None:
+            await self.fields.resolve(project.id, response, parse_json=parse_json)
+        return response
 
     async def project(self, request: Request) -> Project:
         """The caller's project.
@@ -57,6 +74,7 @@ class ReadResource:
         flt = parse_filter(request.query_params)
         result = await run_in_threadpool(read, self.repo, project.id, flt, page)
         data = [shape(row) for row in result.rows]
+        await self.resolve(project, data)
         return JSONResponse({"data": data, "meta": page.meta(result.total)})
 
     async def one(
@@ -78,4 +96,4 @@ class ReadResource:
         found = await run_in_threadpool(read, self.repo, project.id, item_id)
         if found is None:
             raise HTTPError(404, f"{noun} {item_id} not found within authorized project")
-        return JSONResponse(shape(found))
+        return JSONResponse(await self.resolve(project, shape(found)))

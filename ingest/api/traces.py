@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +37,7 @@ from ingest.http.openapi import (
 )
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
+from storage.blobs.claim_check import FieldResolver, trace_prefix
 from storage.postgres.media import MediaRepository
 from storage.query import deletion, schemas, traces
 from storage.query.filter_columns import TRACE_FILTERS
@@ -125,7 +128,8 @@ class Traces(ReadResource):
     """The trace routes over ``repo``; a ``DELETE`` body is read up to ``max_request_bytes``
     or ``MAX_DELETE_BODY_BYTES``, whichever is smaller. With ``media`` (PostgreSQL), deleting
     a trace also removes its media links, after its rows (a failure in between is repaired
-    by the client's retry, both steps being idempotent)."""
+    by the client's retry, both steps being idempotent); with ``fields``, also its offloaded
+    fields (``storage.blobs.claim_check.trace_prefix``), last."""
 
     def __init__(
         self,
@@ -133,8 +137,10 @@ class Traces(ReadResource):
         keys: KeyStore,
         max_request_bytes: int,
         media: MediaRepository | None = None,
+        *,
+        fields: FieldResolver | None = None,
     ) -> None:
-        super().__init__(repo, keys)
+        super().__init__(repo, keys, fields=fields)
         self.limit = min(max_request_bytes, MAX_DELETE_BODY_BYTES)
         self.media = media
 
@@ -162,8 +168,7 @@ class Traces(ReadResource):
         project = await self.project(request)
         trace_id = request.path_params["trace_id"]
         await run_in_threadpool(deletion.delete_traces, self.repo, project.id, [trace_id])
-        if self.media is not None:
-            await self.media.unlink_traces(project.id, [trace_id])
+        await self._unlink(project.id, [trace_id])
         return JSONResponse({"message": "Trace deleted successfully"})
 
     async def delete_many(self, request: Request) -> Response:
@@ -171,6 +176,13 @@ class Traces(ReadResource):
         project = await self.project(request)
         trace_ids = deletion.parse_trace_ids(await read_body(request, self.limit))
         await run_in_threadpool(deletion.delete_traces, self.repo, project.id, trace_ids)
-        if self.media is not None:
-            await self.media.unlink_traces(project.id, trace_ids)
+        await self._unlink(project.id, trace_ids)
         return JSONResponse({"message": "Traces deleted successfully"})
+
+    async def _unlink(self, project_id: str, trace_ids: Sequence[str]) -> None:
+        """Remove the media links and offloaded fields of deleted traces."""
+        if self.media is not None:
+            await self.media.unlink_traces(project_id, trace_ids)
+        if self.fields is not None:
+            for trace_id in trace_ids:
+                await self.fields.store.delete_prefix(trace_prefix(project_id, trace_id))

@@ -34,7 +34,7 @@ from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.app.clickhouse import Storage
-from ingest.app.media import media_routes
+from ingest.app.media import field_resolver, media_routes, offloading, open_blobs
 from ingest.app.metadata import open_metadata
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
@@ -76,17 +76,25 @@ class AllInOne(StackedService):
         RECEIVER_METRICS.watch_queue(lambda: pipeline.queued_records, pipeline.capacity)
 
         score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
-        export = TraceExport(pipeline, keys, score_sink)
+        blobs = await open_blobs(s, stack, create=True)
+        sink = offloading(s, pipeline, blobs)
+        export = TraceExport(sink, keys, score_sink)
         logs = LogsExport(export, score_sink)
         await start_grpc(s, stack, export, logs)
         limit = s.server.max_request_bytes
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
             *OTLPHTTPLogsReceiver(logs, limit).routes(),
-            *read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres),
+            *read_routes(
+                storage.repository,
+                keys,
+                max_request_bytes=limit,
+                postgres=postgres,
+                fields=field_resolver(s, blobs),
+            ),
             *ScoreWrites(score_sink, keys, limit).routes(),
-            *Ingestion(pipeline, score_sink, keys, limit).routes(),
-            *await media_routes(s, stack, keys, postgres, create=True),
+            *Ingestion(sink, score_sink, keys, limit).routes(),
+            *media_routes(s, blobs, keys, postgres),
         ]
         await start_http(s, stack, routes, storage.health)
         log.info(

@@ -1,5 +1,7 @@
-"""The blob store and the media routes of a role: opened only where PostgreSQL holds the media
-records (``PostgresRuntime``); without it no media route is mounted (404, as before).
+"""The blob store and the media routes of a role. Every role that receives or reads
+observations opens the store (oversized fields, ``ingest.offload``); the media routes are
+mounted only where PostgreSQL holds the media records (``PostgresRuntime``); without it no
+media route is mounted (404, as before).
 
 The all-in-one process creates the bucket (or folder) at start, as it applies migrations; the
 scale-out roles leave that to ``otelfuse migrate``. The local store's URL signing key comes
@@ -21,13 +23,16 @@ from starlette.routing import BaseRoute
 from ingest.api.media import Media
 from ingest.api.media_tokens import MediaTokens
 from ingest.app.settings import Settings
+from ingest.offload import OffloadingSink
+from ingest.sinks import RecordSink
 from storage.auth import KeyStore
 from storage.blobs import BlobStore, open_blob_store
+from storage.blobs.claim_check import FieldResolver
 
 if TYPE_CHECKING:
     from storage.postgres import PostgresRuntime
 
-__all__ = ["media_routes", "open_blobs", "signing_key"]
+__all__ = ["field_resolver", "media_routes", "offloading", "open_blobs", "signing_key"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,16 @@ async def open_blobs(
     return store
 
 
+def offloading(settings: Settings, sink: RecordSink, store: BlobStore) -> OffloadingSink:
+    """``sink`` behind the claim check (``ingest.offload``) over ``store``."""
+    return OffloadingSink(sink, store, settings.blobs.offload, settings.publisher.max_message_bytes)
+
+
+def field_resolver(settings: Settings, store: BlobStore) -> FieldResolver:
+    """What the read routes resolve offloaded fields with."""
+    return FieldResolver(store, settings.blobs.offload)
+
+
 def signing_key(settings: Settings) -> bytes:
     """The local store's URL signing key: the setting, else ``<data_dir>/media-signing.key``
     (created with 32 random bytes, mode 0600, on first use)."""
@@ -61,17 +76,12 @@ def signing_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-async def media_routes(
-    settings: Settings,
-    stack: contextlib.AsyncExitStack,
-    keys: KeyStore,
-    postgres: PostgresRuntime | None,
-    *,
-    create: bool = False,
+def media_routes(
+    settings: Settings, store: BlobStore, keys: KeyStore, postgres: PostgresRuntime | None
 ) -> list[BaseRoute]:
-    """The media routes (``ingest.api.media``) when ``postgres`` is open, else none."""
+    """The media routes (``ingest.api.media``) over the role's blob store (``open_blobs``)
+    when ``postgres`` is open, else none."""
     if postgres is None:
         return []
-    store = await open_blobs(settings, stack, create=create)
     tokens = MediaTokens(signing_key(settings))
     return Media(postgres.media, store, keys, settings.media, tokens).routes()

@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import logging
 
+from starlette.routing import BaseRoute
+
 from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
+from ingest.app.media import field_resolver, media_routes, open_blobs
 from ingest.app.metadata import open_role_metadata
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_http
@@ -63,12 +66,18 @@ class Processor(StackedService):
         )
         self._run = run = asyncio.create_task(consumer.run(), name="otelfuse-consumer")
         stack.push_async_callback(_finish, consumer, run)
-        routes = []
+        routes: list[BaseRoute] = []
         if self.serve_query:
             limit = s.server.max_request_bytes
+            blobs = await open_blobs(s, stack, create=False)
             routes = read_routes(
-                storage.repository, keys, max_request_bytes=limit, postgres=postgres
+                storage.repository,
+                keys,
+                max_request_bytes=limit,
+                postgres=postgres,
+                fields=field_resolver(s, blobs),
             )
+            routes += media_routes(s, blobs, keys, postgres)
         await start_http(s, stack, routes, self._health)
         log.info(
             "otelfuse processor ready: Kafka %s topics %s, %s group %s; HTTP http://%s%s",

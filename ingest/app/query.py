@@ -8,7 +8,7 @@ import logging
 
 from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
-from ingest.app.media import media_routes
+from ingest.app.media import field_resolver, media_routes, open_blobs
 from ingest.app.metadata import open_role_metadata
 from ingest.app.servers import start_http
 from ingest.app.service import StackedService
@@ -39,7 +39,11 @@ class Query(StackedService):
         storage = await Storage.open(s, migrate=False)
         stack.push_async_callback(storage.close)
         limit = s.server.max_request_bytes
-        routes = read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres)
-        routes += await media_routes(s, stack, keys, postgres)
+        blobs = await open_blobs(s, stack, create=False)
+        fields = field_resolver(s, blobs)
+        routes = read_routes(
+            storage.repository, keys, max_request_bytes=limit, postgres=postgres, fields=fields
+        )
+        routes += media_routes(s, blobs, keys, postgres)
         await start_http(s, stack, routes, storage.health)
         log.info("otelfuse query API ready: http://%s", s.server.http_address)

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
-from ingest.app.media import media_routes
+from ingest.app.media import media_routes, offloading, open_blobs
 from ingest.app.metadata import open_role_metadata
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
@@ -52,7 +52,15 @@ class Receiver(StackedService):
         keys = postgres.keys
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
-        export = TraceExport(self.publisher, keys, self.publisher)
+        blobs = await open_blobs(s, stack, create=False)
+        if blobs.kind == "local":
+            log.info(
+                "oversized fields and media go to the local folder %s/blobs: the query role "
+                "reads them only if it shares that folder (set OTELFUSE_BLOB_BACKEND=s3)",
+                s.data_dir,
+            )
+        sink = offloading(s, self.publisher, blobs)
+        export = TraceExport(sink, keys, self.publisher)
         logs = LogsExport(export, self.publisher)
         await start_grpc(s, stack, export, logs)
         publisher, limit = self.publisher, s.server.max_request_bytes
@@ -60,8 +68,8 @@ class Receiver(StackedService):
             *OTLPHTTPReceiver(export, limit).routes(),
             *OTLPHTTPLogsReceiver(logs, limit).routes(),
             *ScoreWrites(publisher, keys, limit).routes(),
-            *Ingestion(publisher, publisher, keys, limit).routes(),
-            *await media_routes(s, stack, keys, postgres),
+            *Ingestion(sink, publisher, keys, limit).routes(),
+            *media_routes(s, blobs, keys, postgres),
         ]
         await start_http(s, stack, routes, self._health)
         log.info(

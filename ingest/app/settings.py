@@ -210,6 +210,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("s3_secret_key", ("blobs.s3.secret_key",)),
     Variable("s3_force_path_style", ("blobs.s3.force_path_style",)),
     Variable("s3_max_concurrency", ("blobs.s3.max_concurrency",)),
+    Variable("blob_offload_bytes", ("blobs.offload.offload_bytes",)),
+    Variable("blob_resolve_max_bytes", ("blobs.offload.resolve_max_bytes",)),
     Variable("media_max_content_length", ("media.max_content_length",)),
     Variable("media_download_url_expiry_s", ("media.download_url_expiry_s",)),
     Variable("media_signing_key", ("media.signing_key",)),

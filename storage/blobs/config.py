@@ -13,7 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["BACKENDS", "BlobConfig", "S3Config"]
+__all__ = [
+    "BACKENDS",
+    "MAX_REFERENCE_BYTES",
+    "PREVIEW_CHARS",
+    "BlobConfig",
+    "OffloadConfig",
+    "S3Config",
+]
+
+PREVIEW_CHARS = 1024
+"""Characters of an offloaded value kept after its reference (listings, filters;
+``storage.blobs.claim_check``)."""
+
+MAX_REFERENCE_BYTES = PREVIEW_CHARS * 4 + 160
+"""Largest reference string with its preview, in UTF-8 bytes (4-byte characters)."""
+
+_MIN_OFFLOAD_BYTES = 2 * MAX_REFERENCE_BYTES
+"""Smallest offload threshold: a reference must be much shorter than what it replaces."""
+
 
 BACKENDS = ("local", "s3")
 """``local``: files under ``OTELFUSE_DATA_DIR/blobs`` (all-in-one default); ``s3``: a bucket."""
@@ -81,6 +99,29 @@ class S3Config:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OffloadConfig:
+    """When fields are offloaded and how much a read resolves.
+
+    Raises:
+        ValueError: ``offload_bytes`` below 8512 (twice the largest reference) or
+            ``resolve_max_bytes`` not positive.
+    """
+
+    offload_bytes: int = 256 * 1024
+    """A field longer than this (UTF-8 bytes) goes to the blob store
+    (``OTELFUSE_BLOB_OFFLOAD_BYTES``; docs/architecture.md explains the default)."""
+    resolve_max_bytes: int = 64 * 1024 * 1024
+    """Bytes of offloaded values one read response resolves at most
+    (``OTELFUSE_BLOB_RESOLVE_MAX_BYTES``); the first reference of a response always is."""
+
+    def __post_init__(self) -> None:
+        if self.offload_bytes < _MIN_OFFLOAD_BYTES:
+            raise ValueError(f"offload_bytes must be at least {_MIN_OFFLOAD_BYTES}")
+        if self.resolve_max_bytes < 1:
+            raise ValueError("resolve_max_bytes must be positive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlobConfig:
     """Which blob store a role uses.
 
@@ -92,6 +133,8 @@ class BlobConfig:
     """``local`` or ``s3`` (``BACKENDS``)."""
     s3: S3Config = field(default_factory=S3Config)
     """The bucket, when ``backend`` is ``s3``."""
+    offload: OffloadConfig = field(default_factory=OffloadConfig)
+    """Oversized observation fields (``storage.blobs.claim_check``)."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

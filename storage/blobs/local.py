@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterable, Callable, Iterator
 from datetime import timedelta
@@ -28,7 +29,7 @@ from typing import IO, TypeVar
 
 from storage.blobs.store import BlobInfo, BlobNotFound, check_key
 from storage.blobs.telemetry import BLOB_METRICS
-from storage.errors import RetryableError
+from storage.errors import BadRequest, RetryableError
 
 __all__ = ["LocalBlobStore"]
 
@@ -151,6 +152,14 @@ class LocalBlobStore:
         with BLOB_METRICS.measure(_KIND, "delete"), _disk_errors("deleting", key):
             await self._run(functools.partial(self.path(key).unlink, missing_ok=True))
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove the folder ``prefix`` (ends with ``/``) and the files in it."""
+        if not prefix.endswith("/"):
+            raise BadRequest("a blob prefix ends with /")
+        folder = self.path(prefix.rstrip("/"))
+        with BLOB_METRICS.measure(_KIND, "delete"), _disk_errors("deleting", prefix):
+            return await self._run(_remove_tree, folder)
+
     async def presign_put(self, key: str, content_type: str, expires: timedelta) -> str | None:
         """None: uploads go through otelfuse (``ingest.api.media``)."""
         return None
@@ -167,6 +176,14 @@ class LocalBlobStore:
     async def close(self) -> None:
         """Stop the worker threads (safe twice)."""
         self._pool.shutdown(wait=True)
+
+
+def _remove_tree(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    count = sum(1 for path in folder.rglob("*") if path.is_file())
+    shutil.rmtree(folder)
+    return count
 
 
 def _make_dirs(parent: Path, root: Path) -> None:

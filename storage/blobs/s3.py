@@ -41,12 +41,13 @@ from minio.credentials.providers import (
     EnvMinioProvider,
     IamAwsProvider,
 )
+from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from storage.blobs.config import S3Config
 from storage.blobs.store import BlobInfo, BlobNotFound, check_key
 from storage.blobs.telemetry import BLOB_METRICS
-from storage.errors import PermanentError, RetryableError
+from storage.errors import BadRequest, PermanentError, RetryableError
 
 __all__ = ["S3BlobStore"]
 
@@ -190,6 +191,22 @@ class S3BlobStore:
         name = self.object_name(key)
         with BLOB_METRICS.measure(_KIND, "delete"), _s3_errors("delete", name):
             await self._run(self.client.remove_object, self.bucket, name)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object under ``prefix`` (ends with ``/``): listed, then deleted in
+        batches (``DeleteObjects``)."""
+        if not prefix.endswith("/"):
+            raise BadRequest("a blob prefix ends with /")
+        name = self.object_name(prefix.rstrip("/")) + "/"
+        with BLOB_METRICS.measure(_KIND, "delete"), _s3_errors("delete", name):
+            return await self._run(self._remove_prefix, name)
+
+    def _remove_prefix(self, name: str) -> int:
+        objects = self.client.list_objects(self.bucket, prefix=name, recursive=True)
+        names = [DeleteObject(o.object_name) for o in objects if o.object_name]
+        for error in self.client.remove_objects(self.bucket, names):
+            raise PermanentError(f"S3 delete {error.name}: {error.code} {error.message}")
+        return len(names)
 
     async def presign_put(self, key: str, content_type: str, expires: timedelta) -> str | None:
         """A presigned ``PUT`` URL of the object."""

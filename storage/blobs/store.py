@@ -76,6 +76,11 @@ class BlobStore(Protocol):
         """Remove the blob (nothing happens when there is none)."""
         ...
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob whose key starts with ``prefix`` (a folder: ends with ``/``);
+        returns how many were removed."""
+        ...
+
     async def presign_put(self, key: str, content_type: str, expires: timedelta) -> str | None:
         """A URL a client may PUT the blob to until ``expires`` from now, or None when the store
         has no such URLs (the local store: otelfuse serves the upload itself)."""

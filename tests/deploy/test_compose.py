@@ -228,6 +228,8 @@ def check_stack(stack: dict[str, Any]) -> None:
     assert condition("processor", "kafka-init") == "service_completed_successfully"
     assert condition("query", "migrate") == "service_completed_successfully"
     assert condition("receiver", "kafka-init") == "service_completed_successfully"
+    assert condition("receiver", "migrate") == "service_completed_successfully"
+    assert condition("migrate", "minio-init") == "service_completed_successfully"
     assert condition("kafka-init", "kafka") == "service_healthy"
 
     for role in ROLES:
@@ -246,6 +248,7 @@ def check_stack(stack: dict[str, Any]) -> None:
         # the roles do not start without PostgreSQL; media blobs are shared through MinIO
         assert require_postgres_url(settings, role).startswith("postgresql://")
         assert settings.blobs.backend == "s3"
+        assert settings.blobs.s3.endpoint == "http://minio:9000"
         assert settings.blobs.s3.access_key and settings.blobs.s3.secret_key
         if role != "migrate":
             health = " ".join(service["healthcheck"]["test"])

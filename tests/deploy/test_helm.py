@@ -173,9 +173,11 @@ def test_migrate_job_is_a_pre_install_and_pre_upgrade_hook(defaults: list[Manife
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.stem)
 def test_pods_are_locked_down(values_file: Path) -> None:
-    docs = render(yaml.safe_load(values_file.read_text()))
+    values = yaml.safe_load(values_file.read_text())
+    docs = render(values)
     specs = list(pod_specs(docs))
-    assert len(specs) == 4  # receiver, processor, query, migrate
+    minio = values.get("minio", {}).get("enabled", False)
+    assert len(specs) == 4 + minio  # receiver, processor, query, migrate (+ MinIO)
     for name, spec in specs:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True, name
@@ -191,7 +193,8 @@ def test_pods_are_locked_down(values_file: Path) -> None:
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
         # The only writable paths: /tmp and the data dir, both emptyDir.
         mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-        assert set(mounts) == {"/tmp", "/var/lib/otelfuse"}, name
+        data_dir = "/data" if name.endswith("-minio") else "/var/lib/otelfuse"
+        assert set(mounts) == {"/tmp", data_dir}, name
         volumes = {v["name"]: v for v in spec["volumes"]}
         for volume in mounts.values():
             assert "emptyDir" in volumes[volume], name
@@ -382,6 +385,64 @@ def test_names_fit_63_characters() -> None:
     )
 
 
+def test_s3_settings_reach_the_roles_and_the_migrate_job(production: list[Manifest]) -> None:
+    values = load_values("production-values.yaml")["s3"]
+    config = one(production, "ConfigMap", FULLNAME)["data"]
+    assert config["OTELFUSE_BLOB_BACKEND"] == "s3"
+    assert config["OTELFUSE_S3_ENDPOINT"] == values["endpoint"]
+    assert config["OTELFUSE_S3_REGION"] == values["region"]
+    assert config["OTELFUSE_BLOB_OFFLOAD_BYTES"] == "262144"
+    job_env = {
+        e["name"]: e for e in container(one(production, "Job", f"{FULLNAME}-migrate"))["env"]
+    }
+    assert job_env["OTELFUSE_S3_BUCKET"]["value"] == values["bucket"]
+    assert job_env["OTELFUSE_BLOB_BACKEND"]["value"] == "s3"
+    ref = job_env["OTELFUSE_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"]
+    assert ref["optional"] is True and ref["key"] == "OTELFUSE_S3_SECRET_KEY"
+
+
+def test_s3_keys_go_to_the_secrets_under_the_names_otelfuse_reads() -> None:
+    values = merge(
+        load_values("default-values.yaml"),
+        {"s3": {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s3-secret"}},
+    )
+    docs = render(values)
+    secret = one(docs, "Secret", FULLNAME)["stringData"]
+    hook = one(docs, "Secret", f"{FULLNAME}-migrate")["stringData"]
+    for data in (secret, hook):
+        assert data["OTELFUSE_S3_ACCESS_KEY"] == "AKIAEXAMPLE"
+        assert data["OTELFUSE_S3_SECRET_KEY"] == "s3-secret"
+    config = one(docs, "ConfigMap", FULLNAME)["data"]
+    settings = Settings.load(env={**config, **secret})
+    assert settings.blobs.backend == "s3"
+    assert (settings.blobs.s3.access_key, settings.blobs.s3.secret_key) == (
+        "AKIAEXAMPLE",
+        "s3-secret",
+    )
+    assert "s3-secret" not in str(config)
+
+
+def test_minio_for_trying_it_out() -> None:
+    docs = render(load_values("minio-values.yaml"))
+    service = one(docs, "Service", f"{FULLNAME}-minio")
+    assert service["spec"]["ports"][0]["port"] == 9000
+    minio = container(one(docs, "Deployment", f"{FULLNAME}-minio"))
+    env = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in minio["env"] if "valueFrom" in e
+    }
+    assert env == {
+        "MINIO_ROOT_USER": "OTELFUSE_S3_ACCESS_KEY",
+        "MINIO_ROOT_PASSWORD": "OTELFUSE_S3_SECRET_KEY",
+    }
+    config = one(docs, "ConfigMap", FULLNAME)["data"]
+    secret = one(docs, "Secret", FULLNAME)["stringData"]
+    settings = Settings.load(env={**config, **secret})
+    assert settings.blobs.s3.endpoint == f"http://{FULLNAME}-minio:9000"
+    assert settings.blobs.s3.bucket == "otelfuse"
+    assert settings.blobs.s3.secret_key == "minio-change-me"
+    assert find(render(load_values("default-values.yaml")), "Deployment", f"{FULLNAME}-minio") == []
+
+
 def test_production_scenario_facts(production: list[Manifest]) -> None:
     receiver = one(production, "Deployment", f"{FULLNAME}-receiver")
     c = container(receiver)
@@ -513,6 +574,8 @@ def test_schema_refuses_bad_values(change: dict[str, Any], message: str) -> None
         ),
         ({"prometheusRule": {"enabled": True}}, "needs serviceMonitor.enabled"),
         ({"s3": {"accessKeyId": "AKIA"}}, "without s3.secretAccessKey"),
+        ({"s3": {"bucket": ""}}, "set s3.bucket"),
+        ({"minio": {"enabled": True}}, "minio.rootPassword"),
     ],
 )
 def test_impossible_combinations_fail_the_render(change: dict[str, Any], message: str) -> None:

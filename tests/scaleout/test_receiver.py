@@ -1,6 +1,6 @@
 """The receiver role against a real Kafka-API broker (tansu): records keyed by trace id,
-acknowledged before success, oversize observations refused explicitly, broker outages answered
-with retryable errors."""
+acknowledged before success, oversize fields offloaded to the blob store (oversize scores
+refused explicitly), broker outages answered with retryable errors."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
+from storage.blobs.claim_check import parse_reference
 from storage.records import decode_observation_batch, decode_score_batch
 from tests.support.kafka import Broker, start_broker
 from tests.support.postgres import Postgres, migrate_with_project
@@ -127,15 +128,48 @@ def test_records_reach_kafka_keyed_by_trace(receiver: Service, broker: Broker) -
     assert messages[trace_b.hex().encode()][1] == ["b1"]
 
 
-def test_an_observation_over_the_message_limit_is_refused_in_partial_success(
-    receiver: Service,
+def test_an_observation_over_the_message_limit_is_published_with_a_reference(
+    receiver: Service, broker: Broker
 ) -> None:
+    """The claim check (storage.blobs.claim_check): the input goes to the blob store first,
+    the Kafka record carries its reference and preview, nothing is refused."""
     trace = os.urandom(16)
     response = _export(receiver, _span(trace, "fits"), _span(trace, "huge", MAX_MESSAGE + 1))
     assert response.status_code == 200
     partial = ExportTraceServiceResponse.FromString(response.content).partial_success
-    assert partial.rejected_spans == 1
-    assert f"{MAX_MESSAGE}-byte Kafka message limit" in partial.error_message
+    assert partial.rejected_spans == 0, partial.error_message
+    inputs = _read_inputs(broker.bootstrap, trace.hex().encode())
+    reference = parse_reference(inputs["huge"])
+    assert reference is not None and reference.size == MAX_MESSAGE + 1
+    assert inputs["huge"].endswith("x" * 1024) and len(inputs["huge"]) < 2048
+    blob = receiver.data_dir / "blobs" / PROJECT[0] / reference.key
+    assert blob.read_bytes() == b"x" * (MAX_MESSAGE + 1)
+
+
+def _read_inputs(bootstrap: str, key: bytes) -> dict[str, str]:
+    """Observation name -> input of the records published under ``key``."""
+
+    async def read() -> dict[str, str]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(TOPIC, p) for p in range(4)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            found: dict[str, str] = {}
+            idle = 0
+            while idle < 3:
+                batch = await consumer.getmany(timeout_ms=300)
+                idle = 0 if batch else idle + 1
+                for messages in batch.values():
+                    for m in messages:
+                        if m.key == key:
+                            found |= {r.name: r.input for r in decode_observation_batch(m.value)}
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
 
 
 def _post(svc: Service, path: str, body: object) -> httpx.Response:
@@ -186,7 +220,10 @@ def test_a_score_over_the_message_limit_is_refused_with_its_reason(receiver: Ser
 
 
 def test_ingestion_events_over_the_message_limit_get_413(receiver: Service, broker: Broker) -> None:
+    """A large input is offloaded (storage.blobs.claim_check); only an event whose many small
+    fields cannot be offloaded and still exceed the message is refused."""
     trace = os.urandom(16).hex()
+    many_small = {f"k{i}": "m" * 3000 for i in range(100)}  # each below an offloadable size
     events = [
         _event("trace-create", {"id": trace, "name": "ingested-trace"}),
         _event("span-create", {"id": f"span-{trace}", "traceId": trace, "name": "ingested-span"}),
@@ -195,20 +232,20 @@ def test_ingestion_events_over_the_message_limit_get_413(receiver: Service, brok
             {"id": f"gen-{trace}", "traceId": trace, "input": "x" * (MAX_MESSAGE + 1)},
         ),
         _event("score-create", {"id": f"score-{trace}", "traceId": trace, "name": "s", "value": 1}),
+        _event("span-create", {"id": f"wide-{trace}", "traceId": trace, "metadata": many_small}),
     ]
     response = _post(receiver, "/api/public/ingestion", {"batch": events})
     assert response.status_code == 207
     body = response.json()
-    assert sorted(s["id"] for s in body["successes"]) == sorted(
-        e["id"] for e in (events[0], events[1], events[3])
-    )
+    assert sorted(s["id"] for s in body["successes"]) == sorted(e["id"] for e in events[:4])
     [error] = body["errors"]
-    assert (error["id"], error["status"]) == (events[2]["id"], 413)
+    assert (error["id"], error["status"]) == (events[4]["id"], 413)
     assert f"{MAX_MESSAGE}-byte Kafka message limit" in error["message"]
     observations = [
         n for _, key, names in _read_topic(broker.bootstrap) if key == trace.encode() for n in names
     ]
-    assert sorted(observations) == ["", "ingested-span"]  # the trace record's name is trace.name
+    # the trace record's name is trace.name, the generation has none
+    assert sorted(observations) == ["", "", "ingested-span"]
     scores = [k for _, k, _ in _read_topic(broker.bootstrap, SCORES_TOPIC)]
     assert trace.encode() in scores
 

@@ -51,6 +51,9 @@ class SeaweedFS:
     endpoint: str
     root: Path
     process: subprocess.Popen[bytes]
+    command: list[str]
+    owned: bool = True
+    """``stop`` removes ``root`` (a temporary folder of the tests; not ``make stack``'s)."""
 
     @property
     def log_path(self) -> Path:
@@ -88,8 +91,8 @@ class SeaweedFS:
                     raise RuntimeError(f"SeaweedFS bucket {name}: {exc}\n{self.log()}") from exc
                 time.sleep(0.5)
 
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 15 s), then remove the folder."""
+    def halt(self) -> None:
+        """SIGTERM (SIGKILL after 15 s); the data stays for ``restart``."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -97,11 +100,33 @@ class SeaweedFS:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+
+    def restart(self, timeout: float = 60) -> None:
+        """Start the halted server again on the same ports and data, ready when S3 answers.
+
+        Raises:
+            RuntimeError: as ``start_seaweedfs``.
+        """
+        self.halt()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root
+            )
+        _wait_ready(self, timeout)
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 15 s), then remove the folder when ``owned``."""
+        self.halt()
+        if self.owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+SERVERS = ("master", "volume", "filer", "s3")
+"""The servers of ``weed server -s3``; each has a ``<name>.port`` and a ``<name>.port.grpc``."""
 
 
 def _ports() -> dict[str, int]:
-    names = ("master", "volume", "filer", "s3")
+    names = SERVERS
     ports: dict[str, int] = {}
     for name in names:
         ports[f"{name}.port"] = free_port()
@@ -109,19 +134,29 @@ def _ports() -> dict[str, int]:
     return ports
 
 
-def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
-    """``weed server -s3`` on free loopback ports in a fresh temporary folder, ready once its S3
-    gateway answers a bucket listing.
+def start_seaweedfs(
+    timeout: float = 60,
+    *,
+    root: Path | None = None,
+    ports: dict[str, int] | None = None,
+    detach: bool = False,
+) -> SeaweedFS:
+    """``weed server -s3`` bound to 127.0.0.1, ready once its S3 gateway answers a bucket
+    listing. By default on free ports in a fresh temporary folder (tests); ``make stack``
+    (``deploy/local/stack.py``) passes its own folder (kept across runs) and fixed ``ports``
+    (the keys of ``_ports``), and ``detach`` so the server outlives the script (own session).
 
     Raises:
         RuntimeError: the binary is missing, the process exits, or S3 does not answer within
             ``timeout`` seconds.
     """
-    refuse_in_fast_run("start_seaweedfs")
+    owned = root is None
+    if root is None:
+        refuse_in_fast_run("start_seaweedfs")
+        root = Path(tempfile.mkdtemp(prefix="otelfuse-s3-"))
     binary = weed_binary()
-    root = Path(tempfile.mkdtemp(prefix="otelfuse-s3-"))
-    (root / "data").mkdir()
-    ports = _ports()
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    ports = ports or _ports()
     command = [
         binary,
         "server",
@@ -136,9 +171,19 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
         f"-filer.localSocket={root / 'filer.sock'}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
-    with (root / "weed.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", root, process)
+    with (root / "weed.log").open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=detach
+        )
+    server = SeaweedFS(f"http://127.0.0.1:{ports['s3.port']}", root, process, command, owned)
+    _wait_ready(server, timeout)
+    return server
+
+
+def _wait_ready(server: SeaweedFS, timeout: float) -> None:
+    """Wait until ``server`` answers a bucket listing; stop it and raise when it exits or
+    does not within ``timeout`` seconds."""
+    process = server.process
     deadline = time.monotonic() + timeout
     client = server.client()
     while True:
@@ -148,7 +193,7 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
             raise RuntimeError(f"weed exited with {process.returncode}:\n{log_text}")
         try:
             client.list_buckets()
-            return server
+            return
         except (S3Error, HTTPError, OSError):
             if time.monotonic() > deadline:
                 log_text = server.log()

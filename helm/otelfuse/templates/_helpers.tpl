@@ -151,3 +151,44 @@ Container ports: fixed inside the pod (the bind addresses in the ConfigMap use t
 {{- define "otelfuse.grpcContainerPort" -}}4317{{- end }}
 {{- define "otelfuse.httpContainerPort" -}}4318{{- end }}
 
+
+{{/*
+Non-secret blob store settings (S3, or the chart's MinIO), as a YAML map of OTELFUSE_* names;
+rendered into the ConfigMap and inline into the migrate Job (which creates the bucket).
+*/}}
+{{- define "otelfuse.blobSettings" -}}
+{{- $s := .Values.s3 -}}
+{{- $endpoint := $s.endpoint -}}
+{{- if and .Values.minio.enabled (not $endpoint) -}}
+{{- $endpoint = printf "http://%s:9000" (include "otelfuse.componentName" (dict "root" . "component" "minio")) -}}
+{{- end -}}
+OTELFUSE_BLOB_BACKEND: s3
+OTELFUSE_S3_BUCKET: {{ default "otelfuse" $s.bucket | quote }}
+{{- with $endpoint }}
+OTELFUSE_S3_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- with $s.region }}
+OTELFUSE_S3_REGION: {{ . | quote }}
+{{- end }}
+{{- with $s.prefix }}
+OTELFUSE_S3_PREFIX: {{ . | quote }}
+{{- end }}
+OTELFUSE_S3_FORCE_PATH_STYLE: {{ $s.forcePathStyle | toString | quote }}
+OTELFUSE_S3_MAX_CONCURRENCY: {{ $s.maxConcurrency | int64 | quote }}
+OTELFUSE_BLOB_OFFLOAD_BYTES: {{ $s.offloadBytes | int64 | quote }}
+OTELFUSE_BLOB_RESOLVE_MAX_BYTES: {{ $s.resolveMaxBytes | int64 | quote }}
+{{- end }}
+
+{{/*
+S3 credentials for the Secrets (release and migrate hook): s3.accessKeyId/secretAccessKey, else
+the chart's MinIO root user; nothing when neither (the pods' own credentials are used).
+*/}}
+{{- define "otelfuse.s3Credentials" -}}
+{{- if .Values.s3.accessKeyId }}
+OTELFUSE_S3_ACCESS_KEY: {{ .Values.s3.accessKeyId | quote }}
+OTELFUSE_S3_SECRET_KEY: {{ .Values.s3.secretAccessKey | quote }}
+{{- else if and .Values.minio.enabled (not .Values.s3.endpoint) }}
+OTELFUSE_S3_ACCESS_KEY: {{ .Values.minio.rootUser | quote }}
+OTELFUSE_S3_SECRET_KEY: {{ .Values.minio.rootPassword | quote }}
+{{- end }}
+{{- end }}

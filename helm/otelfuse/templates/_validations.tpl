@@ -7,6 +7,12 @@ NOTES.txt, so `helm template`, `helm install` and `helm upgrade` all fail with t
 {{- if not $v.kafka.bootstrapServers }}
 {{- fail "otelfuse: set kafka.bootstrapServers (host:port of the Kafka brokers)." }}
 {{- end }}
+{{- if and (not $v.s3.bucket) (not $v.minio.enabled) }}
+{{- fail "otelfuse: set s3.bucket (media and oversized fields live in S3, shared by every pod), or minio.enabled=true to try the chart out." }}
+{{- end }}
+{{- if and $v.minio.enabled (not $v.existingSecret) (lt (len $v.minio.rootPassword) 8) }}
+{{- fail "otelfuse: minio.enabled needs minio.rootPassword (at least 8 characters)." }}
+{{- end }}
 {{- if $v.existingSecret }}
 {{- $inline := list }}
 {{- range $key := list "url" "host" "password" }}
@@ -18,6 +24,7 @@ NOTES.txt, so `helm template`, `helm install` and `helm upgrade` all fail with t
 {{- if $v.postgresql.url }}{{ $inline = append $inline "postgresql.url" }}{{ end }}
 {{- if $v.s3.accessKeyId }}{{ $inline = append $inline "s3.accessKeyId" }}{{ end }}
 {{- if $v.s3.secretAccessKey }}{{ $inline = append $inline "s3.secretAccessKey" }}{{ end }}
+{{- if $v.minio.rootPassword }}{{ $inline = append $inline "minio.rootPassword (MinIO reads OTELFUSE_S3_ACCESS_KEY / OTELFUSE_S3_SECRET_KEY of that Secret)" }}{{ end }}
 {{- if $inline }}
 {{- fail (printf "otelfuse: existingSecret %q is set, so %s would be ignored; put them in that Secret (OTELFUSE_CLICKHOUSE_URL, OTELFUSE_POSTGRES_URL, OTELFUSE_INIT_PROJECT_*, ...) and leave these values empty." $v.existingSecret (join ", " $inline)) }}
 {{- end }}

@@ -168,3 +168,19 @@ def test_s3_down_is_retryable_and_missing_bucket_permanent(s3_server: SeaweedFS)
         await missing.close()
 
     run(body)
+
+
+def test_delete_prefix_removes_only_that_folder(store: BlobStore) -> None:
+    async def body() -> None:
+        for key in ("p/fields/aa/1", "p/fields/aa/2", "p/fields/ab/1", "q/fields/aa/1"):
+            await store.put(key, key.encode(), "text/plain")
+        assert await store.delete_prefix("p/fields/aa/") == 2
+        assert await store.stat("p/fields/aa/1") is None
+        assert await store.stat("p/fields/aa/2") is None
+        assert await store.get("p/fields/ab/1") == b"p/fields/ab/1"
+        assert await store.get("q/fields/aa/1") == b"q/fields/aa/1"
+        assert await store.delete_prefix("p/fields/aa/") == 0
+        with pytest.raises(BadRequest):
+            await store.delete_prefix("p/fields/ab")
+
+    run(body)
