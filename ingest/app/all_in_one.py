@@ -11,6 +11,8 @@ Wiring, in data-flow order::
         (processors.merge.MergeThenEnrichAndWrite)
                                              └─> ScoreWriter (score-create events)
     POST /api/public/scores ─> ScoreWrites ─> ScoreWriter (worker thread) ─> scores table
+    every accepted request ─> ArchiveQueue ─> raw archive objects in the blob store
+        (``ingest.app.archive``; off the answer path)
     Langfuse read API on :4318 <─ Repository <─ ClickHouse (embedded chdb unless a URL is set)
 
 Projects, API keys, custom models and prompts live in PostgreSQL: ``OTELFUSE_POSTGRES_URL``, or
@@ -33,6 +35,7 @@ import logging
 from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
+from ingest.app.archive import open_archive
 from ingest.app.clickhouse import Storage
 from ingest.app.media import media_routes
 from ingest.app.metadata import open_metadata
@@ -76,7 +79,8 @@ class AllInOne(StackedService):
         RECEIVER_METRICS.watch_queue(lambda: pipeline.queued_records, pipeline.capacity)
 
         score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
-        export = TraceExport(pipeline, keys, score_sink)
+        archive = await open_archive(s, stack)
+        export = TraceExport(pipeline, keys, score_sink, archive)
         logs = LogsExport(export, score_sink)
         await start_grpc(s, stack, export, logs)
         limit = s.server.max_request_bytes
@@ -84,8 +88,8 @@ class AllInOne(StackedService):
             *OTLPHTTPReceiver(export, limit).routes(),
             *OTLPHTTPLogsReceiver(logs, limit).routes(),
             *read_routes(storage.repository, keys, max_request_bytes=limit, postgres=postgres),
-            *ScoreWrites(score_sink, keys, limit).routes(),
-            *Ingestion(pipeline, score_sink, keys, limit).routes(),
+            *ScoreWrites(score_sink, keys, limit, archive).routes(),
+            *Ingestion(pipeline, score_sink, keys, limit, archive).routes(),
             *await media_routes(s, stack, keys, postgres, create=True),
         ]
         await start_http(s, stack, routes, storage.health)

@@ -7,6 +7,8 @@ modes").
     otelfuse query                  the Langfuse read API
     otelfuse migrate                apply ClickHouse (and PostgreSQL) migrations and exit
     otelfuse projects|keys|models   PostgreSQL metadata (``ingest.app.admin``)
+    otelfuse replay ...             re-map and re-price the raw archive (``ingest.app.replay``)
+    otelfuse archive prune          delete archive hours past retention
 
 Settings come from ``OTELFUSE_*`` environment variables and an optional TOML file
 (``--config`` or ``OTELFUSE_CONFIG_FILE``); see README and ``ingest.app.settings``.
@@ -25,6 +27,7 @@ import sys
 from pathlib import Path
 
 from ingest.app.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
+from ingest.app.archive import ARCHIVE_COMMANDS, add_archive_parsers, run_archive_command
 from ingest.app.service import Service
 from ingest.app.settings import ConfigError, Settings
 from ingest.build_info import record_build_info
@@ -64,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_parser("query", help="the Langfuse public read API")
     roles.add_parser("migrate", help="apply ClickHouse (and PostgreSQL) migrations and exit")
     add_admin_parsers(roles)
+    add_archive_parsers(roles)
     return parser
 
 
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.role in ADMIN_COMMANDS:
         return run_admin(args, settings)
     os.umask(PRIVATE_UMASK)
+    if args.role in ARCHIVE_COMMANDS:
+        return run_archive_command(args, settings)
     _raise_open_files_limit()
     try:
         if args.role == "migrate":
