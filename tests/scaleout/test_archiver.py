@@ -1,0 +1,146 @@
+"""The archiver role (``otelfuse archiver``) with a real broker (tansu), a real S3 server
+(SeaweedFS) and the real receiver: every accepted request reaches the raw topic before it is
+answered, and killing the archiver with SIGKILL mid-batch, twice, loses nothing and duplicates
+nothing as the archive is read (``ArchiveReader``: repeated request ids dropped; issue 13)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from storage.archive import ArchiveConfig
+from storage.archive.reader import ArchiveReader
+from storage.blobs import S3Config
+from storage.blobs.s3 import S3BlobStore
+from tests.scaleout.conftest import PROJECT
+from tests.support.kafka import Broker, start_broker
+from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
+from tests.support.service import Service, basic_auth, start_service
+
+pytestmark = [pytest.mark.timeout(300)]
+
+EXPORTS = 60
+
+
+def _export(n: int) -> dict[str, object]:
+    start = time.time_ns()
+    span = {
+        "traceId": f"{n + 1:032x}",
+        "spanId": f"{n + 1:016x}",
+        "name": f"span {n}",
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 1000),
+    }
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+
+
+def _read_archive(store_config: S3Config) -> tuple[list[str], int]:
+    """Span names of every request read from the archive (each request once), and the
+    repeated frames the reader dropped."""
+
+    async def read() -> tuple[list[str], int]:
+        store = S3BlobStore(store_config)
+        reader = ArchiveReader(store)
+        now = datetime.now(UTC)
+        names, duplicates = [], 0
+        for key, size in await reader.list_objects(PROJECT[0], now - timedelta(hours=1), now):
+            archived = await reader.read_object(key, size)
+            duplicates += archived.duplicates
+            for request in archived.requests:
+                body = ExportTraceServiceRequest.FromString(request.body)
+                names += [s.name for s in body.resource_spans[0].scope_spans[0].spans]
+        await store.close()
+        return names, duplicates
+
+    return asyncio.run(read())
+
+
+def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
+    tmp_path: Path, s3_server: SeaweedFS
+) -> None:
+    broker: Broker = start_broker(tmp_path / "broker")
+    raw_topic = ArchiveConfig().raw_topic
+    broker.create_topics(
+        "otelfuse.observations", "otelfuse.scores", "otelfuse.observations.dlq", partitions=2
+    )
+    broker.create_topics(raw_topic, partitions=2)
+    bucket = f"archive-{uuid.uuid4().hex[:8]}"
+    s3 = S3Config(
+        endpoint=s3_server.endpoint,
+        bucket=bucket,
+        prefix="otelfuse/",
+        region=REGION,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+    )
+    project_id, public_key, secret_key = PROJECT
+    env = {
+        "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "OTELFUSE_INIT_PROJECT_ID": project_id,
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": public_key,
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
+        "OTELFUSE_BLOB_BACKEND": "s3",
+        "OTELFUSE_S3_ENDPOINT": s3.endpoint,
+        "OTELFUSE_S3_BUCKET": bucket,
+        "OTELFUSE_S3_PREFIX": s3.prefix,
+        "OTELFUSE_S3_REGION": REGION,
+        "OTELFUSE_S3_ACCESS_KEY": ACCESS_KEY,
+        "OTELFUSE_S3_SECRET_KEY": SECRET_KEY,
+        "OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S": "0.4",
+    }
+    archiver: Service = start_service(tmp_path / "archiver", env, role=("archiver",))
+    receiver = start_service(tmp_path / "receiver", env, role=("receiver",))
+    sent: list[str] = []
+    errors: list[str] = []
+
+    def send() -> None:
+        with httpx.Client(base_url=receiver.http_url, timeout=30) as client:
+            for n in range(EXPORTS):
+                response = client.post(
+                    "/v1/traces",
+                    json=_export(n),
+                    headers={"Authorization": basic_auth(public_key, secret_key)},
+                )
+                if response.status_code == 200:
+                    sent.append(f"span {n}")
+                else:
+                    errors.append(response.text)
+                time.sleep(0.08)
+
+    sender = threading.Thread(target=send)
+    try:
+        sender.start()
+        for delay in (1.5, 1.7):  # mid-batch: objects are cut every 0.4 s
+            time.sleep(delay)
+            archiver.process.send_signal(signal.SIGKILL)
+            archiver.process.wait()
+            archiver = start_service(tmp_path / "archiver", env, role=("archiver",))
+        sender.join()
+        assert not errors and len(sent) == EXPORTS
+        deadline = time.monotonic() + 60
+        names: list[str] = []
+        duplicates = 0
+        while time.monotonic() < deadline:
+            names, duplicates = _read_archive(s3)
+            if len(names) >= EXPORTS:
+                break
+            time.sleep(0.5)
+        assert sorted(names) == sorted(sent)  # every accepted request once
+        assert len(set(names)) == len(names)
+        print(f"repeated frames dropped by the reader: {duplicates}")
+        metrics = archiver.get("/metrics").text
+        assert "otelfuse_archive_objects_total" in metrics
+    finally:
+        sender.join()
+        receiver.stop()
+        archiver.stop()
+        broker.stop()
