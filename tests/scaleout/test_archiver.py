@@ -1,7 +1,9 @@
 """The archiver role (``otelfuse archiver``) with a real broker (tansu), a real S3 server
 (SeaweedFS) and the real receiver: every accepted request reaches the raw topic before it is
 answered, and killing the archiver with SIGKILL mid-batch, twice, loses nothing and duplicates
-nothing as the archive is read (``ArchiveReader``: repeated request ids dropped; issue 13)."""
+nothing as the archive is read (``ArchiveReader``: repeated request ids dropped; issue 13);
+``otelfuse replay --via-kafka`` then publishes every archived span to the observations topic
+once more."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from storage.archive import ArchiveConfig
 from storage.archive.reader import ArchiveReader
 from storage.blobs import S3Config
 from storage.blobs.s3 import S3BlobStore
+from storage.records import decode_observation_batch
 from tests.scaleout.conftest import PROJECT
-from tests.support.kafka import Broker, start_broker
+from tests.support.kafka import Broker, read_topic, start_broker
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
-from tests.support.service import Service, basic_auth, start_service
+from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -62,6 +65,13 @@ def _read_archive(store_config: S3Config) -> tuple[list[str], int]:
         return names, duplicates
 
     return asyncio.run(read())
+
+
+def _span_names(broker: Broker) -> list[str]:
+    names = []
+    for message in read_topic(broker.bootstrap, "otelfuse.observations", 2):
+        names += [record.name for record in decode_observation_batch(message.value)]
+    return names
 
 
 def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
@@ -139,6 +149,18 @@ def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
         print(f"repeated frames dropped by the reader: {duplicates}")
         metrics = archiver.get("/metrics").text
         assert "otelfuse_archive_objects_total" in metrics
+
+        # replay --via-kafka publishes the archived spans again for the processors
+        before = _span_names(broker)
+        assert sorted(before) == sorted(sent)
+        now = datetime.now(UTC)
+        window = ["--from", (now - timedelta(hours=1)).isoformat(), "--to", now.isoformat()]
+        replay = otelfuse_cli(
+            ["replay", "--project", project_id, *window, "--via-kafka", "--json"],
+            {**env, "OTELFUSE_DATA_DIR": str(tmp_path / "replay")},
+        )
+        assert '"requests": 60' in replay.stdout, replay.stdout
+        assert sorted(_span_names(broker)) == sorted(before * 2)
     finally:
         sender.join()
         receiver.stop()
