@@ -25,7 +25,7 @@ from storage.blobs import S3Config
 from storage.blobs.s3 import S3BlobStore
 from storage.records import decode_observation_batch
 from tests.scaleout.conftest import PROJECT
-from tests.support.kafka import Broker, read_topic, start_broker
+from tests.support.kafka import Broker, S3Server, read_topic, start_broker, start_s3
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
 from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
 
@@ -67,6 +67,14 @@ def _read_archive(store_config: S3Config) -> tuple[list[str], int]:
     return asyncio.run(read())
 
 
+def _buffered(archiver: Service) -> bool:
+    """True once the archiver holds fetched requests not yet written (its queued-bytes gauge)."""
+    for line in archiver.get("/metrics").text.splitlines():
+        if line.startswith("otelfuse_archive_queued_bytes "):
+            return float(line.split()[1]) > 0
+    return False
+
+
 def _span_names(broker: Broker) -> list[str]:
     names = []
     for message in read_topic(broker.bootstrap, "otelfuse.observations", 2):
@@ -74,10 +82,16 @@ def _span_names(broker: Broker) -> list[str]:
     return names
 
 
-def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
-    tmp_path: Path, s3_server: SeaweedFS
-) -> None:
-    broker: Broker = start_broker(tmp_path / "broker")
+def _setup(
+    tmp_path: Path, s3_server: SeaweedFS, max_age_s: float, durable: S3Server | None = None
+) -> tuple[Broker, S3Config, dict[str, str]]:
+    """A broker (storing in ``durable`` when given) with the topics (2 partitions each), a fresh
+    bucket, and the roles' settings."""
+    if durable is None:
+        broker: Broker = start_broker(tmp_path / "broker")
+    else:
+        durable.create_bucket("tansu")
+        broker = start_broker(tmp_path / "broker", s3_endpoint=durable.endpoint, bucket="tansu")
     raw_topic = ArchiveConfig().raw_topic
     broker.create_topics(
         "otelfuse.observations", "otelfuse.scores", "otelfuse.observations.dlq", partitions=2
@@ -105,8 +119,16 @@ def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
         "OTELFUSE_S3_REGION": REGION,
         "OTELFUSE_S3_ACCESS_KEY": ACCESS_KEY,
         "OTELFUSE_S3_SECRET_KEY": SECRET_KEY,
-        "OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S": "0.4",
+        "OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S": str(max_age_s),
     }
+    return broker, s3, env
+
+
+def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
+    tmp_path: Path, s3_server: SeaweedFS
+) -> None:
+    broker, s3, env = _setup(tmp_path, s3_server, 0.4)
+    project_id, public_key, secret_key = PROJECT
     archiver: Service = start_service(tmp_path / "archiver", env, role=("archiver",))
     receiver = start_service(tmp_path / "receiver", env, role=("receiver",))
     sent: list[str] = []
@@ -166,3 +188,63 @@ def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
         receiver.stop()
         archiver.stop()
         broker.stop()
+
+
+def test_archiver_killed_between_write_and_commit_writes_again_and_readers_dedupe(
+    tmp_path: Path, s3_server: SeaweedFS
+) -> None:
+    """The window the commit-after-write order leaves: objects written, offsets not committed.
+    The broker (durable: messages and commits in S3) is paused (SIGSTOP) after the archiver
+    fetched, so its commit hangs once the objects are in S3; the archiver and the broker are
+    then killed (the commit never reaches the broker) and both restarted. The new archiver
+    reads the same messages and writes them again: the archive holds every request twice, and
+    readers return each once."""
+    moto = start_s3(tmp_path / "moto")
+    broker, s3, env = _setup(tmp_path, s3_server, 2.0, durable=moto)
+    _, public_key, secret_key = PROJECT
+    assert broker.process is not None
+    tansu = broker.process
+    archiver: Service = start_service(tmp_path / "archiver", env, role=("archiver",))
+    receiver = start_service(tmp_path / "receiver", env, role=("receiver",))
+    paused = False
+    try:
+        with httpx.Client(base_url=receiver.http_url, timeout=30) as client:
+            for n in range(10):
+                response = client.post(
+                    "/v1/traces",
+                    json=_export(n),
+                    headers={"Authorization": basic_auth(public_key, secret_key)},
+                )
+                assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _buffered(archiver):
+            time.sleep(0.05)
+        assert _buffered(archiver), "the archiver did not fetch"
+        tansu.send_signal(signal.SIGSTOP)  # the objects are cut 2 s after the fetch
+        paused = True
+        deadline = time.monotonic() + 30
+        names: list[str] = []
+        while time.monotonic() < deadline and len(names) < 10:
+            names, _ = _read_archive(s3)
+            time.sleep(0.2)
+        assert len(names) == 10  # written; the commit waits for the paused broker
+        archiver.process.send_signal(signal.SIGKILL)
+        archiver.process.wait()
+        broker.stop(signal.SIGKILL)  # with the commit request still unread in its socket
+        paused = False
+        broker.start()
+        archiver = start_service(tmp_path / "archiver", env, role=("archiver",))
+        deadline = time.monotonic() + 90
+        duplicates = 0
+        while time.monotonic() < deadline and duplicates < 10:
+            names, duplicates = _read_archive(s3)
+            time.sleep(0.5)
+        assert duplicates == 10  # every request written twice ...
+        assert sorted(names) == sorted(f"span {n}" for n in range(10))  # ... and read once
+    finally:
+        if paused:
+            tansu.send_signal(signal.SIGCONT)
+        receiver.stop()
+        archiver.stop()
+        broker.stop()
+        moto.stop()
