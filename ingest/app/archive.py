@@ -156,7 +156,13 @@ async def _local_replayer(
     from processors.pipeline import Pipeline
     from storage.clickhouse.scores import ScoreWriter
 
-    storage = await Storage.open(settings, migrate=True)
+    try:
+        storage = await Storage.open(settings, migrate=True)
+    except (RetryableError, PermanentError) as exc:
+        if settings.clickhouse.url:
+            raise
+        hint = "with embedded ClickHouse, stop `otelfuse run` on this data folder first"
+        raise type(exc)(f"{exc} ({hint})") from exc
     stack.push_async_callback(storage.close)
     postgres = await open_metadata(settings, stack)
     process, _ = await observation_step(settings, storage, postgres)

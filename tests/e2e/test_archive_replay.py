@@ -305,3 +305,30 @@ def test_replay_reprices_and_rebuilds(tmp_path: Path) -> None:
             assert _snapshot(project) == snapshot[project.id]
     finally:
         assert service.stop() == 0, service.log()
+
+
+def test_archive_off_opt_out_prune_and_a_running_service(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    service = start_service(data, {"OTELFUSE_ARCHIVE_ENABLED": "false"})
+    env = {
+        "OTELFUSE_DATA_DIR": str(data),
+        "OTELFUSE_INIT_PROJECT_ID": service.project_id,
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": service.public_key,
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": service.secret_key,
+    }
+    try:
+        a = Project(service, service.project_id, service.public_key, service.secret_key)
+        assert a.request("POST", "/v1/traces", json=_export(_trace(1))).status_code == 200
+        # embedded ClickHouse belongs to the running service: replay refuses, clearly
+        start = datetime.now(UTC) - timedelta(hours=1)
+        window = ["--from", start.isoformat(), "--to", datetime.now(UTC).isoformat()]
+        busy = otelfuse_cli(["replay", "--project", a.id, *window], env, check=False)
+        assert busy.returncode == 1 and "Traceback" not in busy.stderr, busy.stderr
+        assert "stop `otelfuse run`" in busy.stderr
+    finally:
+        assert service.stop() == 0, service.log()
+    assert not (data / "blobs" / "raw").exists()
+    dry = otelfuse_cli(["replay", "--project", a.id, *window, "--dry-run", "--json"], env)
+    assert json.loads(dry.stdout[dry.stdout.index("{") :])["requests"] == 0
+    pruned = otelfuse_cli(["archive", "prune", "--older-than-days", "1"], env)
+    assert pruned.stdout.startswith("deleted 0 archive objects")
