@@ -71,10 +71,11 @@ class ArchiveQueue:
 
     async def submit(self, request: ArchivedRequest) -> None:
         """Buffer ``request`` (returns at once; the flusher writes it)."""
+        first = self._buffer.requests == 0
         self._queued += self._buffer.add(request)
         ARCHIVE_METRICS.queued_bytes.set(self._queued)
-        if self._buffer.due():
-            self._wake.set()
+        if first or self._buffer.due():
+            self._wake.set()  # the flusher (re)starts its age timer, or cuts now
 
     async def start(self) -> None:
         """Start the background flusher."""

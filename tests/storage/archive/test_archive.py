@@ -133,6 +133,7 @@ def test_queue_writes_in_background_and_applies_backpressure(tmp_path: Path) -> 
         config = ArchiveConfig(object_max_age_s=0.05, queue_max_bytes=2_000)
         queue = ArchiveQueue(store, config)
         await queue.start()
+        await asyncio.sleep(0.1)  # the flusher waits with an empty buffer
         await queue.submit(_request(body=b"y" * 3_000))
         assert not queue.has_room()  # above the bound until written
         for _ in range(100):
