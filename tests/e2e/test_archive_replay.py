@@ -218,7 +218,11 @@ def _replay(service_env: dict[str, str], project: str, *extra: str) -> dict[str,
 
 def test_replay_reprices_and_rebuilds(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = {"OTELFUSE_MODEL_CACHE_TTL_S": "1", "OTELFUSE_AUTH_CACHE_TTL_S": "1"}
+    env = {
+        "OTELFUSE_MODEL_CACHE_TTL_S": "1",
+        "OTELFUSE_AUTH_CACHE_TTL_S": "1",
+        "OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S": "0.5",
+    }
     service = start_service(data, env)
     env["OTELFUSE_INIT_PROJECT_SECRET_KEY"] = service.secret_key  # the same key on restarts
     service_env = {
@@ -248,6 +252,10 @@ def test_replay_reprices_and_rebuilds(tmp_path: Path) -> None:
         assert len(priced) == 5  # four OTLP traces and the ingested generation
         assert {Decimal(str(before_a[i]["calculatedTotalCost"])) for i in priced} == {COST_X}
         scores_before = a.json("/api/public/v2/scores")
+        deadline = time.monotonic() + 10  # written in the background, not only at stop
+        while time.monotonic() < deadline and not list((data / "blobs").rglob("*.zst")):
+            time.sleep(0.1)
+        assert list((data / "blobs" / "raw" / "v1" / a.id).rglob("*.zst"))
         body = {"modelName": MODEL, "matchPattern": f"^{MODEL}$", "unit": "TOKENS", **PRICE_Y}
         put = a.request("PUT", f"/api/public/models/{models[a.id]}", json=body)
         assert put.status_code == 200, put.text
