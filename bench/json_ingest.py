@@ -55,6 +55,7 @@ from bench.receiver import cpu_s
 from bench.run_ingest import RESULTS, percentile
 from tests.scaleout.conftest import PROJECT, TOPICS, Stack, migrate
 from tests.support.kafka import start_broker
+from tests.support.postgres import start_postgres
 from tests.support.service import Service, start_service
 
 INGESTION_PATH = "/api/public/ingestion"
@@ -458,13 +459,15 @@ def sample_checks(processor: Service, tally: Tally) -> list[Callable[[], bool]]:
 # Stack
 
 
-def start_json_stack(root: Path) -> Stack:
-    """tansu with the three topics (``PARTITIONS`` each), migrate, processor with the query API,
-    receiver; one project (``tests.scaleout.conftest.PROJECT``), product batching defaults."""
+def start_json_stack(root: Path, postgres_url: str) -> Stack:
+    """tansu with the three topics (``PARTITIONS`` each), migrate (ClickHouse and the empty
+    database ``postgres_url``), processor with the query API, receiver; one project
+    (``tests.scaleout.conftest.PROJECT``), product batching defaults."""
     broker = start_broker(root / "broker")
     broker.create_topics(*TOPICS, partitions=PARTITIONS)
     project_id, public_key, secret_key = PROJECT
     env = {
+        "OTELFUSE_POSTGRES_URL": postgres_url,
         "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "OTELFUSE_KAFKA_CONSUMER_GROUP": "bench-processor",
         "OTELFUSE_INIT_PROJECT_ID": project_id,
@@ -642,13 +645,17 @@ def main() -> None:
 
     shape = LoadShape(args.scores_only, args.traces_per_request, args.scores_per_request)
     load = Path("/proc/loadavg").read_text().strip()
-    with tempfile.TemporaryDirectory(prefix="otelfuse-bench-json-") as tmp:
-        stack = start_json_stack(Path(tmp))
-        try:
-            run = measure(stack, shape, args.concurrency, args.warmup, args.seconds)
-        finally:
-            codes = stop_json_stack(stack)
-        run.exit_codes = codes
+    postgres = start_postgres()  # the scale-out roles' metadata (OTELFUSE_POSTGRES_URL)
+    try:
+        with tempfile.TemporaryDirectory(prefix="otelfuse-bench-json-") as tmp:
+            stack = start_json_stack(Path(tmp), postgres.create_database("bench"))
+            try:
+                run = measure(stack, shape, args.concurrency, args.warmup, args.seconds)
+            finally:
+                codes = stop_json_stack(stack)
+            run.exit_codes = codes
+    finally:
+        postgres.stop()
 
     result = report(args, shape, run, load)
     print(json.dumps(result, indent=2))

@@ -25,6 +25,7 @@ from bench.run_ingest import RESULTS, percentile
 from bench.spans import RequestFactory
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
 from tests.support.kafka import start_broker
+from tests.support.postgres import migrate_with_project, start_postgres
 from tests.support.service import start_service
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -98,6 +99,9 @@ async def grpc_load(
     return accepted, latencies, refused
 
 
+PROJECT = ("proj-bench", "pk-lf-bench", "sk-lf-bench-secret")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transport", choices=("http", "grpc"), default="http")
@@ -109,11 +113,22 @@ def main() -> None:
 
     factory = RequestFactory(args.traces_per_request)
     with tempfile.TemporaryDirectory(prefix="otelfuse-bench-rx-") as tmp:
+        postgres = start_postgres()  # the receiver authenticates against PostgreSQL
+        url = postgres.create_database("bench")
+        migrate_with_project(url, PROJECT)
+        project_id, public_key, secret_key = PROJECT
         broker = start_broker(Path(tmp) / "broker")
         broker.create_topics(DEFAULT_OBSERVATIONS_TOPIC, partitions=6)
         service = start_service(
             Path(tmp) / "receiver",
-            {"OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "OTELFUSE_LOG_LEVEL": "WARNING"},
+            {
+                "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                "OTELFUSE_LOG_LEVEL": "WARNING",
+                "OTELFUSE_POSTGRES_URL": url,
+                "OTELFUSE_INIT_PROJECT_ID": project_id,
+                "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": public_key,
+                "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
+            },
             role=("receiver",),
         )
         load = http_load if args.transport == "http" else grpc_load
@@ -129,6 +144,7 @@ def main() -> None:
         finally:
             service.stop()
             broker.stop()
+            postgres.stop()
 
     report = {
         "command": f"python -m bench.receiver --transport {args.transport} "

@@ -3,7 +3,8 @@
 Starts a fresh all-in-one instance, sends ``--rate`` realistic GenAI spans per second
 (``bench.spans``: requests of ``--traces-per-request`` traces, 3 spans each, OTLP/HTTP
 protobuf) for ``--seconds``, and every ``--sample-every`` seconds records the otelfuse process's
-resident memory (RSS, MiB), threads and open file descriptors, and the embedded PostgreSQL's RSS.
+resident memory (RSS, MiB, and its anonymous part: RSS less file-backed pages such as
+libchdb's code), threads and open file descriptors, and the embedded PostgreSQL's RSS.
 At the end it counts the stored observations through the query API: every span of every
 answered export must be there exactly once (span ids are unique, so the count of observations
 equals the accepted spans only when none is lost and none doubled). Refused exports (503) are
@@ -45,6 +46,7 @@ class Sample:
 
     at_s: float
     rss_mib: float
+    anon_mib: float
     threads: int
     fds: int
     postgres_rss_mib: float
@@ -78,7 +80,7 @@ class Report:
         last = self.seconds * 2 / 3
         return {
             name: (self.peak(name, 0, self.warmup_s), self.peak(name, last, self.seconds))
-            for name in ("rss_mib", "threads", "fds", "postgres_rss_mib")
+            for name in ("rss_mib", "anon_mib", "threads", "fds", "postgres_rss_mib")
         }
 
 
@@ -98,9 +100,12 @@ def _postgres_rss(data: Path) -> float:
 
 def _sample(service: Service, at_s: float, accepted: int) -> Sample:
     process = psutil.Process(service.process.pid)
+    memory = process.memory_info()
     return Sample(
         at_s=round(at_s, 1),
-        rss_mib=round(process.memory_info().rss / MIB, 1),
+        rss_mib=round(memory.rss / MIB, 1),
+        # RSS less the file-backed pages (mostly libchdb's code: clean, shared, reclaimable)
+        anon_mib=round((memory.rss - memory.shared) / MIB, 1),
         threads=process.num_threads(),
         fds=process.num_fds(),
         postgres_rss_mib=round(_postgres_rss(service.data_dir), 1),
@@ -206,8 +211,8 @@ def main() -> None:
         "failed_requests": report.failed_requests,
         "spans_per_trace": SPANS_PER_TRACE,
         "flat (peak in warm-up, peak in last third)": report.flat(),
-        "idle after the load (rss_mib, threads, fds)": [
-            report.after_load(name) for name in ("rss_mib", "threads", "fds")
+        "idle after the load (rss_mib, anon_mib, threads, fds)": [
+            report.after_load(name) for name in ("rss_mib", "anon_mib", "threads", "fds")
         ],
         "samples": [asdict(s) for s in report.samples],
     }

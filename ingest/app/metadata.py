@@ -1,8 +1,11 @@
 """Projects, API keys, models and prompts for a role: PostgreSQL, the one metadata store.
 
-The all-in-one and the admin commands use ``OTELFUSE_POSTGRES_URL`` when set, else an embedded
-PostgreSQL under ``OTELFUSE_DATA_DIR/postgres`` (``storage.postgres.embedded``). The scale-out
-roles without a URL still fall back to the settings-based project (``OTELFUSE_INIT_PROJECT_*``).
+The all-in-one, ``migrate`` and the admin commands use ``OTELFUSE_POSTGRES_URL`` when set, else
+an embedded PostgreSQL under ``OTELFUSE_DATA_DIR/postgres`` (``storage.postgres.embedded``).
+The scale-out roles (receiver, processor, query) need ``OTELFUSE_POSTGRES_URL``: they run as
+separate processes, often replicas on several machines, and share one server; they only read
+the schema and the initial project that ``otelfuse migrate`` created there
+(``storage.postgres.first_project``).
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from ingest.app.settings import Settings
-from storage.auth import KeyStore
+from ingest.app.settings import ConfigError, Settings
 from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres
-from storage.projects import ProjectBootstrap, bootstrap_project
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +24,13 @@ if TYPE_CHECKING:
     from storage.postgres import PostgresRuntime
 
 __all__ = [
-    "bootstrap_from_settings",
-    "open_keys",
     "open_metadata",
     "open_postgres",
+    "open_role_metadata",
     "postgres_url",
     "print_new_keys",
+    "require_postgres_url",
 ]
-
-
-def bootstrap_from_settings(settings: Settings) -> ProjectBootstrap:
-    """The project and key store from ``OTELFUSE_INIT_PROJECT_*`` or the data folder.
-
-    Raises:
-        ValueError: the stored project file is unreadable.
-    """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return bootstrap_project(settings.data_dir, settings.init_project)
 
 
 def print_new_keys(project_id: str, public_key: str, secret_key: str) -> None:
@@ -80,11 +71,13 @@ async def open_metadata(settings: Settings, stack: contextlib.AsyncExitStack) ->
         ValueError, RetryableError, PermanentError: as ``postgres_url``, ``open_postgres`` and
             ``ensure_first_project``.
     """
-    from storage.postgres.first_project import ensure_first_project
+    from storage.postgres.first_project import ensure_first_project, ensure_init_project
 
     url = await postgres_url(settings, stack, owner=True)
     postgres = await open_postgres(settings, url, migrate=True)
     stack.push_async_callback(postgres.close)
+    if await ensure_init_project(postgres.pool, settings.init_project) == "created":
+        await postgres.keys.refresh_once()
     first = await ensure_first_project(postgres, settings.data_dir)
     if first is not None:
         print_new_keys(first.project_id, first.public_key, first.secret_key)
@@ -92,43 +85,59 @@ async def open_metadata(settings: Settings, stack: contextlib.AsyncExitStack) ->
 
 
 async def open_postgres(settings: Settings, url: str, *, migrate: bool) -> PostgresRuntime:
-    """PostgreSQL metadata at ``url`` for a role: pool, key store and repositories;
-    ``OTELFUSE_INIT_PROJECT_*``, when set, are created in PostgreSQL if missing.
+    """PostgreSQL metadata at ``url`` for a role: pool, key store and repositories.
 
     Raises:
         RetryableError / PermanentError: PostgreSQL unreachable, refusing, or not migrated.
     """
     from storage.postgres import PostgresRuntime
 
-    init = settings.init_project
     return await PostgresRuntime.open(
-        url,
-        migrate=migrate,
-        init=init if init.project_id else None,
-        auth_cache_ttl_s=settings.postgres.auth_cache_ttl_s,
+        url, migrate=migrate, auth_cache_ttl_s=settings.postgres.auth_cache_ttl_s
     )
 
 
-async def open_keys(
-    settings: Settings, stack: contextlib.AsyncExitStack, *, migrate: bool = False
-) -> tuple[KeyStore, PostgresRuntime | None]:
-    """The role's key store: PostgreSQL's when ``postgres.url`` is set (closed with
-    ``stack``), else the settings-based project's, whose generated key pair is printed once.
+def require_postgres_url(settings: Settings, role: str) -> str:
+    """``OTELFUSE_POSTGRES_URL`` for a scale-out role.
 
     Raises:
-        ValueError, RetryableError, PermanentError: as ``bootstrap_from_settings`` and
-            ``open_postgres``.
+        ConfigError: it is empty (the message says what to set and run).
     """
-    if settings.postgres.url:
-        postgres = await open_postgres(settings, settings.postgres.url, migrate=migrate)
-        stack.push_async_callback(postgres.close)
-        if not postgres.keys.active_keys:
-            log.warning(
-                "PostgreSQL has no API keys yet: create them with "
-                "`otelfuse projects create --name NAME` and `otelfuse keys create --project ID`"
-            )
-        return postgres.keys, postgres
-    bootstrap = bootstrap_from_settings(settings)
-    if bootstrap.new_secret_key is not None:
-        print_new_keys(bootstrap.project.id, bootstrap.public_key, bootstrap.new_secret_key)
-    return bootstrap.keys, None
+    if not settings.postgres.url:
+        raise ConfigError(
+            f"the {role} role needs OTELFUSE_POSTGRES_URL (postgresql://user:pass@host:5432/db): "
+            "scale-out roles keep projects, API keys, model prices and prompts in one shared "
+            "PostgreSQL. Set it for every role, run `otelfuse migrate` once with it (and with "
+            "OTELFUSE_INIT_PROJECT_* to create the first project), then start the roles; "
+            "`otelfuse run` needs no URL (it embeds PostgreSQL)"
+        )
+    return settings.postgres.url
+
+
+async def open_role_metadata(
+    settings: Settings, stack: contextlib.AsyncExitStack, role: str
+) -> PostgresRuntime:
+    """A scale-out role's metadata: PostgreSQL at ``OTELFUSE_POSTGRES_URL``, already migrated
+    (by ``otelfuse migrate``), closed with ``stack``. The role does not create the initial
+    project; a database without any API key, or without the ``OTELFUSE_INIT_PROJECT_*`` key
+    when that is set, is logged as a warning.
+
+    Raises:
+        ConfigError: ``OTELFUSE_POSTGRES_URL`` is empty.
+        RetryableError / PermanentError: as ``open_postgres`` (pending migrations included).
+    """
+    url = require_postgres_url(settings, role)
+    postgres = await open_postgres(settings, url, migrate=False)
+    stack.push_async_callback(postgres.close)
+    if not postgres.keys.active_keys:
+        log.warning(
+            "PostgreSQL has no API keys yet: run `otelfuse migrate` with OTELFUSE_INIT_PROJECT_*, "
+            "or `otelfuse projects create --name NAME` and `otelfuse keys create --project ID`"
+        )
+    init = settings.init_project.public_key
+    if init and not await postgres.api_keys.find_active([init]):
+        log.warning(
+            "OTELFUSE_INIT_PROJECT_PUBLIC_KEY is not an active key in PostgreSQL: the roles do "
+            "not create it; run `otelfuse migrate` with OTELFUSE_INIT_PROJECT_*"
+        )
+    return postgres

@@ -12,7 +12,7 @@ import logging
 
 from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
-from ingest.app.metadata import open_keys
+from ingest.app.metadata import open_role_metadata
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_http
 from ingest.app.service import StackedService
@@ -50,7 +50,8 @@ class Processor(StackedService):
                 RuntimeError: the HTTP port cannot be bound.
         """
         s = self.settings
-        keys, postgres = await open_keys(s, stack)
+        postgres = await open_role_metadata(s, stack, "processor")
+        keys = postgres.keys
         self._storage = storage = await Storage.open(s, migrate=False)
         stack.push_async_callback(storage.close)
         process, writer = await observation_step(s, storage, postgres)

@@ -9,7 +9,7 @@ import logging
 from ingest.api.read import read_routes
 from ingest.app.clickhouse import Storage
 from ingest.app.media import media_routes
-from ingest.app.metadata import open_keys
+from ingest.app.metadata import open_role_metadata
 from ingest.app.servers import start_http
 from ingest.app.service import StackedService
 from ingest.app.settings import Settings
@@ -34,7 +34,8 @@ class Query(StackedService):
                 cannot be bound.
         """
         s = self.settings
-        keys, postgres = await open_keys(s, stack)
+        postgres = await open_role_metadata(s, stack, "query")
+        keys = postgres.keys
         storage = await Storage.open(s, migrate=False)
         stack.push_async_callback(storage.close)
         limit = s.server.max_request_bytes

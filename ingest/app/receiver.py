@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 from ingest.api.ingestion import Ingestion
 from ingest.api.scores import ScoreWrites
 from ingest.app.media import media_routes, open_blobs
-from ingest.app.metadata import open_keys
+from ingest.app.metadata import open_role_metadata
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
 from ingest.app.settings import Settings
@@ -51,7 +51,8 @@ class Receiver(StackedService):
             RetryableError: Kafka unreachable at start; RuntimeError: a port cannot be bound.
         """
         s = self.settings
-        keys, postgres = await open_keys(s, stack)
+        postgres = await open_role_metadata(s, stack, "receiver")
+        keys = postgres.keys
         await self.publisher.start()
         stack.push_async_callback(self.publisher.stop)
         archive = None

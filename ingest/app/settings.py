@@ -10,7 +10,7 @@ Each component owns its config dataclass and its defaults (one default per knob)
 | ``postgres``   | ``PostgresConfig``                       | ``storage.postgres.config``       |
 | ``blobs``      | ``BlobConfig`` (+ ``S3Config``)          | ``storage.blobs.config``          |
 | ``media``      | ``MediaConfig``                          | ``ingest.api.media_types``        |
-| ``init_project`` | ``InitProject``                        | ``storage.projects``              |
+| ``init_project`` | ``InitProject``                        | ``storage.postgres.config``       |
 | ``pipeline``   | ``PipelineConfig`` (+ ``BatchConfig``)   | ``processors.pipeline``           |
 | ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``ingest.kafka``                  |
 | ``consumer``   | ``ConsumerConfig`` (Kafka consumer)      | ``processors.kafka.config``       |
@@ -46,8 +46,7 @@ from processors.pricing.postgres import DEFAULT_MODEL_CACHE_TTL_S
 from storage.archive.config import ArchiveConfig
 from storage.blobs.config import BlobConfig
 from storage.clickhouse.config import ClickHouseConfig
-from storage.postgres.config import PostgresConfig
-from storage.projects import InitProject
+from storage.postgres.config import InitProject, PostgresConfig
 
 __all__ = ["VARIABLES", "ConfigError", "ServerConfig", "Settings", "Variable", "split_address"]
 

@@ -17,7 +17,13 @@ anything else as compact JSON text (``values.json_text``). Steps, in order:
 6. Semantic Kernel events ``gen_ai.content.prompt`` / ``gen_ai.content.completion``
 7. Google ADK ``gcp.vertex.agent.*``
 8. Logfire ``prompt`` / ``all_messages_events``
-9. LiveKit ``lk.*``
+9. LiveKit ``lk.*``: input ``lk.input_text`` › ``lk.user_transcript`` › ``lk.chat_ctx``, output
+   ``lk.function_tool.output`` › ``lk.response.text`` (Langfuse); then, deliberately, the names
+   LiveKit Agents >= 1.8 gives them (``livekit/agents/telemetry/trace_types.py``: content behind
+   an ``lk.pii.`` segment) ``lk.pii.input_text`` › ``lk.pii.user_transcript`` ›
+   ``lk.pii.chat_ctx`` › ``lk.pii.user_input`` › ``lk.pii.function_tool.arguments`` and
+   ``lk.pii.function_tool.output`` › ``lk.pii.response.text``; Langfuse reads only the older
+   names, so the turn, LLM node and tool spans of current LiveKit show no content there.
 10. Logfire ``events`` (JSON array: ``gen_ai.choice`` items → output, the rest → input)
 11. MLflow ``mlflow.spanInputs`` / ``mlflow.spanOutputs``
 12. Traceloop ``traceloop.entity.input`` / ``.output``
@@ -97,6 +103,13 @@ IO_ATTRIBUTE_KEYS: frozenset[str] = frozenset(
         "lk.user_input",
         "lk.function_tool.output",
         "lk.response.text",
+        "lk.pii.input_text",
+        "lk.pii.user_transcript",
+        "lk.pii.chat_ctx",
+        "lk.pii.user_input",
+        "lk.pii.function_tool.arguments",
+        "lk.pii.function_tool.output",
+        "lk.pii.response.text",
         # MLflow
         "mlflow.spanInputs",
         "mlflow.spanOutputs",
@@ -225,8 +238,27 @@ def _extract(
     return _NOTHING
 
 
+_LIVEKIT_INPUT = (
+    "lk.input_text",
+    "lk.user_transcript",
+    "lk.chat_ctx",
+    "lk.pii.input_text",
+    "lk.pii.user_transcript",
+    "lk.pii.chat_ctx",
+    "lk.pii.user_input",
+    "lk.pii.function_tool.arguments",
+)
+_LIVEKIT_OUTPUT = (
+    "lk.function_tool.output",
+    "lk.response.text",
+    "lk.pii.function_tool.output",
+    "lk.pii.response.text",
+)
+
 _STEP_7_TO_16_KEYS: frozenset[str] = frozenset(
     {
+        *_LIVEKIT_INPUT,
+        *_LIVEKIT_OUTPUT,
         "gcp.vertex.agent.llm_request",
         "gcp.vertex.agent.llm_response",
         "gcp.vertex.agent.tool_call_args",
@@ -272,9 +304,9 @@ def _framework_attributes(a: dict[str, Value], scope: str) -> tuple[Value, Value
     if hit is not None:
         return hit
 
-    # 9. LiveKit
-    inp = _first_present(a, ("lk.input_text", "lk.user_transcript", "lk.chat_ctx"))
-    out = _first_truthy(a, ("lk.function_tool.output", "lk.response.text"))
+    # 9. LiveKit; the ``lk.pii.*`` names are LiveKit Agents >= 1.8 (module docstring)
+    inp = _first_present(a, _LIVEKIT_INPUT)
+    out = _first_truthy(a, _LIVEKIT_OUTPUT)
     if truthy(inp) or truthy(out):
         return inp, out
 
@@ -396,13 +428,20 @@ def _first_present_key(a: dict[str, Value], keys: tuple[str, ...]) -> Value:
 
 
 def _from_events(events: Sequence[Span.Event], scope: str) -> tuple[Value, Value] | None:
-    # 4. GenAI semconv >= 1.37: one event carries the content attributes.
+    # 4. GenAI semconv >= 1.37: the content attributes of the operation details event(s).
+    # Strands (``gen_ai_latest_experimental``) writes system instructions, input and output in
+    # separate events on one span, so their attributes are merged, the first value of a key
+    # winning (deliberate: reading the first event alone loses the input and the output).
+    details: dict[str, Value] = {}
     for event in events:
         if event.name == _OPERATION_DETAILS_EVENT:
-            hit = _semconv_messages(decode_key_values(event.attributes))
-            if hit is not None:
-                return hit
-            break
+            for key, value in decode_key_values(event.attributes).items():
+                if value is not None:
+                    details.setdefault(key, value)
+    if details:
+        hit = _semconv_messages(details)
+        if hit is not None:
+            return hit
     # 5. Deprecated per-message events.
     inputs: list[Value] = []
     outputs: list[Value] = []

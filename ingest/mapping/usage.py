@@ -88,14 +88,24 @@ GENERIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input_audio_tokens", ("audio.input_tokens", "prompt_details.audio")),
     ("input_image_tokens", ("image.input_tokens",)),
     ("input_video_tokens", ("video.input_tokens",)),
-    ("output_reasoning_tokens", ("reasoning.output_tokens", "completion_details.reasoning")),
+    (
+        "output_reasoning_tokens",
+        (
+            "reasoning.output_tokens",
+            "completion_details.reasoning",
+            "reasoning_tokens",
+            "details.reasoning_tokens",
+        ),
+    ),
     ("output_audio_tokens", ("audio.output_tokens", "completion_details.audio")),
 )
 """Langfuse key ← source suffixes (after ``gen_ai.usage.`` / ``llm.token_count.``), first wins.
 Every listed suffix is consumed; unlisted suffixes pass through, except the GenAI semconv text
 modality counts (``TEXT_MODALITY``). Deliberate deviations from Langfuse, which passes these
 through unchanged (so a pass-through key is counted on top of ``input``/``output`` and priced as
-nothing): OpenInference's ``prompt_details.audio`` and the GenAI semconv (registry of
+nothing): OpenInference's ``prompt_details.audio``, OpenLLMetry's ``reasoning_tokens`` and
+pydantic-ai's ``details.reasoning_tokens`` (both the OpenAI ``completion_tokens_details`` count,
+inside ``output_tokens``), and the GenAI semconv (registry of
 ``open-telemetry/semantic-conventions-genai``) ``cache_write.input_tokens`` (and the variant
 ``input_tokens.cache_write``), ``{image,audio,video}.input_tokens`` and ``audio.output_tokens`` are
 subsets of the inclusive ``input_tokens`` / ``output_tokens``, so each becomes its Langfuse bucket
@@ -355,6 +365,10 @@ def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
     ``totalTokens`` → ``total``, ``thoughtsTokens`` → ``output_reasoning``; zero counts are left
     out (Langfuse ``extractUsageDetails``, scope ``genkit-tracer``).
 
+    Deliberate deviation: ``cachedContentTokens`` (Gemini's ``cachedContentTokenCount``, part of
+    ``inputTokens``) → ``input_cached_tokens``, taken out of ``input`` as for Google ADK; Langfuse
+    ignores it and bills the cached tokens at the full input rate.
+
     Deliberate deviation: when input + output + thoughts fit in ``totalTokens``, the output count
     already excludes the thoughts (Genkit's Google AI / Vertex AI plugins pass Gemini's
     ``candidatesTokenCount``, and Gemini's total is prompt + candidates + thoughts), so they are
@@ -369,9 +383,12 @@ def genkit_usage(attributes: dict[str, Value]) -> UsageDetails | None:
     output_tokens = as_non_negative_int(counts.get("outputTokens"))
     total = as_non_negative_int(counts.get("totalTokens"))
     thoughts = as_non_negative_int(counts.get("thoughtsTokens"))
+    cached = as_non_negative_int(counts.get("cachedContentTokens"))
     usage: UsageDetails = {}
     if input_tokens:
-        usage["input"] = input_tokens
+        usage["input"] = max(input_tokens - (cached or 0), 0)
+    if cached:
+        usage["input_cached_tokens"] = cached
     if output_tokens:
         excludes_thoughts = bool(
             thoughts and total and (input_tokens or 0) + output_tokens + thoughts <= total

@@ -1,7 +1,8 @@
 """PostgreSQL metadata: projects, API keys, custom model prices and prompts (docs/architecture.md).
 
-Used only when ``OTELFUSE_POSTGRES_URL`` is set; without it otelfuse keeps its settings-based
-project (``storage.projects``) and the genai-prices catalog.
+Every mode uses it: the scale-out roles at ``OTELFUSE_POSTGRES_URL`` (required), the all-in-one
+there or in its embedded server (``embedded``). ``first_project`` creates the initial project
+(``OTELFUSE_INIT_PROJECT_*``, ``config.InitProject``); ``jsonb`` is how JSON values travel.
 
 - ``pool``: the asyncpg pool (``otelfuse`` schema, statement timeout), error translation,
   ``LoopBridge`` for worker threads;

@@ -25,6 +25,7 @@ __all__ = [
     "ApiKeyRepository",
     "CreatedKey",
     "ProjectNotFound",
+    "PublicKeyTaken",
     "display_prefix",
     "plausible_public_key",
 ]
@@ -34,6 +35,10 @@ MAX_KEY_LENGTH = 256
 
 class ProjectNotFound(PermanentError):
     """The project named for a new key does not exist."""
+
+
+class PublicKeyTaken(PermanentError):
+    """A key with this public key exists already (also: inserted by a concurrent writer)."""
 
 
 def plausible_public_key(public_key: str) -> bool:
@@ -170,6 +175,8 @@ class ApiKeyRepository:
                 )
             except asyncpg.ForeignKeyViolationError:
                 raise ProjectNotFound(f"project {project_id} does not exist") from None
+            except asyncpg.UniqueViolationError:
+                raise PublicKeyTaken(f"public key {public_key} exists already") from None
         assert record is not None
         return _info(record)
 
@@ -198,7 +205,7 @@ class ApiKeyRepository:
                         "OTELFUSE_INIT_PROJECT",
                     )
                     return "created"
-                except asyncpg.UniqueViolationError:  # a concurrent start inserted it
+                except PublicKeyTaken:  # a concurrent start inserted it
                     return await self.ensure(project_id, public_key, secret_key)
         if record["project_id"] != project_id:
             raise PermanentError("the initial public key belongs to another project")

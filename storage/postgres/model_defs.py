@@ -29,6 +29,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from storage.errors import BadRequest
+from storage.postgres.jsonb import unservable_number
+from storage.query import schemas
 
 __all__ = [
     "MODEL_ID",
@@ -193,10 +195,12 @@ def _condition(where: str, raw: Any) -> dict[str, Any]:
         raise InvalidModelDefinition(f"{where}.operator must be one of {', '.join(_OPERATORS)}")
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise InvalidModelDefinition(f"{where}.value must be a number")
+    if unservable_number(value) is not None:
+        raise InvalidModelDefinition(
+            f"{where}.value must be finite and fit in a double or a 64-bit integer"
+        )
     if isinstance(value, Decimal):  # JSON parsed with parse_float=Decimal
         value = float(value)
-    if not math.isfinite(value):
-        raise InvalidModelDefinition(f"{where}.value must be finite")
     case_sensitive = raw.get("caseSensitive", False)
     if not isinstance(case_sensitive, bool):
         raise InvalidModelDefinition(f"{where}.caseSensitive must be a boolean")
@@ -319,6 +323,10 @@ def parse_model_definition(raw: Any, *, model_id: str | None = None) -> ModelDef
         raise InvalidModelDefinition("tokenizerConfig must be a JSON object or null")
     if _has_nul(tokenizer_config):
         raise InvalidModelDefinition("tokenizerConfig must not contain NUL characters")
+    if unservable_number(tokenizer_config) is not None:
+        raise InvalidModelDefinition(
+            "tokenizerConfig numbers must be finite and fit in a double or a 64-bit integer"
+        )
     given_id = model_id if model_id is not None else raw.get("id")
     if given_id is not None and (not isinstance(given_id, str) or not MODEL_ID.match(given_id)):
         raise InvalidModelDefinition("id must be 1-128 letters, digits, '_', '.', ':' or '-'")
@@ -349,36 +357,41 @@ def _prices_json(prices: Mapping[str, Decimal]) -> dict[str, float]:
 
 
 def model_json(model: StoredModel) -> dict[str, Any]:
-    """Langfuse's ``Model`` JSON (flat ``inputPrice``/``prices`` from the default tier)."""
+    """Langfuse's ``Model`` JSON (``storage.query.schemas.Model``; flat ``inputPrice`` /
+    ``prices`` from the default tier)."""
     default: Sequence[StoredTier] = [t for t in model.tiers if t.is_default]
     base = default[0].prices if default else {}
 
     def flat(key: str) -> float | None:
         return _number(base[key]) if key in base else None
 
-    return {
-        "id": model.id,
-        "modelName": model.model_name,
-        "matchPattern": model.match_pattern,
-        "startDate": _iso(model.start_date),
-        "unit": model.unit,
-        "inputPrice": flat("input"),
-        "outputPrice": flat("output"),
-        "totalPrice": flat("total"),
-        "tokenizerId": model.tokenizer_id,
-        "tokenizerConfig": model.tokenizer_config,
-        "isLangfuseManaged": model.project_id is None,
-        "createdAt": _iso(model.created_at),
-        "prices": {key: {"price": price} for key, price in _prices_json(base).items()},
-        "pricingTiers": [
-            {
-                "id": tier.id,
-                "name": tier.name,
-                "isDefault": tier.is_default,
-                "priority": tier.priority,
-                "conditions": [dict(c) for c in tier.conditions],
-                "prices": _prices_json(tier.prices),
-            }
-            for tier in sorted(model.tiers, key=lambda t: t.priority)
-        ],
-    }
+    created_at = _iso(model.created_at)
+    assert created_at is not None
+    return schemas.as_json(
+        schemas.Model(
+            id=model.id,
+            model_name=model.model_name,
+            match_pattern=model.match_pattern,
+            start_date=_iso(model.start_date),
+            unit=model.unit,
+            input_price=flat("input"),
+            output_price=flat("output"),
+            total_price=flat("total"),
+            tokenizer_id=model.tokenizer_id,  # type: ignore[arg-type]  # TOKENIZERS on the way in
+            tokenizer_config=model.tokenizer_config,
+            is_langfuse_managed=model.project_id is None,
+            created_at=created_at,
+            prices={key: schemas.ModelPrice(price=p) for key, p in _prices_json(base).items()},
+            pricing_tiers=[
+                schemas.PricingTier(
+                    id=tier.id,
+                    name=tier.name,
+                    is_default=tier.is_default,
+                    priority=tier.priority,
+                    conditions=[dict(c) for c in tier.conditions],
+                    prices=_prices_json(tier.prices),
+                )
+                for tier in sorted(model.tiers, key=lambda t: t.priority)
+            ],
+        )
+    )

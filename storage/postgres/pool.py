@@ -3,6 +3,7 @@
 - ``create_pool(url)``: a pool whose connections use the ``otelfuse`` schema (``search_path``),
   decode ``jsonb`` as Python values and stop any statement after ``statement_timeout_ms``
   (which also bounds a hostile ``match_pattern`` regex).
+  ``jsonb`` values go through ``storage.postgres.jsonb``.
 - ``postgres_errors()``: turns asyncpg/network failures into the two storage errors
   (``storage.errors``): unreachable server, timeouts, too many connections -> ``RetryableError``;
   everything else PostgreSQL rejects -> ``PermanentError``. Messages never carry the URL.
@@ -15,17 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
-from typing import Any, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import asyncpg.pool
 
 from storage.errors import PermanentError, RetryableError
+from storage.postgres.jsonb import dumps, loads
 
 __all__ = [
     "SCHEMA",
@@ -94,19 +94,9 @@ def postgres_errors(action: str) -> Iterator[None]:
         raise PermanentError(f"PostgreSQL rejected {action}: {exc}") from exc
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):  # bodies parsed with parse_float=Decimal
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    await conn.set_type_codec("jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=dumps, decoder=loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=dumps, decoder=loads, schema="pg_catalog")
 
 
 def server_settings(statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS) -> dict[str, str]:

@@ -34,6 +34,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from storage.errors import BadRequest
 from storage.nesting import MAX_DEPTH, deeper_than
+from storage.postgres.jsonb import unservable_number
 from storage.query import schemas
 
 __all__ = [
@@ -242,17 +243,21 @@ def parse_prompt_definition(body: bytes) -> PromptDefinition:
 def _check_values(prompt: Any, tags: Any, commit_message: Any, config: Any) -> None:
     """Refuse, with a reason, what could be stored but not served back: U+0000 (PostgreSQL
     text and jsonb cannot hold it), a config nested deeper than the nesting policy
-    (``storage.nesting``) or holding an integer beyond 64 bits (orjson renders responses)."""
+    (``storage.nesting``) or holding a number ``jsonb`` cannot give back as sent
+    (``storage.postgres.pool.unservable_number``: beyond a double or 64-bit integers)."""
     if deeper_than(config):
         raise InvalidPrompt(f"config is nested deeper than {MAX_DEPTH} levels")
+    number = unservable_number(config)
+    if number is not None:
+        raise InvalidPrompt(
+            f"config numbers must fit in 64-bit integers or be finite doubles, not {number:.6g}"
+        )
     stack: list[Any] = [prompt, tags, commit_message, config]
     while stack:
         value = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
                 raise InvalidPrompt("prompt, tags, commitMessage and config cannot contain NUL")
-        elif isinstance(value, int) and not -(2**63) <= value < 2**64:
-            raise InvalidPrompt("config numbers must fit in 64-bit integers or be decimals")
         elif isinstance(value, dict):
             stack.extend(value)
             stack.extend(value.values())

@@ -2,8 +2,8 @@
 
 One pool, the repositories and the started ``PostgresKeyStore``. ``open`` can apply pending
 migrations (all-in-one start) or only check that none is pending (scale-out roles, whose schema
-is the ``migrate`` role's job), and makes sure the ``OTELFUSE_INIT_PROJECT_*`` project and key
-pair exist in PostgreSQL when all three are set (an existing key is never changed).
+is the ``migrate`` role's job). The initial project (``OTELFUSE_INIT_PROJECT_*``) is created
+by ``storage.postgres.first_project``, not here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from storage.postgres.models import ModelRepository
 from storage.postgres.pool import PgPool, create_pool, redact_url
 from storage.postgres.projects import ProjectRepository
 from storage.postgres.prompts import PromptRepository
-from storage.projects import InitProject
 
 __all__ = ["PostgresRuntime"]
 
@@ -45,16 +44,15 @@ class PostgresRuntime:
         url: str,
         *,
         migrate: bool,
-        init: InitProject | None = None,
         auth_cache_ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S,
         max_connections: int = 10,
     ) -> PostgresRuntime:
-        """Connect, migrate (or check), ensure the initial project, start the key store.
+        """Connect, migrate (or check), start the key store.
 
         Raises:
             RetryableError: PostgreSQL unreachable.
-            PermanentError: migrations fail or are pending (``migrate=False``), the URL or the
-                initial project is refused.
+            PermanentError: migrations fail or are pending (``migrate=False``), or the URL is
+                refused.
         """
         pool = await create_pool(url, max_size=max_connections)
         try:
@@ -79,25 +77,11 @@ class PostgresRuntime:
                 media=MediaRepository(pool),
                 keys=PostgresKeyStore(api_keys, ttl_s=auth_cache_ttl_s),
             )
-            if init is not None and init.project_id:
-                await runtime.ensure_init_project(init)
             await runtime.keys.start()
         except BaseException:
             await pool.close()
             raise
         return runtime
-
-    async def ensure_init_project(self, init: InitProject) -> None:
-        """Create the initial project and key pair when missing (never changes existing rows)."""
-        await self.projects.ensure(init.project_id, init.project_id)
-        outcome = await self.api_keys.ensure(init.project_id, init.public_key, init.secret_key)
-        if outcome == "revoked":
-            log.warning("the OTELFUSE_INIT_PROJECT_PUBLIC_KEY key is revoked; it stays revoked")
-        elif outcome == "secret-differs":
-            log.warning(
-                "OTELFUSE_INIT_PROJECT_SECRET_KEY does not match the stored key; "
-                "the stored key is kept"
-            )
 
     async def close(self) -> None:
         """Stop the key store, then close the pool."""

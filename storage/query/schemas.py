@@ -16,8 +16,8 @@ are its camelCase form (``rename="camel"``), in field order (subclasses append t
 
 Names and fields follow Langfuse's public API definition (fern, ``fern/apis/server/definition``
 in the langfuse/langfuse repository: ``trace.yml``, ``observations.yml``, ``sessions.yml``,
-``metrics.yml``, ``score.yml``, ``commons.yml``, ``prompts.yml``) with otelfuse's extras noted per
-class.
+``metrics.yml``, ``score.yml``, ``commons.yml``, ``prompts.yml``, ``models.yml``) with otelfuse's
+extras noted per class.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ __all__ = [
     "IngestionSuccess",
     "Message",
     "MetricsResponse",
+    "Model",
+    "ModelPrice",
+    "Models",
     "ObservationUsage",
     "ObservationV2",
     "ObservationsV2Meta",
@@ -51,6 +54,7 @@ __all__ = [
     "ObservationsViews",
     "Organization",
     "PageMeta",
+    "PricingTier",
     "Project",
     "Projects",
     "Prompt",
@@ -638,3 +642,72 @@ class PromptMetaList(_Shape):
     data: list[PromptMeta]
     meta: PageMeta
     pagination: PageMeta
+
+
+# ---- models (custom model definitions) ----------------------------------------------------------
+
+ModelUnit = Annotated[
+    str,
+    Meta(
+        extra_json_schema={
+            "enum": ["TOKENS", "CHARACTERS", "MILLISECONDS", "SECONDS", "REQUESTS", "IMAGES"]
+        }
+    ),
+]
+PricingCondition = Annotated[
+    dict[str, Any],
+    Meta(
+        description=(
+            "Langfuse's usage condition {usageDetailPattern, operator (gt, gte, lt, lte, eq, "
+            "neq), value, caseSensitive}, or otelfuse's parameter condition {source "
+            "(model_parameters or metadata), key, operator: in, values}"
+        )
+    ),
+]
+
+
+class ModelPrice(_Shape):
+    """One price of ``Model.prices`` (fern ``models.ModelPrice``): USD per unit."""
+
+    price: float
+
+
+class PricingTier(_Shape):
+    """A pricing tier (fern ``models.PricingTier``): the default tier has priority 0 and no
+    conditions; otherwise the tier of lowest priority whose conditions all hold prices the
+    generation. ``prices``: usage key -> USD per unit."""
+
+    id: str
+    name: str
+    is_default: bool
+    priority: Annotated[int, Meta(ge=0)]
+    conditions: list[PricingCondition]
+    prices: dict[str, float]
+
+
+class Model(_Shape):
+    """A model definition (fern ``models.Model``): ``inputPrice``, ``outputPrice``,
+    ``totalPrice`` and ``prices`` are the default tier's; ``isLangfuseManaged`` marks a global
+    definition (readable by every project, changed only with the ``otelfuse models`` CLI)."""
+
+    id: str
+    model_name: str
+    match_pattern: str
+    start_date: Time | None
+    unit: ModelUnit
+    input_price: float | None
+    output_price: float | None
+    total_price: float | None
+    tokenizer_id: Literal["openai", "claude"] | None
+    tokenizer_config: Any
+    is_langfuse_managed: bool
+    created_at: Time
+    prices: dict[str, ModelPrice]
+    pricing_tiers: list[PricingTier]
+
+
+class Models(_Shape):
+    """``GET /api/public/models`` (fern ``models.PaginatedModels``)."""
+
+    data: list[Model]
+    meta: PageMeta

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ingest.app.metadata import require_postgres_url
 from ingest.app.settings import Settings
 from tests.deploy.metrics import ROOT
 
@@ -221,6 +222,8 @@ def check_stack(stack: dict[str, Any]) -> None:
         return value
 
     assert condition("migrate", "clickhouse") == "service_healthy"
+    assert condition("migrate", "postgres") == "service_healthy"  # it creates the project there
+    assert condition("receiver", "migrate") == "service_completed_successfully"
     assert condition("processor", "migrate") == "service_completed_successfully"
     assert condition("processor", "kafka-init") == "service_completed_successfully"
     assert condition("query", "migrate") == "service_completed_successfully"
@@ -240,6 +243,10 @@ def check_stack(stack: dict[str, Any]) -> None:
         assert settings.clickhouse.url.startswith("clickhouse://")
         assert settings.server.http_address == "0.0.0.0:4318"
         assert settings.init_project.project_id and settings.init_project.secret_key
+        # the roles do not start without PostgreSQL; media blobs are shared through MinIO
+        assert require_postgres_url(settings, role).startswith("postgresql://")
+        assert settings.blobs.backend == "s3"
+        assert settings.blobs.s3.access_key and settings.blobs.s3.secret_key
         if role != "migrate":
             health = " ".join(service["healthcheck"]["test"])
             assert "/api/public/health" in health, role

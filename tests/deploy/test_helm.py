@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from ingest.app.metadata import require_postgres_url
 from ingest.app.settings import Settings
 from tests.deploy.chart import (
     CHART,
@@ -157,6 +158,17 @@ def test_migrate_job_is_a_pre_install_and_pre_upgrade_hook(defaults: list[Manife
     )
     assert ref["key"] in hook_secret["stringData"]
     assert env["OTELFUSE_CLICKHOUSE_DATABASE"]["value"] == "otelfuse"
+    # It migrates PostgreSQL and creates the initial project there (the roles only read it).
+    values = load_values("default-values.yaml")
+    expected = {
+        "OTELFUSE_POSTGRES_URL": values["postgresql"]["url"],
+        "OTELFUSE_INIT_PROJECT_ID": values["initProject"]["id"],
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": values["initProject"]["publicKey"],
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY": values["initProject"]["secretKey"],
+    }
+    for name, value in expected.items():
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": ref["name"], "key": name}
+        assert hook_secret["stringData"][name] == value
 
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.stem)
@@ -257,6 +269,7 @@ def test_the_rendered_environment_is_accepted_by_otelfuse(values_file: str) -> N
     assert str(settings.data_dir) == "/var/lib/otelfuse"
     assert settings.clickhouse.url.startswith("clickhouse://")
     assert settings.init_project.secret_key
+    assert require_postgres_url(settings, "receiver").startswith("postgresql://")
     values = load_values(values_file)
     assert settings.publisher.bootstrap_servers == values["kafka"]["bootstrapServers"]
 
@@ -271,6 +284,24 @@ def test_clickhouse_url_is_built_and_encoded(production: list[Manifest]) -> None
     assert url.path == f"/{values['database']}"
 
 
+def test_s3_keys_reach_the_settings_otelfuse_reads() -> None:
+    values = merge(
+        load_values("production-values.yaml"),
+        {"s3": {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s3-secret"}},
+    )
+    docs = render(values)
+    env = {
+        **one(docs, "ConfigMap", FULLNAME)["data"],
+        **one(docs, "Secret", FULLNAME)["stringData"],
+    }
+    s3 = Settings.load(env=env).blobs.s3
+    assert (s3.access_key, s3.secret_key, s3.bucket) == (
+        "AKIAEXAMPLE",
+        "s3-secret",
+        "otelfuse-media",
+    )
+
+
 def test_existing_secret_replaces_the_chart_secret() -> None:
     docs = render(load_values("existing-secret-values.yaml"))
     assert find(docs, "Secret") == []  # neither the release Secret nor the migrate hook Secret
@@ -278,10 +309,17 @@ def test_existing_secret_replaces_the_chart_secret() -> None:
         env_from = container(one(docs, "Deployment", f"{FULLNAME}-{component}"))["envFrom"]
         assert {"secretRef": {"name": "otelfuse-credentials"}} in env_from
     job_env = {e["name"]: e for e in container(one(docs, "Job", f"{FULLNAME}-migrate"))["env"]}
-    assert job_env["OTELFUSE_CLICKHOUSE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": "otelfuse-credentials",
-        "key": "OTELFUSE_CLICKHOUSE_URL",
-    }
+    for name in (
+        "OTELFUSE_CLICKHOUSE_URL",
+        "OTELFUSE_POSTGRES_URL",
+        "OTELFUSE_INIT_PROJECT_ID",
+        "OTELFUSE_INIT_PROJECT_PUBLIC_KEY",
+        "OTELFUSE_INIT_PROJECT_SECRET_KEY",
+    ):
+        assert job_env[name]["valueFrom"]["secretKeyRef"] == {
+            "name": "otelfuse-credentials",
+            "key": name,
+        }
     assert job_env["OTELFUSE_CLICKHOUSE_DATABASE"]["value"] == "llm_observability"
 
 
@@ -360,6 +398,7 @@ def test_production_scenario_facts(production: list[Manifest]) -> None:
     config = one(production, "ConfigMap", FULLNAME)["data"]
     assert config["OTELFUSE_KAFKA_ENABLE_IDEMPOTENCE"] == "true"
     assert config["OTELFUSE_S3_BUCKET"] == "otelfuse-media"
+    assert Settings.load(env=config).blobs.backend == "s3"
     secret = one(production, "Secret", FULLNAME)["stringData"]
     assert secret["OTELFUSE_POSTGRES_URL"].startswith("postgresql://")
     ingress = one(production, "Ingress", FULLNAME)
@@ -457,6 +496,7 @@ def test_alerts_cover_the_failure_modes_with_declared_metrics() -> None:
         ({"config": {"extraEnv": {"KAFKA_THING": "x"}}}, "KAFKA_THING"),
         ({"config": {"batchMaxRecords": 100000}}, "/config/batchMaxRecords"),
         ({"volumes": {"tmpSizeLimit": "lots"}}, "/volumes/tmpSizeLimit"),
+        ({"postgresql": {"url": "mysql://db/otelfuse"}}, "/postgresql/url"),
     ],
 )
 def test_schema_refuses_bad_values(change: dict[str, Any], message: str) -> None:
@@ -501,6 +541,22 @@ def test_impossible_combinations_fail_the_render(change: dict[str, Any], message
 def test_defaults_alone_do_not_render() -> None:
     with pytest.raises(helm.HelmRenderError, match=re.escape("kafka.bootstrapServers")):
         render({})
+
+
+def test_postgresql_is_required_unless_the_existing_secret_holds_it() -> None:
+    """The scale-out roles do not start without OTELFUSE_POSTGRES_URL: an install without it
+    fails to render with a message naming the value, instead of producing crashing pods. (A
+    render-time check like the other required values, not a schema rule: `helm lint` of the
+    bare chart must pass.)"""
+    missing = merge(load_values("default-values.yaml"), {"postgresql": {"url": ""}})
+    with helm.Chart.load(CHART) as chart:
+        chart.validate_schema(missing)  # the schema checks the URL's form only
+    with pytest.raises(helm.HelmRenderError, match=re.escape("set postgresql.url")) as refused:
+        render(missing)
+    assert "OTELFUSE_POSTGRES_URL" in str(refused.value)
+    # existingSecret carries OTELFUSE_POSTGRES_URL itself: an empty postgresql.url is right
+    docs = render(load_values("existing-secret-values.yaml"))
+    assert one(docs, "Job", f"{FULLNAME}-migrate")
 
 
 def test_notes_tell_endpoints_and_keys() -> None:

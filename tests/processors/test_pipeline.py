@@ -109,3 +109,31 @@ def test_a_large_export_is_written_in_batches_of_at_most_max_records() -> None:
     assert refused == {}
     assert [len(b) for b in recorder.written] == [4, 4, 2]
     assert [i for batch in recorder.written for i in batch] == [f"big-{i}" for i in range(10)]
+
+
+def test_records_queued_during_a_write_do_not_wait_a_new_window() -> None:
+    """#16 item 3: a batch's window counts from its first record's arrival (the collector's
+    batch processor rule, ``processors.batching``), so records that arrived while the previous
+    batch was being written go out as soon as that write ends once their window has passed,
+    instead of waiting a whole new window."""
+
+    async def scenario() -> tuple[float, RecordingStep]:
+        loop = asyncio.get_running_loop()
+        gate = threading.Event()
+        recorder = RecordingStep(gate=gate)
+        pipeline = Pipeline(recorder, _config(100, 50, 500))
+        await pipeline.start()
+        first = asyncio.create_task(pipeline.submit(_records(1, "a")))
+        await asyncio.sleep(0.6)  # the first batch was cut at 0.5 s and is held in its write
+        later = [asyncio.create_task(pipeline.submit(_records(1, f"b{i}-"))) for i in range(3)]
+        await asyncio.sleep(0.6)  # their window passes while the write is held
+        released = loop.time()
+        gate.set()
+        await asyncio.gather(first, *later)
+        elapsed = loop.time() - released
+        await pipeline.stop()
+        return elapsed, recorder
+
+    elapsed, recorder = asyncio.run(scenario())
+    assert recorder.written == [["a0"], ["b0-0", "b1-0", "b2-0"]]
+    assert elapsed < 0.3  # a new window would be 0.5 s

@@ -1,5 +1,9 @@
 """Local scale-out stacks for tests, each role its own process sharing one project.
 
+Every stack has its own database on the session's real PostgreSQL (``postgres_server``):
+``otelfuse migrate`` migrates it and creates the stack's project from ``OTELFUSE_INIT_PROJECT_*``,
+as in a deployment; the roles only read it.
+
 - ``stack``: tansu (memory storage), ``otelfuse processor --query`` and ``otelfuse receiver``.
 - ``durable_stack``: moto S3 + tansu storing in it (acknowledged messages and committed offsets
   survive a broker restart), the processor role in ``tests/clients/processor_harness.py`` (the
@@ -26,6 +30,7 @@ from processors.kafka.config import (
 from storage.archive import ArchiveConfig
 from tests.clients.processor_harness import Harness, start_processor_harness
 from tests.support.kafka import Broker, S3Server, start_broker, start_durable_broker
+from tests.support.postgres import Postgres
 from tests.support.service import REPO, Service, start_service
 
 TOPIC, SCORES_TOPIC, DLQ = (
@@ -49,13 +54,15 @@ class Stack:
     data_dir: Path
 
 
-def start_stack(root: Path, extra_env: dict[str, str] | None = None) -> Stack:
-    """Start broker, processor (+ query API) and receiver, sharing one project and key pair;
-    topics with 4 partitions."""
+def start_stack(root: Path, postgres_url: str, extra_env: dict[str, str] | None = None) -> Stack:
+    """Start broker, processor (+ query API) and receiver on the database ``postgres_url``
+    (empty; ``migrate`` prepares it), sharing one project and key pair; topics with 4
+    partitions."""
     broker = start_broker(root / "broker")
     broker.create_topics(*TOPICS, partitions=4)
     project_id, public_key, secret_key = PROJECT
     env = {
+        "OTELFUSE_POSTGRES_URL": postgres_url,
         "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "OTELFUSE_KAFKA_CONSUMER_GROUP": "test-processor",
         "OTELFUSE_BATCH_TIMEOUT_MS": "100",
@@ -71,7 +78,8 @@ def start_stack(root: Path, extra_env: dict[str, str] | None = None) -> Stack:
 
 
 def migrate(data_dir: Path, env: dict[str, str]) -> None:
-    """``otelfuse migrate`` against the embedded ClickHouse under ``data_dir``."""
+    """``otelfuse migrate`` against the embedded ClickHouse under ``data_dir`` and the new
+    database of ``env``: it also creates the ``OTELFUSE_INIT_PROJECT_*`` project there."""
     result = subprocess.run(
         [sys.executable, "-m", "ingest", "migrate"],
         cwd=REPO,
@@ -82,6 +90,7 @@ def migrate(data_dir: Path, env: dict[str, str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "0001_create_observations" in result.stderr
+    assert f"postgres:project {env['OTELFUSE_INIT_PROJECT_ID']}" in result.stderr
 
 
 def stop_stack(stack: Stack) -> None:
@@ -93,8 +102,10 @@ def stop_stack(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+def stack(tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres) -> Iterator[Stack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"), postgres_server.create_database("stack")
+    )
     yield running
     stop_stack(running)
 
@@ -120,14 +131,18 @@ class DurableStack:
         self.processor = start_processor_harness(self.root / "processor", self.env, project=PROJECT)
 
 
-def start_durable_stack(root: Path, extra_env: dict[str, str] | None = None) -> DurableStack:
-    """Start moto, tansu on S3, topics (4 partitions), migrate, processor harness, receiver."""
+def start_durable_stack(
+    root: Path, postgres_url: str, extra_env: dict[str, str] | None = None
+) -> DurableStack:
+    """Start moto, tansu on S3, topics (4 partitions), migrate (ClickHouse and the empty
+    database ``postgres_url``), processor harness, receiver."""
     s3, broker = start_durable_broker(root / "broker")
     stops: list[Callable[[], object]] = [s3.stop, broker.stop]
     try:
         broker.create_topics(*TOPICS, partitions=PARTITIONS)
         project_id, public_key, secret_key = PROJECT
         env = {
+            "OTELFUSE_POSTGRES_URL": postgres_url,
             "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "OTELFUSE_KAFKA_CONSUMER_GROUP": GROUP,
             "OTELFUSE_BATCH_TIMEOUT_MS": "100",
@@ -161,7 +176,11 @@ def stop_durable_stack(stack: DurableStack) -> None:
 
 
 @pytest.fixture(scope="module")
-def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableStack]:
-    running = start_durable_stack(tmp_path_factory.mktemp("durable"))
+def durable_stack(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres
+) -> Iterator[DurableStack]:
+    running = start_durable_stack(
+        tmp_path_factory.mktemp("durable"), postgres_server.create_database("durable")
+    )
     yield running
     stop_durable_stack(running)

@@ -85,12 +85,11 @@ def test_replay_via_kafka_reprices(
         "OTELFUSE_S3_SECRET_KEY": SECRET_KEY,
     }
     extra = {
-        "OTELFUSE_POSTGRES_URL": url,
         "OTELFUSE_MODEL_CACHE_TTL_S": "1",
         "OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S": "0.5",
         **s3,
     }
-    stack = start_stack(tmp_path / "stack", extra)
+    stack = start_stack(tmp_path / "stack", url, extra)
     archiver = start_service(tmp_path / "archiver", stack.env, role=("archiver",))
     try:
         env = cli_env(

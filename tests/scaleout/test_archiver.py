@@ -24,8 +24,9 @@ from storage.archive.reader import ArchiveReader
 from storage.blobs import S3Config
 from storage.blobs.s3 import S3BlobStore
 from storage.records import decode_observation_batch
-from tests.scaleout.conftest import PROJECT
+from tests.scaleout.conftest import PROJECT, migrate
 from tests.support.kafka import Broker, S3Server, read_topic, start_broker, start_s3
+from tests.support.postgres import Postgres
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
 from tests.support.service import Service, basic_auth, otelfuse_cli, start_service
 
@@ -83,10 +84,14 @@ def _span_names(broker: Broker) -> list[str]:
 
 
 def _setup(
-    tmp_path: Path, s3_server: SeaweedFS, max_age_s: float, durable: S3Server | None = None
+    tmp_path: Path,
+    s3_server: SeaweedFS,
+    postgres: Postgres,
+    max_age_s: float,
+    durable: S3Server | None = None,
 ) -> tuple[Broker, S3Config, dict[str, str]]:
     """A broker (storing in ``durable`` when given) with the topics (2 partitions each), a fresh
-    bucket, and the roles' settings."""
+    bucket, a migrated database with the test project, and the roles' settings."""
     if durable is None:
         broker: Broker = start_broker(tmp_path / "broker")
     else:
@@ -120,14 +125,16 @@ def _setup(
         "OTELFUSE_S3_ACCESS_KEY": ACCESS_KEY,
         "OTELFUSE_S3_SECRET_KEY": SECRET_KEY,
         "OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S": str(max_age_s),
+        "OTELFUSE_POSTGRES_URL": postgres.create_database(f"archiver_{uuid.uuid4().hex[:8]}"),
     }
+    migrate(tmp_path / "migrate", env)
     return broker, s3, env
 
 
 def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
-    tmp_path: Path, s3_server: SeaweedFS
+    tmp_path: Path, s3_server: SeaweedFS, postgres_server: Postgres
 ) -> None:
-    broker, s3, env = _setup(tmp_path, s3_server, 0.4)
+    broker, s3, env = _setup(tmp_path, s3_server, postgres_server, 0.4)
     project_id, public_key, secret_key = PROJECT
     archiver: Service = start_service(tmp_path / "archiver", env, role=("archiver",))
     receiver = start_service(tmp_path / "receiver", env, role=("receiver",))
@@ -191,7 +198,7 @@ def test_archiver_killed_mid_batch_loses_and_duplicates_nothing(
 
 
 def test_archiver_killed_between_write_and_commit_writes_again_and_readers_dedupe(
-    tmp_path: Path, s3_server: SeaweedFS
+    tmp_path: Path, s3_server: SeaweedFS, postgres_server: Postgres
 ) -> None:
     """The window the commit-after-write order leaves: objects written, offsets not committed.
     The broker (durable: messages and commits in S3) is paused (SIGSTOP) after the archiver
@@ -200,7 +207,7 @@ def test_archiver_killed_between_write_and_commit_writes_again_and_readers_dedup
     reads the same messages and writes them again: the archive holds every request twice, and
     readers return each once."""
     moto = start_s3(tmp_path / "moto")
-    broker, s3, env = _setup(tmp_path, s3_server, 2.0, durable=moto)
+    broker, s3, env = _setup(tmp_path, s3_server, postgres_server, 2.0, durable=moto)
     _, public_key, secret_key = PROJECT
     assert broker.process is not None
     tansu = broker.process

@@ -1,5 +1,6 @@
-"""Scale-out roles with ``OTELFUSE_POSTGRES_URL``: receiver auth, processor prices and the
-processor's query API all read PostgreSQL; roles other than ``migrate`` need a migrated schema."""
+"""Scale-out roles need ``OTELFUSE_POSTGRES_URL``: receiver auth, processor prices and the
+processor's query API all read PostgreSQL; roles other than ``migrate`` need a migrated schema,
+and none starts without a URL."""
 
 from __future__ import annotations
 
@@ -28,6 +29,47 @@ def _wait_for_trace(query: Service, trace_id: str, auth: str, timeout: float = 3
     raise AssertionError(f"trace {trace_id} not complete after {timeout}s")
 
 
+@pytest.mark.parametrize("role", [("receiver",), ("processor", "--query"), ("query",)])
+def test_roles_refuse_to_start_without_a_postgres_url(
+    role: tuple[str, ...], tmp_path: Path
+) -> None:
+    env = {"OTELFUSE_POSTGRES_URL": "", "OTELFUSE_DATA_DIR": str(tmp_path)}
+    result = otelfuse_cli(list(role), env, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"the {role[0]} role needs OTELFUSE_POSTGRES_URL" in result.stderr
+    assert "otelfuse migrate" in result.stderr
+    assert not (tmp_path / "postgres").exists()  # no embedded server for a scale-out role
+
+
+def test_only_migrate_creates_the_initial_project(
+    postgres_server: Postgres, tmp_path: Path
+) -> None:
+    """A role started with OTELFUSE_INIT_PROJECT_* does not create that project (several
+    replicas would race for it): it warns, and the key is refused until `otelfuse migrate`
+    created it."""
+    url = postgres_server.create_database("init")
+    data = tmp_path / "query"
+    otelfuse_cli(["migrate"], cli_env(url, data))  # no initial project
+    env = {"OTELFUSE_POSTGRES_URL": url, "OTELFUSE_AUTH_CACHE_TTL_S": "1"}
+    query = start_service(data, env, role=("query",), timeout=60)
+    try:
+        assert query.get("/api/public/traces").status_code == 401
+        assert "OTELFUSE_INIT_PROJECT_PUBLIC_KEY is not an active key" in query.log()
+        init = {
+            "OTELFUSE_INIT_PROJECT_ID": query.project_id,
+            "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": query.public_key,
+            "OTELFUSE_INIT_PROJECT_SECRET_KEY": query.secret_key,
+        }
+        migrated = otelfuse_cli(["migrate"], cli_env(url, tmp_path / "migrate", **init))
+        assert f"postgres:project {query.project_id}" in migrated.stderr
+        deadline = time.monotonic() + 30  # "not found" is cached for the 1 s TTL
+        while query.get("/api/public/traces").status_code != 200:
+            assert time.monotonic() < deadline, query.log()
+            time.sleep(0.2)
+    finally:
+        assert query.stop() == 0, query.log()
+
+
 def test_roles_refuse_an_unmigrated_schema(postgres_server: Postgres, tmp_path: Path) -> None:
     url = postgres_server.create_database("unmigrated")
     with pytest.raises(RuntimeError, match="otelfuse migrate"):
@@ -37,9 +79,7 @@ def test_roles_refuse_an_unmigrated_schema(postgres_server: Postgres, tmp_path: 
 @pytest.mark.slow
 def test_receiver_and_processor_use_postgres(postgres_server: Postgres, tmp_path: Path) -> None:
     url = postgres_server.create_database("scaleout")
-    stack = start_stack(
-        tmp_path / "stack", {"OTELFUSE_POSTGRES_URL": url, "OTELFUSE_MODEL_CACHE_TTL_S": "1"}
-    )
+    stack = start_stack(tmp_path / "stack", url, {"OTELFUSE_MODEL_CACHE_TTL_S": "1"})
     try:
         env = cli_env(url, tmp_path / "cli")
         otelfuse_cli(["projects", "create", "--name", "Scale", "--id", "proj-s"], env)

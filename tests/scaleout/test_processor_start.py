@@ -15,19 +15,21 @@ import pytest
 from tests.scaleout.conftest import GROUP, PARTITIONS, PROJECT, TOPICS, migrate
 from tests.scaleout.load import TraceMaker, export_trace, exporter_for, until, verify_exactly_once
 from tests.support.kafka import start_durable_broker
+from tests.support.postgres import Postgres
 from tests.support.service import Service, start_service
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_processor_started_during_a_broker_outage_consumes_once_it_is_back(
-    tmp_path: Path,
+    tmp_path: Path, postgres_server: Postgres
 ) -> None:
     # S3 storage: the topics created now are still there when the broker comes back
     s3, broker = start_durable_broker(tmp_path / "broker")
     broker.create_topics(*TOPICS, partitions=PARTITIONS)
     project_id, public_key, secret_key = PROJECT
     env = {
+        "OTELFUSE_POSTGRES_URL": postgres_server.create_database("late"),
         "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "OTELFUSE_KAFKA_CONSUMER_GROUP": GROUP,
         "OTELFUSE_BATCH_TIMEOUT_MS": "100",

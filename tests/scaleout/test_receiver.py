@@ -23,10 +23,12 @@ from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_T
 from storage.archive import ArchiveConfig
 from storage.records import decode_observation_batch, decode_score_batch
 from tests.support.kafka import Broker, start_broker
+from tests.support.postgres import Postgres, migrate_with_project
 from tests.support.service import Service, start_service
 
 TOPIC, SCORES_TOPIC = DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
 MAX_MESSAGE = 200_000
+PROJECT = ("proj-receiver", "pk-lf-receiver", "sk-lf-receiver-secret")
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +40,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="module")
-def receiver(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def receiver(
+    broker: Broker, postgres_server: Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    url = postgres_server.create_database("receiver")
+    migrate_with_project(url, PROJECT)
+    project_id, public_key, secret_key = PROJECT
     svc = start_service(
         tmp_path_factory.mktemp("receiver"),
         {
+            "OTELFUSE_POSTGRES_URL": url,
+            "OTELFUSE_INIT_PROJECT_ID": project_id,
+            "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": public_key,
+            "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
             "OTELFUSE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "OTELFUSE_KAFKA_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
             "OTELFUSE_KAFKA_DELIVERY_TIMEOUT_MS": "3000",

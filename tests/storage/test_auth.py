@@ -1,9 +1,6 @@
-"""Basic-auth parsing, secret hashing and the all-in-one project bootstrap."""
+"""Basic-auth parsing, secret hashing, and the initial-project settings."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +13,7 @@ from storage.auth import (
     parse_basic_authorization,
     verify_secret,
 )
-from storage.projects import InitProject, bootstrap_project
+from storage.postgres.config import InitProject
 from tests.support.service import basic_auth
 
 
@@ -44,21 +41,6 @@ def test_authenticate_resolves_project() -> None:
         authenticate(store, basic_auth("other", "sk"))
 
 
-def test_bootstrap_generates_once_and_keeps_only_the_hash(tmp_path: Path) -> None:
-    created = bootstrap_project(tmp_path, InitProject())
-    assert created.new_secret_key is not None
-    stored = json.loads((tmp_path / "project.json").read_text())
-    assert created.new_secret_key not in json.dumps(stored)
-    assert (tmp_path / "project.json").stat().st_mode & 0o777 == 0o600
-
-    again = bootstrap_project(tmp_path, InitProject())
-    assert again.new_secret_key is None and again.project == created.project
-    assert again.keys.verify(created.public_key, created.new_secret_key) == created.project
-
-
-def test_bootstrap_from_settings_and_partial_settings(tmp_path: Path) -> None:
-    boot = bootstrap_project(tmp_path, InitProject("proj-x", "pk-x", "sk-x"))
-    assert boot.keys.verify("pk-x", "sk-x") == Project("proj-x", "proj-x")
-    assert not (tmp_path / "project.json").exists()
-    with pytest.raises(ValueError, match="OTELFUSE_INIT_PROJECT_ID"):
-        bootstrap_project(tmp_path, InitProject("proj-x", "pk-x", ""))
+def test_init_project_settings_never_show_the_secret() -> None:
+    init = InitProject("proj-x", "pk-x", "sk-x-secret")
+    assert "sk-x-secret" not in repr(init) and "pk-x" in repr(init)

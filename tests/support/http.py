@@ -9,6 +9,8 @@ from starlette.routing import BaseRoute
 from starlette.testclient import TestClient
 
 from ingest.api.ingestion import Ingestion
+from ingest.api.models import Models
+from ingest.api.prompts import Prompts
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
 from ingest.http.app import HealthCheck, create_app
@@ -18,6 +20,8 @@ from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.otlp.logs_export import LogsExport
 from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
 from storage.auth import StaticKeyStore
+from storage.postgres.models import ModelRepository
+from storage.postgres.prompts import PromptRepository
 from storage.query.repository import Repository
 from tests.support.fakes import FailingClient, RecordingSink
 
@@ -49,14 +53,22 @@ def receiver_routes() -> list[BaseRoute]:
 
 
 def all_in_one_routes() -> list[BaseRoute]:
-    """The all-in-one role's routes without PostgreSQL (receiver routes and the read API),
-    built over fakes: nothing is read or written."""
+    """The all-in-one role's routes (receiver routes, the read API, and the PostgreSQL ones
+    every all-in-one serves: ``/api/public/models`` and ``/api/public/v2/prompts``), built over
+    fakes: nothing is read or written. The media routes, whose set depends on the blob store,
+    are left out (``tests/ingest/api/test_media_routes.py``)."""
     unused = FailingClient(AssertionError("routes are built without storage"))
-    read = read_routes(Repository(unused), StaticKeyStore([]), max_request_bytes=1)
-    return [*receiver_routes(), *read]
+    keys = StaticKeyStore([])
+    read = read_routes(Repository(unused), keys, max_request_bytes=1)
+    no_pool: Any = None  # the repositories are never called
+    metadata = [
+        *Models(ModelRepository(no_pool), keys).routes(),
+        *Prompts(PromptRepository(no_pool), keys, 1).routes(),
+    ]
+    return [*receiver_routes(), *read, *metadata]
 
 
 def all_in_one_document() -> dict[str, Any]:
-    """The OpenAPI document an all-in-one process without PostgreSQL serves."""
+    """The OpenAPI document an all-in-one process serves (without the media routes)."""
     app = create_app(all_in_one_routes(), _healthy)
     return openapi_document(app.routes)

@@ -5,7 +5,9 @@ socket folder, as the ``postgres`` OS user when the tests run as root (PostgreSQ
 as root). When ``initdb`` is missing it runs ``deploy/local/system-deps.sh`` (apt-get, as root)
 first; when that is impossible the caller gets a ``RuntimeError``: tests must fail, not skip.
 ``Postgres.create_database()`` gives each test its own empty database on the shared server;
-``run_with_pool`` runs a coroutine with a pool on a fresh event loop (tests are synchronous).
+``run_with_pool`` runs a coroutine with a pool on a fresh event loop (tests are synchronous);
+``migrate_with_project`` prepares a database for a scale-out role started alone, as
+``otelfuse migrate`` would (schema and initial project).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from typing import TypeVar
 
 import asyncpg
 
+from storage.postgres.config import InitProject
+from storage.postgres.first_project import ensure_init_project
+from storage.postgres.migrate import apply_migrations
 from storage.postgres.pool import PgPool, create_pool
 from tests.support.service import REPO, free_port, refuse_in_fast_run
 
@@ -168,6 +173,17 @@ def run_with_pool(url: str, body: Callable[[PgPool], Awaitable[T]]) -> T:
             await pool.close()
 
     return asyncio.run(main())
+
+
+def migrate_with_project(url: str, project: tuple[str, str, str]) -> None:
+    """Migrate the database at ``url`` and create ``project`` = (id, public key, secret key)
+    in it: the PostgreSQL half of ``otelfuse migrate`` with ``OTELFUSE_INIT_PROJECT_*``."""
+
+    async def body(pool: PgPool) -> None:
+        await apply_migrations(pool)
+        await ensure_init_project(pool, InitProject(*project))
+
+    run_with_pool(url, body)
 
 
 def cli_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:

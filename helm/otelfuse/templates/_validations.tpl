@@ -19,7 +19,7 @@ NOTES.txt, so `helm template`, `helm install` and `helm upgrade` all fail with t
 {{- if $v.s3.accessKeyId }}{{ $inline = append $inline "s3.accessKeyId" }}{{ end }}
 {{- if $v.s3.secretAccessKey }}{{ $inline = append $inline "s3.secretAccessKey" }}{{ end }}
 {{- if $inline }}
-{{- fail (printf "otelfuse: existingSecret %q is set, so %s would be ignored; put them in that Secret (OTELFUSE_CLICKHOUSE_URL, OTELFUSE_INIT_PROJECT_*, ...) and leave these values empty." $v.existingSecret (join ", " $inline)) }}
+{{- fail (printf "otelfuse: existingSecret %q is set, so %s would be ignored; put them in that Secret (OTELFUSE_CLICKHOUSE_URL, OTELFUSE_POSTGRES_URL, OTELFUSE_INIT_PROJECT_*, ...) and leave these values empty." $v.existingSecret (join ", " $inline)) }}
 {{- end }}
 {{- else }}
 {{- if and (not $v.clickhouse.url) (not $v.clickhouse.host) }}
@@ -28,8 +28,11 @@ NOTES.txt, so `helm template`, `helm install` and `helm upgrade` all fail with t
 {{- if and $v.clickhouse.url $v.clickhouse.host }}
 {{- fail "otelfuse: set clickhouse.url or clickhouse.host, not both." }}
 {{- end }}
+{{- if not $v.postgresql.url }}
+{{- fail "otelfuse: set postgresql.url (postgresql://user:password@host:5432/database) or existingSecret with OTELFUSE_POSTGRES_URL: the receiver, processor and query roles keep projects, API keys, model prices and prompts in PostgreSQL and do not start without it." }}
+{{- end }}
 {{- if not (and $v.initProject.id $v.initProject.publicKey $v.initProject.secretKey) }}
-{{- fail "otelfuse: set initProject.id, initProject.publicKey and initProject.secretKey (or existingSecret): in scale-out every pod must accept the same key pair." }}
+{{- fail "otelfuse: set initProject.id, initProject.publicKey and initProject.secretKey (or existingSecret): the migrate Job creates this project and key pair in PostgreSQL, the key every role then accepts." }}
 {{- end }}
 {{- if and $v.s3.accessKeyId (not $v.s3.secretAccessKey) }}
 {{- fail "otelfuse: s3.accessKeyId is set without s3.secretAccessKey." }}

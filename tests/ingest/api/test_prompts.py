@@ -235,6 +235,44 @@ def test_not_json_and_missing_credentials(migrated_url: str) -> None:
     run_api(migrated_url, body)
 
 
+def test_config_numbers_come_back_as_sent_or_are_400(migrated_url: str) -> None:
+    """jsonb keeps numbers as numeric without an exponent (1e20 comes back as 21 digits):
+    they must still be served as sent, and what cannot be is refused with a reason."""
+
+    async def body(api: Api) -> None:
+        config = (
+            b'{"big": 1e20, "huge": -1.5e300, "tiny": 1e-300, "maxU64": 18446744073709551615,'
+            b' "minI64": -9223372036854775808, "nested": [{"x": 2.5e19}]}'
+        )
+        sent = b'{"name": "numbers", "prompt": "x", "labels": ["production"], "config": '
+        created = await api.call("POST", BASE, content=sent + config + b"}")
+        assert created.status_code == 201, created.text
+        expected = {
+            "big": 1e20,
+            "huge": -1.5e300,
+            "tiny": 1e-300,
+            "maxU64": 2**64 - 1,
+            "minI64": -(2**63),
+            "nested": [{"x": 2.5e19}],
+        }
+        assert created.json()["config"] == expected
+        assert (await api.get("numbers"))["config"] == expected
+        listed = await api.call("GET", BASE, params={"name": "numbers"})
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["data"][0]["lastConfig"] == expected
+        for number, reason in [
+            (b"123456789012345678901234567890", "64-bit integers"),
+            (b"-9223372036854775809", "64-bit integers"),
+            (b"-1e400", "Number out of range"),
+            (b"NaN", "not valid JSON"),
+        ]:
+            bad = b'{"name": "bad", "prompt": "x", "config": {"n": [' + number + b"]}}"
+            assert reason in await api.refused("POST", BASE, 400, content=bad)
+        assert await api.pool.fetchval("SELECT count(*) FROM otelfuse.prompts") == 1
+
+    run_api(migrated_url, body)
+
+
 def test_get_misses_are_404_and_version_with_label_is_400(migrated_url: str) -> None:
     async def body(api: Api) -> None:
         await api.create({"name": "greet", "prompt": "x"})

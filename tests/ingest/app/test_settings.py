@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.app.metadata import require_postgres_url
 from ingest.app.settings import VARIABLES, ConfigError, Settings, split_address
 from ingest.kafka import PublisherConfig
 from processors.batching import BatchConfig
@@ -41,6 +42,10 @@ def test_values_are_parsed() -> None:
         (
             {"OTELFUSE_QUEUE_MAX_RECORDS": "10", "OTELFUSE_BATCH_MAX_RECORDS": "20"},
             "must not exceed",
+        ),
+        (
+            {"OTELFUSE_INIT_PROJECT_ID": "p", "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": "pk-lf-1"},
+            "OTELFUSE_INIT_PROJECT_ID, _PUBLIC_KEY and _SECRET_KEY, or none",
         ),
     ],
 )
@@ -153,3 +158,10 @@ def test_blob_and_media_settings() -> None:
 def test_bad_blob_settings_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env)
+
+
+def test_scale_out_roles_need_a_postgres_url() -> None:
+    with pytest.raises(ConfigError, match="the receiver role needs OTELFUSE_POSTGRES_URL"):
+        require_postgres_url(Settings.from_env({}), "receiver")
+    url = "postgresql://u@db:5432/otelfuse"
+    assert require_postgres_url(Settings.from_env({"OTELFUSE_POSTGRES_URL": url}), "query") == url

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,10 +61,10 @@ def _operations(routes: list[BaseRoute]) -> set[tuple[str, str]]:
     operations = set()
     for route in routes:
         assert isinstance(route, Route)
-        path = route.path
-        for name in ("trace_id", "observation_id", "session_id", "score_id"):
-            camel = name.split("_")[0] + "Id"
-            path = path.replace("{" + name + "}", "{" + camel + "}")
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # {name:path} is {name}
+        for name in ("trace_id", "observation_id", "session_id", "score_id", "prompt_name"):
+            head, tail = name.split("_")
+            path = path.replace("{" + name + "}", "{" + head + tail.capitalize() + "}")
         operations |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
     return operations
 
@@ -94,6 +95,29 @@ def test_all_in_one_document_describes_exactly_the_served_routes() -> None:
         if op.get("security") == []
     }
     assert open_paths == {"/api/public/health", OPENAPI_PATH, "/metrics"}
+    # every all-in-one has PostgreSQL: models and prompts are described with their schemas
+    paths = document["paths"]
+    assert set(paths["/api/public/models"]) == {"get", "post"}
+    assert set(paths["/api/public/models/{id}"]) == {"get", "put", "delete"}
+    assert set(paths["/api/public/v2/prompts"]) == {"get", "post"}
+    assert set(paths["/api/public/v2/prompts/{promptName}"]) == {"get", "delete"}
+    assert set(paths["/api/public/v2/prompts/{name}/versions/{version}"]) == {"patch"}
+    components = document["components"]["schemas"]
+    for name in ("Model", "Models", "PricingTier", "ModelPrice", "Prompt", "PromptMetaList"):
+        assert components[name]["type"] == "object", name
+
+    def response_ref(path: str, method: str, status: str) -> str:
+        ref: str = paths[path][method]["responses"][status]["content"]["application/json"][
+            "schema"
+        ]["$ref"]
+        return ref
+
+    assert response_ref("/api/public/models", "get", "200").endswith("/Models")
+    assert response_ref("/api/public/models/{id}", "put", "200").endswith("/Model")
+    assert response_ref("/api/public/v2/prompts", "post", "201").endswith("/Prompt")
+    assert paths["/api/public/models"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]["required"] == ["modelName", "matchPattern"]
 
 
 def test_receiver_documents_only_what_it_serves() -> None:
@@ -136,6 +160,8 @@ class Seeded:
     trace_id: str
     observation_id: str
     session_id: str
+    model_id: str
+    prompt_name: str
 
 
 def _wait_for_traces(service: Service, count: int, timeout: float = 30) -> list[dict[str, Any]]:
@@ -152,7 +178,8 @@ def _wait_for_traces(service: Service, count: int, timeout: float = 30) -> list[
 
 @pytest.fixture(scope="module")
 def seeded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    """``otelfuse run`` with three agent traces (one failing) sent over OTLP/HTTP."""
+    """``otelfuse run`` with three agent traces (one failing) sent over OTLP/HTTP, a custom
+    model definition and a prompt (its embedded PostgreSQL)."""
     service = start_service(Path(tmp_path_factory.mktemp("openapi")))
     try:
         exporter = OTLPSpanExporter(
@@ -165,7 +192,37 @@ def seeded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]
         traces = _wait_for_traces(service, 3)
         trace_id = traces[0]["id"]
         observation_id = traces[0]["observations"][0]
-        yield Seeded(service, trace_id, observation_id, "session-e2e")
+        model = {
+            "modelName": "oa-model",
+            "matchPattern": "(?i)^oa-model$",
+            "tokenizerConfig": {"big": 1e20},
+            "pricingTiers": [
+                {
+                    "name": "Standard",
+                    "isDefault": True,
+                    "priority": 0,
+                    "conditions": [],
+                    "prices": {"input": 0.001},
+                },
+                {
+                    "name": "Long",
+                    "priority": 1,
+                    "conditions": [
+                        {"usageDetailPattern": "input", "operator": "gt", "value": 1000}
+                    ],
+                    "prices": {"input": 0.002},
+                },
+            ],
+        }
+        auth = {"Authorization": service.authorization}
+        created = service.client.post("/api/public/models", json=model, headers=auth)
+        assert created.status_code == 200, created.text
+        prompt = {"name": "oa/seed", "prompt": "Hi {{name}}", "labels": ["production"]}
+        stored = service.client.post("/api/public/v2/prompts", json=prompt, headers=auth)
+        assert stored.status_code == 201, stored.text
+        yield Seeded(
+            service, trace_id, observation_id, "session-e2e", created.json()["id"], "oa/seed"
+        )
     finally:
         code = service.stop()
     assert code == 0, service.log()
@@ -221,6 +278,15 @@ def _explicit_cases(path: str, seeded: Seeded) -> list[dict[str, Any]]:
             {"path_parameters": {"observationId": seeded.observation_id}}
         ],
         "/api/public/sessions/{sessionId}": [{"path_parameters": {"sessionId": seeded.session_id}}],
+        "/api/public/models/{id}": [
+            {"path_parameters": {"id": seeded.model_id}},
+            {"path_parameters": {"id": "unknown"}},
+        ],
+        "/api/public/v2/prompts/{promptName}": [
+            {"path_parameters": {"promptName": seeded.prompt_name}},
+            {"path_parameters": {"promptName": seeded.prompt_name}, "query": {"version": 1}},
+        ],
+        "/api/public/v2/prompts": [{"query": {"name": seeded.prompt_name}}],
         "/api/public/traces": [{"query": {"filter": trace_filter}}],
         "/api/public/observations": [{"query": {"filter": filter_}}],
         "/api/public/v2/observations": [

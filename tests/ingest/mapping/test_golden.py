@@ -1,9 +1,10 @@
 """Golden tests: one OTLP/JSON fixture per convention → the expected ``ObservationRecord``s.
 
-Fixtures: ``tests/fixtures/otlp/<case>.json`` (what each instrumentation really emits; the
-``langfuse_sdk``, ``genai_semconv_openai_v2`` and ``openinference`` ones were recorded from the
-real packages against a fake OpenAI). Expected records: ``tests/golden/mapping/<case>.json``,
-each record rendered with ``MessageToDict(preserving_proto_field_name=True)``, keys sorted.
+Fixtures: ``tests/fixtures/otlp/<case>.json`` (what each instrumentation really emits; most were
+recorded from the real packages against a fake LLM server, with the scripts in
+``tests/fixtures/record/``; ``tests/fixtures/otlp/README.md`` says which and with what
+versions). Expected records: ``tests/golden/mapping/<case>.json``, each record rendered with
+``MessageToDict(preserving_proto_field_name=True)``, keys sorted.
 
 The goldens are the specification (docs/reference/langfuse.md §1.3-§1.12): they were reviewed by
 hand. After a deliberate mapping change, regenerate with ``OTELFUSE_UPDATE_GOLDEN=1 pytest

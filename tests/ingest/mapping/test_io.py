@@ -272,6 +272,37 @@ def test_operation_details_event() -> None:
     assert out == [{"role": "assistant", "parts": []}]
 
 
+def test_operation_details_split_over_several_events_are_merged() -> None:
+    # strands-agents 1.62 with gen_ai_latest_experimental (tests/fixtures/otlp/
+    # strands_latest.json): system instructions, input and output in three events.
+    detail = "gen_ai.client.inference.operation.details"
+    events = [
+        (detail, {"gen_ai.system_instructions": [{"type": "text", "content": "Be brief."}]}),
+        (detail, {"gen_ai.input.messages": _USER}),
+        (detail, {"gen_ai.output.messages": [{"role": "assistant", "parts": []}]}),
+        (detail, {"gen_ai.output.messages": [{"role": "ignored", "parts": []}]}),
+    ]
+    inp, out = io_json({}, events=events)
+    assert inp == [{"role": "system", "content": "Be brief."}, *_USER]
+    assert out == [{"role": "assistant", "parts": []}]
+
+
+def test_livekit_pii_names_of_livekit_agents_1_8() -> None:
+    # livekit-agents 1.8.9 (tests/fixtures/otlp/livekit.json): content behind lk.pii.*
+    turn = {"lk.pii.user_input": "Weather?", "lk.pii.response.text": "Sunny."}
+    assert io(turn) == ("Weather?", "Sunny.")
+    tool = {
+        "gen_ai.tool.name": "get_weather",
+        "lk.pii.function_tool.arguments": '{"city": "Paris"}',
+        "lk.pii.function_tool.output": "sunny",
+        "gen_ai.tool.call.arguments": '{"city": "Paris"}',
+        "gen_ai.tool.call.result": '"sunny"',
+    }
+    assert io(tool) == ('{"city": "Paris"}', "sunny")
+    # the older names still come first
+    assert io({"lk.chat_ctx": "old", "lk.pii.chat_ctx": "new"}) == ("old", None)
+
+
 def test_deprecated_message_events() -> None:
     events = [
         ("gen_ai.system.message", {"content": "sys"}),

@@ -92,7 +92,28 @@ def test_details_prefix_is_stripped_and_cost_is_not_usage() -> None:
             "gen_ai.usage.details.reasoning_tokens": 3,
             "gen_ai.usage.cost": 0.5,
         }
-    ) == {"input": 398, "output": 45, "input_cached_tokens": 512, "reasoning_tokens": 3}
+    ) == {"input": 398, "output": 42, "input_cached_tokens": 512, "output_reasoning_tokens": 3}
+
+
+def test_openllmetry_reasoning_tokens_are_a_bucket_of_output() -> None:
+    # opentelemetry-instrumentation-openai 0.62 (tests/fixtures/otlp/openllmetry_openai.json):
+    # gen_ai.usage.reasoning_tokens is OpenAI's completion_tokens_details.reasoning_tokens,
+    # part of output_tokens; Langfuse keeps it as an extra key, otelfuse subtracts it once.
+    assert usage(
+        {
+            "gen_ai.usage.input_tokens": 13,
+            "gen_ai.usage.output_tokens": 5,
+            "gen_ai.usage.total_tokens": 18,
+            "gen_ai.usage.cache_read.input_tokens": 3,
+            "gen_ai.usage.reasoning_tokens": 1,
+        }
+    ) == {
+        "input": 10,
+        "output": 4,
+        "total": 18,
+        "input_cached_tokens": 3,
+        "output_reasoning_tokens": 1,
+    }
 
 
 def test_non_integer_values_are_dropped() -> None:
@@ -315,6 +336,26 @@ def test_genkit_usage_with_thoughts_as_output_reasoning() -> None:
     ) == {"input": 12, "output": 40, "total": 77, "output_reasoning": 25}
     no_usage = {**attributes, "genkit:output": json.dumps({"message": {}})}
     assert usage(no_usage, scope_name="genkit-tracer") == {"input": 999}
+
+
+def test_genkit_cached_content_tokens_are_a_bucket_of_input() -> None:
+    # @genkit-ai/google-genai 1.42 (tests/fixtures/otlp/genkit_recorded.json): Gemini's
+    # cachedContentTokenCount, part of inputTokens. Deliberate deviation: Langfuse ignores it.
+    counts = {
+        "inputTokens": 30,
+        "outputTokens": 6,
+        "thoughtsTokens": 2,
+        "totalTokens": 38,
+        "cachedContentTokens": 5,
+    }
+    attributes = {"genkit:output": json.dumps({"usage": counts})}
+    assert usage(attributes, scope_name="genkit-tracer") == {
+        "input": 25,
+        "input_cached_tokens": 5,
+        "output": 6,
+        "total": 38,
+        "output_reasoning": 2,
+    }
 
 
 # ---- current GenAI semconv (open-telemetry/semantic-conventions-genai registry) ---------------

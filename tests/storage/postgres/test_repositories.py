@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from storage.auth import verify_secret
 from storage.errors import NotFound, PermanentError
 from storage.postgres.api_keys import ApiKeyRepository, ProjectNotFound
+from storage.postgres.config import InitProject
+from storage.postgres.first_project import ensure_init_project
 from storage.postgres.model_defs import InvalidModelDefinition, parse_model_definition
 from storage.postgres.models import ModelConflict, ModelRepository, ProjectMissing
 from storage.postgres.pool import PgPool
@@ -83,6 +86,26 @@ def test_init_key_is_created_once_and_never_changed(migrated_url: str) -> None:
         await ProjectRepository(pool).ensure("proj-other", "x")
         with pytest.raises(PermanentError, match="another project"):
             await keys.ensure("proj-other", "pk-init", "sk-one")
+
+    run_with_pool(migrated_url, body)
+
+
+def test_initial_project_from_settings_is_safe_to_create_concurrently(migrated_url: str) -> None:
+    init = InitProject("proj-first", "pk-lf-first", "sk-lf-first-secret")
+
+    async def body(pool: PgPool) -> None:
+        assert await ensure_init_project(pool, InitProject()) is None
+        # several `otelfuse migrate` (or all-in-one starts) at once: one creates, none fails
+        outcomes = await asyncio.gather(*(ensure_init_project(pool, init) for _ in range(6)))
+        assert sorted(str(o) for o in outcomes) == ["created"] + ["exists"] * 5
+        keys = ApiKeyRepository(pool)
+        (stored,) = await keys.list_for_project("proj-first")
+        assert stored.public_key == "pk-lf-first"
+        active = await keys.find_active(["pk-lf-first"])
+        assert verify_secret("sk-lf-first-secret", active["pk-lf-first"].secret_hash)
+        assert [p.id for p in await ProjectRepository(pool).list_all()] == ["proj-first"]
+        changed = InitProject("proj-first", "pk-lf-first", "sk-lf-other")
+        assert await ensure_init_project(pool, changed) == "secret-differs"
 
     run_with_pool(migrated_url, body)
 

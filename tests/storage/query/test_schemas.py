@@ -10,11 +10,20 @@ convert too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
 
+from storage.postgres.model_defs import StoredModel, StoredTier, model_json
+from storage.postgres.prompt_defs import (
+    PromptMetaRow,
+    StoredPrompt,
+    prompt_json,
+    prompt_meta_json,
+)
 from storage.query import observations, schemas, traces
 from storage.query.metrics_daily import daily_metrics_json
 from storage.query.observations_v2 import FIELD_GROUPS, observation_v2_json
@@ -97,6 +106,40 @@ def _score_list_item() -> dict[str, Any]:
     return item
 
 
+def _model() -> dict[str, Any]:
+    moment = datetime(2025, 11, 22, tzinfo=UTC)
+    condition = {"usageDetailPattern": "input", "operator": "gt", "value": 1000.0}
+    # every list populated (the shape check needs an item), so the default tier has a
+    # condition here although a stored default tier never has one
+    tiers = (
+        StoredTier("t0", "Standard", True, 0, (condition,), {"input": Decimal("0.001")}),
+        StoredTier("t1", "Long", False, 1, (condition,), {"input": Decimal("0.002")}),
+    )
+    return model_json(
+        StoredModel(
+            "m1", "p1", "acme", "^acme$", moment, "TOKENS", "openai", {"k": 1}, moment, moment,
+            tiers,
+        )
+    )  # fmt: skip
+
+
+def _prompt() -> dict[str, Any]:
+    moment = datetime(2025, 11, 22, tzinfo=UTC)
+    return prompt_json(
+        StoredPrompt(
+            "pr1", "p1", "greet", 2, "text", "Hi {{name}}", {"t": 0.5}, ("production",),
+            ("x",), "first", moment, moment,
+        )
+    )  # fmt: skip
+
+
+def _prompt_meta() -> dict[str, Any]:
+    moment = datetime(2025, 11, 22, tzinfo=UTC)
+    return prompt_meta_json(
+        PromptMetaRow("greet", "chat", (1, 2), ("latest",), ("x",), moment, {"t": 1})
+    )
+
+
 FULL: dict[str, Callable[[], Any]] = {
     "Trace": lambda: traces.trace_json(trace_row()),
     "TraceListItem": lambda: traces.trace_list_item_json(trace_row()),
@@ -112,6 +155,9 @@ FULL: dict[str, Callable[[], Any]] = {
     "ScoreV1": lambda: score_v1_json(score_row()),
     "ScoreV2ListItem": _score_list_item,
     "ScoreV3": lambda: score_v3_json(score_row(), SCORE_GROUPS),
+    "Model": _model,
+    "Prompt": _prompt,
+    "PromptMeta": _prompt_meta,
 }
 """Response schema name -> the shaping function's output for a fully populated row."""
 
@@ -163,9 +209,13 @@ def test_every_item_schema_of_a_shaping_function_is_covered() -> None:
         "IngestionSuccess", "Message", "MetricsResponse", "ObservationsV2Meta",
         "ObservationsV2Response", "ObservationsViews", "Organization", "PageMeta", "Project",
         "Projects", "ScoreCreated", "ScoreError", "ScoresAccepted", "ScoresPartiallyAccepted",
-        "ScoresV2", "ScoresV3", "ScoresV3Meta", "Sessions", "Traces",
+        "ScoresV2", "ScoresV3", "ScoresV3Meta", "Sessions", "Traces", "Models",
+        "PromptMetaList",
     }  # fmt: skip
-    nested = {"ObservationUsage", "ScoreSubject", "ScoreTraceSummary", "UsageByModel"}
+    nested = {
+        "ObservationUsage", "ScoreSubject", "ScoreTraceSummary", "UsageByModel", "ModelPrice",
+        "PricingTier",
+    }  # fmt: skip
     generated = {name for name, schema in SCHEMAS.items() if "title" in schema}
     assert generated == set(FULL) | built_by_handlers | nested
 
