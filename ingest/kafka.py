@@ -258,6 +258,15 @@ class KafkaPublisher:
         await self._publish(self.config.scores_topic, KAFKA_SCORES_CONTENT_TYPE, messages)
         return refused
 
+    async def publish(self, topic: str, content_type: str, key: bytes, value: bytes) -> None:
+        """Publish one message (``value`` below ``max_message_bytes``) to ``topic``; returns
+        once the broker acknowledged it (the raw archive's ``RawPublisher``).
+
+        Raises:
+            RetryableError: not started, buffer full, broker error or delivery timeout.
+        """
+        await self._publish(topic, content_type, [Message(key, value, 1)])
+
     async def _publish(self, topic: str, content_type: str, messages: list[Message]) -> None:
         producer = self._producer
         if producer is None:

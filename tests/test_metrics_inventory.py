@@ -18,6 +18,7 @@ import ingest.ingestion.telemetry
 import ingest.telemetry
 import processors.kafka.telemetry
 import processors.telemetry
+import storage.archive.telemetry
 import storage.blobs.telemetry
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "metrics.txt"
@@ -28,9 +29,10 @@ MODULES = (
     ingest.telemetry,
     processors.kafka.telemetry,
     processors.telemetry,
+    storage.archive.telemetry,
     storage.blobs.telemetry,
 )
-NAME = re.compile(r"^otelfuse_(receiver|processor|query|blob|build)_[a-z0-9_]+$")
+NAME = re.compile(r"^otelfuse_(receiver|processor|query|blob|archive|build)_[a-z0-9_]+$")
 UNBOUNDED_LABELS = {"trace_id", "span_id", "project_id", "project", "model", "user_id", "path"}
 UNITS = ("_seconds", "_bytes", "_records", "_partitions", "_usd", "_ratio")
 """Base units; counted things (records, Kafka partitions) are units of their own."""

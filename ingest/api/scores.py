@@ -23,6 +23,7 @@ Reads (``ScoreReads``; parameters and shapes: ``storage.query.scores``):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ingest.archive_hook import JSON, ArchivedRequest, Archiving
 from ingest.errors import HTTPError, write_failure
 from ingest.http.auth import authenticate
 from ingest.http.body import parse_json, read_body
@@ -181,12 +183,20 @@ class ScoreWrites:
         sink: where validated scores are written.
         keys: API keys (Basic auth, project-scoped).
         max_request_bytes: body limit, also after gzip decompression.
+        archive: keeps accepted requests (the inflated JSON body) in the raw archive.
     """
 
-    def __init__(self, sink: ScoreSink, keys: KeyStore, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        sink: ScoreSink,
+        keys: KeyStore,
+        max_request_bytes: int,
+        archive: Archiving | None = None,
+    ) -> None:
         self._sink = sink
         self._keys = keys
         self._limit = max_request_bytes
+        self._archive = archive
 
     def routes(self) -> list[Route]:
         """The POST route."""
@@ -200,21 +210,41 @@ class ScoreWrites:
                 write failed; and what ``authenticate`` and ``read_json`` raise.
         """
         project = await authenticate(self._keys, request)
+        if self._archive is not None and not self._archive.target.has_room():
+            raise HTTPError(503, "archive queue full, retry later", {"Retry-After": "1"})
         raw = await read_body(request, self._limit)
         with MEMORY_LIMITER.reserve(len(raw)):
             body = parse_json(raw)
-            now_us = time.time_ns() // 1000
+            received_ns = time.time_ns()
+            now_us = received_ns // 1000
             if isinstance(body, list):
-                return await self._create_many(body, project.id, now_us)
+                response, _ = await asyncio.gather(
+                    self._create_many(body, project.id, now_us),
+                    self._archived(project.id, raw, received_ns),
+                )
+                return response
             try:
                 record = parse_score(body, project.id, now_us=now_us)
             except Invalid as exc:
                 INGESTION_METRICS.scores("scores", "invalid")
                 raise HTTPError(400, str(exc)) from None
-            refused = await self._store([record])
+            refused, _ = await asyncio.gather(
+                self._store([record]), self._archived(project.id, raw, received_ns)
+            )
             if refused:
                 raise HTTPError(413, refused[0])
             return JSONResponse({"id": record.id})
+
+    async def _archived(self, project_id: str, raw: bytes, received_ns: int) -> None:
+        if self._archive is not None:
+            await self._archive.archive(
+                project_id,
+                ArchivedRequest.LANGFUSE_SCORES,
+                "http",
+                JSON,
+                raw,
+                received_ns=received_ns,
+            )
 
     async def _create_many(self, items: list[Any], project_id: str, now_us: int) -> Response:
         records: list[ScoreRecord] = []

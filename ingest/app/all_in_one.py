@@ -11,6 +11,8 @@ Wiring, in data-flow order::
         (processors.merge.MergeThenEnrichAndWrite)
                                              └─> ScoreWriter (score-create events)
     POST /api/public/scores ─> ScoreWrites ─> ScoreWriter (worker thread) ─> scores table
+    every accepted request ─> ArchiveQueue ─> raw archive objects in the blob store
+        (``ingest.app.archive``; off the answer path)
     Langfuse read API on :4318 <─ Repository <─ ClickHouse (embedded chdb unless a URL is set)
 
 Projects, API keys, custom models and prompts live in PostgreSQL: ``OTELFUSE_POSTGRES_URL``, or
@@ -33,6 +35,7 @@ import logging
 from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
 from ingest.api.scores import ScoreWrites
+from ingest.app.archive import open_archive
 from ingest.app.clickhouse import Storage
 from ingest.app.media import field_resolver, media_routes, offloading, open_blobs
 from ingest.app.metadata import open_metadata
@@ -78,7 +81,8 @@ class AllInOne(StackedService):
         score_sink = ThreadedScoreSink(ScoreWriter(storage.client, s.clickhouse.database))
         blobs = await open_blobs(s, stack, create=True)
         sink = offloading(s, pipeline, blobs)
-        export = TraceExport(sink, keys, score_sink)
+        archive = await open_archive(s, stack, blobs)
+        export = TraceExport(sink, keys, score_sink, archive)
         logs = LogsExport(export, score_sink)
         await start_grpc(s, stack, export, logs)
         limit = s.server.max_request_bytes
@@ -92,8 +96,8 @@ class AllInOne(StackedService):
                 postgres=postgres,
                 fields=field_resolver(s, blobs),
             ),
-            *ScoreWrites(score_sink, keys, limit).routes(),
-            *Ingestion(sink, score_sink, keys, limit).routes(),
+            *ScoreWrites(score_sink, keys, limit, archive).routes(),
+            *Ingestion(sink, score_sink, keys, limit, archive).routes(),
             *media_routes(s, blobs, keys, postgres),
         ]
         await start_http(s, stack, routes, storage.health)

@@ -6,9 +6,12 @@ modes").
     otelfuse receiver               OTLP in, records to Kafka
     otelfuse processor [--query]    Kafka in, ClickHouse out (and the query API)
     otelfuse query                  the Langfuse read API
+    otelfuse archiver               raw topic in, archive objects out (blob store)
     otelfuse migrate                apply ClickHouse and PostgreSQL migrations, create the
                                     initial project (OTELFUSE_INIT_PROJECT_*) and exit
     otelfuse projects|keys|models   PostgreSQL metadata (``ingest.app.admin``)
+    otelfuse replay ...             re-map and re-price the raw archive (``ingest.app.replay``)
+    otelfuse archive prune          delete archive hours past retention
 
 Settings come from ``OTELFUSE_*`` environment variables and an optional TOML file
 (``--config`` or ``OTELFUSE_CONFIG_FILE``); see README and ``ingest.app.settings``.
@@ -27,6 +30,7 @@ import sys
 from pathlib import Path
 
 from ingest.app.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
+from ingest.app.archive import ARCHIVE_COMMANDS, add_archive_parsers, run_archive_command
 from ingest.app.service import Service
 from ingest.app.settings import ConfigError, Settings
 from ingest.build_info import record_build_info
@@ -64,8 +68,10 @@ def _parser() -> argparse.ArgumentParser:
         "--query", action="store_true", help="also serve the query API (embedded ClickHouse)"
     )
     roles.add_parser("query", help="the Langfuse public read API")
+    roles.add_parser("archiver", help="Kafka raw topic to raw archive objects")
     roles.add_parser("migrate", help="apply ClickHouse (and PostgreSQL) migrations and exit")
     add_admin_parsers(roles)
+    add_archive_parsers(roles)
     return parser
 
 
@@ -83,6 +89,10 @@ def _service(args: argparse.Namespace, settings: Settings) -> Service:
         from ingest.app.processor import Processor
 
         return Processor(settings, serve_query=args.query)
+    if args.role == "archiver":
+        from ingest.app.archiver import Archiver
+
+        return Archiver(settings)
     from ingest.app.query import Query
 
     return Query(settings)
@@ -118,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.role in ADMIN_COMMANDS:
         return run_admin(args, settings)
     os.umask(PRIVATE_UMASK)
+    if args.role in ARCHIVE_COMMANDS:
+        return run_archive_command(args, settings)
     _raise_open_files_limit()
     try:
         if args.role == "migrate":

@@ -1,8 +1,10 @@
 """The receiver role: OTLP/gRPC + OTLP/HTTP, ``POST /api/public/scores`` and ``POST
 /api/public/ingestion`` → mapped records → Kafka (``KafkaPublisher``: observation and trace
 records to the observations topic, scores to the scores topic); a request succeeds once Kafka
-acknowledged it. With PostgreSQL it also serves the media API (``/api/public/media``, blobs in
-S3). HTTP also serves health (the producer has room), OpenAPI and ``/metrics``.
+acknowledged it. With the archive on (default), the accepted request also goes to the raw topic
+(``ingest.raw_publisher``), acknowledged before the answer too. With PostgreSQL it also serves
+the media API (``/api/public/media``, blobs in S3). HTTP also serves health (the producer
+has room), OpenAPI and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ingest.app.metadata import open_role_metadata
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
 from ingest.app.settings import Settings
+from ingest.archive_hook import Archiving
 from ingest.kafka import KafkaPublisher
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
@@ -55,20 +58,27 @@ class Receiver(StackedService):
         blobs = await open_blobs(s, stack, create=False)
         if blobs.kind == "local":
             log.info(
-                "oversized fields and media go to the local folder %s/blobs: the query role "
-                "reads them only if it shares that folder (set OTELFUSE_BLOB_BACKEND=s3)",
+                "oversized fields, media and the raw archive go to the local folder %s/blobs: "
+                "the other roles read them only if they share that folder "
+                "(set OTELFUSE_BLOB_BACKEND=s3)",
                 s.data_dir,
             )
         sink = offloading(s, self.publisher, blobs)
-        export = TraceExport(sink, keys, self.publisher)
+        archive = None
+        if s.archive.enabled:
+            from ingest.raw_publisher import RawPublisher
+
+            raw = RawPublisher(self.publisher, s.archive.raw_topic, blobs)
+            archive = Archiving(raw, s.archive)
+        export = TraceExport(sink, keys, self.publisher, archive)
         logs = LogsExport(export, self.publisher)
         await start_grpc(s, stack, export, logs)
         publisher, limit = self.publisher, s.server.max_request_bytes
         routes: list[BaseRoute] = [
             *OTLPHTTPReceiver(export, limit).routes(),
             *OTLPHTTPLogsReceiver(logs, limit).routes(),
-            *ScoreWrites(publisher, keys, limit).routes(),
-            *Ingestion(sink, publisher, keys, limit).routes(),
+            *ScoreWrites(publisher, keys, limit, archive).routes(),
+            *Ingestion(sink, publisher, keys, limit, archive).routes(),
             *media_routes(s, blobs, keys, postgres),
         ]
         await start_http(s, stack, routes, self._health)

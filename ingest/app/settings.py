@@ -15,6 +15,7 @@ Each component owns its config dataclass and its defaults (one default per knob)
 | ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``ingest.kafka``                  |
 | ``consumer``   | ``ConsumerConfig`` (Kafka consumer)      | ``processors.kafka.config``       |
 | ``memory``     | ``MemoryLimiterConfig`` (memory budget)  | ``ingest.memory_limiter``         |
+| ``archive``    | ``ArchiveConfig`` (raw request archive)  | ``storage.archive.config``        |
 
 The documented variables stay flat (``VARIABLES``): ``OTELFUSE_<NAME>``, or the key ``<name>``
 at the top level of the TOML file named by ``OTELFUSE_CONFIG_FILE`` / ``otelfuse --config``
@@ -42,6 +43,7 @@ from ingest.memory_limiter import MemoryLimiterConfig
 from processors.kafka.config import ConsumerConfig
 from processors.pipeline import PipelineConfig
 from processors.pricing.postgres import DEFAULT_MODEL_CACHE_TTL_S
+from storage.archive.config import ArchiveConfig
 from storage.blobs.config import BlobConfig
 from storage.clickhouse.config import ClickHouseConfig
 from storage.postgres.config import InitProject, PostgresConfig
@@ -86,6 +88,7 @@ class Settings:
     publisher: PublisherConfig = field(default_factory=PublisherConfig)
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
     memory: MemoryLimiterConfig = field(default_factory=MemoryLimiterConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     model_cache_ttl_s: float = DEFAULT_MODEL_CACHE_TTL_S
     """With PostgreSQL: seconds a custom-model match or prompt id is reused (a model change
     applies to generations processed this long after it)."""
@@ -215,6 +218,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("media_max_content_length", ("media.max_content_length",)),
     Variable("media_download_url_expiry_s", ("media.download_url_expiry_s",)),
     Variable("media_signing_key", ("media.signing_key",)),
+    Variable("archive_enabled", ("archive.enabled",)),
+    Variable("archive_object_max_bytes", ("archive.object_max_bytes",)),
+    Variable("archive_object_max_age_s", ("archive.object_max_age_s",)),
+    Variable("archive_queue_max_bytes", ("archive.queue_max_bytes",)),
+    Variable("archive_retention_days", ("archive.retention_days",)),
+    Variable("archive_exclude_projects", ("archive.exclude_projects",)),
+    Variable("kafka_raw_topic", ("archive.raw_topic",)),
+    Variable("kafka_archiver_group", ("archive.archiver_group",)),
     Variable("log_level", ("log_level",)),
 )
 """Every documented setting (README "Configuration"), in the README's order."""

@@ -8,12 +8,15 @@ with ``partial_success`` when some spans were rejected (docs/reference/otlp.md Â
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ingest.archive_hook import PROTOBUF, ArchivedRequest, Archiving
 from ingest.mapping import IngestContext, map_export_request
 from ingest.otlp.decoded import DecodedRequest
 from ingest.sinks import RecordSink, ScoreSink
@@ -34,12 +37,15 @@ class TraceExport:
     """Authenticate, admit, map and submit one OTLP trace export.
 
     ``scores`` receives the scores of ``gen_ai.evaluation.result`` span events
-    (``ingest.mapping.evaluation``); without it they are not stored.
+    (``ingest.mapping.evaluation``); without it they are not stored. ``archive`` keeps the
+    accepted requests in the raw archive (``ingest.archive_hook``); without it nothing is
+    archived.
     """
 
     sink: RecordSink
     keys: KeyStore
     scores: ScoreSink | None = None
+    archive: Archiving | None = None
 
     async def authenticate_async(self, authorization: str | None) -> Project:
         """The project of an ``Authorization`` value, without blocking the loop (PostgreSQL key
@@ -55,6 +61,31 @@ class TraceExport:
         """
         if not self.sink.has_room():
             raise Overloaded("ingest queue full, retry later", retry_after_s=1.0)
+        if self.archive is not None:
+            self.archive.admit()
+
+    async def archived(
+        self,
+        project: Project,
+        kind: ArchivedRequest.Kind,
+        transport: str,
+        request: Message,
+        received_ns: int,
+        sdk_name: str = "",
+        sdk_version: str = "",
+    ) -> None:
+        """Archive the decoded OTLP ``request`` (re-encoded as protobuf) when archiving is on."""
+        if self.archive is not None:
+            await self.archive.archive(
+                project.id,
+                kind,
+                transport,
+                PROTOBUF,
+                request.SerializeToString(),
+                received_ns=received_ns,
+                sdk_name=sdk_name,
+                sdk_version=sdk_version,
+            )
 
     async def export(
         self,
@@ -74,12 +105,24 @@ class TraceExport:
             Overloaded, RetryableError: retryable (the whole request may be resent).
             PermanentError: the batch can never be written.
         """
+        received_ns = time.time_ns()
         ctx = IngestContext(project_id=project.id, sdk_name=sdk_name, sdk_version=sdk_version)
         result = map_export_request(
-            decoded.request, ctx, now_us=time.time_ns() // 1000, rejected=decoded.rejected
+            decoded.request, ctx, now_us=received_ns // 1000, rejected=decoded.rejected
         )
         try:
-            refused = await self.sink.submit(result.records)
+            refused, _ = await asyncio.gather(
+                self.sink.submit(result.records),
+                self.archived(
+                    project,
+                    ArchivedRequest.OTLP_TRACES,
+                    transport,
+                    decoded.request,
+                    received_ns,
+                    sdk_name,
+                    sdk_version,
+                ),
+            )
             if result.scores and self.scores is not None:
                 await self.scores.submit_scores(result.scores)
         except Exception:

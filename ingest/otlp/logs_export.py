@@ -12,6 +12,7 @@ Success"; docs/reference/otlp.md §1.4).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
+from ingest.archive_hook import ArchivedRequest
 from ingest.mapping.context import IngestContext
 from ingest.mapping.logs import map_logs_request
 from ingest.otlp.export import MAX_PARTIAL_SUCCESS_MESSAGE, TraceExport
@@ -56,10 +58,16 @@ class LogsExport:
                 merge idempotently, scores have deterministic ids).
             PermanentError: the data can never be written.
         """
+        received_ns = time.time_ns()
         ctx = IngestContext(project_id=project.id)
-        result = map_logs_request(request, ctx, now_us=time.time_ns() // 1000)
+        result = map_logs_request(request, ctx, now_us=received_ns // 1000)
         try:
-            refused = await self.core.sink.submit(result.records) if result.records else {}
+            refused, _ = await asyncio.gather(
+                self.core.sink.submit(result.records) if result.records else _nothing(),
+                self.core.archived(
+                    project, ArchivedRequest.OTLP_LOGS, transport, request, received_ns
+                ),
+            )
             refused_scores = await self.scores.submit_scores(result.scores) if result.scores else {}
         except Exception:
             RECEIVER_METRICS.refused_logs(transport, "storage", result.accepted)
@@ -78,3 +86,7 @@ class LogsExport:
             response.partial_success.error_message = message[:MAX_PARTIAL_SUCCESS_MESSAGE]
             log.info("rejected %d log records: %s", rejected, message[:500])
         return response
+
+
+async def _nothing() -> dict[int, str]:
+    return {}

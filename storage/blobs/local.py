@@ -147,6 +147,23 @@ class LocalBlobStore:
                 return None
         return BlobInfo(info.st_size, "application/octet-stream")
 
+    async def list_keys(self, prefix: str) -> list[tuple[str, int]]:
+        """Files under the folder ``prefix`` (temporary upload files left out), sorted."""
+        with BLOB_METRICS.measure(_KIND, "list"), _disk_errors("listing", prefix):
+            return await self._run(self._list, prefix)
+
+    def _list(self, prefix: str) -> list[tuple[str, int]]:
+        base = self.folder / check_key(prefix.rstrip("/")) if prefix.strip("/") else self.folder
+        found: list[tuple[str, int]] = []
+        for root, _, files in os.walk(base):
+            for name in files:
+                if name.startswith(".upload-"):
+                    continue
+                path = Path(root) / name
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                    found.append((path.relative_to(self.folder).as_posix(), path.stat().st_size))
+        return sorted(found)
+
     async def delete(self, key: str) -> None:
         """Remove the file (none is fine)."""
         with BLOB_METRICS.measure(_KIND, "delete"), _disk_errors("deleting", key):

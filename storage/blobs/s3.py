@@ -186,6 +186,22 @@ class S3BlobStore:
                 return None
         return BlobInfo(int(found.size or 0), found.content_type or "application/octet-stream")
 
+    async def list_keys(self, prefix: str) -> list[tuple[str, int]]:
+        """Objects under ``prefix`` (``ListObjectsV2``, recursive), keys without the
+        configured prefix, sorted."""
+        name = self.config.prefix + prefix
+        with BLOB_METRICS.measure(_KIND, "list"), _s3_errors("list", name):
+            return await self._run(self._list, name)
+
+    def _list(self, name: str) -> list[tuple[str, int]]:
+        cut = len(self.config.prefix)
+        found = [
+            (str(item.object_name)[cut:], int(item.size or 0))
+            for item in self.client.list_objects(self.bucket, prefix=name, recursive=True)
+            if item.object_name and not item.is_dir
+        ]
+        return sorted(found)
+
     async def delete(self, key: str) -> None:
         """Remove the object (S3 answers success for a missing one)."""
         name = self.object_name(key)

@@ -72,6 +72,11 @@ class BlobStore(Protocol):
         """Size and content type of the blob, or None when there is none."""
         ...
 
+    async def list_keys(self, prefix: str) -> list[tuple[str, int]]:
+        """``(key, size in bytes)`` of every blob whose key starts with ``prefix`` (a folder
+        path ending in ``/``), sorted by key; empty when there is none."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove the blob (nothing happens when there is none)."""
         ...

@@ -1,7 +1,8 @@
 """Blob store metrics (docs/architecture.md "Metrics"), recorded by both stores:
 
 - ``otelfuse_blob_operations_total{store,operation}``: calls, whatever their outcome
-  (operation: ``put``, ``get``, ``stat``, ``delete``, ``presign``, ``ensure_bucket``);
+  (operation: ``put``, ``get``, ``stat``, ``list``, ``delete``, ``presign``,
+  ``ensure_bucket``);
 - ``otelfuse_blob_errors_total{store,operation,reason}``: failed calls, ``reason``
   ``unavailable`` (retryable: the store is down or overloaded) or ``rejected`` (permanent);
   a missing blob is not an error;

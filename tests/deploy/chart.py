@@ -37,7 +37,7 @@ CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 KUBE_VERSION = "1.30.0"
 RELEASE, NAMESPACE = "obs", "observability"
 FULLNAME = "obs-otelfuse"
-COMPONENTS = ("receiver", "processor", "query")
+COMPONENTS = ("receiver", "processor", "query", "archiver")
 CRD_GROUP = "monitoring.coreos.com/"
 
 Manifest = dict[str, Any]

@@ -114,6 +114,8 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
         ),
         # Every batch fails.
         series("otelfuse_processor_batches_total", "0+6x40", "processor", outcome="failure"),
+        # The archiver cannot write to S3.
+        series("otelfuse_archive_write_errors_total", "0+3x40", "archiver"),
         # A query pod is down.
         series("up", "0x40", "query", pod="q-1"),
         series("up", "1x40", "receiver", pod="r-1"),
@@ -159,6 +161,7 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
                         {**ns, "reason": "decode", "severity": "warning", **TEAM},
                     ),
                     expect("OtelfuseInsertFailures", {**ns, "severity": "critical", **TEAM}),
+                    expect("OtelfuseArchiveWriteFailures", {**ns, "severity": "warning", **TEAM}),
                     expect(
                         "OtelfuseTargetDown",
                         {
@@ -198,6 +201,7 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
                         "otelfuse_processor_batches_total", "0x40", "processor", outcome="failure"
                     ),
                     series("up", "1x40", "query", pod="q-1"),
+                    series("otelfuse_archive_write_errors_total", "0x40", "archiver"),
                 ],
                 "alert_rule_test": [
                     expect(alert)
@@ -207,6 +211,7 @@ def test_alerts_fire_on_their_failure_modes(tmp_path: Path) -> None:
                         "OtelfuseInsertFailures",
                         "OtelfuseTargetDown",
                         "OtelfuseDeadLetters",
+                        "OtelfuseArchiveWriteFailures",
                     )
                 ],
             },

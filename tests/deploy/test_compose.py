@@ -28,7 +28,7 @@ DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yaml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 DOCKERIGNORE = DEPLOY / "Dockerfile.dockerignore"
-ROLES = ("migrate", "receiver", "processor", "query")
+ROLES = ("migrate", "receiver", "processor", "archiver", "query")
 
 
 # ---- Dockerfile ------------------------------------------------------------------------------

@@ -177,7 +177,9 @@ def test_pods_are_locked_down(values_file: Path) -> None:
     docs = render(values)
     specs = list(pod_specs(docs))
     minio = values.get("minio", {}).get("enabled", False)
-    assert len(specs) == 4 + minio  # receiver, processor, query, migrate (+ MinIO)
+    archiver = values.get("archive", {}).get("enabled", True)
+    # receiver, processor, query, migrate (+ archiver, + MinIO)
+    assert len(specs) == 4 + archiver + minio
     for name, spec in specs:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True, name
@@ -473,6 +475,23 @@ def test_production_scenario_facts(production: list[Manifest]) -> None:
     assert backends["/api/public/ingestion"] == f"{FULLNAME}-receiver"
     assert backends["/api/public"] == f"{FULLNAME}-query"
     assert config["OTELFUSE_KAFKA_SCORES_TOPIC"] == "otelfuse.scores"
+
+
+def test_archive_settings_and_the_archiver_deployment(defaults: list[Manifest]) -> None:
+    config = one(defaults, "ConfigMap", FULLNAME)["data"]
+    assert config["OTELFUSE_ARCHIVE_ENABLED"] == "true"
+    assert config["OTELFUSE_KAFKA_RAW_TOPIC"] == "otelfuse.raw"
+    assert config["OTELFUSE_KAFKA_ARCHIVER_GROUP"] == "otelfuse-archiver"
+    assert config["OTELFUSE_ARCHIVE_OBJECT_MAX_BYTES"] == "8388608"
+    assert config["OTELFUSE_BLOB_BACKEND"] == "s3"
+    archiver = one(defaults, "Deployment", f"{FULLNAME}-archiver")
+    assert container(archiver)["args"] == ["archiver"]
+    assert archiver["spec"]["replicas"] == 1
+    values = load_values("default-values.yaml")
+    values["archive"] = {"enabled": False}
+    off = render(values)
+    assert one(off, "ConfigMap", FULLNAME)["data"]["OTELFUSE_ARCHIVE_ENABLED"] == "false"
+    assert not [d for d in off if d["metadata"]["name"] == f"{FULLNAME}-archiver"]
 
 
 # ---- monitoring ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from processors.kafka.config import (
     DEFAULT_OBSERVATIONS_TOPIC,
     DEFAULT_SCORES_TOPIC,
 )
+from storage.archive import ArchiveConfig
 from tests.clients.processor_harness import Harness, start_processor_harness
 from tests.support.kafka import Broker, S3Server, start_broker, start_durable_broker
 from tests.support.postgres import Postgres
@@ -37,7 +38,8 @@ TOPIC, SCORES_TOPIC, DLQ = (
     DEFAULT_SCORES_TOPIC,
     DEFAULT_DEAD_LETTER_TOPIC,
 )
-TOPICS = (TOPIC, SCORES_TOPIC, DLQ)
+RAW_TOPIC = ArchiveConfig().raw_topic
+TOPICS = (TOPIC, SCORES_TOPIC, DLQ, RAW_TOPIC)
 PARTITIONS = 4
 GROUP = "test-processor"
 PROJECT = ("proj-scaleout", "pk-lf-scaleout", "sk-lf-scaleout-secret")

@@ -20,6 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
+from storage.archive import ArchiveConfig
 from storage.blobs.claim_check import parse_reference
 from storage.records import decode_observation_batch, decode_score_batch
 from tests.support.kafka import Broker, start_broker
@@ -34,7 +35,7 @@ PROJECT = ("proj-receiver", "pk-lf-receiver", "sk-lf-receiver-secret")
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker = start_broker(tmp_path_factory.mktemp("tansu"))
-    broker.create_topics(TOPIC, SCORES_TOPIC, partitions=4)
+    broker.create_topics(TOPIC, SCORES_TOPIC, ArchiveConfig().raw_topic, partitions=4)
     yield broker
     broker.stop()
 

@@ -63,6 +63,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]
     run(blobs.close)
 
 
+def test_list_keys_under_a_prefix(store: BlobStore) -> None:
+    async def body() -> None:
+        for key in ("raw/v1/p/2026/12/03/10/b.zst", "raw/v1/p/2026/12/03/10/a.zst", "other/x"):
+            await store.put(key, b"12345", "application/zstd")
+        assert await store.list_keys("raw/v1/p/2026/12/03/10/") == [
+            ("raw/v1/p/2026/12/03/10/a.zst", 5),
+            ("raw/v1/p/2026/12/03/10/b.zst", 5),
+        ]
+        assert await store.list_keys("raw/v1/q/") == []
+        assert [key for key, _ in await store.list_keys("")] == [
+            "other/x",
+            "raw/v1/p/2026/12/03/10/a.zst",
+            "raw/v1/p/2026/12/03/10/b.zst",
+        ]
+
+    run(body)
+
+
 def test_put_get_stat_delete(store: BlobStore) -> None:
     data = os.urandom(300_000)
 

@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -222,3 +223,37 @@ class ScoreBatch(_message.Message):
     SCORES_FIELD_NUMBER: _ClassVar[int]
     scores: _containers.RepeatedCompositeFieldContainer[ScoreRecord]
     def __init__(self, scores: _Optional[_Iterable[_Union[ScoreRecord, _Mapping]]] = ...) -> None: ...
+
+class ArchivedRequest(_message.Message):
+    __slots__ = ("request_id", "project_id", "received_unix_nano", "kind", "transport", "content_type", "body", "sdk_name", "sdk_version")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[ArchivedRequest.Kind]
+        OTLP_TRACES: _ClassVar[ArchivedRequest.Kind]
+        OTLP_LOGS: _ClassVar[ArchivedRequest.Kind]
+        LANGFUSE_INGESTION: _ClassVar[ArchivedRequest.Kind]
+        LANGFUSE_SCORES: _ClassVar[ArchivedRequest.Kind]
+    KIND_UNSPECIFIED: ArchivedRequest.Kind
+    OTLP_TRACES: ArchivedRequest.Kind
+    OTLP_LOGS: ArchivedRequest.Kind
+    LANGFUSE_INGESTION: ArchivedRequest.Kind
+    LANGFUSE_SCORES: ArchivedRequest.Kind
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SDK_NAME_FIELD_NUMBER: _ClassVar[int]
+    SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    request_id: bytes
+    project_id: str
+    received_unix_nano: int
+    kind: ArchivedRequest.Kind
+    transport: str
+    content_type: str
+    body: bytes
+    sdk_name: str
+    sdk_version: str
+    def __init__(self, request_id: _Optional[bytes] = ..., project_id: _Optional[str] = ..., received_unix_nano: _Optional[int] = ..., kind: _Optional[_Union[ArchivedRequest.Kind, str]] = ..., transport: _Optional[str] = ..., content_type: _Optional[str] = ..., body: _Optional[bytes] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,170 @@
+"""``RawArchiver``: the ``archiver`` role's consumer (docs/archive-format.md "Writers").
+
+It reads ``ArchivedRequest`` messages from the raw topic in its consumer group, buffers them by
+project and hour (``storage.archive.buffer``), and when the buffer reaches
+``OTELFUSE_ARCHIVE_OBJECT_MAX_BYTES`` or ``OTELFUSE_ARCHIVE_OBJECT_MAX_AGE_S`` writes every
+buffered object to the blob store, THEN commits the consumed offsets. A failed write is retried
+with backoff and nothing is committed meanwhile. A crash (or a rebalance) between the write and
+the commit makes the group read those messages again, so the next objects repeat some requests:
+readers drop repeated request ids (``storage.archive.reader``), so replay reads each request
+once. A message that is not an ``ArchivedRequest`` is logged, counted and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError, KafkaError
+from google.protobuf.message import DecodeError
+
+from processors.kafka.config import ConsumerConfig
+from storage.archive import ArchiveConfig, ArchivedRequest
+from storage.archive.buffer import ArchiveBuffer
+from storage.archive.queue import write_object
+from storage.archive.telemetry import ARCHIVE_METRICS
+from storage.blobs.store import BlobStore
+
+__all__ = ["RawArchiver"]
+
+log = logging.getLogger(__name__)
+
+_FETCH_MAX = 1000
+_BACKOFF_MIN_S = 0.2
+_BACKOFF_MAX_S = 10.0
+
+
+class RawArchiver:
+    """Consumes the raw topic into archive objects (module docstring).
+
+    Args:
+        consumer: brokers, client id and group timings (the group id and topic come from
+            ``archive``).
+        archive: topic, consumer group, object size and age.
+        store: where objects go.
+    """
+
+    def __init__(self, consumer: ConsumerConfig, archive: ArchiveConfig, store: BlobStore) -> None:
+        self.consumer_config = consumer
+        self.archive = archive
+        self.store = store
+        self._buffer = ArchiveBuffer(archive.object_max_bytes, archive.object_max_age_s)
+        self._stopping = asyncio.Event()
+        self._consumer: Any = None
+        self.committed_batches = 0
+        """Batches written and committed (for health and tests)."""
+
+    async def run(self) -> None:
+        """Consume until ``stop``; writes and commits what is buffered before returning.
+
+        Raises:
+            KafkaError: a non-retriable consumer error.
+        """
+        c = self.consumer_config
+        consumer = AIOKafkaConsumer(
+            self.archive.raw_topic,
+            bootstrap_servers=c.bootstrap_servers,
+            group_id=self.archive.archiver_group,
+            client_id=f"{c.client_id}-archiver",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=c.session_timeout_ms,
+            heartbeat_interval_ms=c.heartbeat_interval_ms,
+            max_poll_interval_ms=c.max_poll_interval_ms,
+            rebalance_timeout_ms=c.rebalance_timeout_ms,
+        )
+        delay = _BACKOFF_MIN_S
+        while not self._stopping.is_set():
+            try:
+                await consumer.start()
+                break
+            except KafkaError as exc:
+                log.warning("archiver: cannot reach Kafka at %s: %r", c.bootstrap_servers, exc)
+                await self._sleep(delay)
+                delay = min(_BACKOFF_MAX_S, delay * 2)
+        else:
+            return
+        self._consumer = consumer
+        try:
+            while not self._stopping.is_set():
+                wait = self._buffer.seconds_until_due()
+                fetched = await self._fetch(self.archive.object_max_age_s if wait is None else wait)
+                for messages in fetched.values():
+                    for message in messages:
+                        self._add(message.value)
+                if self._buffer.due():
+                    await self._write_and_commit()
+            await self._write_and_commit()
+        finally:
+            await consumer.stop()
+
+    async def stop(self) -> None:
+        """Ask ``run`` to write, commit and return."""
+        self._stopping.set()
+
+    def _add(self, value: bytes) -> None:
+        try:
+            request = ArchivedRequest.FromString(value)
+        except DecodeError as exc:
+            ARCHIVE_METRICS.skipped.inc()
+            log.error("archiver: skipping a message that is not an ArchivedRequest: %s", exc)
+            return
+        self._buffer.add(request)
+        ARCHIVE_METRICS.queued_bytes.set(self._buffer.size)
+
+    async def _fetch(self, wait_s: float) -> dict[Any, list[Any]]:
+        getter = asyncio.ensure_future(
+            self._consumer.getmany(timeout_ms=max(1, int(wait_s * 1000)), max_records=_FETCH_MAX)
+        )
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not getter.done():
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await getter
+            return {}
+        try:
+            fetched: dict[Any, list[Any]] = getter.result()
+        except KafkaError as exc:
+            log.warning("archiver: fetch failed, retrying: %r", exc)
+            await self._sleep(_BACKOFF_MIN_S)
+            return {}
+        return fetched
+
+    async def _write_and_commit(self) -> None:
+        """Write every buffered object (retrying; while stopping, a few times), then commit."""
+        objects = self._buffer.take()
+        for pending in objects:
+            delay = _BACKOFF_MIN_S
+            while True:
+                try:
+                    await write_object(self.store, pending)
+                    break
+                except Exception as exc:
+                    ARCHIVE_METRICS.write_errors.inc()
+                    log.warning("archiver: writing %s failed (%s); retrying", pending.key, exc)
+                    if self._stopping.is_set() and delay >= _BACKOFF_MAX_S:
+                        log.error("archiver: stopping without committing (store unavailable)")
+                        return  # not committed: the group reads these messages again
+                    await asyncio.sleep(delay)
+                    delay = min(_BACKOFF_MAX_S, delay * 2)
+        ARCHIVE_METRICS.queued_bytes.set(0)
+        try:
+            await self._consumer.commit()
+        except (CommitFailedError, KafkaError) as exc:
+            # a rebalance took the partitions: their new owner reads the messages again and
+            # readers drop the repeated requests
+            log.warning("archiver: commit failed after writing (%r); duplicates follow", exc)
+            return
+        if objects:
+            self.committed_batches += 1
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
