@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -22,6 +23,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import DecodeError
 
 from processors.kafka.config import ConsumerConfig
+from processors.kafka.fetch import fetch_until_stopped
 from storage.archive import ArchiveConfig, ArchivedRequest
 from storage.archive.buffer import ArchiveBuffer
 from storage.archive.queue import write_object
@@ -115,27 +117,18 @@ class RawArchiver:
         self._buffer.add(request)
         ARCHIVE_METRICS.queued_bytes.set(self._buffer.size)
 
-    async def _fetch(self, wait_s: float) -> dict[Any, list[Any]]:
-        getter = asyncio.ensure_future(
-            self._consumer.getmany(timeout_ms=max(1, int(wait_s * 1000)), max_records=_FETCH_MAX)
-        )
-        stopper = asyncio.ensure_future(self._stopping.wait())
+    async def _fetch(self, wait_s: float) -> Mapping[Any, list[Any]]:
         try:
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-        if not getter.done():
-            getter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await getter
-            return {}
-        try:
-            fetched: dict[Any, list[Any]] = getter.result()
+            return await fetch_until_stopped(
+                self._consumer,
+                self._stopping,
+                timeout_ms=max(1, int(wait_s * 1000)),
+                max_records=_FETCH_MAX,
+            )
         except KafkaError as exc:
             log.warning("archiver: fetch failed, retrying: %r", exc)
             await self._sleep(_BACKOFF_MIN_S)
             return {}
-        return fetched
 
     async def _write_and_commit(self) -> None:
         """Write every buffered object (retrying; while stopping, a few times), then commit."""

@@ -74,6 +74,7 @@ from aiokafka.errors import KafkaError
 from processors.kafka.backoff import backoff_delay
 from processors.kafka.config import ConsumerConfig
 from processors.kafka.dead_letter import DeadLetterQueue
+from processors.kafka.fetch import fetch_until_stopped
 from processors.kafka.lag import GroupLag
 from processors.kafka.messages import FetchedMessage, MessageBatch, Record, decode_message
 from processors.kafka.stats import ConsumerStats
@@ -289,24 +290,9 @@ class RecordConsumer:
         """``getmany`` for at most ``wait_s``; returns early (empty) when ``stop()`` is called."""
         # every message holds at least one record, except poison
         limit = max(1, self.config.batch.max_records - self._batch.records)
-        getter = asyncio.ensure_future(
-            self._consumer.getmany(timeout_ms=max(0, int(wait_s * 1000)), max_records=limit)
+        return await fetch_until_stopped(
+            self._consumer, self._stopping, timeout_ms=max(0, int(wait_s * 1000)), max_records=limit
         )
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-            if not getter.done():
-                # getmany waits without a timeout while a rebalance is in progress; stopping must
-                # not wait for that. Records it drained are simply not committed.
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-        if getter.cancelled():
-            return {}
-        fetched: Mapping[TopicPartition, list[Any]] = getter.result()
-        return fetched
 
     def _add(self, fetched: Mapping[TopicPartition, list[Any]], now: float) -> None:
         started = time.perf_counter()

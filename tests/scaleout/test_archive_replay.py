@@ -1,7 +1,8 @@
 """Re-pricing by replay in scale-out (issue 13): receiver → Kafka → processor with PostgreSQL
 custom prices, the archiver writing the raw archive to S3 (SeaweedFS), then
 ``otelfuse replay --via-kafka`` after a price change: every generation shows the new cost, the
-observation count is unchanged and no id is listed twice; a second replay changes nothing."""
+observation and trace counts are unchanged and no id is listed twice, another project's rows are
+untouched (their JSON, ``updatedAt`` included); a second replay changes nothing."""
 
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ def _costs(query: Service, auth: str) -> dict[str, Decimal]:
     } | {o["id"]: Decimal(-1) for o in data if o["model"] != MODEL}
 
 
+def _observations(query: Service, auth: str) -> list[dict[str, Any]]:
+    """The project's observations, full JSON, in id order."""
+    data = query.get("/api/public/observations", {"limit": 100}, auth=auth).json()["data"]
+    return sorted(data, key=lambda o: str(o["id"]))
+
+
 def _wait(query: Service, auth: str, check: Any, timeout: float = 60) -> dict[str, Decimal]:
     deadline = time.monotonic() + timeout
     costs: dict[str, Decimal] = {}
@@ -117,6 +124,14 @@ def test_replay_via_kafka_reprices(
         before = _wait(
             stack.processor, auth, lambda c: sorted(c.values()) == [-1] * 3 + [COST_X] * 3
         )
+        # another project's trace, which no replay of proj-r may touch (not even updatedAt)
+        other_auth = stack.receiver.authorization
+        sent = stack.receiver.client.post(
+            "/v1/traces", json=_export(9), headers={"Authorization": other_auth}
+        )
+        assert sent.status_code == 200, sent.text
+        _wait(stack.processor, other_auth, lambda c: len(c) == 2)
+        other_before = _observations(stack.processor, other_auth)
         put = stack.processor.client.put(
             f"/api/public/models/{created.json()['id']}",
             json={**model, "inputPrice": 0.003, "outputPrice": 0.004},
@@ -137,6 +152,10 @@ def test_replay_via_kafka_reprices(
                 stack.processor, auth, lambda c: sorted(c.values()) == [-1] * 3 + [COST_Y] * 3
             )
             assert after.keys() == before.keys()
+            traces = stack.processor.get("/api/public/traces", {"limit": 100}, auth=auth).json()
+            assert sorted(t["id"] for t in traces["data"]) == [f"{n:032x}" for n in (1, 2, 3)]
+            assert traces["meta"]["totalItems"] == 3
+            assert _observations(stack.processor, other_auth) == other_before
     finally:
         archiver.stop()
         stop_stack(stack)
