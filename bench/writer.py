@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from storage.clickhouse.chdb import ChdbClient
@@ -63,6 +64,7 @@ class RowsOnly:
     """The client inserting through ``insert_rows`` only (what a ``ServerClient`` does)."""
 
     insert_formats = frozenset({NATIVE})
+    merge_tree_settings: Mapping[str, int] = MappingProxyType({})
 
     def __init__(self, client: ChdbClient) -> None:
         self.client = client

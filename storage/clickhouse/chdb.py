@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -56,6 +57,18 @@ marks and primary indexes of tables of tens of millions of rows. Thread-pool siz
 way are not applied reliably by chdb 4.4 (the engine's pools may exist before the arguments
 are read), so they are left alone: docs/benchmarks.md "Soak" has the thread counts."""
 
+EMBEDDED_MERGE_TREE_SETTINGS: Mapping[str, int] = MappingProxyType(
+    {"concurrent_part_removal_threshold": 1_000_000_000}
+)
+"""MergeTree settings of every embedded table (``Client.merge_tree_settings``; ClickHouse docs,
+"MergeTree tables settings"). ``concurrent_part_removal_threshold``: ClickHouse removes a
+table's inactive parts in parallel once there are 100 of them, on the process-wide
+parts-cleaning pool (up to 128 threads), and a pool's threads then stay for the life of the
+process. The all-in-one writes small batches, so merges leave hundreds of inactive parts and
+the pool grew by ~125 idle threads after ~20k spans; removed one after another (unlinking a
+local folder per part) they cost no extra thread. Reproduction:
+``tests/storage/clickhouse/test_chdb_threads.py``."""
+
 
 class ChdbClient:
     """Embedded ClickHouse (chdb 4.x) on one data folder; one instance per process.
@@ -72,6 +85,9 @@ class ChdbClient:
 
     insert_formats: frozenset[str] = frozenset({JSON_COMPACT_EACH_ROW, ARROW_STREAM, PROTOBUF})
     """``Client.insert_formats``: JSON rows, Arrow columns and Protobuf messages."""
+
+    merge_tree_settings: Mapping[str, int] = EMBEDDED_MERGE_TREE_SETTINGS
+    """``Client.merge_tree_settings``: ``EMBEDDED_MERGE_TREE_SETTINGS``."""
 
     def __init__(self, path: Path) -> None:
         """Open (creating if needed) the data folder ``path``.

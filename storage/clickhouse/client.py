@@ -83,6 +83,11 @@ class Client(Protocol):
     insert_formats: frozenset[str]
     """The ClickHouse input formats this client sends insert data in (``PROTOBUF``, ...)."""
 
+    merge_tree_settings: Mapping[str, int]
+    """MergeTree table settings (ClickHouse docs, "MergeTree tables settings") this deployment
+    needs on every table; ``apply_migrations`` sets them at each start. Empty for a server,
+    whose own configuration governs its tables."""
+
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns no rows (DDL, ``OPTIMIZE``, ``INSERT ... SELECT``...).
 

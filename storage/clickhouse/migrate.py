@@ -91,4 +91,31 @@ def apply_migrations(
         )
         log.info("applied ClickHouse migration %s to %s", migration.name, database)
         applied.append(migration.name)
+    apply_table_settings(client, database)
     return applied
+
+
+def apply_table_settings(client: Client, database: str) -> None:
+    """Set ``client.merge_tree_settings`` on every MergeTree table of ``database`` that lacks
+    them (``ALTER TABLE ... MODIFY SETTING``, metadata only), so tables created by any
+    migration, and those of an older data folder, get them; tables that have them are left
+    alone.
+
+    Raises:
+        PermanentError / RetryableError: as ``Client.command``.
+    """
+    settings = client.merge_tree_settings
+    if not settings:
+        return
+    wanted = [f"{name} = {int(value)}" for name, value in settings.items()]
+    rows = client.select(
+        "SELECT name, engine_full FROM system.tables WHERE database = {database:String}"
+        " AND engine LIKE '%MergeTree' ORDER BY name",
+        {"database": database},
+    )
+    for row in rows:
+        missing = [setting for setting in wanted if setting not in row["engine_full"]]
+        if missing:
+            client.command(
+                f"ALTER TABLE {database}.`{row['name']}` MODIFY SETTING {', '.join(missing)}"
+            )

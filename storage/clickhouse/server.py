@@ -29,6 +29,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -94,6 +95,9 @@ class ServerClient:
 
     insert_formats: frozenset[str] = frozenset({NATIVE})
     """``Client.insert_formats``: native-protocol blocks only (no ``Protobuf`` inserts)."""
+
+    merge_tree_settings: Mapping[str, int] = MappingProxyType({})
+    """``Client.merge_tree_settings``: none; the server's configuration governs its tables."""
 
     def __init__(self, url: str, *, types_check: bool = False) -> None:
         from clickhouse_driver.util.helpers import parse_url

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from processors.pricing.sources import MatchedPrice, PriceQuery
@@ -32,6 +33,7 @@ class FailingClient:
     """A ClickHouse ``Client`` whose every call (but ``close``) raises ``error``."""
 
     insert_formats = frozenset({NATIVE})
+    merge_tree_settings: Mapping[str, int] = MappingProxyType({})
 
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -76,6 +78,7 @@ class DelegatingClient:
     def __init__(self, client: Client, insert_formats: frozenset[str] | None = None) -> None:
         self.client = client
         self.insert_formats = client.insert_formats if insert_formats is None else insert_formats
+        self.merge_tree_settings = client.merge_tree_settings
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self.client.command(sql, params)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,7 @@ from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.migrate import apply_migrations, load_migrations, split_statements
 from storage.errors import PermanentError
 from tests.support.chdb import DATABASE
+from tests.support.fakes import DelegatingClient
 
 
 def test_files_are_numbered_and_ordered() -> None:
@@ -108,3 +111,40 @@ def test_schema_keys(client: ChdbClient) -> None:
         ("traces", "idx_user_id"),
         ("traces", "idx_session_id"),
     } <= bloom
+
+
+class _Commands(DelegatingClient):
+    """Records the statements run through ``command``."""
+
+    def __init__(self, client: ChdbClient) -> None:
+        super().__init__(client)
+        self.statements: list[str] = []
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.statements.append(sql)
+        super().command(sql, params)
+
+
+def test_embedded_tables_get_the_clients_merge_tree_settings(client: ChdbClient) -> None:
+    tables = client.select(
+        "SELECT name, engine_full FROM system.tables"
+        " WHERE database = {db:String} AND engine LIKE '%MergeTree' ORDER BY name",
+        {"db": DATABASE},
+    )
+    assert {t["name"] for t in tables} >= {"observations", "traces", "scores", "log_io"}
+    for table in tables:
+        for name, value in client.merge_tree_settings.items():
+            assert f"{name} = {value}" in table["engine_full"], table
+
+    # A table that lost a setting gets it back; the others are not altered again.
+    client.command(f"ALTER TABLE {DATABASE}.scores RESET SETTING concurrent_part_removal_threshold")
+    recording = _Commands(client)
+    assert apply_migrations(recording, DATABASE) == []
+    alters = [s for s in recording.statements if s.startswith("ALTER")]
+    assert alters == [
+        f"ALTER TABLE {DATABASE}.`scores` MODIFY SETTING"
+        " concurrent_part_removal_threshold = 1000000000"
+    ]
+    recording.statements.clear()
+    apply_migrations(recording, DATABASE)
+    assert not [s for s in recording.statements if s.startswith("ALTER")]
