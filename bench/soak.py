@@ -4,7 +4,9 @@ Starts a fresh all-in-one instance, sends ``--rate`` realistic GenAI spans per s
 (``bench.spans``: requests of ``--traces-per-request`` traces, 3 spans each, OTLP/HTTP
 protobuf) for ``--seconds``, and every ``--sample-every`` seconds records the otelfuse process's
 resident memory (RSS, MiB, and its anonymous part: RSS less file-backed pages such as
-libchdb's code), threads and open file descriptors, and the embedded PostgreSQL's RSS.
+libchdb's code), threads and open file descriptors, the embedded PostgreSQL's RSS, and the
+embedded ClickHouse's own accounting (``otelfuse_clickhouse_memory_tracked_bytes`` and the sum
+of ``otelfuse_clickhouse_cache_bytes``, from ``/metrics``).
 At the end it counts the stored observations through the query API: every span of every
 answered export must be there exactly once (span ids are unique, so the count of observations
 equals the accepted spans only when none is lost and none doubled). Refused exports (503) are
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.spans import SPANS_PER_TRACE, RequestFactory
 from storage.postgres.embedded import EMBEDDED_DIR, server_pid
@@ -51,6 +54,8 @@ class Sample:
     fds: int
     postgres_rss_mib: float
     accepted_spans: int
+    clickhouse_tracked_mib: float = 0.0
+    clickhouse_caches_mib: float = 0.0
 
 
 @dataclass
@@ -80,7 +85,15 @@ class Report:
         last = self.seconds * 2 / 3
         return {
             name: (self.peak(name, 0, self.warmup_s), self.peak(name, last, self.seconds))
-            for name in ("rss_mib", "anon_mib", "threads", "fds", "postgres_rss_mib")
+            for name in (
+                "rss_mib",
+                "anon_mib",
+                "threads",
+                "fds",
+                "postgres_rss_mib",
+                "clickhouse_tracked_mib",
+                "clickhouse_caches_mib",
+            )
         }
 
 
@@ -98,9 +111,23 @@ def _postgres_rss(data: Path) -> float:
     return total / MIB
 
 
+def _engine_memory(service: Service) -> tuple[float, float]:
+    """(tracked, caches) MiB of the embedded ClickHouse, from the service's ``/metrics``
+    (``storage.clickhouse.telemetry``, sampled by the service every 10 s)."""
+    text = service.client.get("/metrics").text
+    tracked = caches = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name == "otelfuse_clickhouse_memory_tracked_bytes":
+            tracked = sum(s.value for s in family.samples)
+        elif family.name == "otelfuse_clickhouse_cache_bytes":
+            caches = sum(s.value for s in family.samples)
+    return round(tracked / MIB, 1), round(caches / MIB, 1)
+
+
 def _sample(service: Service, at_s: float, accepted: int) -> Sample:
     process = psutil.Process(service.process.pid)
     memory = process.memory_info()
+    tracked, caches = _engine_memory(service)
     return Sample(
         at_s=round(at_s, 1),
         rss_mib=round(memory.rss / MIB, 1),
@@ -110,6 +137,8 @@ def _sample(service: Service, at_s: float, accepted: int) -> Sample:
         fds=process.num_fds(),
         postgres_rss_mib=round(_postgres_rss(service.data_dir), 1),
         accepted_spans=accepted,
+        clickhouse_tracked_mib=tracked,
+        clickhouse_caches_mib=caches,
     )
 
 

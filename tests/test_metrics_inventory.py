@@ -20,6 +20,7 @@ import processors.kafka.telemetry
 import processors.telemetry
 import storage.archive.telemetry
 import storage.blobs.telemetry
+import storage.clickhouse.telemetry
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "metrics.txt"
 MODULES = (
@@ -31,8 +32,9 @@ MODULES = (
     processors.telemetry,
     storage.archive.telemetry,
     storage.blobs.telemetry,
+    storage.clickhouse.telemetry,
 )
-NAME = re.compile(r"^otelfuse_(receiver|processor|query|blob|archive|build)_[a-z0-9_]+$")
+NAME = re.compile(r"^otelfuse_(receiver|processor|query|blob|archive|clickhouse|build)_[a-z0-9_]+$")
 UNBOUNDED_LABELS = {"trace_id", "span_id", "project_id", "project", "model", "user_id", "path"}
 UNITS = ("_seconds", "_bytes", "_records", "_partitions", "_usd", "_ratio")
 """Base units; counted things (records, Kafka partitions) are units of their own."""

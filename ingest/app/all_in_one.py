@@ -70,6 +70,7 @@ class AllInOne(StackedService):
         s = self.settings
         storage = await Storage.open(s, migrate=True)  # holds the data folder (chdb's lock)
         stack.push_async_callback(storage.close)
+        await storage.watch_memory(stack)
         postgres = await open_metadata(s, stack)
         keys = postgres.keys
         process, _ = await observation_step(s, storage, postgres)

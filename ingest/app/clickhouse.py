@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
 from ingest.app.settings import Settings
 from storage.clickhouse import open_client
+from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.client import Client
 from storage.clickhouse.migrate import apply_migrations
+from storage.clickhouse.telemetry import EngineMemorySampler
 from storage.query.repository import Repository
 
 __all__ = ["Storage", "clickhouse_health"]
@@ -43,6 +46,14 @@ class Storage:
     async def health(self) -> str | None:
         """``clickhouse_health`` of this repository."""
         return await clickhouse_health(self.repository)
+
+    async def watch_memory(self, stack: contextlib.AsyncExitStack) -> None:
+        """With embedded ClickHouse, sample its memory gauges (``storage.clickhouse.telemetry``)
+        until ``stack`` closes; with a server, whose memory is not this process's, nothing."""
+        if isinstance(self.client, ChdbClient):
+            sampler = EngineMemorySampler(self.client)
+            await sampler.start()
+            stack.push_async_callback(sampler.stop)
 
     async def close(self) -> None:
         """Close the client."""
