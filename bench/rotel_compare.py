@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--traces-per-request", type=int, default=50)
     parser.add_argument("--bodies", type=int, default=64, help="distinct requests, sent in turn")
-    parser.add_argument("--seed", type=int, default=16, help="of the requests' trace/span ids")
+    parser.add_argument("--seed", type=int, default=16, help="seed of the trace and span ids")
     args = parser.parse_args()
 
     factory = RequestFactory(args.traces_per_request, seed=args.seed)
