@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -48,10 +49,16 @@ def _messages(seed: int) -> tuple[str, str]:
 
 
 class RequestFactory:
-    """Builds ``ExportTraceServiceRequest`` bodies of ``traces`` traces (3 spans each)."""
+    """Builds ``ExportTraceServiceRequest`` bodies of ``traces`` traces (3 spans each).
 
-    def __init__(self, traces: int) -> None:
+    Trace and span ids come from ``os.urandom``, or with ``seed`` from ``random.Random(seed)``,
+    so two factories of the same ``traces`` and ``seed`` build the same sequence of ids
+    (timestamps still follow the clock).
+    """
+
+    def __init__(self, traces: int, seed: int | None = None) -> None:
         self.traces = traces
+        self._random_bytes = os.urandom if seed is None else random.Random(seed).randbytes
         self.spans = traces * SPANS_PER_TRACE
         spans: list[Span] = []
         for i in range(traces):
@@ -110,12 +117,12 @@ class RequestFactory:
         trace_id = b""
         for index, span in enumerate(spans):
             if index % SPANS_PER_TRACE == 0:
-                trace_id = os.urandom(16)
+                trace_id = self._random_bytes(16)
                 trace_ids.append(trace_id.hex())
-                root_id = os.urandom(8)
+                root_id = self._random_bytes(8)
                 span.span_id = root_id
             else:
-                span.span_id = os.urandom(8)
+                span.span_id = self._random_bytes(8)
                 span.parent_span_id = root_id
             span.trace_id = trace_id
             span.start_time_unix_nano = now - 2_000_000_000

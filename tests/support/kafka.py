@@ -66,7 +66,7 @@ class Broker:
             self.process = subprocess.Popen(
                 self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        _wait_for_port(self.port, self.process)
+        wait_for_port(self.port, self.process)
 
     @property
     def running(self) -> bool:
@@ -91,9 +91,14 @@ class Broker:
         asyncio.run(create())
 
 
-def _wait_for_port(
+def wait_for_port(
     port: int, process: subprocess.Popen[bytes], timeout: float = 15, name: str = "tansu"
 ) -> None:
+    """Wait until 127.0.0.1:``port`` accepts connections.
+
+    Raises:
+        RuntimeError: ``process`` (called ``name``) exits, or ``timeout`` seconds pass.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -182,7 +187,7 @@ def start_s3(log_dir: Path) -> S3Server:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(port, process, timeout=30, name="moto")
+        wait_for_port(port, process, timeout=30, name="moto")
     except BaseException:
         process.kill()
         process.wait()
