@@ -2,7 +2,8 @@
 (docs/reference/langfuse.md §1).
 
 Walks ``resource_spans → scope_spans → spans``, builds the shared ``ResourceView`` /
-``ScopeView`` once per part, validates each span's ids and maps it with ``span.map_span``.
+``ScopeView`` (and the record fields its spans share, ``span.shared_record_fields``) once per
+part, validates each span's ids and maps it with ``span.map_span``.
 A span with bad ids, or whose mapping raises, is rejected alone (counted and explained in the
 ``MappingResult``); the other spans are still mapped.
 """
@@ -20,7 +21,7 @@ from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.context import IngestContext, MappingResult
 from ingest.mapping.evaluation import span_event_scores
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
-from ingest.mapping.span import InvalidSpan, map_span, span_id_problem
+from ingest.mapping.span import InvalidSpan, map_span, shared_record_fields, span_id_problem
 from ingest.mapping.values import json_encode
 from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys
 
@@ -75,6 +76,7 @@ def map_export_request(
                 continue
             try:
                 scope = build_scope_view(scope_spans.scope)
+                shared = shared_record_fields(ctx, resource, scope)
             except Exception as exc:
                 for span in spans:
                     result.reject(_reason(index, span.name, f"scope mapping failed: {_exc(exc)}"))
@@ -96,7 +98,7 @@ def map_export_request(
                             json_metadata_values=json_metadata,
                             groups=group_keys(attributes),
                         )
-                        record = map_span(view, ctx, now_us)
+                        record = map_span(view, shared, now_us)
                         result.records.append(record)
                         if span.events:
                             result.scores.extend(span_event_scores(span.events, record))

@@ -1,9 +1,12 @@
 """One OTLP span → one ``ObservationRecord`` (docs/reference/langfuse.md §1.4-§1.12).
 
-``span_id_problem`` validates ids (cheap, before any decoding); ``map_span`` fills the ingest-side
-fields of the record. Enrichment fields (``usage_details``, ``cost_details``, ``total_cost``,
-``internal_model_id``, pricing tier, ``usage_estimated``, ``prompt_id``) stay empty: processors
-fill them.
+``span_id_problem`` validates ids (cheap, before any decoding); ``shared_record_fields`` computes,
+once per scope of a request, the fields every span of that scope shares; ``map_span`` adds the
+span's own fields and builds the record in one constructor call (keywords, a nested dict for
+``trace``: measured faster with the upb protobuf runtime than field-by-field assignment or a
+built ``TraceFields`` it would copy). Enrichment fields (``usage_details``, ``cost_details``,
+``total_cost``, ``internal_model_id``, pricing tier, ``usage_estimated``, ``prompt_id``) stay
+empty: processors fill them.
 
 Ids become lowercase hex; an empty or all-zero parent span id means "no parent". Times are Unix
 microseconds (``ns // 1000``): a missing start takes the end, a missing end the start, both
@@ -11,6 +14,8 @@ missing take ``now_us``; an end before the start becomes the start (Langfuse's r
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -40,10 +45,17 @@ from ingest.mapping.tools import find_tool_definitions, input_with_tools
 from ingest.mapping.trace_fields import trace_fields
 from ingest.mapping.usage import provided_cost, provided_usage
 from ingest.mapping.values import Value, js_string, json_text
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import ResourceView, ScopeView, SpanView
 from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 
-__all__ = ["InvalidSpan", "map_span", "span_id_problem", "span_time_problem", "span_times_us"]
+__all__ = [
+    "InvalidSpan",
+    "map_span",
+    "shared_record_fields",
+    "span_id_problem",
+    "span_time_problem",
+    "span_times_us",
+]
 
 
 class InvalidSpan(ValueError):
@@ -109,8 +121,32 @@ def span_time_problem(start_us: int, end_us: int) -> str | None:
     return None
 
 
-def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationRecord:
-    """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``."""
+def shared_record_fields(
+    ctx: IngestContext, resource: ResourceView, scope: ScopeView
+) -> dict[str, Any]:
+    """``ObservationRecord`` keywords shared by every span of one scope of a request: project,
+    ingestion SDK headers, scope name/version and the resource's ``service.*`` /
+    ``telemetry.sdk.*`` attributes (as ``String(x)``, "" when absent)."""
+    r = resource.attributes
+    return {
+        "project_id": ctx.project_id,
+        "scope_name": scope.name,
+        "scope_version": scope.version,
+        "service_name": _text(r.get("service.name")),
+        "service_version": _text(r.get("service.version")),
+        "telemetry_sdk_language": _text(r.get("telemetry.sdk.language")),
+        "telemetry_sdk_name": _text(r.get("telemetry.sdk.name")),
+        "telemetry_sdk_version": _text(r.get("telemetry.sdk.version")),
+        "ingestion_sdk_name": ctx.sdk_name,
+        "ingestion_sdk_version": ctx.sdk_version,
+    }
+
+
+def map_span(view: SpanView, shared: dict[str, Any], now_us: int) -> ObservationRecord:
+    """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``.
+
+    ``shared``: ``shared_record_fields`` of the span's scope.
+    """
     span = view.span
     a = view.attributes
     parent = span.parent_span_id
@@ -129,7 +165,6 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
     )
     raw_input, raw_output = extract_io(view)
     json_values = view.json_metadata_values
-    resource = view.resource.attributes
     entries = metadata_entries(a, view.groups, OBSERVATION_METADATA, json_values)
     tools = find_tool_definitions(
         view, entries.get("tools") or view.resource.trace_metadata.get("tools")
@@ -141,7 +176,7 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
         else:
             tools = None
     return ObservationRecord(
-        project_id=ctx.project_id,
+        **shared,
         id=span.span_id.hex(),
         trace_id=span.trace_id.hex(),
         parent_observation_id=parent_id,
@@ -169,15 +204,6 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
             is_root=parent_id is None,
             trace_metadata=metadata_entries(a, view.groups, TRACE_METADATA, json_values),
         ),
-        scope_name=view.scope.name,
-        scope_version=view.scope.version,
-        service_name=_text(resource.get("service.name")),
-        service_version=_text(resource.get("service.version")),
-        telemetry_sdk_language=_text(resource.get("telemetry.sdk.language")),
-        telemetry_sdk_name=_text(resource.get("telemetry.sdk.name")),
-        telemetry_sdk_version=_text(resource.get("telemetry.sdk.version")),
-        ingestion_sdk_name=ctx.sdk_name,
-        ingestion_sdk_version=ctx.sdk_version,
         is_app_root=_is_app_root(a.get("langfuse.internal.is_app_root")),
     )
 
