@@ -175,7 +175,7 @@ def map_span(view: SpanView, shared: dict[str, Any], now_us: int) -> Observation
             raw_input = with_tools
         else:
             tools = None
-    return ObservationRecord(
+    record = ObservationRecord(
         **shared,
         id=span.span_id.hex(),
         trace_id=span.trace_id.hex(),
@@ -192,11 +192,8 @@ def map_span(view: SpanView, shared: dict[str, Any], now_us: int) -> Observation
         release=release(view),
         input=None if raw_input is None else json_text(raw_input),
         output=None if raw_output is None else json_text(raw_output),
-        metadata=observation_metadata(view, entries, tools),
         provided_model_name=model_name(view) if with_model else None,
         model_parameters=model_parameters(view),
-        provided_usage_details=provided_usage(view) if with_model else None,
-        provided_cost_details=provided_cost(view) if with_model else None,
         prompt_name=prompt_name,
         prompt_version=prompt_version,
         trace=trace_fields(
@@ -206,6 +203,23 @@ def map_span(view: SpanView, shared: dict[str, Any], now_us: int) -> Observation
         ),
         is_app_root=_is_app_root(a.get("langfuse.internal.is_app_root")),
     )
+    # Map fields are filled item by item: for a dict passed to the constructor the upb runtime
+    # runs ``MutableMapping.update`` (an ABC check and a Python loop), which is slower.
+    metadata = record.metadata
+    for key, text in observation_metadata(view, entries, tools).items():
+        metadata[key] = text
+    if with_model:
+        usage = provided_usage(view)
+        if usage:
+            usage_map = record.provided_usage_details
+            for key, count in usage.items():
+                usage_map[key] = count
+        cost = provided_cost(view)
+        if cost:
+            cost_map = record.provided_cost_details
+            for key, amount in cost.items():
+                cost_map[key] = amount
+    return record
 
 
 def _is_app_root(value: Value) -> bool:
