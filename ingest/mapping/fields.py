@@ -37,6 +37,7 @@ __all__ = [
     "observation_name",
     "prompt_reference",
     "release",
+    "resource_environment",
     "status_message",
     "version",
 ]
@@ -75,17 +76,33 @@ _ENVIRONMENT_RE = re.compile(r"[a-z0-9\-_]+")
 _LANGFUSE_PREFIX = re.compile(r"^(?:langfuse[-_]?)+")
 
 
+_ENVIRONMENT_KEY_SET = frozenset(ENVIRONMENT_KEYS)
+
+
 def environment(view: SpanView) -> str:
     """Normalised environment: for each key of ``ENVIRONMENT_KEYS`` the span attribute, then the
     resource attribute; the first truthy value decides, through ``normalize_environment`` (a
-    non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8)."""
+    non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8). A span without any of
+    the keys takes its resource's (``resource_environment``, computed once per resource)."""
     a = view.attributes
+    if a.keys().isdisjoint(_ENVIRONMENT_KEY_SET):
+        return view.resource.environment
     r = view.resource.attributes
     for key in ENVIRONMENT_KEYS:
         value = a.get(key)
         if truthy(value):
             return normalize_environment(value)
         value = r.get(key)
+        if truthy(value):
+            return normalize_environment(value)
+    return DEFAULT_ENVIRONMENT
+
+
+def resource_environment(resource_attributes: dict[str, Value]) -> str:
+    """The environment of a span that has none of ``ENVIRONMENT_KEYS``: the first truthy resource
+    value of those keys, normalised, else ``default``."""
+    for key in ENVIRONMENT_KEYS:
+        value = resource_attributes.get(key)
         if truthy(value):
             return normalize_environment(value)
     return DEFAULT_ENVIRONMENT

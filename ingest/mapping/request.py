@@ -20,6 +20,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.context import IngestContext, MappingResult
 from ingest.mapping.evaluation import span_event_scores
+from ingest.mapping.fields import resource_environment
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
 from ingest.mapping.span import InvalidSpan, map_span, shared_record_fields, span_id_problem
 from ingest.mapping.values import json_encode
@@ -111,12 +112,14 @@ def map_export_request(
 
 
 def build_resource_view(resource: Resource) -> ResourceView:
-    """Decode a resource once for all its spans (attributes, their JSON, trace metadata)."""
+    """Decode a resource once for all its spans (attributes, their JSON, trace metadata,
+    environment)."""
     attributes = decode_key_values(resource.attributes)
     return ResourceView(
         attributes=attributes,
         attributes_json=json_encode(attributes),
         trace_metadata=metadata_entries(attributes, group_keys(attributes), TRACE_METADATA, False),
+        environment=resource_environment(attributes),
     )
 
 

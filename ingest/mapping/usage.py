@@ -147,7 +147,8 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
         for key in keys:
             if key == "gen_ai.usage.cost":
                 continue
-            count = as_non_negative_int(attributes[key])
+            value = attributes[key]
+            count = value if type(value) is int and value >= 0 else as_non_negative_int(value)
             if count is None:
                 continue
             suffix = key[cut:]
@@ -170,10 +171,12 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
 
 def _subtract_buckets(usage: UsageDetails) -> None:
     """``input -= cache buckets``, ``output -= reasoning/audio`` (floor 0), when present."""
-    if "input" in usage:
-        usage["input"] = max(usage["input"] - sum(usage.get(k, 0) for k in _INPUT_BUCKETS), 0)
-    if "output" in usage:
-        usage["output"] = max(usage["output"] - sum(usage.get(k, 0) for k in _OUTPUT_BUCKETS), 0)
+    for total_key, buckets in (("input", _INPUT_BUCKETS), ("output", _OUTPUT_BUCKETS)):
+        count = usage.get(total_key)
+        if count is not None:
+            for bucket in buckets:
+                count -= usage.get(bucket, 0)
+            usage[total_key] = max(count, 0)
 
 
 # ---- langfuse.observation.usage_details -------------------------------------------------------

@@ -81,11 +81,14 @@ class ResourceView:
         attributes_json: JSON object text of ``attributes`` (``metadata.resourceAttributes``).
         trace_metadata: resource-level ``langfuse.trace.metadata(.*)`` as metadata entries
             (key → JSON text), docs/reference/langfuse.md §1.5 / §1.12.
+        environment: the environment of spans that set none of their own
+            (``fields.resource_environment``).
     """
 
     attributes: dict[str, Value]
     attributes_json: str
     trace_metadata: dict[str, str]
+    environment: str
 
 
 @dataclass(slots=True)
