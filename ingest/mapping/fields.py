@@ -53,7 +53,7 @@ def observation_name(view: SpanView) -> str:
     a = view.attributes
     for key in _NAME_KEYS:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             return value if isinstance(value, str) else json_encode(value)
     if "ai.toolCall.name" in a:
         return js_string(a["ai.toolCall.name"])
@@ -255,7 +255,7 @@ def model_name(view: SpanView) -> str | None:
     a = view.attributes
     for key in MODEL_KEYS:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             return value if isinstance(value, str) else json_encode(value)
     if a.get("genkit:metadata:subtype") == "model":
         value = a.get("genkit:name")
@@ -285,7 +285,8 @@ def model_parameters(view: SpanView) -> str | None:
     """
     a = view.attributes
     scope = view.scope.name
-    explicit = _json_object(a.get("langfuse.observation.model.parameters"))
+    raw = a.get("langfuse.observation.model.parameters")
+    explicit = None if raw is None else _json_object(raw)
     if explicit is not None and scope != "ai":
         return _params_text(explicit)
     if scope == "genkit-tracer":
@@ -298,12 +299,14 @@ def model_parameters(view: SpanView) -> str | None:
             params.update(explicit)
         return _params_text(params)
     for key in ("llm.invocation_parameters", "model_config"):
-        parsed = _json_object(a.get(key))
+        raw = a.get(key)
+        parsed = None if raw is None else _json_object(raw)
         if parsed is not None:
             return _params_text(parsed)
     params = {}
+    groups = view.groups
     for prefix in _PARAM_PREFIXES:
-        for key in view.keys_with(prefix):
+        for key in groups.get(prefix, ()):
             suffix = key[len(prefix) :]
             if suffix != "model":
                 params[suffix] = a[key]

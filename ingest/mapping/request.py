@@ -92,12 +92,7 @@ def map_export_request(
                     try:
                         attributes = decode_key_values(span.attributes)
                         view = SpanView(
-                            span=span,
-                            attributes=attributes,
-                            resource=resource,
-                            scope=scope,
-                            json_metadata_values=json_metadata,
-                            groups=group_keys(attributes),
+                            span, attributes, resource, scope, json_metadata, group_keys(attributes)
                         )
                         record = map_span(view, shared, now_us)
                         result.records.append(record)

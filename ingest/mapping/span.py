@@ -152,9 +152,8 @@ def map_span(view: SpanView, shared: dict[str, Any], now_us: int) -> Observation
     parent = span.parent_span_id
     parent_id = parent.hex() if parent and parent != _ZERO_SPAN_ID else None
     start_us, end_us = span_times_us(span, now_us)
-    problem = span_time_problem(start_us, end_us)
-    if problem is not None:
-        raise InvalidSpan(problem)
+    if start_us < MIN_TIME_US or end_us > MAX_TIME_US:  # end_us >= start_us
+        raise InvalidSpan(span_time_problem(start_us, end_us) or "time out of range")
     completion_start = completion_start_time_us(view, start_us)
     if completion_start is not None and not MIN_TIME_US <= completion_start <= MAX_TIME_US:
         completion_start = None

@@ -126,7 +126,7 @@ def trace_fields(
 def _first(a: dict[str, Value], sources: tuple[Source, ...], json_values: bool) -> Value:
     for key, sdk_json in sources:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             if sdk_json and json_values and isinstance(value, str):
                 parsed = loads_or_none(value)
                 if parsed is not None:
