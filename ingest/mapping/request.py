@@ -2,7 +2,7 @@
 (docs/reference/langfuse.md §1).
 
 Walks ``resource_spans → scope_spans → spans``, builds the shared ``ResourceView`` /
-``ScopeView`` (and the record fields its spans share, ``span.shared_record_fields``) once per
+``ScopeView`` (and the partial record its spans share, ``span.shared_record``) once per
 part, validates each span's ids and maps it with ``span.map_span``.
 A span with bad ids, or whose mapping raises, is rejected alone (counted and explained in the
 ``MappingResult``); the other spans are still mapped.
@@ -22,7 +22,7 @@ from ingest.mapping.context import IngestContext, MappingResult
 from ingest.mapping.evaluation import span_event_scores
 from ingest.mapping.fields import resource_environment
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
-from ingest.mapping.span import InvalidSpan, map_span, shared_record_fields, span_id_problem
+from ingest.mapping.span import InvalidSpan, map_span, shared_record, span_id_problem
 from ingest.mapping.values import json_encode
 from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys
 
@@ -77,7 +77,7 @@ def map_export_request(
                 continue
             try:
                 scope = build_scope_view(scope_spans.scope)
-                shared = shared_record_fields(ctx, resource, scope)
+                shared = shared_record(ctx, resource, scope)
             except Exception as exc:
                 for span in spans:
                     result.reject(_reason(index, span.name, f"scope mapping failed: {_exc(exc)}"))
