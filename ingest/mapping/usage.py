@@ -131,6 +131,10 @@ _INPUT_BUCKETS = (
     "input_video_tokens",
 )
 _OUTPUT_BUCKETS = ("output_reasoning_tokens", "output_audio_tokens")
+_TOTAL_OF_BUCKET: dict[str, str] = {
+    **dict.fromkeys(_INPUT_BUCKETS, "input"),
+    **dict.fromkeys(_OUTPUT_BUCKETS, "output"),
+}
 _GENERIC_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
 
 
@@ -171,12 +175,15 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
 
 def _subtract_buckets(usage: UsageDetails) -> None:
     """``input -= cache buckets``, ``output -= reasoning/audio`` (floor 0), when present."""
-    for total_key, buckets in (("input", _INPUT_BUCKETS), ("output", _OUTPUT_BUCKETS)):
-        count = usage.get(total_key)
-        if count is not None:
-            for bucket in buckets:
-                count -= usage.get(bucket, 0)
-            usage[total_key] = max(count, 0)
+    taken: dict[str, int] = {}
+    for key, count in usage.items():
+        total_key = _TOTAL_OF_BUCKET.get(key)
+        if total_key is not None:
+            taken[total_key] = taken.get(total_key, 0) + count
+    for total_key, count in taken.items():
+        total = usage.get(total_key)
+        if total is not None:
+            usage[total_key] = max(total - count, 0)
 
 
 # ---- langfuse.observation.usage_details -------------------------------------------------------
