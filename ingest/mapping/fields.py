@@ -45,12 +45,15 @@ __all__ = [
 # ---- name -------------------------------------------------------------------------------------
 
 _NAME_KEYS: tuple[str, ...] = ("gen_ai.tool.name", "genkit:name", "logfire.msg")
+_NAME_KEY_SET = frozenset({*_NAME_KEYS, "ai.toolCall.name", "ai.operationId"})
 
 
 def observation_name(view: SpanView) -> str:
     """Observation name: ``gen_ai.tool.name`` › ``genkit:name`` › ``logfire.msg`` ›
     ``ai.toolCall.name`` › ``[ai.telemetry.functionId:]ai.operationId`` › span name (§1.8)."""
     a = view.attributes
+    if a.keys().isdisjoint(_NAME_KEY_SET):
+        return view.name
     for key in _NAME_KEYS:
         value = a.get(key)
         if value is not None and truthy(value):
@@ -380,6 +383,13 @@ def _vercel_params(a: dict[str, Value]) -> dict[str, Value]:
 # ---- completion start time --------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COMPLETION_START_KEYS = frozenset(
+    {
+        "langfuse.observation.completion_start_time",
+        "ai.response.msToFirstChunk",
+        "ai.stream.msToFirstChunk",
+    }
+)
 
 
 def completion_start_time_us(view: SpanView, start_time_us: int) -> int | None:
@@ -391,6 +401,8 @@ def completion_start_time_us(view: SpanView, start_time_us: int) -> int | None:
     the microsecond). A timestamp without a zone is UTC.
     """
     a = view.attributes
+    if a.keys().isdisjoint(_COMPLETION_START_KEYS):
+        return None
     raw = a.get("langfuse.observation.completion_start_time")
     if isinstance(raw, str) and raw:
         parsed = _parse_iso_us(raw)
@@ -431,6 +443,15 @@ def _parse_iso_us(text: str) -> int | None:
 # ---- prompt (GENERATION only) -----------------------------------------------------------------
 
 _UINT32_MAX = 2**32 - 1
+_PROMPT_KEYS = frozenset(
+    {
+        "ai.telemetry.metadata.langfusePrompt",
+        "langfuse.observation.prompt.name",
+        "langfuse.prompt.name",
+        "langfuse.observation.prompt.version",
+        "langfuse.prompt.version",
+    }
+)
 
 
 def prompt_reference(view: SpanView) -> tuple[str | None, int | None]:
@@ -441,6 +462,8 @@ def prompt_reference(view: SpanView) -> tuple[str | None, int | None]:
     non-negative integer (or integer string) is dropped.
     """
     a = view.attributes
+    if a.keys().isdisjoint(_PROMPT_KEYS):
+        return None, None
     vercel: dict[str, Value] | None = None
     if "ai.telemetry.metadata.langfusePrompt" in a:
         vercel = _json_object(a["ai.telemetry.metadata.langfusePrompt"])

@@ -436,6 +436,9 @@ def google_adk_usage(attributes: dict[str, Value], groups: dict[str, list[str]])
     return usage
 
 
+_COST_KEYS = frozenset({"langfuse.observation.cost_details", "gen_ai.usage.cost", "llm.cost.total"})
+
+
 def provided_cost(view: SpanView) -> dict[str, str]:
     """``provided_cost_details`` (key → USD decimal string) of one span.
 
@@ -444,6 +447,8 @@ def provided_cost(view: SpanView) -> dict[str, str]:
     ``llm.cost.total`` (both as ``{"total": ...}``).
     """
     a = view.attributes
+    if a.keys().isdisjoint(_COST_KEYS):
+        return {}
     raw = a.get("langfuse.observation.cost_details")
     if truthy(raw):
         parsed = loads_or_none(raw) if isinstance(raw, str) else raw
