@@ -136,6 +136,11 @@ _TOTAL_OF_BUCKET: dict[str, str] = {
     **dict.fromkeys(_OUTPUT_BUCKETS, "output"),
 }
 _GENERIC_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
+_KEY_RANK: dict[str, tuple[str, int]] = {
+    prefix + source: known for prefix in _GENERIC_PREFIXES for source, known in _SOURCE_RANK.items()
+}
+"""``_SOURCE_RANK`` by full attribute key (``gen_ai.usage.input_tokens`` → ``("input", 1)``)."""
+_NO_RANK = len(_SOURCE_RANK)
 
 
 def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) -> UsageDetails:
@@ -155,14 +160,14 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
             count = value if type(value) is int and value >= 0 else as_non_negative_int(value)
             if count is None:
                 continue
-            suffix = key[cut:]
-            known = _SOURCE_RANK.get(suffix)
+            known = _KEY_RANK.get(key)
             if known is None:
+                suffix = key[cut:]
                 if suffix not in TEXT_MODALITY:
                     passthrough.append((suffix, count))
                 continue
             target, rank = known
-            if rank < ranks.get(target, len(_SOURCE_RANK)):
+            if rank < ranks.get(target, _NO_RANK):
                 ranks[target] = rank
                 usage[target] = count
     if not usage and not passthrough:
