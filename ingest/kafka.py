@@ -41,8 +41,7 @@ from storage.records import (
     KAFKA_SCORES_CONTENT_TYPE,
     ObservationRecord,
     ScoreRecord,
-    encode_observation_batch,
-    encode_score_batch,
+    batch_entry,
 )
 
 __all__ = [
@@ -109,14 +108,6 @@ class Message:
     records: int
 
 
-def _varint_size(value: int) -> int:
-    size = 1
-    while value >= 0x80:
-        value >>= 7
-        size += 1
-    return size
-
-
 R = TypeVar("R", ObservationRecord, ScoreRecord)
 
 
@@ -133,13 +124,13 @@ def score_key(record: ScoreRecord) -> str:
 def _pack(
     records: Sequence[R],
     key_of: Callable[[R], str],
-    encode: Callable[[Sequence[R]], bytes],
     kind: str,
     max_message_bytes: int,
 ) -> tuple[list[Message], dict[int, str]]:
     """Group ``records`` by ``key_of`` into messages of at most ``max_message_bytes``; returns
     ``(messages, refused)``: the reason for each record too large for any message, by its index
-    in ``records``."""
+    in ``records``. Each record is serialized once (``storage.records.batch_entry``); a message
+    value is its entries joined."""
     budget = max_message_bytes - _ENVELOPE_RESERVE
     by_key: dict[str, list[tuple[int, R]]] = {}
     for index, record in enumerate(records):
@@ -148,24 +139,24 @@ def _pack(
     refused: dict[int, str] = {}
     for key_text, group in by_key.items():
         key = key_text.encode()
-        chunk: list[R] = []
+        chunk: list[bytes] = []
         size = 0
         for index, record in group:
-            length = record.ByteSize()
-            framed = 1 + _varint_size(length) + length  # field 1, length-delimited
+            entry = batch_entry(record)
+            framed = len(entry)
             if framed > budget:
                 refused[index] = (
-                    f"{kind} {record.id} (partition key {key_text}) is {length} bytes, over the "
-                    f"{max_message_bytes}-byte Kafka message limit"
+                    f"{kind} {record.id} (partition key {key_text}) is {record.ByteSize()} "
+                    f"bytes, over the {max_message_bytes}-byte Kafka message limit"
                 )
                 continue
             if chunk and size + framed > budget:
-                messages.append(Message(key, encode(chunk), len(chunk)))
+                messages.append(Message(key, b"".join(chunk), len(chunk)))
                 chunk, size = [], 0
-            chunk.append(record)
+            chunk.append(entry)
             size += framed
         if chunk:
-            messages.append(Message(key, encode(chunk), len(chunk)))
+            messages.append(Message(key, b"".join(chunk), len(chunk)))
     return messages, refused
 
 
@@ -178,16 +169,14 @@ def pack_messages(
     Returns ``(messages, refused)``: the reason for each record too large for any message, by
     its index in ``records``. Order of records within a key is kept.
     """
-    return _pack(
-        records, observation_key, encode_observation_batch, "observation", max_message_bytes
-    )
+    return _pack(records, observation_key, "observation", max_message_bytes)
 
 
 def pack_score_messages(
     records: Sequence[ScoreRecord], max_message_bytes: int
 ) -> tuple[list[Message], dict[int, str]]:
     """Group score records by ``score_key`` into ``ScoreBatch`` messages (as ``pack_messages``)."""
-    return _pack(records, score_key, encode_score_batch, "score", max_message_bytes)
+    return _pack(records, score_key, "score", max_message_bytes)
 
 
 class KafkaPublisher:

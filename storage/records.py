@@ -35,6 +35,7 @@ __all__ = [
     "ScoreBatch",
     "ScoreRecord",
     "TraceFields",
+    "batch_entry",
     "decode_observation_batch",
     "decode_score_batch",
     "encode_observation_batch",
@@ -82,6 +83,31 @@ KAFKA_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.Observatio
 
 KAFKA_SCORES_CONTENT_TYPE = "application/x-protobuf; messageType=otelfuse.v1.ScoreBatch"
 """Value of the ``content-type`` Kafka header on score messages."""
+
+
+_BATCH_ENTRY_TAG = b"\x0a"
+"""Field 1, wire type 2 (length-delimited): ``ObservationBatch.observations`` and
+``ScoreBatch.scores`` are both field 1."""
+
+
+def batch_entry(record: ObservationRecord | ScoreRecord) -> bytes:
+    """One record serialized as an entry of its batch message: tag, length varint, record bytes.
+
+    The concatenation of entries is a valid ``ObservationBatch`` / ``ScoreBatch`` (protobuf
+    encoding of a repeated message field, https://protobuf.dev/programming-guides/encoding/), so
+    a packer serializes each record once and sizes messages by ``len(entry)``, instead of
+    ``ByteSize`` plus a batch that copies the records and serializes them again.
+    """
+    data = record.SerializeToString()
+    length = len(data)
+    if length < 0x80:
+        return _BATCH_ENTRY_TAG + bytes((length,)) + data
+    prefix = bytearray(_BATCH_ENTRY_TAG)
+    while length >= 0x80:
+        prefix.append((length & 0x7F) | 0x80)
+        length >>= 7
+    prefix.append(length)
+    return bytes(prefix) + data
 
 
 def encode_observation_batch(records: Sequence[ObservationRecord]) -> bytes:

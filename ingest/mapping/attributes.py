@@ -68,11 +68,12 @@ def decode_key_values(items: Iterable[KeyValue]) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for item in items:
         value = item.value
-        kind = value.WhichOneof("value")
-        # Inline the two commonest cases; everything else goes through decode_any_value.
-        if kind == "string_value":
-            out[item.key] = value.string_value
-        elif kind == "int_value":
+        # Most values are non-empty strings: a non-empty ``string_value`` is the set case of the
+        # oneof, so it needs no ``WhichOneof``. Ints are inlined too; the rest is generic.
+        text = value.string_value
+        if text:
+            out[item.key] = text
+        elif value.WhichOneof("value") == "int_value":
             out[item.key] = value.int_value
         else:
             out[item.key] = decode_any_value(value)

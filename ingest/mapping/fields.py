@@ -37,6 +37,7 @@ __all__ = [
     "observation_name",
     "prompt_reference",
     "release",
+    "resource_environment",
     "status_message",
     "version",
 ]
@@ -44,15 +45,18 @@ __all__ = [
 # ---- name -------------------------------------------------------------------------------------
 
 _NAME_KEYS: tuple[str, ...] = ("gen_ai.tool.name", "genkit:name", "logfire.msg")
+_NAME_KEY_SET = frozenset({*_NAME_KEYS, "ai.toolCall.name", "ai.operationId"})
 
 
 def observation_name(view: SpanView) -> str:
     """Observation name: ``gen_ai.tool.name`` › ``genkit:name`` › ``logfire.msg`` ›
     ``ai.toolCall.name`` › ``[ai.telemetry.functionId:]ai.operationId`` › span name (§1.8)."""
     a = view.attributes
+    if a.keys().isdisjoint(_NAME_KEY_SET):
+        return view.name
     for key in _NAME_KEYS:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             return value if isinstance(value, str) else json_encode(value)
     if "ai.toolCall.name" in a:
         return js_string(a["ai.toolCall.name"])
@@ -75,17 +79,33 @@ _ENVIRONMENT_RE = re.compile(r"[a-z0-9\-_]+")
 _LANGFUSE_PREFIX = re.compile(r"^(?:langfuse[-_]?)+")
 
 
+_ENVIRONMENT_KEY_SET = frozenset(ENVIRONMENT_KEYS)
+
+
 def environment(view: SpanView) -> str:
     """Normalised environment: for each key of ``ENVIRONMENT_KEYS`` the span attribute, then the
     resource attribute; the first truthy value decides, through ``normalize_environment`` (a
-    non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8)."""
+    non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8). A span without any of
+    the keys takes its resource's (``resource_environment``, computed once per resource)."""
     a = view.attributes
+    if a.keys().isdisjoint(_ENVIRONMENT_KEY_SET):
+        return view.resource.environment
     r = view.resource.attributes
     for key in ENVIRONMENT_KEYS:
         value = a.get(key)
         if truthy(value):
             return normalize_environment(value)
         value = r.get(key)
+        if truthy(value):
+            return normalize_environment(value)
+    return DEFAULT_ENVIRONMENT
+
+
+def resource_environment(resource_attributes: dict[str, Value]) -> str:
+    """The environment of a span that has none of ``ENVIRONMENT_KEYS``: the first truthy resource
+    value of those keys, normalised, else ``default``."""
+    for key in ENVIRONMENT_KEYS:
+        value = resource_attributes.get(key)
         if truthy(value):
             return normalize_environment(value)
     return DEFAULT_ENVIRONMENT
@@ -238,7 +258,7 @@ def model_name(view: SpanView) -> str | None:
     a = view.attributes
     for key in MODEL_KEYS:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             return value if isinstance(value, str) else json_encode(value)
     if a.get("genkit:metadata:subtype") == "model":
         value = a.get("genkit:name")
@@ -268,7 +288,8 @@ def model_parameters(view: SpanView) -> str | None:
     """
     a = view.attributes
     scope = view.scope.name
-    explicit = _json_object(a.get("langfuse.observation.model.parameters"))
+    raw = a.get("langfuse.observation.model.parameters")
+    explicit = None if raw is None else _json_object(raw)
     if explicit is not None and scope != "ai":
         return _params_text(explicit)
     if scope == "genkit-tracer":
@@ -281,12 +302,14 @@ def model_parameters(view: SpanView) -> str | None:
             params.update(explicit)
         return _params_text(params)
     for key in ("llm.invocation_parameters", "model_config"):
-        parsed = _json_object(a.get(key))
+        raw = a.get(key)
+        parsed = None if raw is None else _json_object(raw)
         if parsed is not None:
             return _params_text(parsed)
     params = {}
+    groups = view.groups
     for prefix in _PARAM_PREFIXES:
-        for key in view.keys_with(prefix):
+        for key in groups.get(prefix, ()):
             suffix = key[len(prefix) :]
             if suffix != "model":
                 params[suffix] = a[key]
@@ -360,6 +383,13 @@ def _vercel_params(a: dict[str, Value]) -> dict[str, Value]:
 # ---- completion start time --------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COMPLETION_START_KEYS = frozenset(
+    {
+        "langfuse.observation.completion_start_time",
+        "ai.response.msToFirstChunk",
+        "ai.stream.msToFirstChunk",
+    }
+)
 
 
 def completion_start_time_us(view: SpanView, start_time_us: int) -> int | None:
@@ -371,6 +401,8 @@ def completion_start_time_us(view: SpanView, start_time_us: int) -> int | None:
     the microsecond). A timestamp without a zone is UTC.
     """
     a = view.attributes
+    if a.keys().isdisjoint(_COMPLETION_START_KEYS):
+        return None
     raw = a.get("langfuse.observation.completion_start_time")
     if isinstance(raw, str) and raw:
         parsed = _parse_iso_us(raw)
@@ -411,6 +443,15 @@ def _parse_iso_us(text: str) -> int | None:
 # ---- prompt (GENERATION only) -----------------------------------------------------------------
 
 _UINT32_MAX = 2**32 - 1
+_PROMPT_KEYS = frozenset(
+    {
+        "ai.telemetry.metadata.langfusePrompt",
+        "langfuse.observation.prompt.name",
+        "langfuse.prompt.name",
+        "langfuse.observation.prompt.version",
+        "langfuse.prompt.version",
+    }
+)
 
 
 def prompt_reference(view: SpanView) -> tuple[str | None, int | None]:
@@ -421,6 +462,8 @@ def prompt_reference(view: SpanView) -> tuple[str | None, int | None]:
     non-negative integer (or integer string) is dropped.
     """
     a = view.attributes
+    if a.keys().isdisjoint(_PROMPT_KEYS):
+        return None, None
     vercel: dict[str, Value] | None = None
     if "ai.telemetry.metadata.langfusePrompt" in a:
         vercel = _json_object(a["ai.telemetry.metadata.langfusePrompt"])

@@ -357,7 +357,7 @@ def _pair(a: dict[str, Value], in_key: str, out_key: str) -> tuple[Value, Value]
 def _first_truthy(a: dict[str, Value], keys: tuple[str, ...]) -> Value:
     for key in keys:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             return value
     return None
 

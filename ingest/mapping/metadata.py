@@ -98,13 +98,15 @@ def metadata_entries(
     """
     entries: dict[str, str] = {}
     blob = attributes.get(domain_prefix)
-    if not truthy(blob):
+    if blob is None or not truthy(blob):
         blob = attributes.get(LANGFUSE_METADATA)
-    if truthy(blob):
+    if blob is not None and truthy(blob):
         parsed = loads_or_none(blob) if isinstance(blob, str) else blob
         if isinstance(parsed, dict):
             for key, value in parsed.items():
                 entries[key] = json_encode(value)
+    if not groups:
+        return entries
     for prefix in (domain_prefix, LANGFUSE_METADATA, VERCEL_METADATA):
         keys = groups.get(prefix)
         if not keys:

@@ -1,7 +1,9 @@
 """Observation type of a span: an ordered table of rules (docs/reference/langfuse.md §1.7).
 
 ``RULES`` is evaluated top to bottom; the first rule that yields a type wins, else ``SPAN``.
-Each row is a small frozen dataclass (data), the few rule *kinds* below are the only code.
+Each row is a small frozen dataclass (data), the few rule *kinds* below are the only code. Each
+rule names the attribute keys it needs (``keys``); a span with none of the table's keys (most
+non-LLM spans) is only offered to the rules that need none.
 
 | prio | rule                    | condition → type                                              |
 |------|-------------------------|---------------------------------------------------------------|
@@ -63,6 +65,12 @@ class TypeRule(Protocol):
         """The rule's name (for debugging and tests)."""
         ...
 
+    @property
+    def keys(self) -> frozenset[str] | None:
+        """Attribute keys of which one must be present for the rule to yield a type; None when
+        the rule does not depend on the span's attributes."""
+        ...
+
     def match(self, view: SpanView) -> str | None:
         """The observation type this rule assigns to ``view``, or None."""
         ...
@@ -75,6 +83,11 @@ class AttributeValueRule:
     name: str
     key: str
     mapping: Mapping[str, str]
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """``{key}``."""
+        return frozenset({self.key})
 
     def match(self, view: SpanView) -> str | None:
         """Mapped type of the attribute's string value, or None."""
@@ -90,6 +103,11 @@ class AnyKeyRule:
 
     name: str
     rows: tuple[tuple[tuple[str, ...], str], ...]
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every key of every row."""
+        return frozenset(key for keys, _ in self.rows for key in keys)
 
     def match(self, view: SpanView) -> str | None:
         """Type of the first row whose keys carry a meaningful value, or None."""
@@ -115,6 +133,11 @@ class VercelOperationRule:
     rows: tuple[tuple[tuple[str, ...], str], ...]
     model_keys: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """The two operation keys (one must be a string)."""
+        return frozenset({"operation.name", "ai.operationId"})
 
     def match(self, view: SpanView) -> str | None:
         """Type for the span's Vercel operation, or None."""
@@ -147,6 +170,11 @@ class ScopeSpanNameRule:
     scope: str
     span_names: Mapping[str, str]
 
+    @property
+    def keys(self) -> None:
+        """None: the scope and the span name decide."""
+        return None
+
     def match(self, view: SpanView) -> str | None:
         """Type for the span name when the scope matches, or None."""
         if view.scope.name != self.scope:
@@ -165,6 +193,11 @@ class PythonSdkV330OverrideRule:
 
     name: str
     generation_keys: tuple[str, ...] = GENERATION_ATTRIBUTE_KEYS
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """``langfuse.observation.type`` (must be ``span``)."""
+        return frozenset({"langfuse.observation.type"})
 
     def match(self, view: SpanView) -> str | None:
         """``GENERATION`` for an affected span, else None."""
@@ -341,8 +374,19 @@ RULES: tuple[TypeRule, ...] = (
 """The §1.7 priority list, highest priority first."""
 
 
+_RULE_KEYS: frozenset[str] = frozenset().union(
+    *(keys for keys in (rule.keys for rule in RULES) if keys is not None)
+)
+"""Every attribute key some rule of ``RULES`` needs."""
+
+_KEYLESS_RULES: tuple[TypeRule, ...] = tuple(rule for rule in RULES if rule.keys is None)
+"""The rules of ``RULES`` left for a span without any of ``_RULE_KEYS``."""
+
+
 def observation_type(view: SpanView, rules: tuple[TypeRule, ...] = RULES) -> str:
     """The Langfuse observation type of one span (``SPAN``, ``GENERATION``, ...; §1.7)."""
+    if rules is RULES and view.attributes.keys().isdisjoint(_RULE_KEYS):
+        rules = _KEYLESS_RULES
     for rule in rules:
         obs_type = rule.match(view)
         if obs_type is not None:

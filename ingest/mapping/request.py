@@ -2,7 +2,8 @@
 (docs/reference/langfuse.md §1).
 
 Walks ``resource_spans → scope_spans → spans``, builds the shared ``ResourceView`` /
-``ScopeView`` once per part, validates each span's ids and maps it with ``span.map_span``.
+``ScopeView`` (and the partial record its spans share, ``span.shared_record``) once per
+part, validates each span's ids and maps it with ``span.map_span``.
 A span with bad ids, or whose mapping raises, is rejected alone (counted and explained in the
 ``MappingResult``); the other spans are still mapped.
 """
@@ -19,8 +20,9 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.context import IngestContext, MappingResult
 from ingest.mapping.evaluation import span_event_scores
+from ingest.mapping.fields import resource_environment
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
-from ingest.mapping.span import InvalidSpan, map_span, span_id_problem
+from ingest.mapping.span import InvalidSpan, map_span, shared_record, span_id_problem
 from ingest.mapping.values import json_encode
 from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys
 
@@ -75,6 +77,7 @@ def map_export_request(
                 continue
             try:
                 scope = build_scope_view(scope_spans.scope)
+                shared = shared_record(ctx, resource, scope)
             except Exception as exc:
                 for span in spans:
                     result.reject(_reason(index, span.name, f"scope mapping failed: {_exc(exc)}"))
@@ -89,14 +92,9 @@ def map_export_request(
                     try:
                         attributes = decode_key_values(span.attributes)
                         view = SpanView(
-                            span=span,
-                            attributes=attributes,
-                            resource=resource,
-                            scope=scope,
-                            json_metadata_values=json_metadata,
-                            groups=group_keys(attributes),
+                            span, attributes, resource, scope, json_metadata, group_keys(attributes)
                         )
-                        record = map_span(view, ctx, now_us)
+                        record = map_span(view, shared, now_us)
                         result.records.append(record)
                         if span.events:
                             result.scores.extend(span_event_scores(span.events, record))
@@ -109,12 +107,14 @@ def map_export_request(
 
 
 def build_resource_view(resource: Resource) -> ResourceView:
-    """Decode a resource once for all its spans (attributes, their JSON, trace metadata)."""
+    """Decode a resource once for all its spans (attributes, their JSON, trace metadata,
+    environment)."""
     attributes = decode_key_values(resource.attributes)
     return ResourceView(
         attributes=attributes,
         attributes_json=json_encode(attributes),
         trace_metadata=metadata_entries(attributes, group_keys(attributes), TRACE_METADATA, False),
+        environment=resource_environment(attributes),
     )
 
 

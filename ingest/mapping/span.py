@@ -1,9 +1,12 @@
 """One OTLP span → one ``ObservationRecord`` (docs/reference/langfuse.md §1.4-§1.12).
 
-``span_id_problem`` validates ids (cheap, before any decoding); ``map_span`` fills the ingest-side
-fields of the record. Enrichment fields (``usage_details``, ``cost_details``, ``total_cost``,
-``internal_model_id``, pricing tier, ``usage_estimated``, ``prompt_id``) stay empty: processors
-fill them.
+``span_id_problem`` validates ids (cheap, before any decoding); ``shared_record`` builds, once per
+scope of a request, a partial record with the fields every span of that scope shares;
+``map_span`` builds the span's record in one constructor call (keywords, a nested dict for
+``trace``: measured faster with the upb protobuf runtime than field-by-field assignment or a
+built ``TraceFields`` it would copy) and merges the shared record in. Enrichment fields
+(``usage_details``, ``cost_details``, ``total_cost``, ``internal_model_id``, pricing tier,
+``usage_estimated``, ``prompt_id``) stay empty: processors fill them.
 
 Ids become lowercase hex; an empty or all-zero parent span id means "no parent". Times are Unix
 microseconds (``ns // 1000``): a missing start takes the end, a missing end the start, both
@@ -40,10 +43,17 @@ from ingest.mapping.tools import find_tool_definitions, input_with_tools
 from ingest.mapping.trace_fields import trace_fields
 from ingest.mapping.usage import provided_cost, provided_usage
 from ingest.mapping.values import Value, js_string, json_text
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import ResourceView, ScopeView, SpanView
 from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 
-__all__ = ["InvalidSpan", "map_span", "span_id_problem", "span_time_problem", "span_times_us"]
+__all__ = [
+    "InvalidSpan",
+    "map_span",
+    "shared_record",
+    "span_id_problem",
+    "span_time_problem",
+    "span_times_us",
+]
 
 
 class InvalidSpan(ValueError):
@@ -109,16 +119,40 @@ def span_time_problem(start_us: int, end_us: int) -> str | None:
     return None
 
 
-def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationRecord:
-    """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``."""
+def shared_record(
+    ctx: IngestContext, resource: ResourceView, scope: ScopeView
+) -> ObservationRecord:
+    """A partial ``ObservationRecord`` with the fields every span of one scope of a request shares:
+    project, ingestion SDK headers, scope name/version and the resource's ``service.*`` /
+    ``telemetry.sdk.*`` attributes (as ``String(x)``, "" when absent). ``map_span`` merges it into
+    each record (``MergeFrom`` of a built message is cheaper than ten keywords per span)."""
+    r = resource.attributes
+    return ObservationRecord(
+        project_id=ctx.project_id,
+        scope_name=scope.name,
+        scope_version=scope.version,
+        service_name=_text(r.get("service.name")),
+        service_version=_text(r.get("service.version")),
+        telemetry_sdk_language=_text(r.get("telemetry.sdk.language")),
+        telemetry_sdk_name=_text(r.get("telemetry.sdk.name")),
+        telemetry_sdk_version=_text(r.get("telemetry.sdk.version")),
+        ingestion_sdk_name=ctx.sdk_name,
+        ingestion_sdk_version=ctx.sdk_version,
+    )
+
+
+def map_span(view: SpanView, shared: ObservationRecord, now_us: int) -> ObservationRecord:
+    """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``.
+
+    ``shared``: ``shared_record`` of the span's scope.
+    """
     span = view.span
     a = view.attributes
     parent = span.parent_span_id
     parent_id = parent.hex() if parent and parent != _ZERO_SPAN_ID else None
     start_us, end_us = span_times_us(span, now_us)
-    problem = span_time_problem(start_us, end_us)
-    if problem is not None:
-        raise InvalidSpan(problem)
+    if start_us < MIN_TIME_US or end_us > MAX_TIME_US:  # end_us >= start_us
+        raise InvalidSpan(span_time_problem(start_us, end_us) or "time out of range")
     completion_start = completion_start_time_us(view, start_us)
     if completion_start is not None and not MIN_TIME_US <= completion_start <= MAX_TIME_US:
         completion_start = None
@@ -129,7 +163,6 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
     )
     raw_input, raw_output = extract_io(view)
     json_values = view.json_metadata_values
-    resource = view.resource.attributes
     entries = metadata_entries(a, view.groups, OBSERVATION_METADATA, json_values)
     tools = find_tool_definitions(
         view, entries.get("tools") or view.resource.trace_metadata.get("tools")
@@ -140,8 +173,7 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
             raw_input = with_tools
         else:
             tools = None
-    return ObservationRecord(
-        project_id=ctx.project_id,
+    record = ObservationRecord(
         id=span.span_id.hex(),
         trace_id=span.trace_id.hex(),
         parent_observation_id=parent_id,
@@ -157,11 +189,8 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
         release=release(view),
         input=None if raw_input is None else json_text(raw_input),
         output=None if raw_output is None else json_text(raw_output),
-        metadata=observation_metadata(view, entries, tools),
         provided_model_name=model_name(view) if with_model else None,
         model_parameters=model_parameters(view),
-        provided_usage_details=provided_usage(view) if with_model else None,
-        provided_cost_details=provided_cost(view) if with_model else None,
         prompt_name=prompt_name,
         prompt_version=prompt_version,
         trace=trace_fields(
@@ -169,17 +198,26 @@ def map_span(view: SpanView, ctx: IngestContext, now_us: int) -> ObservationReco
             is_root=parent_id is None,
             trace_metadata=metadata_entries(a, view.groups, TRACE_METADATA, json_values),
         ),
-        scope_name=view.scope.name,
-        scope_version=view.scope.version,
-        service_name=_text(resource.get("service.name")),
-        service_version=_text(resource.get("service.version")),
-        telemetry_sdk_language=_text(resource.get("telemetry.sdk.language")),
-        telemetry_sdk_name=_text(resource.get("telemetry.sdk.name")),
-        telemetry_sdk_version=_text(resource.get("telemetry.sdk.version")),
-        ingestion_sdk_name=ctx.sdk_name,
-        ingestion_sdk_version=ctx.sdk_version,
         is_app_root=_is_app_root(a.get("langfuse.internal.is_app_root")),
     )
+    record.MergeFrom(shared)
+    # Map fields are filled item by item: for a dict passed to the constructor the upb runtime
+    # runs ``MutableMapping.update`` (an ABC check and a Python loop), which is slower.
+    metadata = record.metadata
+    for key, text in observation_metadata(view, entries, tools).items():
+        metadata[key] = text
+    if with_model:
+        usage = provided_usage(view)
+        if usage:
+            usage_map = record.provided_usage_details
+            for key, count in usage.items():
+                usage_map[key] = count
+        cost = provided_cost(view)
+        if cost:
+            cost_map = record.provided_cost_details
+            for key, amount in cost.items():
+                cost_map[key] = amount
+    return record
 
 
 def _is_app_root(value: Value) -> bool:

@@ -22,9 +22,10 @@ other string is one tag. Tags are deduplicated (order kept) and empty tags dropp
 
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.mapping.values import Value, js_string, json_encode, json_text, loads_or_none, truthy
 from ingest.mapping.view import SpanView
-from storage.records import TraceFields
 
 __all__ = ["SESSION_ID_SOURCES", "TAG_SOURCES", "USER_ID_SOURCES", "parse_tags", "trace_fields"]
 
@@ -56,8 +57,30 @@ TAG_SOURCES: tuple[Source, ...] = (
 )
 
 
-def trace_fields(view: SpanView, *, is_root: bool, trace_metadata: dict[str, str]) -> TraceFields:
-    """``TraceFields`` of one span.
+_TRACE_KEYS: frozenset[str] = frozenset(
+    {
+        "langfuse.internal.as_root",
+        "langfuse.trace.name",
+        "langfuse.trace.public",
+        "langfuse.public",
+        "langfuse.trace.input",
+        "langfuse.trace.output",
+        *(
+            key
+            for sources in (USER_ID_SOURCES, SESSION_ID_SOURCES, TAG_SOURCES)
+            for key, _ in sources
+        ),
+    }
+)
+"""Every span attribute read here: a span with none of them (most spans) has only ``is_root`` and
+metadata."""
+
+
+def trace_fields(
+    view: SpanView, *, is_root: bool, trace_metadata: dict[str, str]
+) -> dict[str, Any]:
+    """``TraceFields`` of one span, as the keyword arguments of its set fields (the record is
+    built in one constructor call, ``span.map_span``).
 
     Args:
         view: the span.
@@ -65,33 +88,45 @@ def trace_fields(view: SpanView, *, is_root: bool, trace_metadata: dict[str, str
         trace_metadata: the span's own trace-metadata entries (``metadata.metadata_entries``);
             resource-level entries are merged underneath.
     """
+    metadata = view.resource.trace_metadata
+    if trace_metadata:
+        metadata = {**metadata, **trace_metadata}
     a = view.attributes
+    if a.keys().isdisjoint(_TRACE_KEYS):
+        return {"is_root": is_root, "metadata": metadata} if metadata else {"is_root": is_root}
     as_root = a.get("langfuse.internal.as_root")
-    metadata = dict(view.resource.trace_metadata)
-    metadata.update(trace_metadata)
+    fields: dict[str, Any] = {"is_root": is_root or as_root is True or as_root == "true"}
+    if metadata:
+        fields["metadata"] = metadata
     name = a.get("langfuse.trace.name")
-    user_id = _first(a, USER_ID_SOURCES, view.json_metadata_values)
-    session_id = _first(a, SESSION_ID_SOURCES, view.json_metadata_values)
-    tags = _first(a, TAG_SOURCES, view.json_metadata_values)
+    if truthy(name):
+        fields["name"] = _as_text(name)
+    json_values = view.json_metadata_values
+    user_id = _first(a, USER_ID_SOURCES, json_values)
+    if user_id is not None:
+        fields["user_id"] = _as_text(user_id)
+    session_id = _first(a, SESSION_ID_SOURCES, json_values)
+    if session_id is not None:
+        fields["session_id"] = _as_text(session_id)
+    tags = _first(a, TAG_SOURCES, json_values)
+    if tags is not None:
+        fields["tags"] = parse_tags(tags)
+    public = _public(a)
+    if public is not None:
+        fields["public"] = public
     trace_input = a.get("langfuse.trace.input")
+    if trace_input is not None:
+        fields["input"] = json_text(trace_input)
     trace_output = a.get("langfuse.trace.output")
-    return TraceFields(
-        is_root=is_root or as_root is True or as_root == "true",
-        name=_as_text(name) if truthy(name) else None,
-        user_id=_as_text(user_id) if user_id is not None else None,
-        session_id=_as_text(session_id) if session_id is not None else None,
-        tags=parse_tags(tags) if tags is not None else None,
-        public=_public(a),
-        input=json_text(trace_input) if trace_input is not None else None,
-        output=json_text(trace_output) if trace_output is not None else None,
-        metadata=metadata,
-    )
+    if trace_output is not None:
+        fields["output"] = json_text(trace_output)
+    return fields
 
 
 def _first(a: dict[str, Value], sources: tuple[Source, ...], json_values: bool) -> Value:
     for key, sdk_json in sources:
         value = a.get(key)
-        if truthy(value):
+        if value is not None and truthy(value):
             if sdk_json and json_values and isinstance(value, str):
                 parsed = loads_or_none(value)
                 if parsed is not None:

@@ -131,7 +131,16 @@ _INPUT_BUCKETS = (
     "input_video_tokens",
 )
 _OUTPUT_BUCKETS = ("output_reasoning_tokens", "output_audio_tokens")
+_TOTAL_OF_BUCKET: dict[str, str] = {
+    **dict.fromkeys(_INPUT_BUCKETS, "input"),
+    **dict.fromkeys(_OUTPUT_BUCKETS, "output"),
+}
 _GENERIC_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
+_KEY_RANK: dict[str, tuple[str, int]] = {
+    prefix + source: known for prefix in _GENERIC_PREFIXES for source, known in _SOURCE_RANK.items()
+}
+"""``_SOURCE_RANK`` by full attribute key (``gen_ai.usage.input_tokens`` → ``("input", 1)``)."""
+_NO_RANK = len(_SOURCE_RANK)
 
 
 def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) -> UsageDetails:
@@ -147,17 +156,18 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
         for key in keys:
             if key == "gen_ai.usage.cost":
                 continue
-            count = as_non_negative_int(attributes[key])
+            value = attributes[key]
+            count = value if type(value) is int and value >= 0 else as_non_negative_int(value)
             if count is None:
                 continue
-            suffix = key[cut:]
-            known = _SOURCE_RANK.get(suffix)
+            known = _KEY_RANK.get(key)
             if known is None:
+                suffix = key[cut:]
                 if suffix not in TEXT_MODALITY:
                     passthrough.append((suffix, count))
                 continue
             target, rank = known
-            if rank < ranks.get(target, len(_SOURCE_RANK)):
+            if rank < ranks.get(target, _NO_RANK):
                 ranks[target] = rank
                 usage[target] = count
     if not usage and not passthrough:
@@ -170,10 +180,15 @@ def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) ->
 
 def _subtract_buckets(usage: UsageDetails) -> None:
     """``input -= cache buckets``, ``output -= reasoning/audio`` (floor 0), when present."""
-    if "input" in usage:
-        usage["input"] = max(usage["input"] - sum(usage.get(k, 0) for k in _INPUT_BUCKETS), 0)
-    if "output" in usage:
-        usage["output"] = max(usage["output"] - sum(usage.get(k, 0) for k in _OUTPUT_BUCKETS), 0)
+    taken: dict[str, int] = {}
+    for key, count in usage.items():
+        total_key = _TOTAL_OF_BUCKET.get(key)
+        if total_key is not None:
+            taken[total_key] = taken.get(total_key, 0) + count
+    for total_key, count in taken.items():
+        total = usage.get(total_key)
+        if total is not None:
+            usage[total_key] = max(total - count, 0)
 
 
 # ---- langfuse.observation.usage_details -------------------------------------------------------
@@ -426,6 +441,9 @@ def google_adk_usage(attributes: dict[str, Value], groups: dict[str, list[str]])
     return usage
 
 
+_COST_KEYS = frozenset({"langfuse.observation.cost_details", "gen_ai.usage.cost", "llm.cost.total"})
+
+
 def provided_cost(view: SpanView) -> dict[str, str]:
     """``provided_cost_details`` (key → USD decimal string) of one span.
 
@@ -434,6 +452,8 @@ def provided_cost(view: SpanView) -> dict[str, str]:
     ``llm.cost.total`` (both as ``{"total": ...}``).
     """
     a = view.attributes
+    if a.keys().isdisjoint(_COST_KEYS):
+        return {}
     raw = a.get("langfuse.observation.cost_details")
     if truthy(raw):
         parsed = loads_or_none(raw) if isinstance(raw, str) else raw

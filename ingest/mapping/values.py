@@ -49,7 +49,8 @@ def truthy(value: Value) -> bool:
     """JavaScript truthiness: False for None, ``""``, ``0``, ``0.0``, NaN and ``False``.
 
     Empty lists/dicts are truthy, as in JavaScript. Langfuse's ``a || b`` / ``if (x)`` chains
-    use this notion (docs/reference/langfuse.md §1.8, §1.11).
+    use this notion (docs/reference/langfuse.md §1.8, §1.11). Loops over many absent keys test
+    ``value is not None`` first, which skips the call for them.
     """
     if value is None or value is False or value == "":
         return False

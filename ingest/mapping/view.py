@@ -36,19 +36,39 @@ PREFIX_GROUPS: tuple[str, ...] = (
 """Attribute-key prefixes that some rule scans; keys are grouped by the first that matches."""
 
 
+_GROUP_OF_KEY: dict[str, str | None] = {}
+"""Memo: attribute key → its ``PREFIX_GROUPS`` prefix (None: no group). Senders reuse a small
+vocabulary of keys, so after the first spans a key costs one lookup instead of prefix tests."""
+
+_GROUP_OF_KEY_MAX = 8192
+"""Keys remembered at most (keys with ids in them must not grow the memo without bound)."""
+
+
+def _group_of(key: str) -> str | None:
+    """The first ``PREFIX_GROUPS`` prefix ``key`` starts with, or None."""
+    if key.startswith(PREFIX_GROUPS):
+        for prefix in PREFIX_GROUPS:
+            if key.startswith(prefix):
+                return prefix
+    return None
+
+
 def group_keys(attributes: dict[str, Value]) -> dict[str, list[str]]:
     """``{prefix: [keys starting with it]}`` for the ``PREFIX_GROUPS`` present (one pass)."""
     groups: dict[str, list[str]] = {}
+    memo = _GROUP_OF_KEY
     for key in attributes:
-        if key.startswith(PREFIX_GROUPS):
-            for prefix in PREFIX_GROUPS:
-                if key.startswith(prefix):
-                    bucket = groups.get(prefix)
-                    if bucket is None:
-                        groups[prefix] = [key]
-                    else:
-                        bucket.append(key)
-                    break
+        prefix = memo.get(key, "")
+        if prefix == "":
+            prefix = _group_of(key)
+            if len(memo) < _GROUP_OF_KEY_MAX:
+                memo[key] = prefix
+        if prefix is not None:
+            bucket = groups.get(prefix)
+            if bucket is None:
+                groups[prefix] = [key]
+            else:
+                bucket.append(key)
     return groups
 
 
@@ -61,11 +81,14 @@ class ResourceView:
         attributes_json: JSON object text of ``attributes`` (``metadata.resourceAttributes``).
         trace_metadata: resource-level ``langfuse.trace.metadata(.*)`` as metadata entries
             (key → JSON text), docs/reference/langfuse.md §1.5 / §1.12.
+        environment: the environment of spans that set none of their own
+            (``fields.resource_environment``).
     """
 
     attributes: dict[str, Value]
     attributes_json: str
     trace_metadata: dict[str, str]
+    environment: str
 
 
 @dataclass(slots=True)

@@ -6,8 +6,11 @@ from ingest.kafka import pack_messages, pack_score_messages
 from storage.records import (
     ObservationRecord,
     ScoreRecord,
+    batch_entry,
     decode_observation_batch,
     decode_score_batch,
+    encode_observation_batch,
+    encode_score_batch,
 )
 
 
@@ -67,3 +70,11 @@ def test_a_score_larger_than_a_message_is_refused() -> None:
     messages, rejections = pack_score_messages([huge, ScoreRecord(id="ok", trace_id="t1")], 100_000)
     assert [r.id for m in messages for r in decode_score_batch(m.value)] == ["ok"]
     assert list(rejections) == [0] and "score big (partition key t1)" in rejections[0]
+
+
+def test_joined_batch_entries_are_the_batch_encoding() -> None:
+    # Lengths with 1, 2 and 3 varint bytes.
+    records = [_record("t1", f"a{n}", n) for n in (0, 100, 127, 128, 5_000, 20_000)]
+    assert b"".join(batch_entry(r) for r in records) == encode_observation_batch(records)
+    scores = [ScoreRecord(id="s1", trace_id="t1", comment="c" * 300)]
+    assert b"".join(batch_entry(s) for s in scores) == encode_score_batch(scores)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingest.mapping.observation_type import RULES
+from ingest.mapping.attributes import decode_key_values
+from ingest.mapping.observation_type import RULES, observation_type
+from ingest.mapping.request import build_resource_view, build_scope_view
+from ingest.mapping.view import SpanView, group_keys
+from ingest.otlp.json_codec import parse_export_request
 from tests.ingest.mapping.spans import map_one
 
 
@@ -129,3 +134,26 @@ def test_prompt_is_linked_only_for_generations() -> None:
     assert (generation.prompt_name, generation.prompt_version) == ("qa", 4)
     span = map_one({**prompt, "langfuse.observation.type": "span"})
     assert not span.HasField("prompt_name") and not span.HasField("prompt_version")
+
+
+def test_declared_rule_keys_cover_what_each_rule_reads() -> None:
+    # observation_type offers a span without any declared key only to the key-less rules; over
+    # every fixture span, that shortcut must give the type the full table gives.
+    full_table = tuple(list(RULES))
+    assert full_table is not RULES
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "otlp"
+    checked = 0
+    for path in sorted(fixtures.glob("*.json")):
+        request = parse_export_request(path.read_bytes())
+        for resource_spans in request.resource_spans:
+            resource = build_resource_view(resource_spans.resource)
+            for scope_spans in resource_spans.scope_spans:
+                scope = build_scope_view(scope_spans.scope)
+                for span in scope_spans.spans:
+                    attributes = decode_key_values(span.attributes)
+                    view = SpanView(
+                        span, attributes, resource, scope, False, group_keys(attributes)
+                    )
+                    assert observation_type(view) == observation_type(view, full_table), path.name
+                    checked += 1
+    assert checked > 100
