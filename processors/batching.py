@@ -23,7 +23,7 @@ merges to rewrite, and per-batch reads (the stored trace states) run less often.
 instead of 5,000, the processor step used ≈ 18 % less CPU for 200k records into embedded
 ClickHouse (``bench.processor_step``: 87 → 27 parts written by inserts, 15 → 2-3 merges;
 docs/benchmarks.md "Processor alone"). At low load the time window cuts the batch, so latency
-is unchanged; a batch holds about 2.5 KB per record in memory."""
+is unchanged."""
 
 DEFAULT_BATCH_TIMEOUT_MS = 50
 """Milliseconds from a batch's first record to its flush at the latest."""
