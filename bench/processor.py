@@ -8,8 +8,11 @@ usage and ~1 KB input/output), packed into ``ObservationBatch`` messages of whol
 exactly one message, so all its spans share a partition), lz4-compressed like the receiver's
 producer. Then one consumer with the production step, ``EnrichAndWrite(default_enricher(…),
 ClickHouseWriter(ChdbClient(tmp)))``, drains the topic. Prints rows/s into embedded
-ClickHouse, measured from the group assignment to the last commit, and where the time went.
-``--step noop`` replaces the process step by a no-op to measure the consumer alone.
+ClickHouse, measured from the group assignment to the last commit, where the time went, and the
+parts ClickHouse created meanwhile (``clickhouse_parts``: parts written by inserts and by
+background merges, and per minute, from the engine's ``system.events`` counters, since chdb has
+no ``system.part_log``; merge time is CPU of the same process). ``--step noop`` replaces the
+process step by a no-op to measure the consumer alone.
 
     .venv/bin/python -m bench.processor --records 200000
 
@@ -71,6 +74,39 @@ class TimedWriter:
             self.writer.write_observations(records)
         finally:
             self.seconds += time.perf_counter() - started
+
+
+PART_EVENTS = {
+    "MergeTreeDataWriterBlocks": "inserted_parts",
+    "Merge": "merges",
+    "MergedRows": "merged_rows",
+    "MergeTotalMilliseconds": "merge_ms",
+}
+"""``system.events`` counters (ClickHouse docs, "system.events") behind ``clickhouse_parts``:
+parts written by inserts (one per insert and partition), background merges launched (each
+writes one part), rows they read and their total time."""
+
+
+def part_counters(engine: ChdbClient) -> dict[str, int]:
+    """The ``PART_EVENTS`` counters of the engine (process-wide, since start), by report name."""
+    names = ", ".join(f"'{event}'" for event in PART_EVENTS)
+    rows = engine.select(f"SELECT event, value FROM system.events WHERE event IN ({names})")
+    found = {row["event"]: int(row["value"]) for row in rows}
+    return {label: found.get(event, 0) for event, label in PART_EVENTS.items()}
+
+
+def part_report(
+    before: dict[str, int], after: dict[str, int], seconds: float, active: int
+) -> dict[str, float]:
+    """Parts created between two ``part_counters`` snapshots, and per minute of ``seconds``."""
+    delta = {label: after[label] - before[label] for label in after}
+    created = delta["inserted_parts"] + delta["merges"]
+    return {
+        **delta,
+        "parts_created": created,
+        "parts_per_minute": round(created * 60 / seconds, 1),
+        "active_parts_at_end": active,
+    }
 
 
 def _own_cpu_s() -> float:
@@ -167,6 +203,7 @@ async def consume(
     while not assigned_at and not task.done():
         await asyncio.sleep(0.01)
     cpu_start, broker_cpu_start = _own_cpu_s(), cpu_s(_broker_pid(broker))
+    parts_start = await asyncio.to_thread(part_counters, engine)
     while consumer.stats.records < records and not task.done():
         if consumer.stats.retries >= MAX_RETRIES:
             await consumer.stop()
@@ -175,8 +212,13 @@ async def consume(
     finished = time.perf_counter()
     cpu = _own_cpu_s() - cpu_start
     broker_cpu = cpu_s(_broker_pid(broker)) - broker_cpu_start
+    parts_end = await asyncio.to_thread(part_counters, engine)
     await consumer.stop()
     await task
+    active = engine.select(
+        "SELECT count() AS n FROM system.parts WHERE database = 'otelfuse' AND active"
+        " AND table IN ('observations', 'traces')"
+    )
     engine.close()
     stats = consumer.stats
     wall = finished - assigned_at[0]
@@ -197,6 +239,7 @@ async def consume(
             "fetch_and_other": round(wall - process_s - stats.decode_s - stats.commit_s, 2),
         },
         "cpu_s": {"processor": round(cpu, 2), "tansu": round(broker_cpu, 2)},
+        "clickhouse_parts": part_report(parts_start, parts_end, wall, int(active[0]["n"])),
     }
 
 

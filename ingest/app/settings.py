@@ -119,6 +119,13 @@ class Settings:
                 values[variable.name] = _parse(variable, env[variable.env], default)
             elif variable.name in from_file:
                 values[variable.name] = _parse(variable, from_file[variable.name], default)
+        queue = values.get("queue_max_records")
+        if "batch_max_records" not in values and isinstance(queue, int) and queue >= 1:
+            # A queue set below the default batch size, with the batch size left alone, caps
+            # the batches (so a queue valid with the old 5,000 default stays valid).
+            default_batch = VARIABLES_BY_NAME["batch_max_records"].default(defaults)
+            if queue < default_batch:
+                values["batch_max_records"] = queue
         _validate({v.name: values.get(v.name, v.default(defaults)) for v in VARIABLES})
         overrides: dict[str, Any] = {}
         for variable in VARIABLES:
@@ -229,6 +236,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("log_level", ("log_level",)),
 )
 """Every documented setting (README "Configuration"), in the README's order."""
+
+VARIABLES_BY_NAME: Mapping[str, Variable] = {v.name: v for v in VARIABLES}
+"""``VARIABLES`` by setting name."""
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -54,6 +54,19 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
         Settings.from_env(env)
 
 
+def test_a_small_queue_caps_the_default_batch_size() -> None:
+    settings = Settings.from_env({"OTELFUSE_QUEUE_MAX_RECORDS": "8000"})
+    assert settings.pipeline.max_queued_records == 8000
+    assert settings.pipeline.batch.max_records == 8000
+    assert settings.consumer.batch.max_records == 8000
+    default = Settings.from_env({})
+    assert default.pipeline.batch.max_records == default.consumer.batch.max_records == 20_000
+    both = Settings.from_env(
+        {"OTELFUSE_QUEUE_MAX_RECORDS": "8000", "OTELFUSE_BATCH_MAX_RECORDS": "3000"}
+    )
+    assert both.pipeline.batch.max_records == 3000
+
+
 def test_toml_file_is_the_fallback_and_env_wins(tmp_path: Path) -> None:
     path = tmp_path / "otelfuse.toml"
     path.write_text(

@@ -17,13 +17,14 @@ from tests.support.fakes import DelegatingClient
 
 def test_files_are_numbered_and_ordered() -> None:
     migrations = load_migrations()
-    assert [m.version for m in migrations] == [1, 2, 3, 4, 5]
+    assert [m.version for m in migrations] == [1, 2, 3, 4, 5, 6]
     assert [m.name for m in migrations] == [
         "0001_create_observations",
         "0002_create_traces",
         "0003_create_scores",
         "0004_observations_is_app_root",
         "0005_create_log_io",
+        "0006_compact_insert_parts",
     ]
 
 
@@ -40,7 +41,37 @@ def test_apply_is_idempotent(client: ChdbClient) -> None:
         {"version": 3, "name": "0003_create_scores"},
         {"version": 4, "name": "0004_observations_is_app_root"},
         {"version": 5, "name": "0005_create_log_io"},
+        {"version": 6, "name": "0006_compact_insert_parts"},
     ]
+
+
+def test_inserted_parts_up_to_128_mib_are_compact(client: ChdbClient) -> None:
+    # An insert of ~12 MiB: above ClickHouse's default min_bytes_for_wide_part (10 MiB), so it
+    # would be a Wide part without migration 0006.
+    for table in ("observations", "traces"):
+        settings = client.select(
+            "SELECT engine_full FROM system.tables WHERE database = {d:String}"
+            " AND name = {t:String}",
+            {"d": DATABASE, "t": table},
+        )
+        assert "min_bytes_for_wide_part = 134217728" in settings[0]["engine_full"]
+    client.command(f"CREATE TABLE {DATABASE}.wide_probe AS {DATABASE}.observations")
+    try:
+        client.command(
+            f"INSERT INTO {DATABASE}.wide_probe (id, trace_id, project_id, start_time, input,"
+            " event_ts) SELECT toString(number), 't', 'p', now64(6), randomPrintableASCII(3000),"
+            " now64(6) FROM numbers(4000)"
+        )
+        parts = client.select(
+            "SELECT part_type, bytes_on_disk, data_uncompressed_bytes FROM system.parts"
+            " WHERE database = {d:String} AND table = 'wide_probe' AND active",
+            {"d": DATABASE},
+        )
+        assert len(parts) == 1
+        assert int(parts[0]["data_uncompressed_bytes"]) > 10 * 1024 * 1024
+        assert parts[0]["part_type"] == "Compact"
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {DATABASE}.wide_probe")
 
 
 def test_fresh_database_then_new_file_applies_only_the_new_one(

@@ -649,21 +649,25 @@ class Flaky(DelegatingClient):
             except RetryableError:
                 prepared.discard()
                 raise
+            return self._failing_run(prepared, "traces_run")
         return prepared
 
-    def prepare_protobuf(self, insert: ProtobufInsert) -> Any:
-        prepared = self.client.prepare_protobuf(insert)
+    def _failing_run(self, prepared: Any, kind: str) -> Any:
+        """``prepared`` whose ``run`` fails first when ``kind`` is the failing kind."""
         flaky = self
 
         class Run:
             def run(self, starting: Any = None) -> None:
-                flaky._maybe_fail("observations")
+                flaky._maybe_fail(kind)
                 prepared.run(starting)
 
             def discard(self) -> None:
                 prepared.discard()
 
         return Run()
+
+    def prepare_protobuf(self, insert: ProtobufInsert) -> Any:
+        return self._failing_run(self.client.prepare_protobuf(insert), "observations")
 
 
 @pytest.mark.parametrize("kind", ["select", "observations", "traces"])
@@ -708,3 +712,97 @@ def test_invalid_record_in_a_large_batch_writes_nothing(
     assert observation(client, project_id, batch[77].id)["cost_details"]["total"] == (
         "1.234567890123"
     )
+
+
+def _stored(
+    client: ChdbClient, project_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every stored trace and observation of a project (FINAL), without project_id and the
+    write times, sorted. (Raw row counts are not compared: background merges collapse
+    versions at any time.)"""
+    traces = client.select(
+        "SELECT * EXCEPT (project_id, created_at, updated_at, event_ts)"
+        f" FROM {DB}.traces FINAL WHERE project_id = {{p:String}} ORDER BY id",
+        {"p": project_id},
+    )
+    observations = client.select(
+        "SELECT * EXCEPT (project_id, created_at, updated_at, event_ts, content_hash),"
+        " created_at < updated_at AS rewritten"
+        f" FROM {DB}.observations FINAL WHERE project_id = {{p:String}} ORDER BY id",
+        {"p": project_id},
+    )
+    return traces, observations
+
+
+@pytest.mark.parametrize("kind", ["observations", "traces", "traces_run"])
+@pytest.mark.parametrize("size", [6, 200])
+@pytest.mark.parametrize("retried", [True, False])
+def test_failed_batch_then_the_next_stores_what_a_clean_run_stores(
+    client: ChdbClient, kind: str, size: int, retried: bool
+) -> None:
+    """Batch N fails (observation or trace insert), is retried (the consumer rewinds) or not
+    (an exporter that gives up), then batch N+1 follows, whose traces continue N's and which
+    changes some of N's observations. N+1 merges onto N's trace states only when N was written:
+    the failed attempt must leave the LRU untouched, and the stored rows equal those of a run
+    without the failed attempt. The case a pipelined writer, preparing N+1 on N's merged states
+    while N is inserted, has to keep."""
+    traces = [new_id(32) for _ in range(3)]
+    ids = [new_id(16) for _ in range(size)]
+    more = [new_id(16) for _ in range(size)]
+
+    def batches(project_id: str) -> list[list[Any]]:
+        first = [
+            record(
+                project_id,
+                traces[n % 3],
+                ids[n],
+                start_us=BASE_US + n,
+                trace={"tags": [f"a{n % 2}"], **({"user_id": "u1"} if n == 0 else {})},
+                output=f'"first {n}"',
+            )
+            for n in range(size)
+        ]
+        second = [
+            record(
+                project_id,
+                traces[n % 3],
+                ids[n] if n % 2 else more[n],  # odd: a changed version of N's observation
+                start_us=BASE_US + n,
+                end_us=BASE_US + 10_000_000 + n,
+                trace={"tags": ["b"], **({"session_id": "s1"} if n == 1 else {})},
+                output=f'"second {n}"',
+            )
+            for n in range(size)
+        ]
+        return [first, second]
+
+    clean, flaky_project = new_id(8), new_id(8)
+    writer = ClickHouseWriter(client, database=DB)
+    for batch in batches(clean)[0 if retried else 1 :]:
+        writer.write_observations(batch)
+
+    flaky = Flaky(client, kind)
+    writer = ClickHouseWriter(flaky, database=DB)
+    first, second = batches(flaky_project)
+    with pytest.raises(RetryableError, match="injected"):
+        writer.write_observations(first)
+    if retried:
+        writer.write_observations(first)  # the consumer's retry of N
+    writer.write_observations(second)
+
+    expected = _stored(client, clean)
+    stored = _stored(client, flaky_project)
+    if not retried:
+        assert stored[0] == expected[0]  # the traces hold nothing of N
+        if kind != "observations":
+            return  # N's observation insert had succeeded: its rows are there
+        assert stored == expected
+        assert [t["tags"] for t in expected[0]] == [["b"]] * 3
+        return
+    assert stored == expected
+    stored_traces, stored_observations = expected
+    assert [t["tags"] for t in stored_traces] == [["a0", "a1", "b"]] * 3
+    assert sum(t["user_id"] == "u1" for t in stored_traces) == 1
+    assert sum(t["session_id"] == "s1" for t in stored_traces) == 1
+    assert len(stored_observations) == size + size // 2  # N's, plus N+1's new ones
+    assert sum(o["rewritten"] for o in stored_observations) == size // 2  # the changed ones
