@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import pickle
@@ -44,9 +45,10 @@ from starlette.types import ASGIApp
 from ingest.app.settings import Settings, split_address
 from ingest.http.server import BACKLOG, HTTPServer
 from ingest.ipc import serve_owner_channel
+from ingest.memory_limiter import MIB, available_memory
 from ingest.sinks import RecordSink, ScoreSink
 
-__all__ = ["START_TIMEOUT_S", "STOP_TIMEOUT_S", "WorkerSpec", "start_workers"]
+__all__ = ["START_TIMEOUT_S", "STOP_TIMEOUT_S", "WorkerSpec", "start_workers", "worker_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class _Pool:
     def spawn(self, index: int) -> None:
         spec = WorkerSpec(
             index,
-            self.settings,
+            worker_settings(self.settings),
             self.http.fileno(),
             self.folder / "records.sock",
             self.folder / "api.sock",
@@ -148,6 +150,22 @@ class _Pool:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         await asyncio.gather(*(asyncio.to_thread(_reap, p) for p in self.processes.values()))
+
+
+def worker_settings(settings: Settings) -> Settings:
+    """A worker's settings: the owner's, with an equal share of the memory budget
+    (``OTELFUSE_MEMORY_LIMIT_*`` is the budget of the whole service: each of the
+    ``server.workers`` workers gets ``1 / (workers + 1)`` of it, in MiB, as does the spike
+    margin when set; a budget that is off stays off). The owner keeps the whole budget for
+    its own RSS, which holds embedded ClickHouse."""
+    memory, share = settings.memory, settings.server.workers + 1
+    total = memory.limit_bytes(available_memory) // MIB
+    if not total:
+        return settings
+    limit = max(total // share, 2)
+    spike = min(memory.spike_limit_mib // share, limit - 1)
+    worker_memory = dataclasses.replace(memory, limit_mib=limit, spike_limit_mib=spike)
+    return dataclasses.replace(settings, memory=worker_memory)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:
