@@ -45,7 +45,7 @@ from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
 
 __all__ = ["Worker", "main"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ingest.app.worker")  # also when run as __main__
 
 GRPC_GRACE_S = 5.0
 """Seconds in-flight gRPC exports get to finish on stop (as ``ingest.app.servers``)."""

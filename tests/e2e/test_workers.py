@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,10 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from tests.support.service import Service, start_service
+from tests.support.clients import run_client
+from tests.support.fake_openai import fake_openai
+from tests.support.genai_logs import check_trace, logs_client_env
+from tests.support.service import Service, free_port, start_service
 
 SPANS = 3
 RETRYABLE_HTTP = {502, 503}
@@ -154,6 +158,15 @@ def test_other_routes_are_served_through_the_workers(svc: Service) -> None:
         assert client.get("/api/public/openapi.json").json()["paths"]
 
 
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_genai_logs_and_evaluation_scores_through_the_workers(svc: Service, transport: str) -> None:
+    with fake_openai() as openai_url:
+        env = logs_client_env(svc.http_url, svc.grpc_target, svc.authorization, openai_url)
+        out = run_client("openai_logs", transport, "log-first", "latest", env=env)
+    [trace_id] = out["trace_ids"]
+    check_trace(svc.get_json(f"/api/public/traces/{trace_id}"), "latest")
+
+
 def test_a_killed_worker_loses_nothing_acknowledged(svc: Service) -> None:
     victim = _workers(svc)[0]
     stop = threading.Event()
@@ -197,3 +210,27 @@ def test_stopping_the_owner_stops_the_workers(svc: Service) -> None:
     assert svc.stop() == 0, svc.log()
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
+
+
+def test_a_worker_that_cannot_start_fails_the_owner(tmp_path: Path) -> None:
+    taken = socket.socket()  # the gRPC port, held without SO_REUSEPORT
+    taken.bind(("127.0.0.1", free_port()))
+    taken.listen()
+    try:
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(RuntimeError, match="exited") as failed:
+            start_service(tmp_path, {"OTELFUSE_WORKERS": "2", "OTELFUSE_GRPC_ADDRESS": address})
+    finally:
+        taken.close()
+    assert "Failed to bind to address" in str(failed.value)  # the worker's own error
+    assert "worker 1 exited with 1 while starting" in str(failed.value)
+
+
+def test_workers_exit_when_the_owner_is_killed(tmp_path: Path) -> None:
+    service = start_service(tmp_path, {"OTELFUSE_WORKERS": "2"})
+    workers = _workers(service)
+    assert len(workers) == 2
+    service.process.kill()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive
+    service.stop()  # the embedded PostgreSQL the owner left running
