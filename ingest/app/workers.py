@@ -57,7 +57,9 @@ START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 40.0
 """Seconds a worker may take to stop after SIGTERM before it is killed."""
 RESTART_DELAY_S = 1.0
-"""Seconds between a worker's exit and its restart."""
+"""Seconds between a worker's exit and its restart (doubled for repeated exits)."""
+MAX_RESTART_DELAY_S = 30.0
+"""Longest wait before a worker that keeps exiting is started again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +127,32 @@ class _Pool:
                     await asyncio.wait_for(event.wait(), 0.1)
 
     async def watch(self) -> None:
-        """Start again a worker that exited while the owner runs."""
+        """Start again a worker that exited while the owner runs, after ``RESTART_DELAY_S``,
+        doubled for each other exit of that worker within the last minute (at most
+        ``MAX_RESTART_DELAY_S``), so a worker that cannot start does not spin."""
+        exits: dict[int, list[float]] = {}
+        restart_at: dict[int, float] = {}
         while not self.stopping:
             await asyncio.sleep(0.2)
+            now = time.monotonic()
             for index, process in list(self.processes.items()):
                 code = process.poll()
                 if code is None or self.stopping:
                     continue
-                log.error(
-                    "worker %d (pid %d) exited with %s; starting it again",
-                    *(index, process.pid, code),
-                )
-                await asyncio.sleep(RESTART_DELAY_S)
-                if not self.stopping:
+                if index not in restart_at:
+                    recent = [t for t in exits.get(index, []) if now - t < 60] + [now]
+                    exits[index] = recent
+                    delay = min(RESTART_DELAY_S * 2 ** (len(recent) - 1), MAX_RESTART_DELAY_S)
+                    restart_at[index] = now + delay
+                    log.error(
+                        "worker %d (pid %d) exited with %s; starting it again in %.0f s",
+                        index,
+                        process.pid,
+                        code,
+                        delay,
+                    )
+                elif now >= restart_at[index]:
+                    del restart_at[index]
                     self.spawn(index)
 
     async def stop(self) -> None:

@@ -200,8 +200,10 @@ def test_a_killed_worker_loses_nothing_acknowledged(svc: Service) -> None:
     while len(_workers(svc)) < 2:
         assert time.monotonic() < deadline, svc.log()
         time.sleep(0.2)
-    assert "exited with -9; starting it again" in svc.log()
+    assert "exited with -9; starting it again in 1 s" in svc.log()
     assert victim.pid not in [w.pid for w in _workers(svc)]
+    for _ in range(8):  # both workers serve again
+        assert _http_export(svc, _request(os.urandom(16)).SerializeToString())
 
 
 def test_stopping_the_owner_stops_the_workers(svc: Service) -> None:
