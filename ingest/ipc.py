@@ -12,13 +12,14 @@ embedded ClickHouse and the ``Pipeline``, over a Unix socket in a private (0700)
 Frames, both ways: ``kind`` (1 byte), ``call id`` (8 bytes), payload length (4 bytes), all
 big-endian, then the payload. Requests: ``RECORDS`` (an ``ObservationBatch``,
 ``storage.records.encode_observation_batch``), ``SCORES`` (a ``ScoreBatch``), ``HELLO`` (the
-worker's index, ASCII: sent once its servers listen). Answers carry the call id and a JSON
-payload: ``OK`` ``{"refused": {index: reason}, "room": bool}`` (``room``: the owner's queue
-would admit more, for admission control before decoding), ``RETRY`` ``{"message",
-"retry_after_s", "overloaded"}`` (raised again as ``Overloaded`` / ``RetryableError``),
-``PERMANENT`` ``{"message"}`` (``PermanentError``). A lost connection fails every call in
-flight with ``RetryableError``: the owner may still write those records, and the client's
-retry is harmless (rows are keyed by id).
+worker's index, ASCII: sent once its servers listen), ``METRICS`` (the index, a newline, then
+the worker's Prometheus text exposition: ``ingest.app.worker_metrics``). Answers carry the
+call id and a JSON payload: ``OK`` ``{"refused": {index: reason}, "room": bool}`` (``room``:
+the owner's queue would admit more, for admission control before decoding), ``RETRY``
+``{"message", "retry_after_s", "overloaded"}`` (raised again as ``Overloaded`` /
+``RetryableError``), ``PERMANENT`` ``{"message"}`` (``PermanentError``). A lost connection
+fails every call in flight with ``RetryableError``: the owner may still write those records,
+and the client's retry is harmless (rows are keyed by id).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from storage.records import (
 
 __all__ = [
     "HELLO",
+    "METRICS",
     "OK",
     "PERMANENT",
     "RECORDS",
@@ -60,7 +62,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">BQI")
-RECORDS, SCORES, HELLO = 1, 2, 3
+RECORDS, SCORES, HELLO, METRICS = 1, 2, 3, 4
 """Request kinds."""
 OK, RETRY, PERMANENT = 0, 1, 2
 """Answer kinds."""
@@ -107,6 +109,10 @@ class OwnerChannel:
     async def hello(self, index: int) -> None:
         """Tell the owner this worker serves (its servers are listening)."""
         await self._call(HELLO, str(index).encode())
+
+    async def push_metrics(self, index: int, exposition: bytes) -> None:
+        """Send this worker's metrics (Prometheus text exposition) to the owner."""
+        await self._call(METRICS, f"{index}\n".encode() + exposition)
 
     def has_room(self, records: int = 1) -> bool:
         """False for ``ROOM_TTL_S`` after the owner answered that its queue is full."""
@@ -200,14 +206,16 @@ async def serve_owner_channel(
     records: RecordSink,
     scores: ScoreSink,
     on_hello: Callable[[int], None],
+    on_metrics: Callable[[int, str], None] | None = None,
 ) -> None:
     """Owner side: answer the frames of one worker connection until it closes. Each frame is
     handled in its own task (calls of one worker run concurrently, as they would in one
-    process); an answer is sent once ``records``/``scores`` returned or raised."""
+    process); an answer is sent once ``records``/``scores`` returned or raised. ``on_hello``
+    gets the index of a worker that listens, ``on_metrics`` a worker's index and metrics."""
     tasks: set[asyncio.Task[None]] = set()
 
     async def answer(kind: int, call: int, payload: bytes) -> None:
-        status, body = await _handle(kind, payload, records, scores, on_hello)
+        status, body = await _handle(kind, payload, records, scores, on_hello, on_metrics)
         if not writer.is_closing():
             writer.write(_frame(status, call, body))
             with contextlib.suppress(OSError):
@@ -236,6 +244,7 @@ async def _handle(
     records: RecordSink,
     scores: ScoreSink,
     on_hello: Callable[[int], None],
+    on_metrics: Callable[[int, str], None] | None,
 ) -> tuple[int, bytes]:
     refused: Mapping[int, str]
     try:
@@ -245,6 +254,11 @@ async def _handle(
             refused = await scores.submit_scores(decode_score_batch(payload))
         elif kind == HELLO:
             on_hello(int(payload.decode()))
+            refused = {}
+        elif kind == METRICS:
+            index, _, exposition = payload.decode().partition("\n")
+            if on_metrics is not None:
+                on_metrics(int(index), exposition)
             refused = {}
         else:
             raise PermanentError(f"unknown frame kind {kind}")

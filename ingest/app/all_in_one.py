@@ -48,6 +48,7 @@ from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
 from ingest.app.settings import Settings
+from ingest.app.worker_metrics import WorkerMetrics
 from ingest.app.workers import start_workers
 from ingest.http.app import create_app
 from ingest.otlp.export import TraceExport
@@ -111,8 +112,9 @@ class AllInOne(StackedService):
             *media_routes(s, blobs, keys, postgres),
         ]
         if workers:  # the workers serve both ports; they reach the owner's app privately
-            app = create_app(routes, storage.health)
-            await start_workers(s, stack, app, pipeline, score_sink, url)
+            metrics = WorkerMetrics()
+            app = create_app(routes, storage.health, metrics.render)
+            await start_workers(s, stack, app, pipeline, score_sink, url, metrics)
         else:
             await start_http(s, stack, routes, storage.health)
         log.info(

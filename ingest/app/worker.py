@@ -6,7 +6,8 @@ It serves OTLP traces and logs (HTTP on the owner's shared socket, gRPC on the g
 with ``SO_REUSEPORT``): credentials (PostgreSQL at the owner's URL), admission, the memory
 limiter, decoding, mapping, the claim check (blob store) and the raw archive happen here; the
 records and scores go to the owner (``ingest.ipc.OwnerChannel``), which answers once they are
-written. Any other HTTP request is forwarded to the owner (``ingest.http.proxy``). It stops
+written; its metrics go to the owner's ``/metrics`` (``ingest.app.worker_metrics``). Any
+other HTTP request is forwarded to the owner (``ingest.http.proxy``). It stops
 on SIGTERM (from the owner) or when the owner's channel closes (the owner is gone); SIGINT is
 ignored, so Ctrl-C in a terminal stops the owner, which stops its workers in order.
 """
@@ -22,6 +23,7 @@ import signal
 import socket
 import sys
 
+from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -31,6 +33,7 @@ from ingest.app.media import offloading, open_blobs
 from ingest.app.metadata import open_postgres
 from ingest.app.service import StackedService
 from ingest.app.settings import split_address
+from ingest.app.worker_metrics import PUSH_INTERVAL_S
 from ingest.app.workers import WorkerSpec
 from ingest.http.proxy import OwnerProxy
 from ingest.http.server import HTTPServer
@@ -42,6 +45,7 @@ from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.otlp.logs_export import LogsExport
 from ingest.otlp.logs_grpc import logs_handler
 from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
+from storage.errors import PermanentError, RetryableError
 
 __all__ = ["Worker", "main"]
 
@@ -92,6 +96,21 @@ class Worker(StackedService):
         await http.start()
         stack.push_async_callback(http.stop)
         await self.channel.hello(spec.index)
+        pushing = asyncio.create_task(self._push_metrics(), name="otelfuse-worker-metrics")
+        stack.push_async_callback(_cancel, pushing)
+
+    async def _push_metrics(self) -> None:
+        """Send this process's metrics to the owner every ``PUSH_INTERVAL_S``."""
+        while True:
+            with contextlib.suppress(RetryableError, PermanentError):
+                await self.channel.push_metrics(self.spec.index, generate_latest())
+            await asyncio.sleep(PUSH_INTERVAL_S)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _serve(spec: WorkerSpec) -> None:

@@ -43,6 +43,7 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from ingest.app.settings import Settings, split_address
+from ingest.app.worker_metrics import WorkerMetrics
 from ingest.http.server import BACKLOG, HTTPServer
 from ingest.ipc import serve_owner_channel
 from ingest.memory_limiter import MIB, available_memory
@@ -223,10 +224,12 @@ async def start_workers(
     records: RecordSink,
     scores: ScoreSink,
     postgres_url: str,
+    metrics: WorkerMetrics | None = None,
 ) -> None:
     """Serve ``app`` to the workers, start ``settings.server.workers`` of them and keep them
     running until ``stack`` closes (module docstring). ``records`` and ``scores`` receive what
-    the workers hand over (the owner's ``Pipeline`` and score sink).
+    the workers hand over (the owner's ``Pipeline`` and score sink); ``metrics`` their metrics
+    snapshots (``app``'s ``/metrics`` renders it).
 
     Raises:
         RuntimeError: the HTTP address cannot be bound, or a worker exited or did not listen
@@ -239,7 +242,8 @@ async def start_workers(
     pool = _Pool(settings, folder, http, postgres_url)
 
     async def channel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_owner_channel(reader, writer, records, scores, pool.on_hello)
+        on_metrics = None if metrics is None else metrics.update
+        await serve_owner_channel(reader, writer, records, scores, pool.on_hello, on_metrics)
 
     records_sock = _listen_unix(folder / "records.sock")
     server = await asyncio.start_unix_server(channel, sock=records_sock)

@@ -154,7 +154,13 @@ def test_other_routes_are_served_through_the_workers(svc: Service) -> None:
         assert ingested.status_code == 207 and ingested.json()["successes"], ingested.text
         observation = client.get("/api/public/observations/obs-ingested", headers=auth)
         assert observation.json()["name"] == "via-ingestion"
-        assert "otelfuse_" in client.get("/metrics").text
+        deadline = time.monotonic() + 10  # workers send their metrics every second
+        while 'otelfuse_receiver_accepted_spans_total{transport="http",worker="' not in (
+            metrics := client.get("/metrics").text
+        ):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.2)
+        assert "otelfuse_receiver_queue_size_records " in metrics  # the owner's own
         assert client.get("/api/public/openapi.json").json()["paths"]
 
 

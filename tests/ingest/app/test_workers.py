@@ -6,9 +6,14 @@ import dataclasses
 import pickle
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from ingest.app.settings import Settings
+from ingest.app.worker_metrics import WorkerMetrics
 from ingest.app.workers import WorkerSpec, worker_settings
 from ingest.memory_limiter import MemoryLimiterConfig
+from ingest.telemetry import RECEIVER_METRICS
 
 
 def test_each_worker_gets_a_share_of_the_memory_budget() -> None:
@@ -35,3 +40,27 @@ def test_the_spec_travels_pickled() -> None:
     settings = Settings.from_env({"OTELFUSE_WORKERS": "2", "OTELFUSE_DATA_DIR": "/srv/otelfuse"})
     spec = WorkerSpec(1, settings, 7, Path("/x/records.sock"), Path("/x/api.sock"), "postgresql://")
     assert pickle.loads(pickle.dumps(spec)) == spec
+
+
+def test_worker_metrics_join_the_owners_families_once() -> None:
+    RECEIVER_METRICS.accepted("http", 1)  # the owner's own series
+    worker = CollectorRegistry()
+    Counter("otelfuse_receiver_accepted_spans", "Spans.", ["transport"], registry=worker).labels(
+        "grpc"
+    ).inc(7)
+    Gauge("otelfuse_test_worker_only", "Only in the worker.", registry=worker).set(3)
+    metrics = WorkerMetrics()
+    metrics.update(2, generate_latest(worker).decode())
+    text = metrics.render().decode()
+    types = [line for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types))  # every family once
+    assert "# TYPE otelfuse_receiver_accepted_spans_total counter" in types
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    accepted = families["otelfuse_receiver_accepted_spans"].samples
+    assert any(s.labels == {"transport": "http"} for s in accepted)
+    [from_worker] = [
+        s for s in accepted if s.labels.get("worker") == "2" and s.name.endswith("_total")
+    ]
+    assert (from_worker.labels["transport"], from_worker.value) == ("grpc", 7.0)
+    [only] = families["otelfuse_test_worker_only"].samples
+    assert (only.labels, only.value) == ({"worker": "2"}, 3.0)
