@@ -9,6 +9,9 @@ its export returned; the latency runs from sending the export to the trace being
 bench/results/).
 
     python -m bench.run_ingest --seconds 60 --concurrency 8 --traces-per-request 50
+
+``--workers N`` (default ``OTELFUSE_WORKERS``, else 1) starts the service with N receiver worker
+processes (docs/architecture.md "Worker processes"); compare ``--workers 1`` and ``--workers 2``.
 """
 
 from __future__ import annotations
@@ -133,10 +136,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--traces-per-request", type=int, default=50)
     parser.add_argument("--probe-every", type=float, default=0.5)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("OTELFUSE_WORKERS", "1")))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="otelfuse-bench-") as tmp:
-        service = start_service(Path(tmp), {"OTELFUSE_LOG_LEVEL": "WARNING"})
+        env = {"OTELFUSE_LOG_LEVEL": "WARNING", "OTELFUSE_WORKERS": str(args.workers)}
+        service = start_service(Path(tmp), env)
         try:
             tally, elapsed = asyncio.run(run(args, service.http_url, service.authorization))
             stored = service.get_json("/api/public/observations", {"limit": 1})["meta"]
@@ -146,7 +151,8 @@ def main() -> None:
     report = {
         "command": "python -m bench.run_ingest "
         f"--seconds {args.seconds:g} --concurrency {args.concurrency} "
-        f"--traces-per-request {args.traces_per_request}",
+        f"--traces-per-request {args.traces_per_request} --workers {args.workers}",
+        "workers": args.workers,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "spans_per_request": args.traces_per_request * 3,

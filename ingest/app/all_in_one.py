@@ -21,6 +21,11 @@ Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/mod
 ``/api/public/v2/prompts`` and the media API (``/api/public/media``, blobs in
 ``OTELFUSE_DATA_DIR/blobs`` or S3) are served.
 
+With ``OTELFUSE_WORKERS`` = N > 1 the OTLP exports of both ports are served by N worker
+processes instead (``ingest.app.workers``): they decode, authenticate and map, then hand the
+records to this process's Pipeline and score writer (``ingest.ipc``) and forward every other
+HTTP request to this process's app over a private Unix socket.
+
 Start order is storage first (ClickHouse, whose lock makes the data folder this process's, then
 PostgreSQL), receivers last, each pushed on one ``AsyncExitStack``; stop
 closes the stack, so the order reverses and every export that was accepted is written before
@@ -38,11 +43,14 @@ from ingest.api.scores import ScoreWrites
 from ingest.app.archive import open_archive
 from ingest.app.clickhouse import Storage
 from ingest.app.media import field_resolver, media_routes, offloading, open_blobs
-from ingest.app.metadata import open_metadata
+from ingest.app.metadata import open_metadata, postgres_url
 from ingest.app.processing import observation_step
 from ingest.app.servers import start_grpc, start_http
 from ingest.app.service import StackedService
 from ingest.app.settings import Settings
+from ingest.app.worker_metrics import WorkerMetrics
+from ingest.app.workers import start_workers
+from ingest.http.app import create_app
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.otlp.logs_export import LogsExport
@@ -71,7 +79,8 @@ class AllInOne(StackedService):
         storage = await Storage.open(s, migrate=True)  # holds the data folder (chdb's lock)
         stack.push_async_callback(storage.close)
         await storage.watch_memory(stack)
-        postgres = await open_metadata(s, stack)
+        url = await postgres_url(s, stack, owner=True)
+        postgres = await open_metadata(s, stack, url)
         keys = postgres.keys
         process, _ = await observation_step(s, storage, postgres)
         pipeline = Pipeline(process, s.pipeline)
@@ -85,7 +94,9 @@ class AllInOne(StackedService):
         archive = await open_archive(s, stack, blobs)
         export = TraceExport(sink, keys, score_sink, archive)
         logs = LogsExport(export, score_sink)
-        await start_grpc(s, stack, export, logs)
+        workers = s.server.workers > 1
+        if not workers:
+            await start_grpc(s, stack, export, logs)
         limit = s.server.max_request_bytes
         routes = [
             *OTLPHTTPReceiver(export, limit).routes(),
@@ -101,7 +112,12 @@ class AllInOne(StackedService):
             *Ingestion(sink, score_sink, keys, limit, archive).routes(),
             *media_routes(s, blobs, keys, postgres),
         ]
-        await start_http(s, stack, routes, storage.health)
+        if workers:  # the workers serve both ports; they reach the owner's app privately
+            metrics = WorkerMetrics()
+            app = create_app(routes, storage.health, metrics.render)
+            await start_workers(s, stack, app, pipeline, score_sink, url, metrics)
+        else:
+            await start_http(s, stack, routes, storage.health)
         log.info(
             "otelfuse all-in-one ready: OTLP/gRPC %s, OTLP/HTTP + query API http://%s",
             s.server.grpc_address,

@@ -61,11 +61,13 @@ async def postgres_url(settings: Settings, stack: contextlib.AsyncExitStack, *, 
     return server.url
 
 
-async def open_metadata(settings: Settings, stack: contextlib.AsyncExitStack) -> PostgresRuntime:
-    """The all-in-one's metadata: PostgreSQL (embedded unless a URL is set), migrated, with
-    its first project (``storage.postgres.first_project``; a generated key pair is printed
-    once). Closed with ``stack``. Call it after the data folder is held (embedded ClickHouse's
-    lock), so that the embedded server belongs to this process.
+async def open_metadata(
+    settings: Settings, stack: contextlib.AsyncExitStack, url: str | None = None
+) -> PostgresRuntime:
+    """The all-in-one's metadata: PostgreSQL at ``url`` (default ``postgres_url``: embedded
+    unless a URL is set), migrated, with its first project (``storage.postgres.first_project``;
+    a generated key pair is printed once). Closed with ``stack``. Call it after the data folder
+    is held (embedded ClickHouse's lock), so that the embedded server belongs to this process.
 
     Raises:
         ValueError, RetryableError, PermanentError: as ``postgres_url``, ``open_postgres`` and
@@ -73,7 +75,8 @@ async def open_metadata(settings: Settings, stack: contextlib.AsyncExitStack) ->
     """
     from storage.postgres.first_project import ensure_first_project, ensure_init_project
 
-    url = await postgres_url(settings, stack, owner=True)
+    if url is None:
+        url = await postgres_url(settings, stack, owner=True)
     postgres = await open_postgres(settings, url, migrate=True)
     stack.push_async_callback(postgres.close)
     if await ensure_init_project(postgres.pool, settings.init_project) == "created":

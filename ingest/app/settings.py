@@ -69,6 +69,9 @@ class ServerConfig:
     """host:port of the role's HTTP server: OTLP/HTTP, Langfuse API, /metrics, health."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """Largest accepted request body in bytes, checked before and after decompression."""
+    workers: int = 1
+    """All-in-one only: receiver worker processes serving the OTLP exports on both ports
+    (``ingest.app.workers``); 1 serves everything in the one process."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,6 +189,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("grpc_address", ("server.grpc_address",)),
     Variable("http_address", ("server.http_address",)),
     Variable("max_request_bytes", ("server.max_request_bytes",)),
+    Variable("workers", ("server.workers",)),
     Variable("queue_max_records", ("pipeline.max_queued_records",)),
     Variable("memory_limit_mib", ("memory.limit_mib",)),
     Variable("memory_limit_percentage", ("memory.limit_percentage",)),

@@ -118,12 +118,17 @@ def _where(request: Request) -> tuple[str, str]:
     return request.method, request.url.path
 
 
-async def _metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def create_app(
+    routes: Sequence[BaseRoute],
+    health: HealthCheck,
+    metrics: Callable[[], bytes] = generate_latest,
+) -> Starlette:
+    """The role's app: ``routes`` plus health, OpenAPI and metrics (module docstring);
+    ``metrics`` renders the ``/metrics`` body (default: the process's registry; the
+    all-in-one owner with worker processes adds theirs, ``ingest.app.worker_metrics``)."""
 
-
-def create_app(routes: Sequence[BaseRoute], health: HealthCheck) -> Starlette:
-    """The role's app: ``routes`` plus health, OpenAPI and metrics (module docstring)."""
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics(), media_type=CONTENT_TYPE_LATEST)
 
     async def health_route(request: Request) -> Response:
         reason = await health()
@@ -138,7 +143,7 @@ def create_app(routes: Sequence[BaseRoute], health: HealthCheck) -> Starlette:
         *routes,
         DocumentedRoute(HEALTH_PATH, health_route, HEALTH),
         DocumentedRoute(OPENAPI_PATH, openapi_route, OPENAPI),
-        DocumentedRoute("/metrics", _metrics, METRICS),
+        DocumentedRoute("/metrics", metrics_route, METRICS),
     ]
     document = orjson.dumps(openapi_document(mounted))
     return Starlette(

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 
 import h11
 import uvicorn
@@ -93,9 +94,13 @@ class _Server(uvicorn.Server):
 
 
 class HTTPServer:
-    """Serve ``app`` on ``host:port`` with the limits of the module docstring."""
+    """Serve ``app`` on ``host:port`` with the limits of the module docstring; or, when
+    ``sockets`` are given, on those already listening sockets (a TCP socket the all-in-one
+    owner bound and passed to its worker processes, or a Unix socket) instead of binding."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, *, sockets: Sequence[socket.socket] = ()
+    ) -> None:
         config = uvicorn.Config(
             app,
             host=host,
@@ -111,6 +116,7 @@ class HTTPServer:
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
+        self._sockets = list(sockets) or None
         self.address = f"{host}:{port}"
 
     async def start(self) -> None:
@@ -119,7 +125,9 @@ class HTTPServer:
         Raises:
             RuntimeError: the address cannot be bound.
         """
-        self._task = asyncio.create_task(self._server.serve(), name=f"http {self.address}")
+        self._task = asyncio.create_task(
+            self._server.serve(self._sockets), name=f"http {self.address}"
+        )
         while not self._server.started:
             if self._task.done():
                 with contextlib.suppress(BaseException):

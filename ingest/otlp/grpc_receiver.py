@@ -162,10 +162,14 @@ def create_server(
     address: str,
     max_request_bytes: int,
     handlers: Sequence[grpc.GenericRpcHandler] = (),
+    *,
+    reuse_port: bool = False,
 ) -> grpc.aio.Server:
     """Build (not start) a grpc.aio server bound to ``address`` ("host:port"), with
     ``SERVER_OPTIONS``, serving the trace service and ``handlers`` (other signals, e.g.
-    ``logs_grpc.logs_handler``).
+    ``logs_grpc.logs_handler``). ``reuse_port``: bind with ``SO_REUSEPORT``
+    (``grpc.so_reuseport``), so that the all-in-one's worker processes share the port and the
+    kernel spreads the connections over them.
 
     Raises:
         RuntimeError: the address cannot be bound.
@@ -174,6 +178,7 @@ def create_server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             *SERVER_OPTIONS.items(),
+            *([("grpc.so_reuseport", 1)] if reuse_port else []),
         ]
     )
     method = grpc.unary_unary_rpc_method_handler(
