@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from storage.clickhouse.chdb import EMBEDDED_MERGE_TREE_SETTINGS, ChdbClient
-from storage.clickhouse.migrate import apply_migrations
+from storage.clickhouse.migrate import apply_table_settings
 
 _ROOT = Path(__file__).resolve().parents[3]
 _RUN = (
@@ -33,10 +33,10 @@ _RUN = (
     " probe_main(sys.argv[1], sys.argv[2])"
 )
 
-_TRACES = "otelfuse.traces"
+_TABLE = "probe.parts"
 _INACTIVE = (
     "SELECT count() AS n FROM system.parts"
-    " WHERE database = 'otelfuse' AND table = 'traces' AND NOT active"
+    " WHERE database = 'probe' AND table = 'parts' AND NOT active"
 )
 
 
@@ -47,30 +47,26 @@ def _pool_threads() -> int:
 
 
 def probe_main(path: str, variant: str) -> None:
-    """In a fresh interpreter: migrate a new data folder, make 150 ``traces`` parts inactive,
-    wait for ClickHouse to remove them; print the pool's thread counts before and after as
-    JSON. ``variant`` ``"without"`` restores ClickHouse's default threshold first."""
+    """In a fresh interpreter: a MergeTree table given the embedded settings by
+    ``apply_table_settings`` (variant ``"with"``) or ClickHouse's defaults (``"without"``), 150
+    parts made inactive, ClickHouse left to remove them; prints the pool's thread counts before
+    and after, and the inactive parts left, as JSON."""
     client = ChdbClient(Path(path))
-    if variant == "without":  # as before the fix: ClickHouse's default threshold
-        client.merge_tree_settings = {}
-    apply_migrations(client, "otelfuse")
-    # Cleanup every second instead of every 30 s (test speed only); re-attaching restarts the
-    # table's cleanup task with the new period.
+    client.command("CREATE DATABASE probe")
+    # Cleanup every second instead of every 30 s: test speed only.
     client.command(
-        f"ALTER TABLE {_TRACES} MODIFY SETTING cleanup_delay_period = 1,"
-        " cleanup_delay_period_random_add = 0, merge_tree_clear_old_parts_interval_seconds = 1"
+        f"CREATE TABLE {_TABLE} (id String) ENGINE = ReplacingMergeTree ORDER BY id"
+        " SETTINGS cleanup_delay_period = 1, cleanup_delay_period_random_add = 0,"
+        " merge_tree_clear_old_parts_interval_seconds = 1"
     )
-    client.command(f"DETACH TABLE {_TRACES}")
-    client.command(f"ATTACH TABLE {_TRACES}")
-    client.command(f"SYSTEM STOP MERGES {_TRACES}")
+    if variant == "with":
+        apply_table_settings(client, "probe")
+    client.command(f"SYSTEM STOP MERGES {_TABLE}")
     for i in range(150):  # 150 parts of one row
-        client.command(
-            f"INSERT INTO {_TRACES} (id, project_id, timestamp, created_at, updated_at, event_ts)"
-            f" SELECT 't{i}', 'p', now64(3), now64(3), now64(3), now64(3)"
-        )
-    client.command(f"SYSTEM START MERGES {_TRACES}")
+        client.command(f"INSERT INTO {_TABLE} SELECT 't{i}'")
+    client.command(f"SYSTEM START MERGES {_TABLE}")
     before = _pool_threads()
-    client.command(f"OPTIMIZE TABLE {_TRACES} FINAL")  # the 150 parts become inactive
+    client.command(f"OPTIMIZE TABLE {_TABLE} FINAL")  # the 150 parts become inactive
     deadline = time.monotonic() + 60
     while client.select(_INACTIVE)[0]["n"] and time.monotonic() < deadline:
         time.sleep(0.2)
