@@ -67,11 +67,26 @@ from storage.clickhouse.traces import (
 from storage.errors import PermanentError
 from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 
-__all__ = ["ClickHouseWriter", "EventClock"]
+__all__ = ["TRACE_CACHE_BYTES", "ClickHouseWriter", "EventClock", "state_bytes"]
 
 log = logging.getLogger(__name__)
 
 _ObservationKey = tuple[str, str, str]  # (project_id, trace_id, id)
+
+
+TRACE_CACHE_BYTES = 64 * 1024 * 1024
+"""Default byte bound of the trace LRU: about 20,000 traces of the benchmark's ~3 KB states."""
+
+_STATE_OVERHEAD_BYTES = 600
+"""A ``TraceState``'s own objects (slots, ints, small strings, the dict), roughly, in bytes."""
+
+
+def state_bytes(state: TraceState) -> int:
+    """A rough size of ``state`` in memory (bytes): its fixed overhead plus the length of its
+    strings (characters; ASCII text takes one byte each in CPython)."""
+    size = _STATE_OVERHEAD_BYTES + len(state.input or "") + len(state.output or "")
+    size += len(state.name) + sum(len(tag) for tag in state.tags)
+    return size + sum(len(k) + len(v) + 100 for k, v in state.metadata.items())
 
 
 class EventClock:
@@ -108,15 +123,25 @@ class ClickHouseWriter:
             a hit saves the read of the current trace row. In scale-out mode call
             ``clear_cache()`` when Kafka partitions are reassigned, because another processor
             may have updated those traces meanwhile.
+        trace_cache_bytes: the LRU's other bound, in bytes as estimated by ``state_bytes``
+            (a state holds the trace's input, output and metadata, up to the claim-check
+            threshold each, so a bound by count alone is no memory bound).
     """
 
     def __init__(
-        self, client: Client, database: str = "otelfuse", trace_cache_size: int = 100_000
+        self,
+        client: Client,
+        database: str = "otelfuse",
+        trace_cache_size: int = 100_000,
+        trace_cache_bytes: int = TRACE_CACHE_BYTES,
     ) -> None:
         self._client = client
         self._db = database
         self._cache: OrderedDict[TraceKey, TraceState] = OrderedDict()
         self._cache_size = max(0, trace_cache_size)
+        self._cache_max_bytes = max(0, trace_cache_bytes)
+        self._cache_bytes = 0
+        self._cache_sizes: dict[TraceKey, int] = {}
         self._clock = EventClock()
         self._lock = threading.Lock()
 
@@ -124,6 +149,12 @@ class ClickHouseWriter:
         """Forget every cached trace state; the next batch re-reads traces from ClickHouse."""
         with self._lock:
             self._cache.clear()
+            self._cache_sizes.clear()
+            self._cache_bytes = 0
+
+    def cached_trace_bytes(self) -> int:
+        """Bytes (``state_bytes`` estimates) the trace LRU holds now."""
+        return self._cache_bytes
 
     def write_observations(self, records: Sequence[ObservationRecord]) -> None:
         """Insert one ``observations`` row per record and upsert the merged ``traces`` rows.
@@ -406,13 +437,20 @@ class ClickHouseWriter:
         }
 
     def _remember(self, merged: dict[TraceKey, TraceState]) -> None:
-        if not self._cache_size:
+        if not (self._cache_size and self._cache_max_bytes):
             return
+        sizes = self._cache_sizes
         for key, state in merged.items():
+            size = state_bytes(state)
+            self._cache_bytes += size - sizes.get(key, 0)
+            sizes[key] = size
             self._cache[key] = state
             self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        while self._cache and (
+            len(self._cache) > self._cache_size or self._cache_bytes > self._cache_max_bytes
+        ):
+            key, _ = self._cache.popitem(last=False)
+            self._cache_bytes -= sizes.pop(key)
 
 
 _BACKGROUND_READ_MIN = 64

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -806,3 +808,31 @@ def test_failed_batch_then_the_next_stores_what_a_clean_run_stores(
     assert sum(t["session_id"] == "s1" for t in stored_traces) == 1
     assert len(stored_observations) == size + size // 2  # N's, plus N+1's new ones
     assert sum(o["rewritten"] for o in stored_observations) == size // 2  # the changed ones
+
+
+def test_trace_cache_is_bounded_by_bytes(client: ChdbClient, project_id: str) -> None:
+    """The trace LRU holds each trace's input and output: bounded by count alone, 100,000 traces
+    with 200 KB inputs (below the claim-check threshold) would keep 20 GB. It is bounded by an
+    estimate of the bytes it holds too (issue 15: no input may take the process past its
+    memory budget)."""
+    budget = 4 * 1024 * 1024
+    writer = ClickHouseWriter(client, database=DB, trace_cache_bytes=budget)
+    text = "x" * 100_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in range(10):  # 300 traces, 30 MB of trace inputs in all
+            writer.write_observations(
+                [
+                    record(project_id, new_id(32), trace={"input": f"{batch}:{i}:{text}"})
+                    for i in range(30)
+                ]
+            )
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 3 * budget, kept
+    # the cache still works: the last traces are there
+    assert writer.cached_trace_bytes() <= budget
+    assert writer.cached_trace_bytes() > budget // 2
