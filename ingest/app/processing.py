@@ -11,9 +11,10 @@ from ingest.app.clickhouse import Storage
 from ingest.app.settings import Settings
 from processors.batch import EnrichAndWrite
 from processors.enrich import Enricher, default_enricher
-from processors.log_merge import LogMerge
+from processors.log_merge import LogIO, LogMerge
 from processors.merge import MergeThenEnrichAndWrite
-from storage.clickhouse.log_io import LogIOStore
+from storage.clickhouse.chdb import ChdbClient
+from storage.clickhouse.log_io import LogIOStore, SoleWriterLogIO
 from storage.clickhouse.observation_reader import ObservationReader
 from storage.clickhouse.writer import ClickHouseWriter
 
@@ -46,11 +47,20 @@ async def observation_step(
     settings: Settings, storage: Storage, postgres: PostgresRuntime | None
 ) -> tuple[MergeThenEnrichAndWrite, ClickHouseWriter]:
     """The process step and its writer, whose ``clear_cache`` a Kafka consumer calls after a
-    partition assignment."""
+    partition assignment.
+
+    With embedded ClickHouse this process holds the data folder (chdb's lock), so it is the only
+    writer of ``log_io`` and may skip the read of traces without kept GenAI log records
+    (``SoleWriterLogIO``). With a ClickHouse server other processes write it too (scale-out
+    processors, between which Kafka partitions move on rebalance; an archive replay): every
+    batch reads its traces' kept records (``LogIOStore``)."""
     database = settings.clickhouse.database
     writer = ClickHouseWriter(storage.client, database=database)
     enricher = await enricher_for(settings, postgres)
     stored = ObservationReader(storage.client, database)
-    logs = LogMerge(stored, LogIOStore(storage.client, database))
+    store = LogIOStore(storage.client, database)
+    sole_writer = isinstance(storage.client, ChdbClient)  # docstring
+    kept: LogIO = SoleWriterLogIO(store) if sole_writer else store
+    logs = LogMerge(stored, kept)
     step = MergeThenEnrichAndWrite(EnrichAndWrite(enricher, writer), stored, writer, logs)
     return step, writer
