@@ -31,10 +31,9 @@ from typing import Any
 
 import httpx
 
+from bench.report import save_report
 from bench.spans import RequestFactory
 from tests.support.service import REPO, Service, start_service
-
-RESULTS = Path(__file__).parent / "results"
 
 
 async def _load(service: Service, args: argparse.Namespace) -> dict[str, Any]:
@@ -147,9 +146,7 @@ def main() -> None:
     }
     text = json.dumps(report, indent=2)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"archive-{stamp}.json").write_text(text + "\n")
+    save_report("archive", report)
 
 
 if __name__ == "__main__":

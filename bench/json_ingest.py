@@ -52,7 +52,8 @@ import httpx
 import orjson
 
 from bench.receiver import cpu_s
-from bench.run_ingest import RESULTS, percentile
+from bench.report import save_report
+from bench.run_ingest import percentile
 from tests.scaleout.conftest import PROJECT, TOPICS, Stack, migrate
 from tests.support.kafka import start_broker
 from tests.support.postgres import start_postgres
@@ -659,10 +660,7 @@ def main() -> None:
 
     result = report(args, shape, run, load)
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = "json-scores" if shape.scores_only else "json-ingest"
-    (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_report("json-scores" if shape.scores_only else "json-ingest", result)
 
 
 if __name__ == "__main__":

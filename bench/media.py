@@ -39,11 +39,11 @@ from typing import Any
 
 import httpx
 
+from bench.report import save_report
 from tests.support.oversized import export_body, span
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS, start_seaweedfs
 from tests.support.service import Service, start_service
 
-RESULTS = Path(__file__).parent / "results"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -233,9 +233,7 @@ def main() -> None:
         else None,
     }
     print(json.dumps(report, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"media-{args.backend}-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    save_report(f"media-{args.backend}", report)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from pathlib import Path
 import grpc
 import httpx
 
-from bench.run_ingest import RESULTS, percentile
+from bench.report import save_report
+from bench.run_ingest import percentile
 from bench.spans import RequestFactory
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
 from tests.support.kafka import start_broker
@@ -247,11 +248,7 @@ def main() -> None:
         "export_latency_p99_ms": result.latency_ms(0.99),
     }
     print(json.dumps(report, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"receiver-{args.transport}-{stamp}.json").write_text(
-        json.dumps(report, indent=2) + "\n"
-    )
+    save_report(f"receiver-{args.transport}", report)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from bench.receiver import Measurement, measure, otelfuse_receiver
-from bench.run_ingest import RESULTS
+from bench.report import save_report
 from bench.spans import RequestFactory
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
 from tests.support.kafka import start_broker, wait_for_port
@@ -292,11 +292,7 @@ def main() -> None:
             f"{ROTEL_TOPIC} (see its log); its figures count spans it did not deliver",
             file=sys.stderr,
         )
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"rotel-compare-{args.transport}-{stamp}.json").write_text(
-        json.dumps(report, indent=2) + "\n"
-    )
+    save_report(f"rotel-compare-{args.transport}", report)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.report import save_report
 from bench.spans import RequestFactory
 from tests.support.service import start_service
-
-RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass
@@ -172,9 +171,7 @@ def main() -> None:
         "observations_stored": stored["totalItems"],
     }
     print(json.dumps(report, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"ingest-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    save_report("ingest", report)
 
 
 if __name__ == "__main__":

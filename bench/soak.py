@@ -35,11 +35,11 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.report import RESULTS
 from bench.spans import SPANS_PER_TRACE, RequestFactory
 from storage.postgres.embedded import EMBEDDED_DIR, server_pid
 from tests.support.service import Service, start_service
 
-RESULTS = Path(__file__).parent / "results"
 MIB = 1024 * 1024
 
 
