@@ -137,11 +137,11 @@ class ClickHouseWriter:
     ) -> None:
         self._client = client
         self._db = database
-        self._cache: OrderedDict[TraceKey, TraceState] = OrderedDict()
+        self._cache: OrderedDict[TraceKey, tuple[TraceState, int]] = OrderedDict()
+        """Trace states by key with their ``state_bytes``, least recently used first."""
         self._cache_size = max(0, trace_cache_size)
         self._cache_max_bytes = max(0, trace_cache_bytes)
         self._cache_bytes = 0
-        self._cache_sizes: dict[TraceKey, int] = {}
         self._clock = EventClock()
         self._lock = threading.Lock()
 
@@ -149,7 +149,6 @@ class ClickHouseWriter:
         """Forget every cached trace state; the next batch re-reads traces from ClickHouse."""
         with self._lock:
             self._cache.clear()
-            self._cache_sizes.clear()
             self._cache_bytes = 0
 
     def cached_trace_bytes(self) -> int:
@@ -372,7 +371,7 @@ class ClickHouseWriter:
                 missing.append(key)
             else:
                 self._cache.move_to_end(key)
-                states[key] = cached
+                states[key] = cached[0]
         if not missing:
             return states
         condition, params = key_condition(missing)  # as PREWHERE: see storage.clickhouse.keys
@@ -439,18 +438,17 @@ class ClickHouseWriter:
     def _remember(self, merged: dict[TraceKey, TraceState]) -> None:
         if not (self._cache_size and self._cache_max_bytes):
             return
-        sizes = self._cache_sizes
+        cache = self._cache
         for key, state in merged.items():
             size = state_bytes(state)
-            self._cache_bytes += size - sizes.get(key, 0)
-            sizes[key] = size
-            self._cache[key] = state
-            self._cache.move_to_end(key)
-        while self._cache and (
-            len(self._cache) > self._cache_size or self._cache_bytes > self._cache_max_bytes
+            replaced = cache.pop(key, None)
+            self._cache_bytes += size - (replaced[1] if replaced else 0)
+            cache[key] = (state, size)
+        while cache and (
+            len(cache) > self._cache_size or self._cache_bytes > self._cache_max_bytes
         ):
-            key, _ = self._cache.popitem(last=False)
-            self._cache_bytes -= sizes.pop(key)
+            _, (_, size) = cache.popitem(last=False)
+            self._cache_bytes -= size
 
 
 _BACKGROUND_READ_MIN = 64
