@@ -16,9 +16,8 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from tests.support.otel import plain_export
 from tests.support.service import Service, start_service
 
 
@@ -32,28 +31,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     assert svc.stop() == 0, svc.log()
 
 
-def _body(trace_id: bytes, spans: int) -> bytes:
-    return ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(
-                scope_spans=[
-                    ScopeSpans(
-                        spans=[
-                            Span(
-                                trace_id=trace_id,
-                                span_id=os.urandom(8),
-                                name=f"s{i}",
-                                start_time_unix_nano=1_763_770_000_000_000_000 + i,
-                            )
-                            for i in range(spans)
-                        ]
-                    )
-                ]
-            )
-        ]
-    ).SerializeToString()
-
-
 def test_full_queue_answers_503_with_retry_after(tiny: Service) -> None:
     trace_ids = [os.urandom(16) for _ in range(48)]
 
@@ -61,7 +38,7 @@ def test_full_queue_answers_503_with_retry_after(tiny: Service) -> None:
         with httpx.Client(base_url=tiny.http_url, timeout=30) as client:
             return client.post(
                 "/v1/traces",
-                content=_body(trace_id, 5),
+                content=plain_export(trace_id, 5).SerializeToString(),
                 headers={
                     "Authorization": tiny.authorization,
                     "Content-Type": "application/x-protobuf",
@@ -92,14 +69,14 @@ def test_above_the_memory_budget_exports_get_503_and_health_still_answers(
     try:
         response = svc.client.post(
             "/v1/traces",
-            content=_body(os.urandom(16), 3),
+            content=plain_export(os.urandom(16), 3).SerializeToString(),
             headers={"Authorization": svc.authorization, "Content-Type": "application/x-protobuf"},
         )
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
         channel = grpc.insecure_channel(svc.grpc_target)
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
-        request = ExportTraceServiceRequest.FromString(_body(os.urandom(16), 3))
+        request = plain_export(os.urandom(16), 3)
         with pytest.raises(grpc.RpcError) as refused:
             stub.Export(request, metadata=[("authorization", svc.authorization)], timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -20,11 +20,11 @@ import psutil
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from tests.support.clients import run_client
 from tests.support.fake_openai import fake_openai
 from tests.support.genai_logs import check_trace, logs_client_env
+from tests.support.otel import plain_export
 from tests.support.service import Service, free_port, start_service
 
 SPANS = 3
@@ -45,21 +45,6 @@ def _workers(service: Service) -> list[psutil.Process]:
         for child in psutil.Process(service.process.pid).children()
         if "ingest.app.worker" in child.cmdline()
     ]
-
-
-def _request(trace_id: bytes) -> ExportTraceServiceRequest:
-    spans = [
-        Span(
-            trace_id=trace_id,
-            span_id=os.urandom(8),
-            name=f"s{i}",
-            start_time_unix_nano=1_763_770_000_000_000_000 + i,
-        )
-        for i in range(SPANS)
-    ]
-    return ExportTraceServiceRequest(
-        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])]
-    )
 
 
 def _until_ok(send: Callable[[], bool], deadline_s: float = 60) -> int:
@@ -110,11 +95,11 @@ def test_exports_from_many_connections_are_stored_once(svc: Service) -> None:
     over_grpc = [os.urandom(16) for _ in range(12)]
 
     def http(trace_id: bytes) -> int:
-        body = _request(trace_id).SerializeToString()
+        body = plain_export(trace_id, SPANS).SerializeToString()
         return _until_ok(lambda: _http_export(svc, body))
 
     def grpc_(trace_id: bytes) -> int:
-        request = _request(trace_id)
+        request = plain_export(trace_id, SPANS)
         return _until_ok(lambda: _grpc_export(svc, request))
 
     with ThreadPoolExecutor(12) as pool:
@@ -126,7 +111,7 @@ def test_exports_from_many_connections_are_stored_once(svc: Service) -> None:
 
 def test_other_routes_are_served_through_the_workers(svc: Service) -> None:
     trace_id = os.urandom(16)
-    assert _http_export(svc, _request(trace_id).SerializeToString())
+    assert _http_export(svc, plain_export(trace_id, SPANS).SerializeToString())
     with httpx.Client(base_url=svc.http_url, timeout=30) as client:
         health = client.get("/api/public/health")
         assert health.json()["status"] == "OK"
@@ -182,7 +167,7 @@ def test_a_killed_worker_loses_nothing_acknowledged(svc: Service) -> None:
     def exporter(index: int) -> None:
         while not stop.is_set():
             trace_id = os.urandom(16)
-            request = _request(trace_id)
+            request = plain_export(trace_id, SPANS)
             body = request.SerializeToString()
             if index % 2:
                 retried.append(_until_ok(lambda r=request: _grpc_export(svc, r)))  # type: ignore[misc]
@@ -209,7 +194,7 @@ def test_a_killed_worker_loses_nothing_acknowledged(svc: Service) -> None:
     assert "exited with -9; starting it again in 1 s" in svc.log()
     assert victim.pid not in [w.pid for w in _workers(svc)]
     for _ in range(8):  # both workers serve again
-        assert _http_export(svc, _request(os.urandom(16)).SerializeToString())
+        assert _http_export(svc, plain_export(os.urandom(16), SPANS).SerializeToString())
 
 
 def test_stopping_the_owner_stops_the_workers(svc: Service) -> None:

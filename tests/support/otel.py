@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
@@ -22,6 +25,30 @@ MESSAGES_OUT = [
         "finish_reason": "stop",
     }
 ]
+
+
+def plain_export(trace_id: bytes, spans: int) -> ExportTraceServiceRequest:
+    """An OTLP export of ``spans`` plain spans (names ``s0``, ``s1``, ...; random span ids) in
+    trace ``trace_id``, without resource or attributes: the smallest valid load."""
+    return ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                scope_spans=[
+                    ScopeSpans(
+                        spans=[
+                            Span(
+                                trace_id=trace_id,
+                                span_id=os.urandom(8),
+                                name=f"s{i}",
+                                start_time_unix_nano=1_763_770_000_000_000_000 + i,
+                            )
+                            for i in range(spans)
+                        ]
+                    )
+                ]
+            )
+        ]
+    )
 
 
 @contextmanager
