@@ -47,10 +47,16 @@ class Storage:
         """``clickhouse_health`` of this repository."""
         return await clickhouse_health(self.repository)
 
+    @property
+    def embedded(self) -> bool:
+        """True with embedded ClickHouse (chdb): the engine runs in this process, which holds
+        the data folder (chdb's lock) and so is the only writer of its tables."""
+        return isinstance(self.client, ChdbClient)
+
     async def watch_memory(self, stack: contextlib.AsyncExitStack) -> None:
         """With embedded ClickHouse, sample its memory gauges (``storage.clickhouse.telemetry``)
         until ``stack`` closes; with a server, whose memory is not this process's, nothing."""
-        if isinstance(self.client, ChdbClient):
+        if self.embedded:
             sampler = EngineMemorySampler(self.client)
             await sampler.start()
             stack.push_async_callback(sampler.stop)

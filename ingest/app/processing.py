@@ -13,7 +13,6 @@ from processors.batch import EnrichAndWrite
 from processors.enrich import Enricher, default_enricher
 from processors.log_merge import LogIO, LogMerge
 from processors.merge import MergeThenEnrichAndWrite
-from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.log_io import LogIOStore, SoleWriterLogIO
 from storage.clickhouse.observation_reader import ObservationReader
 from storage.clickhouse.writer import ClickHouseWriter
@@ -59,8 +58,7 @@ async def observation_step(
     enricher = await enricher_for(settings, postgres)
     stored = ObservationReader(storage.client, database)
     store = LogIOStore(storage.client, database)
-    sole_writer = isinstance(storage.client, ChdbClient)  # docstring
-    kept: LogIO = SoleWriterLogIO(store) if sole_writer else store
+    kept: LogIO = SoleWriterLogIO(store) if storage.embedded else store
     logs = LogMerge(stored, kept)
     step = MergeThenEnrichAndWrite(EnrichAndWrite(enricher, writer), stored, writer, logs)
     return step, writer
