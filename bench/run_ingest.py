@@ -10,7 +10,8 @@ bench/results/).
 
     python -m bench.run_ingest --seconds 60 --concurrency 8 --traces-per-request 50
 
-``--workers N`` (default ``OTELFUSE_WORKERS``, else 1) starts the service with N receiver worker
+``--workers N`` (default ``OTELFUSE_WORKERS``, else the product default: the CPUs available,
+``ingest.app.settings.available_cpus``) starts the service with N receiver worker
 processes (docs/architecture.md "Worker processes"); compare ``--workers 1`` and ``--workers 2``.
 """
 
@@ -31,6 +32,7 @@ import httpx
 
 from bench.report import save_report
 from bench.spans import RequestFactory
+from ingest.app.settings import available_cpus
 from tests.support.service import start_service
 
 
@@ -135,7 +137,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--traces-per-request", type=int, default=50)
     parser.add_argument("--probe-every", type=float, default=0.5)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("OTELFUSE_WORKERS", "1")))
+    workers = os.environ.get("OTELFUSE_WORKERS")
+    default_workers = int(workers) if workers else available_cpus()
+    parser.add_argument("--workers", type=int, default=default_workers)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="otelfuse-bench-") as tmp:

@@ -4,7 +4,9 @@
     otelfuse projects list
     otelfuse keys create --project ID [--note TEXT]  new key pair; the secret is printed ONCE
     otelfuse keys list --project ID                  public keys and secret prefixes, never secrets
-    otelfuse keys revoke PUBLIC_KEY                  stops working within OTELFUSE_AUTH_CACHE_TTL_S
+    otelfuse keys revoke PUBLIC_KEY                  refused at once by every running process
+                                                     (PostgreSQL NOTIFY), at the latest within
+                                                     OTELFUSE_AUTH_CACHE_TTL_S
     otelfuse models upsert --file F [--project ID]   Langfuse model definition(s) (JSON object or
                                                      array; "-" reads stdin); no --project: global
     otelfuse models list [--project ID]              the project's and the global definitions

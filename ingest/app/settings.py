@@ -48,7 +48,15 @@ from storage.blobs.config import BlobConfig
 from storage.clickhouse.config import ClickHouseConfig
 from storage.postgres.config import InitProject, PostgresConfig
 
-__all__ = ["VARIABLES", "ConfigError", "ServerConfig", "Settings", "Variable", "split_address"]
+__all__ = [
+    "VARIABLES",
+    "ConfigError",
+    "ServerConfig",
+    "Settings",
+    "Variable",
+    "available_cpus",
+    "split_address",
+]
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:4317"
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:4318"
@@ -57,6 +65,26 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # OTLP spec RECOMMENDED 64 MiB, af
 
 class ConfigError(ValueError):
     """A setting has a value otelfuse cannot use; the message names the variable."""
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+"""cgroup v2: the container's CPU quota, ``"<quota> <period>"`` in microseconds, or ``max``."""
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may use, at least 1: the CPUs it may run on
+    (``os.sched_getaffinity``: taskset, cpuset), or fewer when the cgroup v2 CPU quota
+    (``cpu.max``, what ``docker run --cpus`` and a Kubernetes CPU limit set) allows less,
+    rounded up (a quota of 1.5 CPUs gives 2). The default of ``OTELFUSE_WORKERS``."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 CPU controller here: the affinity mask alone
+    return max(cpus, 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,9 +97,10 @@ class ServerConfig:
     """host:port of the role's HTTP server: OTLP/HTTP, Langfuse API, /metrics, health."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """Largest accepted request body in bytes, checked before and after decompression."""
-    workers: int = 1
+    workers: int = field(default_factory=available_cpus)
     """All-in-one only: receiver worker processes serving the OTLP exports on both ports
-    (``ingest.app.workers``); 1 serves everything in the one process."""
+    (``ingest.app.workers``); 1 serves everything in the one process. Default: the CPUs this
+    process may use (``available_cpus``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

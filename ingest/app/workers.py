@@ -8,11 +8,18 @@ writer, the archive and every HTTP route; ``start_workers`` adds:
   holds at most 107 bytes) with two Unix sockets (mode 0600): ``records.sock``, where workers
   hand mapped records and scores (``ingest.ipc``), and ``api.sock``, where the owner serves its
   whole HTTP app for the requests workers forward (``ingest.http.proxy``);
-- the public HTTP socket, bound here (so a port in use fails the start, as in one process) and
-  passed to every worker (pre-fork, as gunicorn and ``uvicorn --workers`` do): the owner does
-  not accept on it, each worker accepts connections from it;
+- one socket per worker on the public HTTP port, each bound here with ``SO_REUSEPORT`` and
+  passed to its worker, which listens on it once it serves: the kernel spreads new connections
+  evenly over the listening sockets of the group (socket(7), ``SO_REUSEPORT``), where one
+  socket shared by all workers let the worker that is quickest back in ``accept()`` take most
+  of them. A probe bind without
+  ``SO_REUSEPORT`` first fails the start when anything listens on the port already (as in one
+  process), also another process of the same user that could otherwise join the group. The
+  owner never accepts on them; it closes a worker's socket when the worker exits (the
+  connections still queued there are reset, and the kernel stops routing to it) and binds a
+  new one for the restarted worker;
 - N worker processes (``python -m ingest.app.worker``, settings on stdin), each serving the
-  OTLP trace and log exports on the shared HTTP socket and on the gRPC address (each binds it
+  OTLP trace and log exports on its HTTP socket and on the gRPC address (each binds it
   with ``SO_REUSEPORT``), forwarding every other HTTP request to ``api.sock``.
 
 Start returns once every worker said it listens (``HELLO``), or raises naming the worker
@@ -71,7 +78,7 @@ class WorkerSpec:
     index: int
     settings: Settings
     http_fd: int
-    """The shared, listening public HTTP socket (inherited descriptor)."""
+    """This worker's listening socket on the public HTTP port (inherited descriptor)."""
     channel_path: Path
     """The owner's ``records.sock``."""
     api_path: Path
@@ -80,10 +87,14 @@ class WorkerSpec:
 
 
 class _Pool:
-    def __init__(self, settings: Settings, folder: Path, http: socket.socket, url: str) -> None:
+    def __init__(self, settings: Settings, folder: Path, url: str) -> None:
         self.settings = settings
         self.folder = folder
-        self.http = http
+        host, port = split_address(settings.server.http_address)
+        _probe_tcp(host, port)
+        first = _bind_tcp(host, port)
+        self.http_host, self.http_port = host, int(first.getsockname()[1])  # port 0: the one got
+        self.http: dict[int, socket.socket] = {1: first}
         self.postgres_url = url
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.ready: dict[int, asyncio.Event] = {}
@@ -91,10 +102,18 @@ class _Pool:
         self.monitor: asyncio.Task[None] | None = None
 
     def spawn(self, index: int) -> None:
+        """Start worker ``index`` on its HTTP socket (bound now if it has none).
+
+        Raises:
+            RuntimeError: the HTTP socket cannot be bound.
+        """
+        if index not in self.http:
+            self.http[index] = _bind_tcp(self.http_host, self.http_port)
+        http = self.http[index]
         spec = WorkerSpec(
             index,
             worker_settings(self.settings),
-            self.http.fileno(),
+            http.fileno(),
             self.folder / "records.sock",
             self.folder / "api.sock",
             self.postgres_url,
@@ -102,7 +121,7 @@ class _Pool:
         process = subprocess.Popen(
             [sys.executable, "-m", "ingest.app.worker"],
             stdin=subprocess.PIPE,
-            pass_fds=(self.http.fileno(),),
+            pass_fds=(http.fileno(),),
         )
         assert process.stdin is not None
         process.stdin.write(pickle.dumps(spec))
@@ -141,6 +160,7 @@ class _Pool:
                 if code is None or self.stopping:
                     continue
                 if index not in restart_at:
+                    self.close_http(index)  # no new connections queue for a dead worker
                     recent = [t for t in exits.get(index, []) if now - t < 60] + [now]
                     exits[index] = recent
                     delay = min(RESTART_DELAY_S * 2 ** (len(recent) - 1), MAX_RESTART_DELAY_S)
@@ -154,7 +174,17 @@ class _Pool:
                     )
                 elif now >= restart_at[index]:
                     del restart_at[index]
-                    self.spawn(index)
+                    try:
+                        self.spawn(index)
+                    except RuntimeError as exc:  # the port: tried again with the next exit
+                        log.error("worker %d not started again: %s", index, exc)
+
+    def close_http(self, index: int | None = None) -> None:
+        """Close worker ``index``'s HTTP socket (every worker's when None)."""
+        for key in [index] if index is not None else list(self.http):
+            sock = self.http.pop(key, None)
+            if sock is not None:
+                sock.close()
 
     async def stop(self) -> None:
         self.stopping = True
@@ -193,18 +223,42 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _listen_tcp(address: str) -> socket.socket:
-    """The public HTTP socket, listening, inheritable by the workers.
+def _probe_tcp(host: str, port: int) -> None:
+    """Bind ``host:port`` without ``SO_REUSEPORT`` and let go: fails when any socket listens
+    there, also one with ``SO_REUSEPORT`` whose group the workers' sockets would join.
 
     Raises:
         RuntimeError: the address cannot be bound.
     """
-    host, port = split_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(f"cannot bind HTTP server to {host}:{port}: {exc}") from None
+
+
+def _bind_tcp(host: str, port: int) -> socket.socket:
+    """One worker's socket on the public HTTP port: ``SO_REUSEPORT``, bound, inheritable, not
+    listening yet: its worker's server calls ``listen()`` when it starts serving (asyncio
+    ``loop.create_server(sock=...)``), so the kernel routes no connection to a worker that is
+    still starting.
+
+    Raises:
+        RuntimeError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:  # as socket.create_server: IPv6 only
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
     except OSError as exc:
-        raise RuntimeError(f"cannot bind HTTP server to {address}: {exc}") from None
+        sock.close()
+        raise RuntimeError(f"cannot bind HTTP server to {host}:{port}: {exc}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -237,9 +291,8 @@ async def start_workers(
     """
     folder = Path(tempfile.mkdtemp(prefix="otelfuse-"))
     stack.callback(shutil.rmtree, folder, ignore_errors=True)
-    http = _listen_tcp(settings.server.http_address)
-    stack.callback(http.close)
-    pool = _Pool(settings, folder, http, postgres_url)
+    pool = _Pool(settings, folder, postgres_url)
+    stack.callback(pool.close_http)
 
     async def channel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         on_metrics = None if metrics is None else metrics.update

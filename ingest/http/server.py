@@ -95,8 +95,9 @@ class _Server(uvicorn.Server):
 
 class HTTPServer:
     """Serve ``app`` on ``host:port`` with the limits of the module docstring; or, when
-    ``sockets`` are given, on those already listening sockets (a TCP socket the all-in-one
-    owner bound and passed to its worker processes, or a Unix socket) instead of binding."""
+    ``sockets`` are given, on those already bound sockets (a TCP socket the all-in-one owner
+    bound for one of its worker processes, or a Unix socket) instead of binding; asyncio's
+    ``create_server(sock=...)`` calls ``listen()`` on them."""
 
     def __init__(
         self, app: ASGIApp, host: str, port: int, *, sockets: Sequence[socket.socket] = ()

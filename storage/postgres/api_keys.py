@@ -7,9 +7,10 @@ listings (``display_secret_key``, e.g. ``sk-lf-AbCd...``). The secret itself exi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from storage.errors import PermanentError
 from storage.postgres.pool import PgPool, postgres_errors
 
 __all__ = [
+    "REVOKED_CHANNEL",
     "ActiveKey",
     "ApiKeyInfo",
     "ApiKeyRepository",
@@ -31,6 +33,9 @@ __all__ = [
 ]
 
 MAX_KEY_LENGTH = 256
+REVOKED_CHANNEL = "otelfuse_api_key_revoked"
+"""PostgreSQL ``NOTIFY`` channel of revocations; the payload is the revoked public key (not a
+secret: it is sent with every request, beside the secret)."""
 
 
 class ProjectNotFound(PermanentError):
@@ -226,16 +231,54 @@ class ApiKeyRepository:
         return [_info(r) for r in records]
 
     async def revoke(self, public_key: str) -> bool:
-        """Revoke a key; False when there is no such (non-revoked) key."""
+        """Revoke a key; False when there is no such (non-revoked) key. The same transaction
+        sends ``NOTIFY REVOKED_CHANNEL, public_key`` (delivered on commit), so every process
+        listening (``listen_revoked``) refuses the key at once."""
         if not plausible_public_key(public_key):
             return False
         with postgres_errors("revoking an API key"):
-            status = await self._pool.execute(
-                "UPDATE api_keys SET revoked_at = now()"
-                " WHERE public_key = $1 AND revoked_at IS NULL",
-                public_key,
-            )
-        return status.endswith(" 1")
+            async with self._pool.acquire() as conn, conn.transaction():
+                status = await conn.execute(
+                    "UPDATE api_keys SET revoked_at = now()"
+                    " WHERE public_key = $1 AND revoked_at IS NULL",
+                    public_key,
+                )
+                revoked = status.endswith(" 1")
+                if revoked:
+                    await conn.execute("SELECT pg_notify($1, $2)", REVOKED_CHANNEL, public_key)
+        return revoked
+
+    async def listen_revoked(
+        self, on_revoked: Callable[[str], None], listening: asyncio.Event
+    ) -> None:
+        """Hold one pool connection that ``LISTEN``s on ``REVOKED_CHANNEL`` and pass the public
+        key of every revocation committed meanwhile to ``on_revoked`` (PostgreSQL docs,
+        "NOTIFY": delivered after commit, to every session listening). ``listening`` is set
+        once the ``LISTEN`` is in place. Returns when the connection is lost; cancel it to
+        stop (``UNLISTEN``, and the connection goes back to the pool).
+
+        Raises:
+            RetryableError: PostgreSQL unreachable.
+        """
+        lost = asyncio.Event()
+
+        def deliver(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            on_revoked(str(payload))
+
+        def terminated(_conn: object) -> None:
+            lost.set()
+
+        with postgres_errors("listening for API key revocations"):
+            async with self._pool.acquire() as conn:
+                conn.add_termination_listener(terminated)
+                try:
+                    await conn.add_listener(REVOKED_CHANNEL, deliver)
+                    listening.set()
+                    await lost.wait()
+                finally:
+                    conn.remove_termination_listener(terminated)
+                    if not lost.is_set():  # stopped: UNLISTEN before the pool takes it back
+                        await conn.remove_listener(REVOKED_CHANNEL, deliver)
 
     async def find_active(self, public_keys: Sequence[str]) -> dict[str, ActiveKey]:
         """The non-revoked keys among ``public_keys`` (one query), by public key."""

@@ -9,10 +9,19 @@ was created after the last refresh. Two sources of entries:
 - single-key lookups for keys missing from the snapshot (keys created since), fetched once per
   ``ttl_s`` per public key, shared by concurrent requests; "not found" is cached as well.
 
-Freshness rule: an answer is used only while younger than ``ttl_s`` (default 30 s,
-``OTELFUSE_AUTH_CACHE_TTL_S``), so a key revoked with ``otelfuse keys revoke`` stops working at
-most ``ttl_s`` later (typically ``ttl_s / 2``), and a new key works at once through
-``verify_async`` (or after the next refresh through ``verify``).
+Revocation: ``otelfuse keys revoke`` (``ApiKeyRepository.revoke``) sends a PostgreSQL
+``NOTIFY`` with the public key; a key store given ``revocations`` (``PostgresRuntime`` gives it
+a pool of one connection of its own) listens (``ApiKeyRepository.listen_revoked``) and
+refuses the key as soon as the notification arrives, in every process
+(the all-in-one's owner and worker processes, every scale-out receiver). The listening
+connection is re-opened after a loss, and the snapshot reloaded then, so a revocation missed
+meanwhile applies too.
+
+Freshness rule, the bound when no notification arrives (the listening connection is down, a
+key revoked by hand in SQL): an answer is used only while younger than ``ttl_s`` (default
+30 s, ``OTELFUSE_AUTH_CACHE_TTL_S``), so a revoked key stops working at most ``ttl_s`` later
+(typically ``ttl_s / 2``), and a new key works at once through ``verify_async`` (or after the
+next refresh through ``verify``).
 
 - ``verify_async`` (what every otelfuse surface awaits through
   ``storage.auth.authenticate_async``): snapshot or cached lookup; a key unknown to both is
@@ -46,6 +55,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_AUTH_CACHE_TTL_S = 30.0
 DEFAULT_MAX_LOOKUPS = 100_000
+LISTEN_START_TIMEOUT_S = 5.0
+"""Seconds ``start`` waits for the revocation listener before going on without it."""
+LISTEN_RETRY_S = 1.0
+"""Seconds between a lost revocation listener and the next attempt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +84,8 @@ class PostgresKeyStore:
         ttl_s: the longest time an answer is used (the revocation delay bound).
         max_lookups: single-key answers kept (least recently used dropped beyond it).
         clock: monotonic seconds (tests).
+        revocations: the repository whose connection listens for revocations, on a pool of
+            its own (the listener holds its connection); None: only the TTL bounds them.
     """
 
     def __init__(
@@ -80,6 +95,7 @@ class PostgresKeyStore:
         ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S,
         max_lookups: int = DEFAULT_MAX_LOOKUPS,
         clock: Callable[[], float] = time.monotonic,
+        revocations: ApiKeyRepository | None = None,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
@@ -94,6 +110,8 @@ class PostgresKeyStore:
         self._used: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._revocations = revocations
+        self._listener: asyncio.Task[None] | None = None
 
     @property
     def ttl_s(self) -> float:
@@ -105,23 +123,31 @@ class PostgresKeyStore:
         return len(self._snapshot)
 
     async def start(self) -> None:
-        """Load the snapshot, then keep it fresh in the background.
+        """Listen for revocations, load the snapshot, then keep it fresh in the background.
 
         Raises:
             RetryableError / PermanentError: the first snapshot cannot be read.
         """
         self._loop = asyncio.get_running_loop()
+        if self._listener is None and self._revocations is not None:
+            listening = asyncio.Event()
+            self._listener = asyncio.create_task(
+                self._listen_forever(self._revocations, listening), name="otelfuse-keys-revoked"
+            )
+            with contextlib.suppress(TimeoutError):  # else: the TTL bound until it listens
+                await asyncio.wait_for(listening.wait(), LISTEN_START_TIMEOUT_S)
         await self.refresh_once()
         if self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="otelfuse-keys")
 
     async def stop(self) -> None:
         """Stop background work and write the pending ``last_used_at`` updates."""
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-            self._refresher = None
+        for task in (self._refresher, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._refresher = self._listener = None
         for task in list(self._inflight.values()):
             task.cancel()
         with contextlib.suppress(Exception):
@@ -207,10 +233,53 @@ class PostgresKeyStore:
     async def _lookup(self, public_key: str) -> None:
         started = self._clock()
         found = await self._keys.find_active([public_key])
+        newer = self._lookups.get(public_key)
+        if newer is not None and newer.fetched_at > started:
+            return  # a revocation arrived while this lookup ran: keep it
         self._lookups[public_key] = _entry(found.get(public_key), started)
         self._lookups.move_to_end(public_key)
         while len(self._lookups) > self._max:
             self._lookups.popitem(last=False)
+
+    # -- revocations ----------------------------------------------------------------------------
+
+    def revoked(self, public_key: str) -> None:
+        """Refuse ``public_key`` from now on (a revocation notification): it leaves the
+        snapshot, and a "not active" answer newer than any refresh or lookup in flight is kept
+        for it (``_answer`` prefers it, ``refresh_once`` keeps it, ``_lookup`` does not
+        overwrite it)."""
+        self._snapshot.pop(public_key, None)
+        self._lookups[public_key] = _Entry(None, "", self._clock())
+        self._lookups.move_to_end(public_key)
+        while len(self._lookups) > self._max:
+            self._lookups.popitem(last=False)
+
+    async def _listen_forever(self, keys: ApiKeyRepository, listening: asyncio.Event) -> None:
+        """Listen for revocations (``listening`` is set once the first ``LISTEN`` is in
+        place); after a lost connection or a failure listen again after ``LISTEN_RETRY_S``
+        and then reload the snapshot, which holds any revocation missed meanwhile."""
+        resync = False
+        while True:
+            ready = asyncio.Event()
+            listener = asyncio.create_task(keys.listen_revoked(self.revoked, ready))
+            waiter = asyncio.create_task(ready.wait())
+            try:
+                await asyncio.wait((listener, waiter), return_when=asyncio.FIRST_COMPLETED)
+                if ready.is_set():
+                    listening.set()
+                    if resync:
+                        await self.refresh_once()
+                await listener  # returns when the connection is lost
+                log.warning("API key revocation listener lost its connection")
+            except Exception as exc:  # logged without any key material
+                log.warning("API key revocation listener failed: %s", type(exc).__name__)
+            finally:
+                waiter.cancel()
+                listener.cancel()
+                with contextlib.suppress(BaseException):
+                    await listener  # its connection back to the pool
+            resync = True
+            await asyncio.sleep(LISTEN_RETRY_S)
 
     # -- background refresh -------------------------------------------------------------------
 

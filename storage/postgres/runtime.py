@@ -1,9 +1,10 @@
 """``PostgresRuntime``: what a role opens when ``OTELFUSE_POSTGRES_URL`` is set.
 
-One pool, the repositories and the started ``PostgresKeyStore``. ``open`` can apply pending
-migrations (all-in-one start) or only check that none is pending (scale-out roles, whose schema
-is the ``migrate`` role's job). The initial project (``OTELFUSE_INIT_PROJECT_*``) is created
-by ``storage.postgres.first_project``, not here.
+One pool, the repositories and the started ``PostgresKeyStore``, plus a pool of one
+connection on which the key store listens for revocations (``storage.postgres.keystore``).
+``open`` can apply pending migrations (all-in-one start) or only check that none is pending
+(scale-out roles, whose schema is the ``migrate`` role's job). The initial project
+(``OTELFUSE_INIT_PROJECT_*``) is created by ``storage.postgres.first_project``, not here.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class PostgresRuntime:
     prompts: PromptRepository
     media: MediaRepository
     keys: PostgresKeyStore
+    listen_pool: PgPool
+    """One connection of its own: the key store's revocation listener (``LISTEN``)."""
 
     @classmethod
     async def open(
@@ -47,7 +50,8 @@ class PostgresRuntime:
         auth_cache_ttl_s: float = DEFAULT_AUTH_CACHE_TTL_S,
         max_connections: int = 10,
     ) -> PostgresRuntime:
-        """Connect, migrate (or check), start the key store.
+        """Connect (``max_connections`` plus the listener's one), migrate (or check), start
+        the key store.
 
         Raises:
             RetryableError: PostgreSQL unreachable.
@@ -55,7 +59,9 @@ class PostgresRuntime:
                 refused.
         """
         pool = await create_pool(url, max_size=max_connections)
+        listen_pool: PgPool | None = None
         try:
+            listen_pool = await create_pool(url, max_size=1)
             if migrate:
                 applied = await apply_migrations(pool)
                 if applied:
@@ -75,17 +81,27 @@ class PostgresRuntime:
                 models=ModelRepository(pool),
                 prompts=PromptRepository(pool),
                 media=MediaRepository(pool),
-                keys=PostgresKeyStore(api_keys, ttl_s=auth_cache_ttl_s),
+                keys=PostgresKeyStore(
+                    api_keys,
+                    ttl_s=auth_cache_ttl_s,
+                    revocations=ApiKeyRepository(listen_pool),
+                ),
+                listen_pool=listen_pool,
             )
             await runtime.keys.start()
         except BaseException:
+            if listen_pool is not None:
+                listen_pool.terminate()
             await pool.close()
             raise
         return runtime
 
     async def close(self) -> None:
-        """Stop the key store, then close the pool."""
+        """Stop the key store, then close the pools."""
         try:
             await self.keys.stop()
         finally:
-            await self.pool.close()
+            try:
+                await self.listen_pool.close()
+            finally:
+                await self.pool.close()

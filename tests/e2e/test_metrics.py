@@ -1,5 +1,7 @@
 """The /metrics exposition of a running service passes ``promtool check metrics`` and counts
-what happened (Prometheus's own linter, Debian package ``prometheus``)."""
+what happened (Prometheus's own linter, Debian package ``prometheus``). Counts are summed over
+the ``worker`` label (``metric_total``), so the test holds for one process and, run with
+``OTELFUSE_WORKERS=2``, for worker processes (tests/e2e/test_workers.py checks those too)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,13 @@ import subprocess
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from tests.support.service import Service
+from tests.support.service import Service, metric_total
 
-
-def _sample(text: str, prefix: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
-    )
+ACCEPTED = "otelfuse_receiver_accepted_spans_total"
 
 
 def test_metrics_pass_promtool_and_count_spans(service: Service) -> None:
-    before = service.client.get("/metrics").text
+    before = metric_total(service.client.get("/metrics").text, ACCEPTED, transport="http")
     body = ExportTraceServiceRequest(
         resource_spans=[
             ResourceSpans(
@@ -47,12 +45,10 @@ def test_metrics_pass_promtool_and_count_spans(service: Service) -> None:
     )
     assert response.status_code == 200
     service.get("/api/public/traces")
-    response = service.client.get("/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    after = response.text
-
-    accepted = 'otelfuse_receiver_accepted_spans_total{transport="http"}'
-    assert _sample(after, accepted) - _sample(before, accepted) == 7
+    after = service.metrics_when(ACCEPTED, before + 7, {"transport": "http"})
+    assert metric_total(after, ACCEPTED, transport="http") - before == 7
+    content_type = service.client.get("/metrics").headers["content-type"]
+    assert content_type.startswith("text/plain")
     assert 'otelfuse_build_info{role="run",version=' in after
     assert 'route="/api/public/traces"' in after  # route template, not the raw path
 

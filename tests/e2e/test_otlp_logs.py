@@ -13,7 +13,9 @@ import pytest
 from tests.support.clients import run_client
 from tests.support.fake_openai import fake_openai
 from tests.support.genai_logs import check_trace, logs_client_env
-from tests.support.service import Service
+from tests.support.service import Service, metric_total
+
+REFUSED = "otelfuse_receiver_refused_log_records_total"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,8 @@ def test_openai_v2_logs(
 
 
 def test_not_genai_log_records_are_refused(service: Service) -> None:
+    labels = {"reason": "not_genai", "transport": "http"}
+    before = metric_total(service.client.get("/metrics").text, REFUSED, **labels)
     body = {
         "resourceLogs": [
             {
@@ -52,10 +56,8 @@ def test_not_genai_log_records_are_refused(service: Service) -> None:
     partial = response.json()["partialSuccess"]
     assert partial["rejectedLogRecords"] == "1"
     assert "otelfuse stores GenAI events only" in partial["errorMessage"]
-    metrics = service.client.get("/metrics").text
-    assert 'otelfuse_receiver_refused_log_records_total{reason="not_genai",transport="http"}' in (
-        metrics
-    )
+    after = service.metrics_when(REFUSED, before + 1, labels)
+    assert metric_total(after, REFUSED, **labels) == before + 1
 
 
 def test_thousand_traces_nothing_missing_nothing_doubled(service: Service, openai_url: str) -> None:

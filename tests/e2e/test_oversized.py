@@ -28,7 +28,10 @@ from tests.support.oversized import (
     span,
     wait_observation,
 )
-from tests.support.service import Service
+from tests.support.service import Service, metric_total
+
+OFFLOADED_BYTES = "otelfuse_receiver_offloaded_bytes_total"
+OFFLOADED_FIELDS = "otelfuse_receiver_offloaded_fields_total"
 
 
 def _blob_files(service: Service, trace_id: str) -> list[Path]:
@@ -39,6 +42,9 @@ def _blob_files(service: Service, trace_id: str) -> list[Path]:
 def test_twenty_mb_input_over_http_round_trips_and_deletion_removes_the_blob(
     service: Service,
 ) -> None:
+    before = service.client.get("/metrics").text
+    bytes_before = metric_total(before, OFFLOADED_BYTES)
+    fields_before = metric_total(before, OFFLOADED_FIELDS)
     value = payload(TWENTY_MB)
     trace_id = os.urandom(16)
     big = span(trace_id, "big", value)
@@ -47,14 +53,8 @@ def test_twenty_mb_input_over_http_round_trips_and_deletion_removes_the_blob(
     assert_reads_return(service, trace_id.hex(), big.span_id.hex(), value)
     blobs = _blob_files(service, trace_id.hex())
     assert [p.name for p in blobs] == [sha(value)]
-    metrics = service.client.get("/metrics").text
-    assert "otelfuse_receiver_offloaded_fields_total" in metrics
-    offloaded = [
-        float(line.split()[-1])
-        for line in metrics.splitlines()
-        if line.startswith("otelfuse_receiver_offloaded_bytes_total")
-    ]
-    assert offloaded and offloaded[0] >= TWENTY_MB
+    metrics = service.metrics_when(OFFLOADED_BYTES, bytes_before + TWENTY_MB)
+    assert metric_total(metrics, OFFLOADED_FIELDS) >= fields_before + 1
     deleted = service.client.delete(
         f"/api/public/traces/{trace_id.hex()}", headers={"Authorization": service.authorization}
     )

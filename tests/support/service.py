@@ -15,11 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from storage.postgres.embedded import EMBEDDED_DIR, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
 
+
+WORKERS = "OTELFUSE_WORKERS"
+"""``start_service`` pins it to 1 (the product default is the CPU count: ``available_cpus``):
+a service per test module stays one process; tests of worker processes set it, and
+``OTELFUSE_WORKERS=2 pytest ...`` runs every service test with two workers."""
 
 FAST_RUN = "OTELFUSE_TEST_FAST"
 """Set to 1 by ``make test-fast``: starting an external process is then a test-selection bug."""
@@ -38,6 +44,19 @@ def refuse_in_fast_run(what: str) -> None:
 def basic_auth(public_key: str, secret_key: str) -> str:
     """The ``Authorization`` value for a key pair."""
     return "Basic " + base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
+
+
+def metric_total(exposition: str, sample: str, **labels: str) -> float:
+    """The sum of the ``sample`` series (a sample name, e.g. ``..._total``) whose labels include
+    ``labels``, over every other label: PromQL ``sum(sample{labels})``. With worker processes
+    each worker's series carries ``worker="N"`` (docs/architecture.md "Worker processes"), so
+    this is the service's total whichever process counted."""
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if s.name == sample and labels.items() <= s.labels.items()
+    )
 
 
 def free_port() -> int:
@@ -86,6 +105,26 @@ class Service:
         assert response.status_code == 200, (response.status_code, response.text)
         return response.json()
 
+    def metrics_when(
+        self, sample: str, at_least: float, labels: Mapping[str, str] | None = None
+    ) -> str:
+        """``/metrics`` once ``metric_total(sample, **labels)`` reached ``at_least``: a worker
+        process's counts reach the owner's ``/metrics`` within a second
+        (``ingest.app.worker_metrics.PUSH_INTERVAL_S``), one process's at once.
+
+        Raises:
+            AssertionError: not reached within 10 s (the last exposition shown).
+        """
+        labels = labels or {}
+        deadline = time.monotonic() + 10
+        while True:
+            response = self.client.get("/metrics")
+            assert response.status_code == 200, response.text
+            if metric_total(response.text, sample, **labels) >= at_least:
+                return response.text
+            assert time.monotonic() < deadline, (sample, labels, at_least, response.text)
+            time.sleep(0.1)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -111,7 +150,8 @@ def start_service(
     role: Sequence[str] = ("run",),
     timeout: float = 90,
 ) -> Service:
-    """Start ``python -m ingest <role>`` on free loopback ports and wait for its health check.
+    """Start ``python -m ingest <role>`` on free loopback ports and wait for its health check;
+    one process (``OTELFUSE_WORKERS=1``) unless ``env`` or ``os.environ`` sets ``WORKERS``.
 
     Raises:
         RuntimeError: the process exits or is not healthy within ``timeout`` seconds.
@@ -122,6 +162,7 @@ def start_service(
     secret_key = "sk-lf-test-" + base64.b16encode(os.urandom(8)).decode().lower()
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {
+        WORKERS: "1",  # one process unless the test (or the caller's environment) asks for more
         **os.environ,
         "OTELFUSE_DATA_DIR": str(data_dir),
         "OTELFUSE_HTTP_ADDRESS": f"127.0.0.1:{http_port}",

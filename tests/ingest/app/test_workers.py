@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.app.settings import Settings
+from ingest.app.settings import Settings, available_cpus
 from ingest.app.worker_metrics import WorkerMetrics
 from ingest.app.workers import WorkerSpec, worker_settings
 from ingest.memory_limiter import MemoryLimiterConfig
@@ -64,3 +65,20 @@ def test_worker_metrics_join_the_owners_families_once() -> None:
     assert (from_worker.labels["transport"], from_worker.value) == ("grpc", 7.0)
     [only] = families["otelfuse_test_worker_only"].samples
     assert (only.labels, only.value) == ({"worker": "2"}, 3.0)
+
+
+def test_the_default_worker_count_is_the_cpus_available(tmp_path: Path) -> None:
+    """The affinity mask, capped by a cgroup v2 quota (``cpu.max``), rounded up, at least 1."""
+    cpus = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert available_cpus(cpu_max) == cpus  # no cgroup file: the mask
+    cpu_max.write_text("max 100000\n")
+    assert available_cpus(cpu_max) == cpus
+    cpu_max.write_text("150000 100000\n")  # docker run --cpus 1.5
+    assert available_cpus(cpu_max) == min(cpus, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert available_cpus(cpu_max) == 1
+    cpu_max.write_text("garbage\n")
+    assert available_cpus(cpu_max) == cpus
+    assert Settings.from_env({}).server.workers == available_cpus()
+    assert Settings.from_env({"OTELFUSE_WORKERS": "1"}).server.workers == 1

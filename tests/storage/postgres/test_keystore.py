@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -55,7 +56,8 @@ def test_snapshot_lookups_and_revocation_within_ttl(migrated_url: str) -> None:
             await asyncio.sleep(0.2)
             assert store.verify(k3.info.public_key, k3.secret_key) == PROJECT
 
-            # revoked: still accepted while the answer is younger than the TTL, never after
+            # revoked, no listener (no ``revocations``): still accepted while the answer is
+            # younger than the TTL, never after
             await repo.revoke(pk1)
             clock.now = 29.9
             assert await store.verify_async(pk1, sk1) == PROJECT
@@ -75,6 +77,47 @@ def test_snapshot_lookups_and_revocation_within_ttl(migrated_url: str) -> None:
             await store.stop()
 
     run_with_pool(migrated_url, body)
+
+
+def test_a_revocation_is_refused_at_once_by_a_listening_store(migrated_url: str) -> None:
+    """``revocations`` given: the NOTIFY of ``revoke`` reaches the store long before its TTL
+    (an hour), and a revocation missed while the listening connection was down
+    applies once it listens again (the snapshot is reloaded then)."""
+
+    async def body(pool: PgPool) -> None:
+        repo = await _setup(pool)
+        listen_pool = await create_pool(migrated_url, max_size=1)
+        store = PostgresKeyStore(repo, ttl_s=3600, revocations=ApiKeyRepository(listen_pool))
+        await store.start()
+        try:
+            first, second, kept = [await repo.create("proj-a") for _ in range(3)]
+            for key in (first, second, kept):
+                assert await store.verify_async(key.info.public_key, key.secret_key) == PROJECT
+            assert store.verify(first.info.public_key, first.secret_key) == PROJECT
+            assert await repo.revoke(first.info.public_key)
+            await _until(lambda: store.verify(first.info.public_key, first.secret_key) is None)
+            assert await store.verify_async(first.info.public_key, first.secret_key) is None
+
+            listener = await pool.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query LIKE 'LISTEN %'"
+            )
+            assert await pool.fetchval("SELECT pg_terminate_backend($1)", listener)
+            await repo.revoke(second.info.public_key)  # possibly while nobody listens
+            await _until(lambda: store.verify(second.info.public_key, second.secret_key) is None)
+            assert store.verify(kept.info.public_key, kept.secret_key) == PROJECT
+        finally:
+            await store.stop()
+            await listen_pool.close()
+
+    run_with_pool(migrated_url, body)
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "not refused in time"
+        await asyncio.sleep(0.01)
 
 
 def test_postgres_down_fails_closed_after_the_ttl(migrated_url: str) -> None:
