@@ -2,7 +2,7 @@
 ``ingest.app.workers``, started by the owner as ``python -m ingest.app.worker`` with a pickled
 ``WorkerSpec`` on stdin.
 
-It serves OTLP traces and logs (HTTP on the owner's shared socket, gRPC on the gRPC address
+It serves OTLP traces and logs (HTTP on its own socket on the HTTP port, gRPC on the gRPC address
 with ``SO_REUSEPORT``): credentials (PostgreSQL at the owner's URL), admission, the memory
 limiter, decoding, mapping, the claim check (blob store) and the raw archive happen here; the
 records and scores go to the owner (``ingest.ipc.OwnerChannel``), which answers once they are
