@@ -192,10 +192,33 @@ def test_other_routes_are_served_through_the_workers(svc: Service) -> None:
         assert client.get("/api/public/openapi.json").json()["paths"]
 
 
+def _listening_socket(process: psutil.Process, port: int) -> str:
+    """The socket (``socket:[inode]``) on which ``process`` listens on TCP ``port``, once it
+    does (the service answers health checks once one worker serves; the other may still be
+    starting, and its socket gets no connections until it listens)."""
+    deadline = time.monotonic() + 60
+    while not (
+        fds := [
+            c.fd
+            for c in process.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+    ):
+        assert time.monotonic() < deadline, f"worker {process.pid} does not listen on {port}"
+        time.sleep(0.1)
+    [fd] = fds
+    return os.readlink(f"/proc/{process.pid}/fd/{fd}")
+
+
 def test_new_http_connections_are_spread_over_both_workers(svc: Service) -> None:
-    """Each worker has its own ``SO_REUSEPORT`` socket on the one HTTP port: the kernel hands
-    new connections to both (each export below is one new connection, as an exporter without
-    keep-alive sends them), counted per worker in ``/metrics``."""
+    """Each worker has its own ``SO_REUSEPORT`` socket on the one HTTP port (not one socket
+    shared by both, whose connections the worker quickest in ``accept()`` takes, under load
+    most of them): the kernel hands new connections to both (each export below is one new
+    connection, as an exporter without keep-alive sends them), counted per worker in
+    ``/metrics``."""
+    port = int(svc.http_url.rsplit(":", 1)[1])
+    sockets = [_listening_socket(worker, port) for worker in _workers(svc)]
+    assert len(set(sockets)) == 2, sockets  # two sockets, not one shared by both
     exports, per_export = 64, SPANS
     time.sleep(2 * PUSH_INTERVAL_S)  # the earlier tests' counts have reached the owner
     before = _accepted_by_worker(svc.client.get("/metrics").text)
