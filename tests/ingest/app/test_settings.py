@@ -37,6 +37,7 @@ def test_values_are_parsed() -> None:
     [
         ({"OTELFUSE_MAX_REQUEST_BYTES": "lots"}, "OTELFUSE_MAX_REQUEST_BYTES='lots'"),
         ({"OTELFUSE_QUEUE_MAX_RECORDS": "0"}, "must be positive"),
+        ({"OTELFUSE_WORKERS": "0"}, "OTELFUSE_WORKERS='0' must be positive"),
         ({"OTELFUSE_GRPC_ADDRESS": "4317"}, "OTELFUSE_GRPC_ADDRESS='4317' is not host:port"),
         ({"OTELFUSE_CLICKHOUSE_DATABASE": "x; DROP"}, "not a plain identifier"),
         (
