@@ -12,12 +12,11 @@ writer, the archive and every HTTP route; ``start_workers`` adds:
   passed to its worker, which listens on it once it serves: the kernel spreads new connections
   evenly over the listening sockets of the group (socket(7), ``SO_REUSEPORT``), where one
   socket shared by all workers let the worker that is quickest back in ``accept()`` take most
-  of them. A probe bind without
-  ``SO_REUSEPORT`` first fails the start when anything listens on the port already (as in one
-  process), also another process of the same user that could otherwise join the group. The
-  owner never accepts on them; it closes a worker's socket when the worker exits (the
-  connections still queued there are reset, and the kernel stops routing to it) and binds a
-  new one for the restarted worker;
+  of them. A probe bind without ``SO_REUSEPORT`` first fails the start when anything listens
+  on the port already (as in one process), also another process of the same user that could
+  otherwise join the group. The owner never accepts on them; it closes a worker's socket when
+  the worker exits (the connections still queued there are reset, and the kernel stops
+  routing to it) and binds a new one for the restarted worker;
 - N worker processes (``python -m ingest.app.worker``, settings on stdin), each serving the
   OTLP trace and log exports on its HTTP socket and on the gRPC address (each binds it
   with ``SO_REUSEPORT``), forwarding every other HTTP request to ``api.sock``.
@@ -78,7 +77,8 @@ class WorkerSpec:
     index: int
     settings: Settings
     http_fd: int
-    """This worker's listening socket on the public HTTP port (inherited descriptor)."""
+    """This worker's socket on the public HTTP port (inherited descriptor): bound with
+    ``SO_REUSEPORT``, listening once the worker's server starts."""
     channel_path: Path
     """The owner's ``records.sock``."""
     api_path: Path
