@@ -26,6 +26,11 @@ How rows reach ClickHouse (the same values on every path,
   GIL: the stored state is read in a helper thread while records are serialised and checked, and
   traces are merged (and their rows encoded) in a helper thread during the observation insert.
   Nothing is sent before every row of the batch is validated, so a bad batch still writes nothing.
+
+Reading the stored state of traces that miss the LRU: one query for all of them, less those a
+``TraceKeyFilter`` (``storage.clickhouse.trace_filter``; only for the sole writer of ``traces``,
+embedded ClickHouse) knows were never written. Those are new traces: no trace row and no stored
+observations to read.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from storage.clickhouse.rows import (
     observation_stream,
     record_bytes_hash,
 )
+from storage.clickhouse.trace_filter import TraceKeyFilter
 from storage.clickhouse.traces import (
     TRACE_STATE_COLUMNS,
     TraceKey,
@@ -126,6 +132,9 @@ class ClickHouseWriter:
         trace_cache_bytes: the LRU's other bound, in bytes as estimated by ``state_bytes``
             (a state holds the trace's input, output and metadata, up to the claim-check
             threshold each, so a bound by count alone is no memory bound).
+        known_traces: the keys ``traces`` may hold (``TraceKeyFilter``), ONLY where this
+            writer is the one writer of the table (embedded ClickHouse): an LRU miss it
+            knows was never written is a new trace and is not read. None: every miss is read.
     """
 
     def __init__(
@@ -134,8 +143,10 @@ class ClickHouseWriter:
         database: str = "otelfuse",
         trace_cache_size: int = 100_000,
         trace_cache_bytes: int = TRACE_CACHE_BYTES,
+        known_traces: TraceKeyFilter | None = None,
     ) -> None:
         self._client = client
+        self._known = known_traces
         self._db = database
         self._cache: OrderedDict[TraceKey, tuple[TraceState, int]] = OrderedDict()
         """Trace states by key with their ``state_bytes``, least recently used first."""
@@ -362,7 +373,9 @@ class ClickHouseWriter:
         return states, stored
 
     def _trace_states(self, keys: list[TraceKey]) -> dict[TraceKey, TraceState]:
-        """Current state of each trace: LRU first, then ONE query for the misses."""
+        """Current state of each trace: LRU first, then ONE query for the misses that
+        ``known_traces`` does not know as never written (it records them all as written: the
+        caller writes every key next, and a key first seen in a miss is in it once cached)."""
         states: dict[TraceKey, TraceState] = {}
         missing: list[TraceKey] = []
         for key in keys:
@@ -372,6 +385,8 @@ class ClickHouseWriter:
             else:
                 self._cache.move_to_end(key)
                 states[key] = cached[0]
+        if missing and self._known is not None:
+            missing = self._known.before_write(missing)
         if not missing:
             return states
         condition, params = key_condition(missing)  # as PREWHERE: see storage.clickhouse.keys
