@@ -32,13 +32,14 @@ With a ClickHouse server (scale-out processors writing the same table, an archiv
 writer runs without a filter.
 
 Size: the first stage is sized at load for twice the table's row count (at least
-``MIN_CAPACITY`` keys) at ``false_positive_rate / 2``: about 3.2 bytes a key at the default
-1e-5 (``-ln(p) / ln(2)^2`` bits a key). When a stage is full, a stage twice as large with half
-the false-positive rate is chained ("Scalable Bloom Filters", Almeida, Baquero, Preguiça, Hutchison,
-Information Processing Letters 101(6), 2007): the rates sum to at most ``false_positive_rate``.
-A stage that would take the filter over ``max_bytes`` switches it off for good (memory freed,
-every batch reads as without a filter); the default ``TRACE_FILTER_BYTES`` holds about 20 million
-traces (docs/operations.md "Limits").
+``MIN_CAPACITY`` keys, within ``max_bytes``) at ``false_positive_rate / 2``: about 3.2 bytes a
+key at the default 1e-5 (``-ln(p) / ln(2)^2`` bits a key). When a stage is full, a stage twice as
+large with half the false-positive rate is chained ("Scalable Bloom Filters", Almeida, Baquero,
+Preguiça, Hutchison, Information Processing Letters 101(6), 2007), so the rates sum to at most
+``false_positive_rate``; near ``max_bytes`` the stage is what the remaining bytes hold. When
+not even half the last stage fits, the filter switches itself off for good (memory freed,
+every batch reads as without a filter); the default ``TRACE_FILTER_BYTES`` holds about 20
+million traces (docs/operations.md "Limits").
 """
 
 from __future__ import annotations
@@ -99,10 +100,12 @@ def trace_key_hash(key: TraceKey) -> int:
     return int(CityHash64(f"{key[0]}\0{key[1]}".encode()))
 
 
-def _bits(capacity: int, rate: float) -> int:
-    """Bits of a Bloom filter of ``capacity`` keys at false-positive ``rate``
-    (``-n ln p / ln(2)^2``, the size ``rbloom.Bloom`` allocates)."""
-    return math.ceil(-capacity * math.log(rate) / _LN2_SQUARED)
+def _capacity(bits: int, rate: float) -> int:
+    """Most keys a Bloom filter of at most ``bits`` bits holds at false-positive ``rate``:
+    ``rbloom`` allocates ``m = -n ln(p) / ln(2)^2`` bits for ``n`` keys (the optimal size,
+    https://en.wikipedia.org/wiki/Bloom_filter "Optimal number of hash functions"), rounded up
+    to whole bytes."""
+    return max(0, math.floor((bits - 8) * _LN2_SQUARED / -math.log(rate)))
 
 
 class _Stages:
@@ -133,9 +136,14 @@ class _Stages:
         return any(value in stage for stage in self._stages)
 
     def _grow(self) -> bool:
+        """Chain the next stage: twice the last one, or what the remaining bytes hold if that
+        is at least half the last one (else False: full)."""
         capacity, rate = self._next
-        if self.bits + _bits(capacity, rate) > self._max_bits:
-            return False
+        fits = _capacity(self._max_bits - self.bits, rate)
+        if fits < capacity:
+            if not self._stages or fits < capacity // 4:
+                return False
+            capacity = fits
         stage = Bloom(capacity, rate)
         self._stages.append(stage)
         self.bits += stage.size_in_bits
@@ -301,7 +309,7 @@ class TraceKeyFilter:
         stored = int(rows[0]["n"])
         rate = self._rate / 2
         capacity = max(self._min_capacity, 2 * stored)
-        fits = int(self._max_bytes * 8 * _LN2_SQUARED / -math.log(rate))
+        fits = _capacity(self._max_bytes * 8, rate)
         with self._lock:
             if self._early is None:
                 return False

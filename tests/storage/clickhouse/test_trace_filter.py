@@ -312,9 +312,13 @@ def test_growing_past_its_size_keeps_every_key_and_its_bounds(client: ChdbClient
 
     bounded = loaded(client, db, false_positive_rate=rate, min_capacity=100, max_bytes=1_000)
     assert bounded.ready
-    bounded.before_write(written[:300])  # fills the stages of 100 and 200 keys (~450 bytes)
+    # stages of 100 and 200 keys (450 bytes), then not 400 keys (695 bytes) but the ~300 that
+    # fit in the 550 bytes left; then not even a quarter of 600 fits
+    bounded.before_write(written[:600])
     assert bounded.ready
-    bounded.before_write(written[300:301])  # the next, of 400 keys, would pass 1,000 bytes
+    assert 990 < bounded.nbytes <= 1_000
+    assert bounded.before_write(written[:600]) == written[:600]
+    bounded.before_write(written[600:700])
     assert not bounded.ready
     assert bounded.nbytes == 0
     assert bounded.before_write(others[:3]) == others[:3]
