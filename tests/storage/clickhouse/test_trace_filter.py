@@ -19,6 +19,8 @@ from storage.clickhouse.migrate import apply_migrations
 from storage.clickhouse.trace_filter import TraceKeyFilter, trace_key_hash
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.errors import RetryableError
+from storage.query.deletion import delete_traces
+from storage.query.repository import Repository
 from tests.support.fakes import DelegatingClient
 from tests.support.records import BASE_US, new_id, record
 
@@ -331,3 +333,39 @@ def test_key_hash_matches_clickhouse(client: ChdbClient) -> None:
             {"p": key[0], "i": key[1]},
         )
         assert int(rows[0]["h"]) == trace_key_hash(key)
+
+
+def test_trace_only_records_use_the_filter(client: ChdbClient, db: str, project_id: str) -> None:
+    """``write_traces`` (trace-create events): a stored trace is read and merged, a new one
+    is not read."""
+    old, new = new_id(32), new_id(32)
+    ClickHouseWriter(client, database=db).write_observations(
+        [record(project_id, old, trace={"user_id": "u"})]
+    )
+    reads = Reads(client, db)
+    writer = ClickHouseWriter(reads, database=db, known_traces=loaded(reads, db))
+    writer.write_traces(
+        [record(project_id, t, trace={"name": f"named-{t}"}, trace_only=True) for t in (old, new)]
+    )
+    assert reads.trace_reads == [{old}]
+    row = stored_trace(client, db, project_id, old)
+    assert (row["name"], row["user_id"]) == (f"named-{old}", "u")
+    assert stored_trace(client, db, project_id, new)["name"] == f"named-{new}"
+
+
+def test_a_deleted_trace_written_again_starts_anew(
+    client: ChdbClient, db: str, project_id: str
+) -> None:
+    """Deletions only remove keys: the filter still says "maybe", the read finds nothing, and
+    the trace starts anew (as without a filter)."""
+    reads = Reads(client, db)
+    writer = ClickHouseWriter(
+        reads, database=db, trace_cache_size=0, known_traces=loaded(reads, db)
+    )
+    trace_id = new_id(32)
+    writer.write_observations([record(project_id, trace_id, trace={"user_id": "gone"})])
+    delete_traces(Repository(client, database=db), project_id, [trace_id])
+    writer.write_observations([record(project_id, trace_id, trace={"session_id": "s"})])
+    assert reads.trace_reads == [{trace_id}]
+    row = stored_trace(client, db, project_id, trace_id)
+    assert (row["user_id"], row["session_id"]) == (None, "s")
