@@ -71,8 +71,8 @@ TRACE_FILTER_BYTES = 64 * 1024 * 1024
 """Default bound of the filter's memory: about 20 million keys at ~3.2 bytes each."""
 
 FALSE_POSITIVE_RATE = 1e-5
-"""Default bound of the share of never-written keys answered "maybe": a batch of 5,000 new
-traces then asks ClickHouse for a few of them in about one batch out of twenty."""
+"""Default bound of the share of never-written keys answered "maybe": at most one batch of
+5,000 new traces in twenty then asks ClickHouse for one or two of them."""
 
 MIN_CAPACITY = 1_000_000
 """Fewest keys the first stage is sized for (about 3.2 MB)."""
