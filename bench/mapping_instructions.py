@@ -2,14 +2,15 @@
 
     python -m bench.mapping_instructions [--requests 4] [--traces-per-request 50]
 
-Wall or CPU time on a shared machine drifts by ±10 %; an instruction count does not. The script
-runs itself twice under ``valgrind --tool=callgrind``, both times building and decoding the same
-1 + ``--requests`` bodies and mapping the first (warm-up), and only the second time mapping the
-other ``--requests``; it prints the difference per span, so interpreter start-up, imports and
-building/decoding the bodies cancel out. Bodies come from
-``bench.spans.RequestFactory`` with a fixed seed (the same spans every run). Needs ``valgrind``.
-Prints whether ``ingest.mapping`` runs compiled (mypyc) or as pure Python
-(``ingest.mapping.compiled_modules``).
+Wall or CPU time on a shared machine drifts by ±10 %; an instruction count hardly does (±1 %
+between runs; ``PYTHONHASHSEED=0``). The script runs itself twice under
+``valgrind --tool=callgrind``, both times building and decoding the same 1 + ``--requests``
+bodies and mapping the first (warm-up), and only the second time mapping the other
+``--requests``; it prints the difference per span, so interpreter start-up, imports and
+building/decoding the bodies cancel out. Bodies come from ``bench.spans.RequestFactory`` with a
+fixed seed (the same spans every run). Needs ``valgrind``; takes about a minute. Prints whether
+``ingest.mapping`` runs compiled (mypyc) or as pure Python (``ingest.mapping.NATIVE``;
+``OTELFUSE_MAPPING_PURE=1`` forces pure Python, docs/operations.md "Compiled span mapping").
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import tempfile
 
 from bench.spans import RequestFactory
-from ingest.mapping import IngestContext, compiled_modules, map_export_request
+from ingest.mapping import NATIVE, IngestContext, map_export_request
 from ingest.otlp.protobuf_codec import decode_protobuf_request
 
 _TOTALS = re.compile(r"^summary:\s+(\d+)", re.MULTILINE)
@@ -83,8 +84,7 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
-    compiled = compiled_modules()
-    print(f"ingest.mapping: {len(compiled)} compiled modules" if compiled else "pure Python")
+    print(f"ingest.mapping: {NATIVE.reason}")
     spans = args.requests * args.traces_per_request * 3
     base = _instructions(args.requests, args.traces_per_request, mapped=False)
     full = _instructions(args.requests, args.traces_per_request, mapped=True)
