@@ -15,7 +15,7 @@ level, version, release, model, parameters, completion start, prompt; §1.8-§1.
 (§1.10 usage, provided cost), ``io`` (§1.11 input/output), ``nested`` (flattened-key
 reconstruction), ``metadata`` (§1.12), ``trace_fields`` (§1.6), ``span`` (one span),
 ``request`` (a whole export request). ``native``: the optional mypyc-compiled build of these
-modules and its pure-Python fallback (``make compile``; docs/operations.md "Compiled mapping").
+modules and its pure-Python fallback (``make compile``; docs/operations.md "Compiled span mapping").
 """
 
 from __future__ import annotations
