@@ -148,3 +148,11 @@ def test_goldens_with_each_build(which: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
     assert "skipped" not in result.stdout.splitlines()[-1]
+
+
+def test_without_a_c_compiler_nothing_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = sorted(native.BUILD_DIR.rglob("*")) if native.BUILD_DIR.exists() else None
+    monkeypatch.setenv("CC", "/nonexistent/otelfuse-test-cc")
+    assert build(force=True) == "no C compiler found: the mapping stays pure Python"
+    after = sorted(native.BUILD_DIR.rglob("*")) if native.BUILD_DIR.exists() else None
+    assert after == before
