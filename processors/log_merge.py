@@ -59,11 +59,14 @@ def span_keeps_own_io(record: ObservationRecord) -> bool:
 
 
 def fold_log(target: ObservationRecord, log: ObservationRecord) -> None:
-    """Apply the input/output of ``log`` to ``target`` in place (rule: module docstring)."""
+    """Apply the input/output of ``log`` to ``target`` in place (rule: module docstring). A
+    side it sets clears ``target.enriched``: token estimation reads input/output, so a span
+    enriched by a receiver worker (``processors.batch.enrich_ahead``) is enriched again."""
     keep_own = span_keeps_own_io(target)
     for side in ("input", "output"):
         if log.HasField(side) and not (keep_own and target.HasField(side)):
             setattr(target, side, getattr(log, side))
+            target.enriched = False
 
 
 def _key(record: ObservationRecord) -> _Key:
