@@ -22,7 +22,6 @@ from typing import Protocol
 
 from processors.batch import ScoreWriterLike, enrich_ahead
 from processors.enrich import Enricher
-from processors.telemetry import PROCESSOR_METRICS
 from storage.records import ObservationRecord, ScoreRecord
 
 __all__ = ["EnrichingSink", "RecordSink", "ScoreSink", "ThreadedScoreSink"]
@@ -76,9 +75,9 @@ class ThreadedScoreSink:
 
 class EnrichingSink:
     """A receiver worker's ``RecordSink``: enriches the records ``enrich_ahead`` may enrich (full
-    span records, marked ``enriched``; the owner's process step keeps their enrichment) in a
-    thread of its own, then submits them to ``inner`` (the owner channel); their tokens and cost
-    are counted (``otelfuse_processor_*``) once ``inner`` returned, i.e. once they are written.
+    span records, marked ``enriched``; the owner's process step keeps their enrichment and
+    counts their tokens and cost) in a thread of its own, then submits them to ``inner`` (the
+    owner channel).
 
     Args:
         inner: the worker's sink to the owner (``ingest.ipc.OwnerChannel``).
@@ -105,10 +104,8 @@ class EnrichingSink:
             what the inner sink raises (the enricher never raises for a record).
         """
         loop = asyncio.get_running_loop()
-        stats = await loop.run_in_executor(self._thread, enrich_ahead, self._enricher, records)
-        refused = await self._inner.submit(records)
-        PROCESSOR_METRICS.record_enrichment(stats)
-        return refused
+        await loop.run_in_executor(self._thread, enrich_ahead, self._enricher, records)
+        return await self._inner.submit(records)
 
     async def close(self) -> None:
         """Wait for the enrichment in progress (off the event loop: it may wait on PostgreSQL

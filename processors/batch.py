@@ -10,8 +10,11 @@ enrichment (model, usage, cost, level, input/output, model parameters, metadata,
 only of records they fold: ingestion events and their stored rows (``partial``, never enriched
 ahead; ``merge.fold`` clears the mark), trace-create records (``trace_only``, not enriched at
 all), GenAI log content (``from_log``, never enriched ahead) and the spans it is folded onto
-(``log_merge.fold_log`` clears the mark when it sets a side). So a marked record holds exactly
-the enrichment ``EnrichAndWrite`` would compute.
+(``log_merge.fold_log`` clears the mark when it sets a side the enrichment reads). So a marked
+record holds exactly the enrichment ``EnrichAndWrite`` would compute. The processor metrics
+(tokens, cost, unpriced) are counted by ``EnrichAndWrite`` for every record it writes, marked
+ones read back from their fields (``enrich.enrichment_stats``): the same series as without
+workers, each record counted once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from processors.enrich import Enricher, EnrichStats
+from processors.enrich import Enricher, EnrichStats, enrichment_stats
 from processors.telemetry import PROCESSOR_METRICS
 from storage.records import ObservationRecord, ScoreRecord
 
@@ -76,9 +79,9 @@ def enrichable_ahead(record: ObservationRecord) -> bool:
 
 def enrich_ahead(enricher: Enricher, records: Sequence[ObservationRecord]) -> EnrichStats:
     """Enrich the ``enrichable_ahead`` records of ``records`` in place and mark them
-    ``enriched``, so that ``EnrichAndWrite`` keeps their enrichment; counted in
-    ``otelfuse_processor_enriched_records_total``. Returns what the enricher did (the caller
-    counts tokens and cost once the records are written: ``ProcessorMetrics.record_enrichment``).
+    ``enriched``, so that ``EnrichAndWrite`` keeps their enrichment (and counts their tokens and
+    cost when it writes them); counted in ``otelfuse_processor_enriched_records_total``. Returns
+    what the enricher did.
 
     Blocks (prices, prompts and custom models may be read from PostgreSQL): call it in a thread.
     """
@@ -97,7 +100,8 @@ class EnrichAndWrite:
 
     Records marked ``enriched`` (``enrich_ahead``) keep their enrichment; the mark is cleared
     before the write (it is never stored, and the content hash is the same as without it).
-    ``otelfuse_processor_enriched_records_total`` counts the records enriched here.
+    ``otelfuse_processor_enriched_records_total`` counts the records enriched here; tokens and
+    cost are counted for all records written.
 
     Runs in a worker thread. Raises whatever the writer raises, after counting the failure.
     """
@@ -109,13 +113,17 @@ class EnrichAndWrite:
     def __call__(self, records: Sequence[ObservationRecord]) -> None:
         started = time.perf_counter()
         pending: list[ObservationRecord] = []
+        ahead: list[ObservationRecord] = []
         for record in records:
             if record.enriched:
                 record.ClearField("enriched")
+                ahead.append(record)
             else:
                 pending.append(record)
         stats = self._enricher.enrich(pending) if pending else EnrichStats()
         PROCESSOR_METRICS.enriched.inc(len(pending))
+        if ahead:
+            stats.add(enrichment_stats(ahead))
         try:
             self._writer.write_observations(records)
         except Exception:

@@ -150,14 +150,31 @@ def _observations(service: Service, trace_id: str) -> dict[str, dict[str, Any]]:
     return {o["name"]: o for o in page["data"]}
 
 
-def _enriched(service: Service) -> dict[str, float]:
-    """``otelfuse_processor_enriched_records_total`` by process: ``owner`` or the worker."""
+def _samples(service: Service, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of ``name`` on ``/metrics``, by their labels (``worker``: the worker's)."""
     text = service.client.get("/metrics").text
-    out: dict[str, float] = {}
+    out: dict[tuple[tuple[str, str], ...], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == ENRICHED:
-                out[sample.labels.get("worker", "owner")] = sample.value
+            if sample.name == name:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def _enriched(service: Service) -> dict[str, float]:
+    """``otelfuse_processor_enriched_records_total`` by process: ``owner`` or the worker."""
+    return {
+        dict(labels).get("worker", "owner"): value
+        for labels, value in _samples(service, ENRICHED).items()
+    }
+
+
+def _summed(service: Service, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of ``name`` summed over the processes (without the ``worker`` label)."""
+    out: dict[tuple[tuple[str, str], ...], float] = {}
+    for labels, value in _samples(service, name).items():
+        key = tuple((k, v) for k, v in labels if k != "worker")
+        out[key] = out.get(key, 0.0) + value
     return out
 
 
@@ -202,7 +219,8 @@ def test_workers_store_the_usage_and_cost_of_one_process(
 
 
 def test_the_owner_enriches_only_what_a_merge_changed(services: dict[str, Service]) -> None:
-    """Run after the test above: 7 spans each, one with log content folded on by the owner."""
+    """Run after the test above: 7 spans each, one with log content folded on by the owner;
+    the tokens and cost metrics are the same in both modes."""
     assert _enriched(services["one"]) == {"owner": len(SPANS)}
     deadline = time.monotonic() + 10  # workers send their metrics every second
     while sum((counts := _enriched(services["workers"])).values()) < len(SPANS) + 1:
@@ -210,3 +228,10 @@ def test_the_owner_enriches_only_what_a_merge_changed(services: dict[str, Servic
         time.sleep(0.2)
     assert counts.pop("owner") == 1  # the log-first span, enriched again after the fold
     assert sum(counts.values()) == len(SPANS)  # every span, in the workers
+    for name in (
+        "otelfuse_processor_tokens_total",
+        "otelfuse_processor_unpriced_generations_total",
+        "otelfuse_processor_cost_usd_total",
+    ):  # counted once per record, by the owner, in both modes
+        one, workers = _summed(services["one"], name), _summed(services["workers"], name)
+        assert one and workers == pytest.approx(one), name

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from processors.batch import EnrichAndWrite, enrich_ahead, enrichable_ahead
-from processors.enrich import Enricher
+from processors.enrich import Enricher, enrichment_stats
 from processors.log_merge import LogMerge
 from processors.merge import MergeThenEnrichAndWrite
 from storage.clickhouse.chdb import ChdbClient
@@ -157,3 +157,43 @@ def test_only_full_span_records_are_enriched_ahead(
     assert stats.records == 1 and enriched_here() == before + 1
     assert [r.enriched for r in (event, trace, log, span)] == [False, False, False, True]
     assert not event.usage_details and span.usage_estimated
+
+
+def test_log_content_on_a_span_with_reported_usage_keeps_the_enrichment(
+    client: ChdbClient, enricher: Enricher, make_record: RecordFactory, project_id: str
+) -> None:
+    """Reported usage: input/output do not change the enrichment, the owner keeps it."""
+    step = make_step(client, enricher)
+    log = ObservationRecord(
+        project_id=project_id, id="s0", trace_id=make_record().trace_id, partial=True
+    )
+    log.from_log = True
+    log.input = LOG_INPUT
+    step([log])
+    [span] = batch(make_record, project_id)[:1]
+    enrich_ahead(enricher, [span])
+    before = enriched_here()
+    step([span])
+    assert enriched_here() == before
+    row = read(client, project_id)["s0"]
+    assert row["input"] == LOG_INPUT and row["usage_details"]["total"] == 1480
+
+
+def test_stats_read_back_are_those_the_enricher_counted(
+    enricher: Enricher, make_record: RecordFactory
+) -> None:
+    records = [
+        *batch(make_record, "p"),
+        make_record("gpt-4o", {"input": 5}, {"input": "not a number"}),  # priced instead
+        make_record("gpt-4o", {"input": 5}, {"input": "0.1"}),  # provided, total = input
+        make_record("gpt-4o", {"input": 5}, {"reasoning": "0.1"}),  # provided, no total
+        make_record("acme-unknown", {"input": 5}),
+        make_record("gpt-4o", level="ERROR"),  # matched, no usage, no cost
+    ]
+    counted = enricher.enrich(records)
+    assert counted.unpriced == 2 and counted.estimated == 1
+    back = enrichment_stats(records)
+    assert back.records == counted.records
+    assert back.tokens == counted.tokens
+    assert back.total_cost == counted.total_cost
+    assert back.unpriced == counted.unpriced
