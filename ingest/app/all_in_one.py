@@ -22,9 +22,10 @@ Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/mod
 ``OTELFUSE_DATA_DIR/blobs`` or S3) are served.
 
 With ``OTELFUSE_WORKERS`` = N > 1 the OTLP exports of both ports are served by N worker
-processes instead (``ingest.app.workers``): they decode, authenticate and map, then hand the
-records to this process's Pipeline and score writer (``ingest.ipc``) and forward every other
-HTTP request to this process's app over a private Unix socket.
+processes instead (``ingest.app.workers``): they decode, authenticate, map and enrich the spans
+(``ingest.sinks.EnrichingSink``), then hand the records to this process's Pipeline and score
+writer (``ingest.ipc``) and forward every other HTTP request to this process's app over a
+private Unix socket.
 
 Start order is storage first (ClickHouse, whose lock makes the data folder this process's, then
 PostgreSQL), receivers last, each pushed on one ``AsyncExitStack``; stop
