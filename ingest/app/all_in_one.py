@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
@@ -60,6 +61,7 @@ from ingest.sinks import ThreadedScoreSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Pipeline
 from storage.clickhouse.scores import ScoreWriter
+from storage.query.deletion import delete_traces
 
 __all__ = ["AllInOne"]
 
@@ -83,7 +85,7 @@ class AllInOne(StackedService):
         url = await postgres_url(s, stack, owner=True)
         postgres = await open_metadata(s, stack, url)
         keys = postgres.keys
-        process, _ = await observation_step(s, storage, postgres)
+        process, writer = await observation_step(s, storage, postgres)
         pipeline = Pipeline(process, s.pipeline)
         await pipeline.start()
         stack.push_async_callback(pipeline.stop)
@@ -108,6 +110,7 @@ class AllInOne(StackedService):
                 max_request_bytes=limit,
                 postgres=postgres,
                 fields=field_resolver(s, blobs),
+                delete_traces=writer.deleting(partial(delete_traces, storage.repository)),
             ),
             *ScoreWrites(score_sink, keys, limit, archive).routes(),
             *Ingestion(sink, score_sink, keys, limit, archive).routes(),

@@ -162,6 +162,37 @@ class ClickHouseWriter:
             self._cache.clear()
             self._cache_bytes = 0
 
+    def deleting(
+        self, delete: Callable[[str, list[str]], None]
+    ) -> Callable[[str, list[str]], None]:
+        """``delete`` (``(project_id, trace_ids)``: removes those traces from ClickHouse,
+        ``storage.query.deletion.delete_traces``) run while no batch is written, then the
+        traces' merged states forgotten.
+
+        Langfuse merges a later event of a deleted trace onto what ClickHouse holds, which is
+        nothing after the deletion (``IngestionService`` in
+        ``worker/src/services/IngestionService/index.ts`` reads the stored trace before
+        merging), so the trace comes back with the new event's fields only. Without
+        this, the LRU would merge the deleted input, user and tags back into it. Holding the
+        write lock keeps a batch that read a state before the deletion from writing it after.
+        Only this writer's cache is cleared: scale-out processors learn nothing of a deletion
+        made through the query role (docs/architecture.md "Known limits").
+
+        Raises:
+            whatever ``delete`` raises; the cached states are then kept (nothing was deleted
+            for sure, and a retry of the deletion forgets them).
+        """
+
+        def delete_and_forget(project_id: str, trace_ids: list[str]) -> None:
+            with self._lock:
+                delete(project_id, trace_ids)
+                for trace_id in trace_ids:
+                    cached = self._cache.pop((project_id, trace_id), None)
+                    if cached is not None:
+                        self._cache_bytes -= cached[1]
+
+        return delete_and_forget
+
     def cached_trace_bytes(self) -> int:
         """Bytes (``state_bytes`` estimates) the trace LRU holds now."""
         return self._cache_bytes
