@@ -228,9 +228,10 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
             sampler.send_signal(signal.SIGINT)
             await sampler.wait()
         profiler = cProfile.Profile()
-        profiler.enable()
-        await run_client(args, target, args.requests)
-        profiler.disable()
+        if args.cprofile:
+            profiler.enable()
+            await run_client(args, target, args.requests)
+            profiler.disable()
     if args.samples:
         sampled(args.samples, plain_s * 1e6 / spans)
     print(
@@ -386,6 +387,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--no-archive", dest="archive", action="store_false")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--no-cprofile",
+        dest="cprofile",
+        action="store_false",
+        help="skip the cProfile pass (e.g. under valgrind --tool=callgrind)",
+    )
     parser.add_argument("--save", help="write the pstats file here")
     parser.add_argument(
         "--samples", help="also sample the plain pass with py-spy into this file (raw stacks)"
@@ -404,7 +411,8 @@ def main() -> None:
             profiler = asyncio.run(profile(args, broker.bootstrap, Path(tmp) / "data"))
         finally:
             broker.stop()
-    report(profiler, args)
+    if args.cprofile:
+        report(profiler, args)
 
 
 if __name__ == "__main__":
