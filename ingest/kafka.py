@@ -311,6 +311,8 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
+        if not records:
+            return {}
         topic = self.config.topic
         partition_of = await self._partitioner(topic)
         messages, refused = pack_messages(records, self.config.max_message_bytes, partition_of)
@@ -323,6 +325,8 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
+        if not records:
+            return {}
         topic = self.config.scores_topic
         partition_of = await self._partitioner(topic)
         messages, refused = pack_score_messages(
@@ -333,7 +337,7 @@ class KafkaPublisher:
 
     async def _partitioner(self, topic: str) -> Partitioner:
         """The default partitioner over ``topic``'s partitions (from the producer's metadata,
-        fetched on first use and refreshed by aiokafka).
+        fetched on first use, within the delivery timeout, and refreshed by aiokafka).
 
         Raises:
             RetryableError: not started, or the broker does not know the topic in time.
