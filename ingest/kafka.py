@@ -10,17 +10,19 @@ and ``aiokafka.partitioner.DefaultPartitioner``), so the records of one export a
 partition, not by key: each partition's records become one or more ``ObservationBatch``
 messages sent to that partition, each kept below ``max_message_bytes`` and keyed by the key of
 its first record (an export of 50 traces makes a message per partition, not 50 messages; the
-processors read the records of a message, never its key). Order of the records of one key is
-kept. One record that alone exceeds the limit is refused
+processors read the records of a message, never its key; a message the processor can never
+store is dead-lettered whole, so that unit is an export's records on one partition). Order of
+the records of one key is kept. One record that alone exceeds the limit is refused
 explicitly (its index and size are returned to the receiver, which reports it to the client:
 ``partial_success`` for spans, a per-event or per-item error for the JSON endpoints), never
 retried by the producer. A submission succeeds only after the broker
 acknowledged every message (``acks=all``). Broker unreachable, delivery timeout or producer
 buffer full raise ``RetryableError`` (503 + Retry-After / gRPC UNAVAILABLE).
 
-Compression defaults to zstd (level 3, aiokafka's): on OTLP GenAI payloads it is about 3 times
-cheaper in CPU than aiokafka's lz4, which always compresses at level 9 (LZ4 HC,
-``aiokafka.codec.lz4_encode``), and its messages are about half the size.
+Compression defaults to zstd (level 3, aiokafka's): on the messages of ``bench.spans`` exports
+it costs about 40 % less CPU than aiokafka's lz4, which always compresses at level 9 (LZ4 HC,
+``aiokafka.codec.lz4_encode``), and its messages are about a third smaller
+(docs/benchmarks.md, "Where the receiver's CPU goes outside the mapping").
 
 Idempotence is off by default: redelivered records are harmless (ClickHouse rows are keyed by
 id in ReplacingMergeTree tables), and some Kafka-API brokers (tansu) do not implement
