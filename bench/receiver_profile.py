@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -221,8 +222,10 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
 
         await run_client(args, target, args.warmup)
         sampler = await start_sampler(args.samples) if args.samples else None
+        collector = GarbageCollections()
         started = time.process_time()
-        await run_client(args, target, args.requests)
+        with collector:
+            await run_client(args, target, args.requests)
         plain_s = time.process_time() - started
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
@@ -235,11 +238,39 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
     if args.samples:
         sampled(args.samples, plain_s * 1e6 / spans)
     print(
+        "\ngarbage collections per request (generation 0/1/2): "
+        + "/".join(f"{n / args.requests:.2f}" for n in collector.counts)
+        + f"; {collector.seconds * 1e6 / spans:.2f} us/span in the collector"
+    )
+    print(
         f"{args.transport}: {args.requests} requests x {args.traces_per_request * 3} spans; "
         f"receiver CPU without profiler: {plain_s * 1e6 / spans:.1f} us/span "
         f"({spans / plain_s:,.0f} spans/s per core; this process, all threads)"
     )
     return profiler
+
+
+class GarbageCollections:
+    """Counts the cyclic garbage collector's runs by generation, and their time (``gc.callbacks``),
+    while entered."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.counts[info["generation"]] += 1
+            self.seconds += time.perf_counter() - self._started
+
+    def __enter__(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 async def start_sampler(output: str) -> asyncio.subprocess.Process:
