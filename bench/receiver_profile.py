@@ -399,8 +399,13 @@ def _top(
     return sorted(items, key=lambda item: -item[1][2])[:n]
 
 
+_REPOSITORY = str(Path(__file__).resolve().parents[1]) + "/"
+
+
 def _short(file: str) -> str:
-    for marker in ("site-packages/", "/wt-receiver/", "/main/", "/lib/python3"):
+    if file.startswith(_REPOSITORY):
+        return file[len(_REPOSITORY) :]
+    for marker in ("site-packages/", "/lib/python3"):
         if marker in file:
             return file.split(marker, 1)[1]
     return file
