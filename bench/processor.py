@@ -2,17 +2,18 @@
 
 Starts tansu (tests/support/kafka.py) in a temporary folder, fills a topic with ``--records``
 realistic observation records (``bench.spans.RequestFactory`` exports mapped by
-``ingest.mapping.map_export_request``: per trace one agent span and two chat generations with
-usage and ~1 KB input/output), packed into ``ObservationBatch`` messages of whole traces, about
-``--records-per-message`` records each, keyed by the first trace's id (each trace lives in
-exactly one message, so all its spans share a partition), lz4-compressed like the receiver's
-producer. Then one consumer with the production step, ``EnrichAndWrite(default_enricher(…),
-ClickHouseWriter(ChdbClient(tmp)))``, drains the topic. Prints rows/s into embedded
-ClickHouse, measured from the group assignment to the last commit, where the time went, and the
-parts ClickHouse created meanwhile (``clickhouse_parts``: parts written by inserts and by
-background merges, and per minute, from the engine's ``system.events`` counters, since chdb has
-no ``system.part_log``; merge time is CPU of the same process). ``--step noop`` replaces the
-process step by a no-op to measure the consumer alone.
+``ingest.mapping.map_export_request``: per trace one agent span and two chat generations with usage
+and ~1 KB input/output), packed into ``ObservationBatch`` messages of whole traces, about
+``--records-per-message`` records each, keyed by the first trace's id (each trace lives in exactly
+one message, so all its spans share a partition), lz4-compressed like the receiver's producer. Then
+one consumer with the production step, ``EnrichAndWrite(default_enricher(…),
+ClickHouseWriter(ChdbClient(tmp)))`` with the embedded writer's ``TraceKeyFilter``
+(``--trace-filter off``: without, reading every trace missing the LRU), drains the topic. Prints
+rows/s into embedded ClickHouse, measured from the group assignment to the last commit, where the
+time went, and the parts ClickHouse created meanwhile (``clickhouse_parts``: parts written by
+inserts and by background merges, and per minute, from the engine's ``system.events`` counters,
+since chdb has no ``system.part_log``; merge time is CPU of the same process). ``--step noop``
+replaces the process step by a no-op to measure the consumer alone.
 
     .venv/bin/python -m bench.processor --records 200000
 
@@ -50,6 +51,7 @@ from processors.kafka.config import (
 from processors.kafka.consumer import RecordConsumer
 from storage.clickhouse.chdb import ChdbClient
 from storage.clickhouse.migrate import apply_migrations
+from storage.clickhouse.trace_filter import TraceKeyFilter
 from storage.clickhouse.writer import ClickHouseWriter
 from storage.records import KAFKA_CONTENT_TYPE, ObservationRecord, encode_observation_batch
 from tests.support.kafka import Broker, start_broker
@@ -169,11 +171,20 @@ def _noop(records: Sequence[ObservationRecord]) -> None:
 
 
 async def consume(
-    broker: Broker, data: Path, records: int, batch: int, cache_size: int, noop: bool
+    broker: Broker,
+    data: Path,
+    records: int,
+    batch: int,
+    cache_size: int,
+    noop: bool,
+    trace_filter: bool = True,
 ) -> dict[str, object]:
     engine = ChdbClient(data / "chdb")
     apply_migrations(engine)
-    writer = ClickHouseWriter(engine, trace_cache_size=cache_size)
+    known = TraceKeyFilter(engine) if trace_filter else None  # as the all-in-one's (embedded)
+    if known is not None:
+        known.start()
+    writer = ClickHouseWriter(engine, trace_cache_size=cache_size, known_traces=known)
     timed = TimedWriter(writer)
     step: Callable[[Sequence[ObservationRecord]], None] = (
         _noop if noop else EnrichAndWrite(default_enricher(data), timed)
@@ -219,6 +230,8 @@ async def consume(
         "SELECT count() AS n FROM system.parts WHERE database = 'otelfuse' AND active"
         " AND table IN ('observations', 'traces')"
     )
+    if known is not None:
+        known.close()
     engine.close()
     stats = consumer.stats
     wall = finished - assigned_at[0]
@@ -258,6 +271,13 @@ def main() -> None:
     )
     parser.add_argument("--trace-cache", type=int, default=100_000, help="writer LRU size")
     parser.add_argument(
+        "--trace-filter",
+        choices=["on", "off"],
+        default="on",
+        help="on: the writer skips the read of traces never written (TraceKeyFilter), as the "
+        "all-in-one does; off: it reads every LRU miss, as with a ClickHouse server",
+    )
+    parser.add_argument(
         "--step",
         choices=["write", "noop"],
         default="write",
@@ -286,6 +306,7 @@ def main() -> None:
                     args.batch,
                     args.trace_cache,
                     args.step == "noop",
+                    args.trace_filter == "on",
                 )
             )
         finally:

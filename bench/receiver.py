@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,10 +174,12 @@ def measure(
 
 
 @contextmanager
-def otelfuse_receiver(tmp: Path, bootstrap: str) -> Iterator[Service]:
+def otelfuse_receiver(
+    tmp: Path, bootstrap: str, env: Mapping[str, str] | None = None
+) -> Iterator[Service]:
     """``otelfuse receiver`` publishing to the broker at ``bootstrap`` (its observations topic
-    must exist), authenticating against a fresh PostgreSQL holding ``PROJECT``; both stopped
-    on exit."""
+    must exist), authenticating against a fresh PostgreSQL holding ``PROJECT``, with ``env``
+    added to its environment (e.g. ``OTELFUSE_KAFKA_COMPRESSION``); both stopped on exit."""
     postgres = start_postgres()
     try:
         url = postgres.create_database("bench")
@@ -192,6 +194,7 @@ def otelfuse_receiver(tmp: Path, bootstrap: str) -> Iterator[Service]:
                 "OTELFUSE_INIT_PROJECT_ID": project_id,
                 "OTELFUSE_INIT_PROJECT_PUBLIC_KEY": public_key,
                 "OTELFUSE_INIT_PROJECT_SECRET_KEY": secret_key,
+                **(env or {}),
             },
             role=("receiver",),
         )

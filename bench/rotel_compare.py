@@ -9,14 +9,16 @@ Input: ``--bodies`` requests of ``--traces-per-request`` realistic GenAI traces 
 in the same order (the load generator and measurement of ``bench.receiver``).
 
 - ``otelfuse receiver`` as ``bench.receiver`` runs it: mapped ``ObservationBatch`` messages to
-  the observations topic and (archive on, the default) the raw request to the raw topic, lz4,
-  ``acks=all``, each export answered after the broker acknowledged it.
-- Rotel's Kafka exporter: the spans as OTLP protobuf to the topic ``rotel-traces``, lz4,
-  ``acks=all``, messages kept below 1,000,000 bytes as ours (``--traces-batch-max-size`` from
-  the body size; its default batch of 8,192 spans makes messages the broker refuses). Rotel
-  answers an export before it reaches Kafka, so after the load this script reads the topic
-  until every accepted span is there (``rotel.delivered_spans``) and only then reads Rotel's CPU
-  time, so the exporting is counted; its export latencies are not comparable to ours.
+  the observations topic and (archive on, the default) the raw request to the raw topic,
+  ``--compression`` (default zstd, the receiver's default), ``acks=all``, each export answered
+  after the broker acknowledged it.
+- Rotel's Kafka exporter: the spans as OTLP protobuf to the topic ``rotel-traces``, the same
+  ``--compression``, ``acks=all``, messages kept below 1,000,000 bytes as ours
+  (``--traces-batch-max-size`` from the body size; its default batch of 8,192 spans makes
+  messages the broker refuses). Rotel answers an export before it reaches Kafka, so after the
+  load this script reads the topic until every accepted span is there
+  (``rotel.delivered_spans``) and only then reads Rotel's CPU time, so the exporting is
+  counted; its export latencies are not comparable to ours.
 
 Per-core figures divide accepted spans by the CPU seconds of the receiving process (``/proc``,
 all threads). One tansu broker (memory storage, 6 partitions per topic) serves both runs; the
@@ -24,6 +26,7 @@ load generator and the broker share the machine. Prints a summary line and a JSO
 written to bench/results/rotel-compare-<transport>-<time>.json). Figures: docs/benchmarks.md.
 
     python -m bench.rotel_compare --transport http --seconds 20 --concurrency 8
+    python -m bench.rotel_compare --transport grpc --seconds 20 --concurrency 8
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from bench.receiver import Measurement, measure, otelfuse_receiver
 from bench.report import save_report
 from bench.spans import RequestFactory
+from ingest.kafka import COMPRESSIONS, PublisherConfig
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
 from tests.support.kafka import start_broker, wait_for_port
 from tests.support.service import free_port
@@ -72,11 +76,12 @@ def rotel_binary() -> Path:
 
 @contextmanager
 def rotel(
-    log_dir: Path, bootstrap: str, spans_per_message: int
+    log_dir: Path, bootstrap: str, spans_per_message: int, compression: str = "zstd"
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """Rotel in the foreground (one process, its own threads) on free loopback ports, exporting
-    traces to ``ROTEL_TOPIC`` on ``bootstrap``; yields the process, its OTLP/HTTP base URL and
-    its OTLP/gRPC ``host:port``. Stopped (SIGTERM, then SIGKILL after 10 s) on exit.
+    traces to ``ROTEL_TOPIC`` on ``bootstrap`` with ``compression``; yields the process, its
+    OTLP/HTTP base URL and its OTLP/gRPC ``host:port``. Stopped (SIGTERM, then SIGKILL after
+    10 s) on exit.
 
     Settings are flags of ``rotel-agent start`` (``--help``); ``ROTEL_*`` variables of this
     environment are not passed on, so they cannot change them.
@@ -102,7 +107,7 @@ def rotel(
         "--kafka-exporter-format",
         "protobuf",
         "--kafka-exporter-compression",
-        "lz4",
+        compression,
         "--kafka-exporter-acks",
         "all",
         "--kafka-exporter-max-message-bytes",
@@ -197,6 +202,12 @@ def main() -> None:
     parser.add_argument("--traces-per-request", type=int, default=50)
     parser.add_argument("--bodies", type=int, default=64, help="distinct requests, sent in turn")
     parser.add_argument("--seed", type=int, default=16, help="seed of the trace and span ids")
+    parser.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default=PublisherConfig().compression,
+        help="Kafka compression of both (default: the receiver's default)",
+    )
     args = parser.parse_args()
 
     factory = RequestFactory(args.traces_per_request, seed=args.seed)
@@ -209,7 +220,8 @@ def main() -> None:
         broker = start_broker(Path(tmp) / "broker")
         try:
             broker.create_topics(DEFAULT_OBSERVATIONS_TOPIC, ROTEL_TOPIC, partitions=PARTITIONS)
-            with otelfuse_receiver(Path(tmp), broker.bootstrap) as service:
+            compression = {"OTELFUSE_KAFKA_COMPRESSION": args.compression}
+            with otelfuse_receiver(Path(tmp), broker.bootstrap, compression) as service:
                 target = service.http_url if args.transport == "http" else service.grpc_target
                 ours = measure(
                     args.transport,
@@ -229,7 +241,9 @@ def main() -> None:
                 nonlocal delivered
                 delivered = count_spans(broker.bootstrap, ROTEL_TOPIC, accepted)
 
-            with rotel(Path(tmp) / "rotel", broker.bootstrap, spans_per_message) as (
+            with rotel(
+                Path(tmp) / "rotel", broker.bootstrap, spans_per_message, args.compression
+            ) as (
                 process,
                 http_url,
                 grpc_target,
@@ -266,7 +280,7 @@ def main() -> None:
         "command": f"python -m bench.rotel_compare --transport {args.transport} "
         f"--seconds {args.seconds:g} --concurrency {args.concurrency} "
         f"--traces-per-request {args.traces_per_request} --bodies {args.bodies} "
-        f"--seed {args.seed}",
+        f"--seed {args.seed} --compression {args.compression}",
         "spans_per_request": factory.spans,
         "request_bytes": body_bytes,
         "otelfuse": figures(ours),

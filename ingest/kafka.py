@@ -1,17 +1,28 @@
 """The receiver's Kafka producer (scale-out mode): records → the observations and scores topics.
 
-Observation records of one export are grouped by partition key; each group becomes one or more
-``ObservationBatch`` messages keyed by it, each kept below ``max_message_bytes``. The key is the
-trace id, so all spans of a trace share a partition and one processor; a record without a trace
-id (an ingestion ``*-update`` event that omits ``traceId``) is keyed by its observation id, so its
-create and update events still share a partition and stay in order. Score records become
-``ScoreBatch`` messages on the scores topic, keyed by the trace id of the score (else its
-session id, dataset run id, or id). One record that alone exceeds the limit is refused
+Every record has a partition key: its trace id, so all spans of a trace share a partition and
+one processor; a record without a trace id (an ingestion ``*-update`` event that omits
+``traceId``) is keyed by its observation id, so its create and update events still share a
+partition and stay in order. Score records (``ScoreBatch`` messages on the scores topic) are
+keyed by the trace id of the score (else its session id, dataset run id, or id). The partition
+of a key is the one Kafka's default partitioner picks (murmur2 of the key, as the Java client
+and ``aiokafka.partitioner.DefaultPartitioner``), so the records of one export are grouped by
+partition, not by key: each partition's records become one or more ``ObservationBatch``
+messages sent to that partition, each kept below ``max_message_bytes`` and keyed by the key of
+its first record (an export of 50 traces makes a message per partition, not 50 messages; the
+processors read the records of a message, never its key; a message the processor can never
+store is dead-lettered whole, so that unit is an export's records on one partition). Order of
+the records of one key is kept. One record that alone exceeds the limit is refused
 explicitly (its index and size are returned to the receiver, which reports it to the client:
 ``partial_success`` for spans, a per-event or per-item error for the JSON endpoints), never
 retried by the producer. A submission succeeds only after the broker
 acknowledged every message (``acks=all``). Broker unreachable, delivery timeout or producer
 buffer full raise ``RetryableError`` (503 + Retry-After / gRPC UNAVAILABLE).
+
+Compression defaults to zstd (level 3, aiokafka's): on the messages of ``bench.spans`` exports
+it costs about 40 % less CPU than aiokafka's lz4, which always compresses at level 9 (LZ4 HC,
+``aiokafka.codec.lz4_encode``), and its messages are about a third smaller
+(docs/benchmarks.md, "Where the receiver's CPU goes outside the mapping").
 
 Idempotence is off by default: redelivered records are harmless (ClickHouse rows are keyed by
 id in ReplacingMergeTree tables), and some Kafka-API brokers (tansu) do not implement
@@ -22,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -48,9 +60,11 @@ __all__ = [
     "COMPRESSIONS",
     "KafkaPublisher",
     "PublisherConfig",
+    "murmur2",
     "observation_key",
     "pack_messages",
     "pack_score_messages",
+    "partitioner",
     "score_key",
 ]
 
@@ -81,8 +95,8 @@ class PublisherConfig:
     max_message_bytes: int = 1_000_000
     """Largest message value in bytes; keep it below the broker's ``message.max.bytes`` (Apache
     Kafka's default is 1 MiB); one observation above it is refused in ``partial_success``."""
-    compression: str = "lz4"
-    """none, gzip, lz4, zstd or snappy."""
+    compression: str = "zstd"
+    """none, gzip, lz4, zstd or snappy (module docstring)."""
     delivery_timeout_ms: int = 10_000
     """An export fails with 503 when the broker has not acknowledged within this time."""
     max_in_flight_bytes: int = 64 * 1024 * 1024
@@ -101,11 +115,57 @@ class PublisherConfig:
 @dataclass(frozen=True, slots=True)
 class Message:
     """One Kafka message: partition key and value (serialized ``ObservationBatch`` or
-    ``ScoreBatch``), with the number of records it holds."""
+    ``ScoreBatch``), with the number of records it holds and its partition (``None``: the
+    producer's partitioner picks it from ``key``)."""
 
     key: bytes
     value: bytes
     records: int
+    partition: int | None = None
+
+
+Partitioner = Callable[[bytes], int]
+"""The partition of a partition key (``partitioner``)."""
+
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """MurmurHash2 of ``data`` as Kafka computes it (Java client
+    ``org.apache.kafka.common.utils.Utils.murmur2``, seed ``0x9747b28c``), as an unsigned 32-bit
+    int: the value of ``aiokafka.partitioner.murmur2``, which reads the key byte by byte (about
+    5 µs per trace id); this one reads it as little-endian words (about 4 times faster)."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    for word in struct.unpack_from(f"<{length // 4}I", data):
+        k = (word * _M) & _MASK
+        k ^= k >> 24
+        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    tail = length & 3
+    if tail:
+        base = length - tail
+        if tail == 3:
+            h ^= data[base + 2] << 16
+        if tail >= 2:
+            h ^= data[base + 1] << 8
+        h = ((h ^ data[base]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
+def partitioner(partitions: int) -> Partitioner:
+    """The partition Kafka's default partitioner gives a key among ``partitions`` partitions
+    (0 .. partitions - 1): ``murmur2(key) & 0x7fffffff % partitions``, as the Java client's
+    ``Utils.toPositive(Utils.murmur2(key)) % numPartitions`` and aiokafka's
+    ``DefaultPartitioner``."""
+
+    def partition_of(key: bytes) -> int:
+        return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+    return partition_of
 
 
 R = TypeVar("R", ObservationRecord, ScoreRecord)
@@ -126,22 +186,33 @@ def _pack(
     key_of: Callable[[R], str],
     kind: str,
     max_message_bytes: int,
+    partition_of: Partitioner | None,
 ) -> tuple[list[Message], dict[int, str]]:
-    """Group ``records`` by ``key_of`` into messages of at most ``max_message_bytes``; returns
-    ``(messages, refused)``: the reason for each record too large for any message, by its index
-    in ``records``. Each record is serialized once (``storage.records.batch_entry``); a message
-    value is its entries joined."""
+    """Group ``records`` into messages of at most ``max_message_bytes``: by partition
+    (``partition_of`` of their ``key_of``), or by key when ``partition_of`` is ``None``;
+    returns ``(messages, refused)``: the reason for each record too large for any message, by
+    its index in ``records``. Each record is serialized once (``storage.records.batch_entry``);
+    a message value is its entries joined."""
     budget = max_message_bytes - _ENVELOPE_RESERVE
-    by_key: dict[str, list[tuple[int, R]]] = {}
+    groups: dict[str | int, list[tuple[int, str, R]]] = {}
+    partitions: dict[str, int] = {}  # murmur2 is pure Python: once per key, not per record
     for index, record in enumerate(records):
-        by_key.setdefault(key_of(record), []).append((index, record))
+        key_text = key_of(record)
+        group_id: str | int = key_text
+        if partition_of is not None:
+            partition = partitions.get(key_text)
+            if partition is None:
+                partition = partitions[key_text] = partition_of(key_text.encode())
+            group_id = partition
+        groups.setdefault(group_id, []).append((index, key_text, record))
     messages: list[Message] = []
     refused: dict[int, str] = {}
-    for key_text, group in by_key.items():
-        key = key_text.encode()
+    for group_id, members in groups.items():
+        target = group_id if isinstance(group_id, int) else None
+        key = b""
         chunk: list[bytes] = []
         size = 0
-        for index, record in group:
+        for index, key_text, record in members:
             entry = batch_entry(record)
             framed = len(entry)
             if framed > budget:
@@ -151,32 +222,40 @@ def _pack(
                 )
                 continue
             if chunk and size + framed > budget:
-                messages.append(Message(key, b"".join(chunk), len(chunk)))
+                messages.append(Message(key, b"".join(chunk), len(chunk), target))
                 chunk, size = [], 0
+            if not chunk:
+                key = key_text.encode()
             chunk.append(entry)
             size += framed
         if chunk:
-            messages.append(Message(key, b"".join(chunk), len(chunk)))
+            messages.append(Message(key, b"".join(chunk), len(chunk), target))
     return messages, refused
 
 
 def pack_messages(
-    records: Sequence[ObservationRecord], max_message_bytes: int
+    records: Sequence[ObservationRecord],
+    max_message_bytes: int,
+    partition_of: Partitioner | None = None,
 ) -> tuple[list[Message], dict[int, str]]:
-    """Group observation records by ``observation_key`` into ``ObservationBatch`` messages of
-    at most ``max_message_bytes``.
+    """Group observation records into ``ObservationBatch`` messages of at most
+    ``max_message_bytes``: by the partition ``partition_of`` gives their ``observation_key``
+    (each message names its partition), or, without ``partition_of``, by that key.
 
     Returns ``(messages, refused)``: the reason for each record too large for any message, by
     its index in ``records``. Order of records within a key is kept.
     """
-    return _pack(records, observation_key, "observation", max_message_bytes)
+    return _pack(records, observation_key, "observation", max_message_bytes, partition_of)
 
 
 def pack_score_messages(
-    records: Sequence[ScoreRecord], max_message_bytes: int
+    records: Sequence[ScoreRecord],
+    max_message_bytes: int,
+    partition_of: Partitioner | None = None,
 ) -> tuple[list[Message], dict[int, str]]:
-    """Group score records by ``score_key`` into ``ScoreBatch`` messages (as ``pack_messages``)."""
-    return _pack(records, score_key, "score", max_message_bytes)
+    """Group score records by the partition of their ``score_key`` (or by that key) into
+    ``ScoreBatch`` messages (as ``pack_messages``)."""
+    return _pack(records, score_key, "score", max_message_bytes, partition_of)
 
 
 class KafkaPublisher:
@@ -187,6 +266,7 @@ class KafkaPublisher:
         self.config = config
         self._producer: AIOKafkaProducer | None = None
         self._in_flight_bytes = 0
+        self._partitioners: dict[str, tuple[int, Partitioner]] = {}
 
     async def start(self) -> None:
         """Connect to the brokers.
@@ -233,8 +313,12 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
-        messages, refused = pack_messages(records, self.config.max_message_bytes)
-        await self._publish(self.config.topic, KAFKA_CONTENT_TYPE, messages)
+        if not records:
+            return {}
+        topic = self.config.topic
+        partition_of = await self._partitioner(topic)
+        messages, refused = pack_messages(records, self.config.max_message_bytes, partition_of)
+        await self._publish(topic, KAFKA_CONTENT_TYPE, messages)
         return refused
 
     async def submit_scores(self, records: Sequence[ScoreRecord]) -> dict[int, str]:
@@ -243,9 +327,35 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
-        messages, refused = pack_score_messages(records, self.config.max_message_bytes)
-        await self._publish(self.config.scores_topic, KAFKA_SCORES_CONTENT_TYPE, messages)
+        if not records:
+            return {}
+        topic = self.config.scores_topic
+        partition_of = await self._partitioner(topic)
+        messages, refused = pack_score_messages(
+            records, self.config.max_message_bytes, partition_of
+        )
+        await self._publish(topic, KAFKA_SCORES_CONTENT_TYPE, messages)
         return refused
+
+    async def _partitioner(self, topic: str) -> Partitioner:
+        """The default partitioner over ``topic``'s partitions (from the producer's metadata,
+        fetched on first use, within the delivery timeout, and refreshed by aiokafka).
+
+        Raises:
+            RetryableError: not started, or the broker does not know the topic in time.
+        """
+        producer = self._producer
+        if producer is None:
+            raise RetryableError("Kafka producer is not running")
+        try:
+            partitions = await producer.partitions_for(topic)
+        except KafkaError as exc:
+            raise RetryableError(f"no Kafka metadata for topic {topic}: {exc}") from exc
+        count = len(partitions)
+        cached = self._partitioners.get(topic)
+        if cached is None or cached[0] != count:
+            cached = self._partitioners[topic] = (count, partitioner(count))
+        return cached[1]
 
     async def publish(self, topic: str, content_type: str, key: bytes, value: bytes) -> None:
         """Publish one message (``value`` below ``max_message_bytes``) to ``topic``; returns
@@ -287,6 +397,7 @@ class KafkaPublisher:
     ) -> None:
         headers = [("content-type", content_type.encode())]
         deliveries = [
-            await producer.send(topic, m.value, key=m.key, headers=headers) for m in messages
+            await producer.send(topic, m.value, key=m.key, partition=m.partition, headers=headers)
+            for m in messages
         ]
         await asyncio.gather(*deliveries)

@@ -34,7 +34,7 @@ from processors.tokens import TiktokenCounter, TokenCounter
 from processors.usage import estimate_usage, usage_with_total
 from storage.records import ObservationRecord
 
-__all__ = ["EnrichStats", "Enricher", "default_enricher"]
+__all__ = ["EnrichStats", "Enricher", "default_enricher", "enrichment_stats", "estimates_usage"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,42 @@ class EnrichStats:
         for key, count in other.tokens.items():
             self.tokens[key] = self.tokens.get(key, 0) + count
         self.total_cost += other.total_cost
+
+
+def estimates_usage(record: ObservationRecord) -> bool:
+    """True when enrichment estimates the usage of ``record`` from its input/output (step 1 of
+    the module docstring: a model name, no provided usage or cost, level not ERROR), the only
+    case in which input/output change the enrichment."""
+    return (
+        not record.provided_usage_details
+        and not record.provided_cost_details
+        and record.level != "ERROR"
+        and bool(record.provided_model_name.strip())
+    )
+
+
+def enrichment_stats(records: Sequence[ObservationRecord]) -> EnrichStats:
+    """What ``Enricher.enrich`` counted for ``records`` (already enriched), read back from their
+    enrichment fields: ``records``, ``tokens`` (``estimated`` when ``usage_estimated``),
+    ``total_cost`` and ``unpriced`` (a model name, no matched model, no cost), the values the
+    processor metrics count (``processors.telemetry.ProcessorMetrics.record_enrichment``)."""
+    stats = EnrichStats(records=len(records))
+    tokens = stats.tokens
+    for record in records:
+        usage = record.usage_details
+        if usage:
+            source = "estimated" if record.usage_estimated else "reported"
+            for key in usage:  # not .items(): a protobuf map's items view is Python-level
+                tokens[(source, key)] = tokens.get((source, key), 0) + usage[key]
+        if record.HasField("total_cost"):
+            stats.total_cost += Decimal(record.total_cost)
+        elif (
+            not record.cost_details
+            and not record.HasField("internal_model_id")
+            and record.provided_model_name.strip()
+        ):
+            stats.unpriced += 1
+    return stats
 
 
 class Enricher:
@@ -136,7 +172,7 @@ class Enricher:
         source = "reported"
         if provided_usage := record.provided_usage_details:
             usage = usage_with_total(provided_usage)
-        elif model and not provided_costs and record.level != "ERROR" and self._tokens:
+        elif self._tokens and estimates_usage(record):
             usage = self._estimate(record, model, self._tokens)
             if usage is not None:
                 source = "estimated"

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from processors.enrich import estimates_usage
 from processors.merge import StoredObservations, fold
 from storage.records import ObservationRecord
 
@@ -59,11 +60,16 @@ def span_keeps_own_io(record: ObservationRecord) -> bool:
 
 
 def fold_log(target: ObservationRecord, log: ObservationRecord) -> None:
-    """Apply the input/output of ``log`` to ``target`` in place (rule: module docstring)."""
+    """Apply the input/output of ``log`` to ``target`` in place (rule: module docstring). A
+    side it sets on a span whose usage is estimated from input/output
+    (``processors.enrich.estimates_usage``) clears ``target.enriched``: a span enriched by a
+    receiver worker (``processors.batch.enrich_ahead``) then has its tokens estimated again."""
     keep_own = span_keeps_own_io(target)
     for side in ("input", "output"):
         if log.HasField(side) and not (keep_own and target.HasField(side)):
             setattr(target, side, getattr(log, side))
+            if target.enriched and estimates_usage(target):
+                target.enriched = False
 
 
 def _key(record: ObservationRecord) -> _Key:

@@ -15,7 +15,8 @@ is folded, in batch order, onto the stored row of its ``(project_id, id)`` (read
 - trace metadata: deep-merged like ``metadata``;
 - ``provided_usage_details`` / ``provided_cost_details``: merged key by key, so an empty map
   never overwrites; trace ``tags``: sorted union;
-- enrichment fields are cleared (the enricher recomputes usage and cost on the merged record);
+- enrichment fields and the ``enriched`` mark are cleared (the enricher recomputes usage and
+  cost on the merged record);
 - fields added to the proto later: messages ``MergeFrom``, repeated fields replaced when the
   event has items, strings as above;
 - afterwards: an empty ``trace_id`` becomes the id (Langfuse's synthetic trace), an empty
@@ -68,7 +69,7 @@ _ENRICHMENT_FIELDS: frozenset[str] = frozenset(
         "usage_estimated",
     }
 )
-_FLAGS: frozenset[str] = frozenset({"partial", "trace_only", "from_log"})
+_FLAGS: frozenset[str] = frozenset({"partial", "trace_only", "from_log", "enriched"})
 _SKIPPED: frozenset[str] = _ENRICHMENT_FIELDS | _FLAGS
 _NON_EMPTY_ONLY: frozenset[str] = frozenset({"input", "output", "model_parameters"})
 _EMPTY_JSON_OBJECT = frozenset({"", "{}", "null"})
@@ -141,6 +142,7 @@ def _finish(record: ObservationRecord) -> ObservationRecord:
         record.ClearField(name)
     record.partial = False
     record.from_log = False
+    record.enriched = False
     if not record.trace_id:
         record.trace_id = record.id
     if not record.level:

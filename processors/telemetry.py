@@ -44,6 +44,10 @@ class ProcessorMetrics:
             "Time to enrich and write one batch, in seconds.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.enriched = Counter(
+            "otelfuse_processor_enriched_records",
+            "Observation records enriched in this process (usage, tokens, cost).",
+        )
         self.tokens = Counter(
             "otelfuse_processor_tokens",
             "Tokens seen, by type and source.",

@@ -106,8 +106,12 @@ async def authenticate_async(store: KeyStore, authorization: str | None) -> Proj
         RetryableError: the store's backend is unavailable (answer 503, the client retries).
     """
     public_key, secret_key = parse_basic_authorization(authorization)
-    if isinstance(store, AsyncKeyStore):
-        project = await store.verify_async(public_key, secret_key)
+    # A plain attribute lookup: ``isinstance`` against the runtime-checkable protocol walks
+    # the protocol's members on every call (tens of microseconds per request on Python 3.11).
+    verify_async = getattr(store, "verify_async", None)
+    project: Project | None
+    if verify_async is not None:
+        project = await verify_async(public_key, secret_key)
     else:
         project = store.verify(public_key, secret_key)
     if project is None:

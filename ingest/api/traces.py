@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -129,7 +130,9 @@ class Traces(ReadResource):
     or ``MAX_DELETE_BODY_BYTES``, whichever is smaller. With ``media`` (PostgreSQL), deleting
     a trace also removes its media links, after its rows (a failure in between is repaired
     by the client's retry, both steps being idempotent); with ``fields``, also its offloaded
-    fields (``storage.blobs.claim_check.trace_prefix``), last."""
+    fields (``storage.blobs.claim_check.trace_prefix``), last. ``delete_traces`` removes the
+    rows (default: ``storage.query.deletion.delete_traces`` on ``repo``; where a writer keeps
+    trace states in memory, its ``ClickHouseWriter.deleting`` around that)."""
 
     def __init__(
         self,
@@ -139,10 +142,12 @@ class Traces(ReadResource):
         media: MediaRepository | None = None,
         *,
         fields: FieldResolver | None = None,
+        delete_traces: deletion.TraceDeletion | None = None,
     ) -> None:
         super().__init__(repo, keys, fields=fields)
         self.limit = min(max_request_bytes, MAX_DELETE_BODY_BYTES)
         self.media = media
+        self.delete_traces = delete_traces or partial(deletion.delete_traces, repo)
 
     def routes(self) -> list[Route]:
         """GET and DELETE, on the collection and on one trace."""
@@ -167,7 +172,7 @@ class Traces(ReadResource):
         """Delete one trace (idempotent: an unknown id also succeeds)."""
         project = await self.project(request)
         trace_id = request.path_params["trace_id"]
-        await run_in_threadpool(deletion.delete_traces, self.repo, project.id, [trace_id])
+        await run_in_threadpool(self.delete_traces, project.id, [trace_id])
         await self._unlink(project.id, [trace_id])
         return JSONResponse({"message": "Trace deleted successfully"})
 
@@ -175,7 +180,7 @@ class Traces(ReadResource):
         """Delete the traces named in the body."""
         project = await self.project(request)
         trace_ids = deletion.parse_trace_ids(await read_body(request, self.limit))
-        await run_in_threadpool(deletion.delete_traces, self.repo, project.id, trace_ids)
+        await run_in_threadpool(self.delete_traces, project.id, trace_ids)
         await self._unlink(project.id, trace_ids)
         return JSONResponse({"message": "Traces deleted successfully"})
 

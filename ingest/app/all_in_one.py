@@ -22,9 +22,10 @@ Enricher prices custom models first (``PostgresEnricher``) and ``/api/public/mod
 ``OTELFUSE_DATA_DIR/blobs`` or S3) are served.
 
 With ``OTELFUSE_WORKERS`` = N > 1 the OTLP exports of both ports are served by N worker
-processes instead (``ingest.app.workers``): they decode, authenticate and map, then hand the
-records to this process's Pipeline and score writer (``ingest.ipc``) and forward every other
-HTTP request to this process's app over a private Unix socket.
+processes instead (``ingest.app.workers``): they decode, authenticate, map and enrich the spans
+(``ingest.sinks.EnrichingSink``), then hand the records to this process's Pipeline and score
+writer (``ingest.ipc``) and forward every other HTTP request to this process's app over a
+private Unix socket.
 
 Start order is storage first (ClickHouse, whose lock makes the data folder this process's, then
 PostgreSQL), receivers last, each pushed on one ``AsyncExitStack``; stop
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 
 from ingest.api.ingestion import Ingestion
 from ingest.api.read import read_routes
@@ -59,6 +61,7 @@ from ingest.sinks import ThreadedScoreSink
 from ingest.telemetry import RECEIVER_METRICS
 from processors.pipeline import Pipeline
 from storage.clickhouse.scores import ScoreWriter
+from storage.query.deletion import delete_traces
 
 __all__ = ["AllInOne"]
 
@@ -82,7 +85,7 @@ class AllInOne(StackedService):
         url = await postgres_url(s, stack, owner=True)
         postgres = await open_metadata(s, stack, url)
         keys = postgres.keys
-        process, _ = await observation_step(s, storage, postgres)
+        process, writer = await observation_step(s, storage, postgres)
         pipeline = Pipeline(process, s.pipeline)
         await pipeline.start()
         stack.push_async_callback(pipeline.stop)
@@ -107,6 +110,7 @@ class AllInOne(StackedService):
                 max_request_bytes=limit,
                 postgres=postgres,
                 fields=field_resolver(s, blobs),
+                delete_traces=writer.deleting(partial(delete_traces, storage.repository)),
             ),
             *ScoreWrites(score_sink, keys, limit, archive).routes(),
             *Ingestion(sink, score_sink, keys, limit, archive).routes(),

@@ -15,6 +15,7 @@ from processors.log_merge import LogIO, LogMerge
 from processors.merge import MergeThenEnrichAndWrite
 from storage.clickhouse.log_io import LogIOStore, SoleWriterLogIO
 from storage.clickhouse.observation_reader import ObservationReader
+from storage.clickhouse.trace_filter import TraceKeyFilter
 from storage.clickhouse.writer import ClickHouseWriter
 
 if TYPE_CHECKING:
@@ -49,12 +50,17 @@ async def observation_step(
     partition assignment.
 
     With embedded ClickHouse this process holds the data folder (chdb's lock), so it is the only
-    writer of ``log_io`` and may skip the read of traces without kept GenAI log records
-    (``SoleWriterLogIO``). With a ClickHouse server other processes write it too (scale-out
-    processors, between which Kafka partitions move on rebalance; an archive replay): every
-    batch reads its traces' kept records (``LogIOStore``)."""
+    writer of ``log_io`` and ``traces``: it may skip the read of traces without kept GenAI log
+    records (``SoleWriterLogIO``) and that of traces never written (``TraceKeyFilter``, loaded
+    in the background from now on). With a ClickHouse server other processes write them too
+    (scale-out processors, between which Kafka partitions move on rebalance; an archive
+    replay): every batch reads its traces' kept records (``LogIOStore``) and stored state."""
     database = settings.clickhouse.database
-    writer = ClickHouseWriter(storage.client, database=database)
+    known: TraceKeyFilter | None = None
+    if storage.embedded:
+        known = TraceKeyFilter(storage.client, database)
+        known.start()
+    writer = ClickHouseWriter(storage.client, database=database, known_traces=known)
     enricher = await enricher_for(settings, postgres)
     stored = ObservationReader(storage.client, database)
     store = LogIOStore(storage.client, database)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 from starlette.routing import BaseRoute
 
@@ -23,6 +24,7 @@ from ingest.app.settings import Settings
 from processors.batch import WriteScores
 from processors.kafka.consumer import RecordConsumer
 from storage.clickhouse.scores import ScoreWriter
+from storage.query.deletion import delete_traces
 
 __all__ = ["Processor"]
 
@@ -76,6 +78,7 @@ class Processor(StackedService):
                 max_request_bytes=limit,
                 postgres=postgres,
                 fields=field_resolver(s, blobs),
+                delete_traces=writer.deleting(partial(delete_traces, storage.repository)),
             )
             routes += media_routes(s, blobs, keys, postgres)
         await start_http(s, stack, routes, self._health)

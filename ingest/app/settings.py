@@ -195,10 +195,12 @@ class Settings:
 @dataclass(frozen=True, slots=True)
 class Variable:
     """One documented setting: ``OTELFUSE_<NAME>`` / TOML key ``name``, and the fields of
-    ``Settings`` it sets (dotted paths)."""
+    ``Settings`` it sets (dotted paths). A number must be positive, or with ``zero`` at
+    least 0 (where 0 has a documented meaning)."""
 
     name: str
     targets: tuple[str, ...]
+    zero: bool = False
 
     @property
     def env(self) -> str:
@@ -220,9 +222,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("max_request_bytes", ("server.max_request_bytes",)),
     Variable("workers", ("server.workers",)),
     Variable("queue_max_records", ("pipeline.max_queued_records",)),
-    Variable("memory_limit_mib", ("memory.limit_mib",)),
-    Variable("memory_limit_percentage", ("memory.limit_percentage",)),
-    Variable("memory_spike_limit_mib", ("memory.spike_limit_mib",)),
+    Variable("memory_limit_mib", ("memory.limit_mib",), zero=True),  # 0: the percentage
+    Variable("memory_limit_percentage", ("memory.limit_percentage",), zero=True),  # 0: off
+    Variable("memory_spike_limit_mib", ("memory.spike_limit_mib",), zero=True),  # 0: 20 %
     Variable("batch_max_records", ("pipeline.batch.max_records", "consumer.batch.max_records")),
     Variable("batch_timeout_ms", ("pipeline.batch.timeout_ms", "consumer.batch.timeout_ms")),
     Variable("clickhouse_url", ("clickhouse.url",)),
@@ -358,7 +360,9 @@ def _parse(variable: Variable, raw: object, default: object) -> object:
         except ValueError:
             kind = "an integer" if isinstance(default, int) else "a number"
             raise ConfigError(f"{name}={raw!r} is not {kind}") from None
-        if value <= 0:
+        if variable.zero and value < 0:
+            raise ConfigError(f"{name}={raw!r} must not be negative")
+        if not variable.zero and value <= 0:
             raise ConfigError(f"{name}={raw!r} must be positive")
         return value
     if isinstance(default, Path):

@@ -4,12 +4,14 @@
 
 It serves OTLP traces and logs (HTTP on its own socket on the HTTP port, gRPC on the gRPC address
 with ``SO_REUSEPORT``): credentials (PostgreSQL at the owner's URL), admission, the memory
-limiter, decoding, mapping, the claim check (blob store) and the raw archive happen here; the
-records and scores go to the owner (``ingest.ipc.OwnerChannel``), which answers once they are
-written; its metrics go to the owner's ``/metrics`` (``ingest.app.worker_metrics``). Any
-other HTTP request is forwarded to the owner (``ingest.http.proxy``). It stops
-on SIGTERM (from the owner) or when the owner's channel closes (the owner is gone); SIGINT is
-ignored, so Ctrl-C in a terminal stops the owner, which stops its workers in order.
+limiter, decoding, mapping, the claim check (blob store), enrichment of the span records
+(``ingest.sinks.EnrichingSink``: prices and prompts from PostgreSQL, as the owner's enricher)
+and the raw archive happen here; the records and scores go to the owner
+(``ingest.ipc.OwnerChannel``), which answers once they are written; its metrics go to the
+owner's ``/metrics`` (``ingest.app.worker_metrics``). Any other HTTP request is forwarded to
+the owner (``ingest.http.proxy``). It stops on SIGTERM (from the owner) or when the owner's
+channel closes (the owner is gone); SIGINT is ignored, so Ctrl-C in a terminal stops the
+owner, which stops its workers in order.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ingest.app.archive import open_archive
 from ingest.app.cli import PRIVATE_UMASK
 from ingest.app.media import offloading, open_blobs
 from ingest.app.metadata import open_postgres
+from ingest.app.processing import enricher_for
 from ingest.app.service import StackedService
 from ingest.app.settings import split_address
 from ingest.app.worker_metrics import PUSH_INTERVAL_S
@@ -45,6 +48,7 @@ from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.otlp.logs_export import LogsExport
 from ingest.otlp.logs_grpc import logs_handler
 from ingest.otlp.logs_http import OTLPHTTPLogsReceiver
+from ingest.sinks import EnrichingSink
 from storage.errors import PermanentError, RetryableError
 
 __all__ = ["Worker", "main"]
@@ -70,11 +74,11 @@ class Worker(StackedService):
         stack.push_async_callback(self.channel.close)
         postgres = await open_postgres(s, spec.postgres_url, migrate=False)
         stack.push_async_callback(postgres.close)
+        enriching = EnrichingSink(self.channel, await enricher_for(s, postgres))
+        stack.push_async_callback(enriching.close)
         blobs = await open_blobs(s, stack, create=False)
         archive = await open_archive(s, stack, blobs)
-        export = TraceExport(
-            offloading(s, self.channel, blobs), postgres.keys, self.channel, archive
-        )
+        export = TraceExport(offloading(s, enriching, blobs), postgres.keys, self.channel, archive)
         logs = LogsExport(export, self.channel)
         limit = s.server.max_request_bytes
         grpc_server = create_server(

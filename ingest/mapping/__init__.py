@@ -14,12 +14,20 @@ resource/scope/span), ``observation_type`` (§1.7 rule table), ``fields`` (name,
 level, version, release, model, parameters, completion start, prompt; §1.8-§1.9), ``usage``
 (§1.10 usage, provided cost), ``io`` (§1.11 input/output), ``nested`` (flattened-key
 reconstruction), ``metadata`` (§1.12), ``trace_fields`` (§1.6), ``span`` (one span),
-``request`` (a whole export request).
+``request`` (a whole export request). ``native``: the optional mypyc-compiled build of these
+modules and its pure-Python fallback (``make compile``; docs/operations.md "Compiled span mapping").
 """
 
 from __future__ import annotations
 
-from ingest.mapping.context import IngestContext, MappingResult
-from ingest.mapping.request import map_export_request
+from ingest.mapping import native
 
-__all__ = ["IngestContext", "MappingResult", "map_export_request"]
+NATIVE = native.activate(__path__)
+"""Whether the submodules below come from the mypyc build (``ingest.mapping.native``); must run
+before they are imported."""
+
+from ingest.mapping.context import IngestContext, MappingResult  # noqa: E402
+from ingest.mapping.native import compiled_modules  # noqa: E402
+from ingest.mapping.request import map_export_request  # noqa: E402
+
+__all__ = ["NATIVE", "IngestContext", "MappingResult", "compiled_modules", "map_export_request"]

@@ -36,10 +36,13 @@ class DecodedRequest:
             only its name (as far as it could be read) at its position.
         rejected: request-order span index (from 0 across the whole request) → why it could
             not be decoded, e.g. ``undecodable span: String field had bad UTF-8``.
+        encoded: the protobuf bytes ``request`` was parsed from, when it parsed as a whole
+            (what the raw archive keeps instead of encoding the request again); else ``None``.
     """
 
     request: ExportTraceServiceRequest
     rejected: dict[int, str] = field(default_factory=dict)
+    encoded: bytes | None = None
 
 
 @dataclass(slots=True)

@@ -69,19 +69,20 @@ class TraceExport:
         project: Project,
         kind: ArchivedRequest.Kind,
         transport: str,
-        request: Message,
+        request: Message | bytes,
         received_ns: int,
         sdk_name: str = "",
         sdk_version: str = "",
     ) -> None:
-        """Archive the decoded OTLP ``request`` (re-encoded as protobuf) when archiving is on."""
+        """Archive the decoded OTLP ``request`` (re-encoded as protobuf, or its protobuf
+        encoding as received) when archiving is on."""
         if self.archive is not None:
             await self.archive.archive(
                 project.id,
                 kind,
                 transport,
                 PROTOBUF,
-                request.SerializeToString(),
+                request if isinstance(request, bytes) else request.SerializeToString(),
                 received_ns=received_ns,
                 sdk_name=sdk_name,
                 sdk_version=sdk_version,
@@ -117,7 +118,7 @@ class TraceExport:
                     project,
                     ArchivedRequest.OTLP_TRACES,
                     transport,
-                    decoded.request,
+                    decoded.request if decoded.encoded is None else decoded.encoded,
                     received_ns,
                     sdk_name,
                     sdk_version,

@@ -121,7 +121,7 @@ def decode_protobuf_request(body: bytes) -> DecodedRequest:
         except DecodeError:
             raise OTLPDecodeError(f"invalid OTLP protobuf body: {strict}") from None
         return _decode_parts(mirror)
-    return DecodedRequest(request)
+    return DecodedRequest(request, encoded=body)
 
 
 def _decode_parts(mirror: Any) -> DecodedRequest:

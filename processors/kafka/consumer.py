@@ -2,7 +2,7 @@
 process → commit.
 
 Each message value on the observations topic is one ``ObservationBatch``, on the scores topic
-one ``ScoreBatch``, keyed by trace id (``storage.records``, ``ingest.kafka``).
+one ``ScoreBatch``, partitioned by trace id (``storage.records``, ``ingest.kafka``).
 ``RecordConsumer`` reads both topics in one consumer group and hands each batch's
 ``ObservationRecord`` s to the process step (production: ``processors.merge``'s
 ``MergeThenEnrichAndWrite``) and its ``ScoreRecord`` s to the score step (production:

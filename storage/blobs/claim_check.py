@@ -171,14 +171,20 @@ async def offload_records(
     """
     uploads: dict[str, tuple[str, bytes]] = {}  # full key -> (project id, data)
     count = size = 0
+    # A field's UTF-8 bytes are part of its record's encoding, so a record no larger than both
+    # limits has nothing to offload; ``ByteSize`` (C) is cheaper than looking at its fields.
+    small = min(config.offload_bytes, max_record_bytes)
     for record in records:
+        record_bytes = record.ByteSize()
+        if record_bytes <= small:
+            continue
         slots = _slots(record)
         if not slots:
             continue
         trace_id = record.trace_id or record.id
         chosen = [s for s in slots if s.size > config.offload_bytes]
         rest = sorted((s for s in slots if s.size <= config.offload_bytes), key=lambda s: -s.size)
-        excess = record.ByteSize() - sum(s.size - MAX_REFERENCE_BYTES for s in chosen)
+        excess = record_bytes - sum(s.size - MAX_REFERENCE_BYTES for s in chosen)
         for slot in rest:
             if excess <= max_record_bytes:
                 break

@@ -26,6 +26,11 @@ How rows reach ClickHouse (the same values on every path,
   GIL: the stored state is read in a helper thread while records are serialised and checked, and
   traces are merged (and their rows encoded) in a helper thread during the observation insert.
   Nothing is sent before every row of the batch is validated, so a bad batch still writes nothing.
+
+Reading the stored state of traces that miss the LRU: one query for all of them, less those a
+``TraceKeyFilter`` (``storage.clickhouse.trace_filter``; only for the sole writer of ``traces``,
+embedded ClickHouse) knows were never written. Those are new traces: no trace row and no stored
+observations to read.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from storage.clickhouse.rows import (
     observation_stream,
     record_bytes_hash,
 )
+from storage.clickhouse.trace_filter import TraceKeyFilter
 from storage.clickhouse.traces import (
     TRACE_STATE_COLUMNS,
     TraceKey,
@@ -126,6 +132,9 @@ class ClickHouseWriter:
         trace_cache_bytes: the LRU's other bound, in bytes as estimated by ``state_bytes``
             (a state holds the trace's input, output and metadata, up to the claim-check
             threshold each, so a bound by count alone is no memory bound).
+        known_traces: the keys ``traces`` may hold (``TraceKeyFilter``), ONLY where this
+            writer is the one writer of the table (embedded ClickHouse): an LRU miss it
+            knows was never written is a new trace and is not read. None: every miss is read.
     """
 
     def __init__(
@@ -134,8 +143,10 @@ class ClickHouseWriter:
         database: str = "otelfuse",
         trace_cache_size: int = 100_000,
         trace_cache_bytes: int = TRACE_CACHE_BYTES,
+        known_traces: TraceKeyFilter | None = None,
     ) -> None:
         self._client = client
+        self._known = known_traces
         self._db = database
         self._cache: OrderedDict[TraceKey, tuple[TraceState, int]] = OrderedDict()
         """Trace states by key with their ``state_bytes``, least recently used first."""
@@ -150,6 +161,37 @@ class ClickHouseWriter:
         with self._lock:
             self._cache.clear()
             self._cache_bytes = 0
+
+    def deleting(
+        self, delete: Callable[[str, list[str]], None]
+    ) -> Callable[[str, list[str]], None]:
+        """``delete`` (``(project_id, trace_ids)``: removes those traces from ClickHouse,
+        ``storage.query.deletion.delete_traces``) run while no batch is written, then the
+        traces' merged states forgotten.
+
+        Langfuse merges a later event of a deleted trace onto what ClickHouse holds, which is
+        nothing after the deletion (``IngestionService`` in
+        ``worker/src/services/IngestionService/index.ts`` reads the stored trace before
+        merging), so the trace comes back with the new event's fields only. Without
+        this, the LRU would merge the deleted input, user and tags back into it. Holding the
+        write lock keeps a batch that read a state before the deletion from writing it after.
+        Only this writer's cache is cleared: scale-out processors learn nothing of a deletion
+        made through the query role (docs/architecture.md "Known limits").
+
+        Raises:
+            whatever ``delete`` raises; the cached states are then kept (nothing was deleted
+            for sure, and a retry of the deletion forgets them).
+        """
+
+        def delete_and_forget(project_id: str, trace_ids: list[str]) -> None:
+            with self._lock:
+                delete(project_id, trace_ids)
+                for trace_id in trace_ids:
+                    cached = self._cache.pop((project_id, trace_id), None)
+                    if cached is not None:
+                        self._cache_bytes -= cached[1]
+
+        return delete_and_forget
 
     def cached_trace_bytes(self) -> int:
         """Bytes (``state_bytes`` estimates) the trace LRU holds now."""
@@ -362,7 +404,9 @@ class ClickHouseWriter:
         return states, stored
 
     def _trace_states(self, keys: list[TraceKey]) -> dict[TraceKey, TraceState]:
-        """Current state of each trace: LRU first, then ONE query for the misses."""
+        """Current state of each trace: LRU first, then ONE query for the misses that
+        ``known_traces`` does not know as never written (it records them all as written: the
+        caller writes every key next, and a key first seen in a miss is in it once cached)."""
         states: dict[TraceKey, TraceState] = {}
         missing: list[TraceKey] = []
         for key in keys:
@@ -372,6 +416,8 @@ class ClickHouseWriter:
             else:
                 self._cache.move_to_end(key)
                 states[key] = cached[0]
+        if missing and self._known is not None:
+            missing = self._known.before_write(missing)
         if not missing:
             return states
         condition, params = key_condition(missing)  # as PREWHERE: see storage.clickhouse.keys

@@ -22,6 +22,7 @@ deletion.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,7 +30,12 @@ import orjson
 from storage.query.repository import Repository
 from storage.query.values import BadRequest
 
-__all__ = ["MAX_TRACE_IDS", "delete_traces", "parse_trace_ids"]
+__all__ = ["MAX_TRACE_IDS", "TraceDeletion", "delete_traces", "parse_trace_ids"]
+
+TraceDeletion = Callable[[str, list[str]], None]
+"""``(project_id, trace_ids) -> None``: deletes those traces as ``delete_traces`` does; where the
+writer keeps merged trace states in memory (all-in-one, processor role), it is
+``ClickHouseWriter.deleting`` around ``delete_traces``."""
 
 MAX_TRACE_IDS = 1000
 """Most trace ids one ``DELETE /traces`` request may name."""

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import time
 from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.testclient import TestClient
 
 from ingest.api.ingestion import Ingestion
@@ -150,3 +152,32 @@ def test_a_full_archive_queue_answers_503_before_anything_is_stored(tmp_path: Pa
     assert len(sink.records) == 1 and not sink.scores
     assert len(_archived(queue, store)) == 1
     assert client.post("/v1/traces", json=SPAN, headers=_auth(1)).status_code == 200  # drained
+
+
+def test_a_protobuf_export_is_archived_as_received(tmp_path: Path) -> None:
+    """A protobuf body that decodes as a whole is archived byte for byte (after
+    ``Content-Encoding``), not encoded again: this one has its span's name before its ids,
+    which the encoder would put in field order."""
+    store = LocalBlobStore(tmp_path)
+    config = ArchiveConfig()
+    queue, sink = ArchiveQueue(store, config), RecordingSink()
+    client = _client(queue, config, sink)
+    ids = Span(
+        trace_id=bytes.fromhex("5b8efff798038103d269b633813fc60c"),
+        span_id=bytes.fromhex("eee19b7ec3c1b174"),
+        start_time_unix_nano=1_763_770_000_000_000_000,
+        end_time_unix_nano=1_763_770_001_000_000_000,
+    )
+    span = Span(name="llm call").SerializeToString() + ids.SerializeToString()
+    scope = b"\x12" + bytes((len(span),)) + span  # ScopeSpans.spans (2)
+    resource = b"\x12" + bytes((len(scope),)) + scope  # ResourceSpans.scope_spans (2)
+    body = b"\x0a" + bytes((len(resource),)) + resource  # resource_spans (1)
+    assert len(resource) < 0x80  # one-byte lengths
+    assert ExportTraceServiceRequest.FromString(body).SerializeToString() != body
+    protobuf = {**_auth(1), "Content-Type": "application/x-protobuf"}
+    assert client.post("/v1/traces", content=body, headers=protobuf).status_code == 200
+    gzipped = {**protobuf, "Content-Encoding": "gzip"}
+    sent = client.post("/v1/traces", content=gzip.compress(body), headers=gzipped)
+    assert sent.status_code == 200
+    assert [r.body for r in _archived(queue, store)] == [body, body]
+    assert [r.name for r in sink.records if r.name] == ["llm call", "llm call"]

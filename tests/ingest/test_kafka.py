@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ingest.kafka import pack_messages, pack_score_messages
+import os
+import random
+
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as reference_murmur2
+
+from ingest.kafka import murmur2, pack_messages, pack_score_messages, partitioner
 from storage.records import (
     ObservationRecord,
     ScoreRecord,
@@ -78,3 +84,44 @@ def test_joined_batch_entries_are_the_batch_encoding() -> None:
     assert b"".join(batch_entry(r) for r in records) == encode_observation_batch(records)
     scores = [ScoreRecord(id="s1", trace_id="t1", comment="c" * 300)]
     assert b"".join(batch_entry(s) for s in scores) == encode_score_batch(scores)
+
+
+def test_with_a_partitioner_records_are_grouped_by_the_partition_of_their_key() -> None:
+    """One message per partition (under the limit), sent to the partition Kafka's default
+    partitioner gives each key, so a trace still lands on one partition."""
+    records = [_record(f"trace-{t}", f"s{t}-{i}", 100) for t in range(40) for i in range(3)]
+    messages, rejections = pack_messages(records, 1_000_000, partitioner(6))
+    assert rejections == {}
+    assert sorted(m.partition for m in messages if m.partition is not None) == sorted(
+        {DefaultPartitioner()(f"trace-{t}".encode(), list(range(6)), []) for t in range(40)}
+    )
+    for message in messages:
+        decoded = decode_observation_batch(message.value)
+        assert message.records == len(decoded)
+        assert message.key == decoded[0].trace_id.encode()
+        for record in decoded:
+            expected = DefaultPartitioner()(record.trace_id.encode(), list(range(6)), [])
+            assert message.partition == expected
+    spans = [r.id for m in messages for r in decode_observation_batch(m.value)]
+    assert sorted(spans) == sorted(r.id for r in records)
+    by_trace: dict[str, list[str]] = {}
+    for span in spans:
+        by_trace.setdefault(span.split("-")[0], []).append(span)
+    assert all(ids == sorted(ids) for ids in by_trace.values())  # order within a trace kept
+
+
+def test_a_partition_over_the_limit_gets_several_messages_keyed_by_their_first_record() -> None:
+    records = [_record(f"t{t}", f"s{t}", 30_000) for t in range(10)]
+    messages, _ = pack_messages(records, 100_000, lambda key: 0)
+    assert [m.records for m in messages] == [3, 3, 3, 1]
+    assert [m.key for m in messages] == [b"t0", b"t3", b"t6", b"t9"]
+    assert {m.partition for m in messages} == {0}
+
+
+def test_murmur2_is_kafkas() -> None:
+    """Equal to aiokafka's byte-by-byte port of the Java client's ``Utils.murmur2`` for every
+    tail length and for trace ids."""
+    rng = random.Random(7)
+    keys = [rng.randbytes(n) for n in range(70) for _ in range(20)]
+    keys += [os.urandom(16).hex().encode() for _ in range(200)]
+    assert [murmur2(k) for k in keys] == [reference_murmur2(k) for k in keys]

@@ -1,6 +1,7 @@
-"""The receiver role against a real Kafka-API broker (tansu): records keyed by trace id,
-acknowledged before success, oversize fields offloaded to the blob store (oversize scores
-refused explicitly), broker outages answered with retryable errors."""
+"""The receiver role against a real Kafka-API broker (tansu): records on the partition of their
+trace id (Kafka's default partitioner), acknowledged before success, oversize fields offloaded
+to the blob store (oversize scores refused explicitly), broker outages answered with retryable
+errors."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from ingest.kafka import observation_key, partitioner, score_key
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC, DEFAULT_SCORES_TOPIC
 from storage.archive import ArchiveConfig
 from storage.blobs.claim_check import parse_reference
@@ -89,26 +91,25 @@ def _export(svc: Service, *spans: Span) -> httpx.Response:
     )
 
 
-def _read_topic(bootstrap: str, topic: str = TOPIC) -> list[tuple[int, bytes, list[str]]]:
-    """(partition, key, record names) of every message, read with manual assignment."""
+def _read_topic(bootstrap: str, topic: str = TOPIC) -> list[tuple[int, bytes, list[Any]]]:
+    """(partition, key, records) of every message, read with manual assignment."""
     decode = decode_score_batch if topic == SCORES_TOPIC else decode_observation_batch
 
-    async def read() -> list[tuple[int, bytes, list[str]]]:
+    async def read() -> list[tuple[int, bytes, list[Any]]]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
         await consumer.start()
         try:
             partitions = [TopicPartition(topic, p) for p in range(4)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
-            found: list[tuple[int, bytes, list[str]]] = []
+            found: list[tuple[int, bytes, list[Any]]] = []
             idle = 0
             while idle < 3:
                 batch = await consumer.getmany(timeout_ms=300)
                 idle = 0 if batch else idle + 1
                 for tp, messages in batch.items():
                     for m in messages:
-                        names = [r.name for r in decode(m.value)]
-                        found.append((tp.partition, m.key or b"", names))
+                        found.append((tp.partition, m.key or b"", decode(m.value)))
             return found
         finally:
             await consumer.stop()
@@ -116,7 +117,24 @@ def _read_topic(bootstrap: str, topic: str = TOPIC) -> list[tuple[int, bytes, li
     return asyncio.run(read())
 
 
-def test_records_reach_kafka_keyed_by_trace(receiver: Service, broker: Broker) -> None:
+def _by_key(
+    topic: str, bootstrap: str, key_of: Any = observation_key
+) -> dict[str, list[tuple[int, Any]]]:
+    """Partition key → (partition, record) of every record on ``topic``, checking on the way
+    that each message went to the partition of the key of every record in it."""
+    partition_of = partitioner(4)
+    found: dict[str, list[tuple[int, Any]]] = {}
+    for partition, key, records in _read_topic(bootstrap, topic):
+        assert key == key_of(records[0]).encode()  # a message is keyed by its first record
+        for record in records:
+            assert partition == partition_of(key_of(record).encode())
+            found.setdefault(key_of(record), []).append((partition, record))
+    return found
+
+
+def test_records_reach_kafka_on_the_partition_of_their_trace(
+    receiver: Service, broker: Broker
+) -> None:
     trace_a, trace_b = os.urandom(16), os.urandom(16)
     response = _export(receiver, _span(trace_a, "a1"), _span(trace_b, "b1"), _span(trace_a, "a2"))
     assert response.status_code == 200, response.text
@@ -124,9 +142,9 @@ def test_records_reach_kafka_keyed_by_trace(receiver: Service, broker: Broker) -
         ExportTraceServiceResponse.FromString(response.content).partial_success.rejected_spans == 0
     )
 
-    messages = {key: (partition, names) for partition, key, names in _read_topic(broker.bootstrap)}
-    assert sorted(messages[trace_a.hex().encode()][1]) == ["a1", "a2"]
-    assert messages[trace_b.hex().encode()][1] == ["b1"]
+    found = _by_key(TOPIC, broker.bootstrap)
+    assert [r.name for _, r in found[trace_a.hex()]] == ["a1", "a2"]  # in request order
+    assert [r.name for _, r in found[trace_b.hex()]] == ["b1"]
 
 
 def test_an_observation_over_the_message_limit_is_published_with_a_reference(
@@ -139,38 +157,12 @@ def test_an_observation_over_the_message_limit_is_published_with_a_reference(
     assert response.status_code == 200
     partial = ExportTraceServiceResponse.FromString(response.content).partial_success
     assert partial.rejected_spans == 0, partial.error_message
-    inputs = _read_inputs(broker.bootstrap, trace.hex().encode())
+    inputs = {r.name: r.input for _, r in _by_key(TOPIC, broker.bootstrap)[trace.hex()]}
     reference = parse_reference(inputs["huge"])
     assert reference is not None and reference.size == MAX_MESSAGE + 1
     assert inputs["huge"].endswith("x" * 1024) and len(inputs["huge"]) < 2048
     blob = receiver.data_dir / "blobs" / PROJECT[0] / reference.key
     assert blob.read_bytes() == b"x" * (MAX_MESSAGE + 1)
-
-
-def _read_inputs(bootstrap: str, key: bytes) -> dict[str, str]:
-    """Observation name -> input of the records published under ``key``."""
-
-    async def read() -> dict[str, str]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(TOPIC, p) for p in range(4)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            found: dict[str, str] = {}
-            idle = 0
-            while idle < 3:
-                batch = await consumer.getmany(timeout_ms=300)
-                idle = 0 if batch else idle + 1
-                for messages in batch.values():
-                    for m in messages:
-                        if m.key == key:
-                            found |= {r.name: r.input for r in decode_observation_batch(m.value)}
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
 
 
 def _post(svc: Service, path: str, body: object) -> httpx.Response:
@@ -194,12 +186,9 @@ def test_scores_reach_the_scores_topic_keyed_by_trace(receiver: Service, broker:
         {"traceId": trace, "name": "kafka-c", "value": True},
     ]
     assert _post(receiver, "/api/public/scores", scores).status_code == 202
-    messages = _read_topic(broker.bootstrap, SCORES_TOPIC)
-    by_key: dict[bytes, list[str]] = {}
-    for _, key, names in messages:
-        by_key.setdefault(key, []).extend(names)
-    assert sorted(by_key[trace.encode()]) == ["kafka-a", "kafka-c"]
-    assert by_key[f"session-{trace}".encode()] == ["kafka-b"]
+    by_key = _by_key(SCORES_TOPIC, broker.bootstrap, score_key)
+    assert sorted(r.name for _, r in by_key[trace]) == ["kafka-a", "kafka-c"]
+    assert [r.name for _, r in by_key[f"session-{trace}"]] == ["kafka-b"]
 
 
 def test_a_score_over_the_message_limit_is_refused_with_its_reason(receiver: Service) -> None:
@@ -242,13 +231,10 @@ def test_ingestion_events_over_the_message_limit_get_413(receiver: Service, brok
     [error] = body["errors"]
     assert (error["id"], error["status"]) == (events[4]["id"], 413)
     assert f"{MAX_MESSAGE}-byte Kafka message limit" in error["message"]
-    observations = [
-        n for _, key, names in _read_topic(broker.bootstrap) if key == trace.encode() for n in names
-    ]
+    observations = [r.name for _, r in _by_key(TOPIC, broker.bootstrap)[trace]]
     # the trace record's name is trace.name, the generation has none
     assert sorted(observations) == ["", "", "ingested-span"]
-    scores = [k for _, k, _ in _read_topic(broker.bootstrap, SCORES_TOPIC)]
-    assert trace.encode() in scores
+    assert trace in _by_key(SCORES_TOPIC, broker.bootstrap, score_key)
 
 
 def test_broker_down_gives_503_then_recovers(receiver: Service, broker: Broker) -> None:

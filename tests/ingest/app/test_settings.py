@@ -179,3 +179,27 @@ def test_scale_out_roles_need_a_postgres_url() -> None:
         require_postgres_url(Settings.from_env({}), "receiver")
     url = "postgresql://u@db:5432/otelfuse"
     assert require_postgres_url(Settings.from_env({"OTELFUSE_POSTGRES_URL": url}), "query") == url
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "OTELFUSE_MEMORY_LIMIT_MIB",
+        "OTELFUSE_MEMORY_LIMIT_PERCENTAGE",
+        "OTELFUSE_MEMORY_SPIKE_LIMIT_MIB",
+    ],
+)
+def test_memory_settings_take_their_documented_zero(name: str) -> None:
+    """README documents 0 for each (limit from the percentage, limiter off, 20 % spike): the
+    parser refused it as "must be positive"."""
+    Settings.from_env({name: "0"})
+
+
+def test_a_zero_percentage_turns_the_memory_limiter_off() -> None:
+    settings = Settings.from_env({"OTELFUSE_MEMORY_LIMIT_PERCENTAGE": "0"})
+    assert settings.memory.limit_bytes(lambda: 8 * 1024**3) == 0
+
+
+def test_negative_memory_settings_are_refused() -> None:
+    with pytest.raises(ConfigError, match="OTELFUSE_MEMORY_LIMIT_MIB='-1' must not be negative"):
+        Settings.from_env({"OTELFUSE_MEMORY_LIMIT_MIB": "-1"})

@@ -43,6 +43,7 @@ NOT_STORED = {
     "partial",
     "trace_only",
     "from_log",
+    "enriched",
     "trace.public",
     "trace.input",
     "trace.output",
