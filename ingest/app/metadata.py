@@ -87,8 +87,11 @@ async def open_metadata(
     return postgres
 
 
-async def open_postgres(settings: Settings, url: str, *, migrate: bool) -> PostgresRuntime:
-    """PostgreSQL metadata at ``url`` for a role: pool, key store and repositories.
+async def open_postgres(
+    settings: Settings, url: str, *, migrate: bool, max_connections: int = 10
+) -> PostgresRuntime:
+    """PostgreSQL metadata at ``url`` for a role: pool (``max_connections``, plus one for the
+    key store's revocation listener), key store and repositories.
 
     Raises:
         RetryableError / PermanentError: PostgreSQL unreachable, refusing, or not migrated.
@@ -96,7 +99,10 @@ async def open_postgres(settings: Settings, url: str, *, migrate: bool) -> Postg
     from storage.postgres import PostgresRuntime
 
     return await PostgresRuntime.open(
-        url, migrate=migrate, auth_cache_ttl_s=settings.postgres.auth_cache_ttl_s
+        url,
+        migrate=migrate,
+        auth_cache_ttl_s=settings.postgres.auth_cache_ttl_s,
+        max_connections=max_connections,
     )
 
 

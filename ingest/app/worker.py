@@ -59,6 +59,13 @@ GRPC_GRACE_S = 5.0
 """Seconds in-flight gRPC exports get to finish on stop (as ``ingest.app.servers``)."""
 
 
+WORKER_POSTGRES_CONNECTIONS = 2
+"""Pool size of a worker's PostgreSQL connection (plus its revocation listener's one): keys,
+custom models and prompts are read through caches, so two suffice, and the embedded server's 100
+connections (PostgreSQL's default ``max_connections``) then hold the owner's 11 and 3 for each
+of up to 29 workers (docs/operations.md "Sizing")."""
+
+
 class Worker(StackedService):
     """The worker's parts, on one exit stack: channel to the owner, PostgreSQL, blob store,
     archive, gRPC, HTTP; ``channel.closed`` tells that the owner is gone."""
@@ -72,7 +79,9 @@ class Worker(StackedService):
         spec, s = self.spec, self.spec.settings
         await self.channel.connect()
         stack.push_async_callback(self.channel.close)
-        postgres = await open_postgres(s, spec.postgres_url, migrate=False)
+        postgres = await open_postgres(
+            s, spec.postgres_url, migrate=False, max_connections=WORKER_POSTGRES_CONNECTIONS
+        )
         stack.push_async_callback(postgres.close)
         enriching = EnrichingSink(self.channel, await enricher_for(s, postgres))
         stack.push_async_callback(enriching.close)
