@@ -1,12 +1,13 @@
 """One OTLP span → one ``ObservationRecord`` (docs/reference/langfuse.md §1.4-§1.12).
 
 ``span_id_problem`` validates ids (cheap, before any decoding); ``shared_record`` builds, once per
-scope of a request, a partial record with the fields every span of that scope shares;
-``map_span`` builds the span's record in one constructor call (keywords, a nested dict for
-``trace``: measured faster with the upb protobuf runtime than field-by-field assignment or a
-built ``TraceFields`` it would copy) and merges the shared record in. Enrichment fields
-(``usage_details``, ``cost_details``, ``total_cost``, ``internal_model_id``, pricing tier,
-``usage_estimated``, ``prompt_id``) stay empty: processors fill them.
+scope of a request, a partial record (serialized) with the fields every span of that scope
+shares; ``map_span`` parses it into the span's record and sets only the span's fields that have a
+value. With the upb protobuf runtime every field set costs about the same whether it is a
+constructor keyword or an assignment, a ``None`` keyword costs as much as a value, and parsing
+the shared bytes is cheaper than ``MergeFrom`` of a built message (``bench.mapping_instructions``).
+Enrichment fields (``usage_details``, ``cost_details``, ``total_cost``, ``internal_model_id``,
+pricing tier, ``usage_estimated``, ``prompt_id``) stay empty: processors fill them.
 
 Ids become lowercase hex; an empty or all-zero parent span id means "no parent". Times are Unix
 microseconds (``ns // 1000``): a missing start takes the end, a missing end the start, both
@@ -14,6 +15,8 @@ missing take ``now_us``; an end before the start becomes the start (Langfuse's r
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -44,7 +47,7 @@ from ingest.mapping.trace_fields import trace_fields
 from ingest.mapping.usage import provided_cost, provided_usage
 from ingest.mapping.values import Value, js_string, json_text
 from ingest.mapping.view import ResourceView, ScopeView, SpanView
-from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
+from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord, TraceFields
 
 __all__ = [
     "InvalidSpan",
@@ -119,13 +122,11 @@ def span_time_problem(start_us: int, end_us: int) -> str | None:
     return None
 
 
-def shared_record(
-    ctx: IngestContext, resource: ResourceView, scope: ScopeView
-) -> ObservationRecord:
-    """A partial ``ObservationRecord`` with the fields every span of one scope of a request shares:
-    project, ingestion SDK headers, scope name/version and the resource's ``service.*`` /
-    ``telemetry.sdk.*`` attributes (as ``String(x)``, "" when absent). ``map_span`` merges it into
-    each record (``MergeFrom`` of a built message is cheaper than ten keywords per span)."""
+def shared_record(ctx: IngestContext, resource: ResourceView, scope: ScopeView) -> bytes:
+    """A partial ``ObservationRecord``, serialized, with the fields every span of one scope of a
+    request shares: project, ingestion SDK headers, scope name/version and the resource's
+    ``service.*`` / ``telemetry.sdk.*`` attributes (as ``String(x)``, "" when absent).
+    ``map_span`` parses each span's record from it (cheaper than ten keywords per span)."""
     r = resource.attributes
     return ObservationRecord(
         project_id=ctx.project_id,
@@ -138,10 +139,10 @@ def shared_record(
         telemetry_sdk_version=_text(r.get("telemetry.sdk.version")),
         ingestion_sdk_name=ctx.sdk_name,
         ingestion_sdk_version=ctx.sdk_version,
-    )
+    ).SerializeToString()
 
 
-def map_span(view: SpanView, shared: ObservationRecord, now_us: int) -> ObservationRecord:
+def map_span(view: SpanView, shared: bytes, now_us: int) -> ObservationRecord:
     """The ``ObservationRecord`` of one span whose ids passed ``span_id_problem``.
 
     ``shared``: ``shared_record`` of the span's scope.
@@ -173,34 +174,56 @@ def map_span(view: SpanView, shared: ObservationRecord, now_us: int) -> Observat
             raw_input = with_tools
         else:
             tools = None
-    record = ObservationRecord(
-        id=span.span_id.hex(),
-        trace_id=span.trace_id.hex(),
-        parent_observation_id=parent_id,
-        type=obs_type,
-        name=observation_name(view),
-        environment=environment(view),
-        start_time_us=start_us,
-        end_time_us=end_us,
-        completion_start_time_us=completion_start,
-        level=level(view),
-        status_message=status_message(view),
-        version=version(view),
-        release=release(view),
-        input=None if raw_input is None else json_text(raw_input),
-        output=None if raw_output is None else json_text(raw_output),
-        provided_model_name=model_name(view) if with_model else None,
-        model_parameters=model_parameters(view),
-        prompt_name=prompt_name,
-        prompt_version=prompt_version,
-        trace=trace_fields(
+    # Start from the scope's shared fields and set only the fields that have a value: each field
+    # set costs the upb runtime the same whether it comes as a keyword or an assignment, and a
+    # ``None`` keyword costs as much as a value.
+    record = ObservationRecord.FromString(shared)
+    record.id = span.span_id.hex()
+    record.trace_id = span.trace_id.hex()
+    if parent_id is not None:
+        record.parent_observation_id = parent_id
+    record.type = obs_type
+    record.name = observation_name(view)
+    record.environment = environment(view)
+    record.start_time_us = start_us
+    record.end_time_us = end_us
+    if completion_start is not None:
+        record.completion_start_time_us = completion_start
+    record.level = level(view)
+    text = status_message(view)
+    if text is not None:
+        record.status_message = text
+    text = version(view)
+    if text is not None:
+        record.version = text
+    text = release(view)
+    if text is not None:
+        record.release = text
+    if raw_input is not None:
+        record.input = json_text(raw_input)
+    if raw_output is not None:
+        record.output = json_text(raw_output)
+    if with_model:
+        text = model_name(view)
+        if text is not None:
+            record.provided_model_name = text
+    text = model_parameters(view)
+    if text is not None:
+        record.model_parameters = text
+    if prompt_name is not None:
+        record.prompt_name = prompt_name
+    if prompt_version is not None:
+        record.prompt_version = prompt_version
+    _set_trace(
+        record.trace,
+        trace_fields(
             view,
             is_root=parent_id is None,
             trace_metadata=metadata_entries(a, view.groups, TRACE_METADATA, json_values),
         ),
-        is_app_root=_is_app_root(a.get("langfuse.internal.is_app_root")),
     )
-    record.MergeFrom(shared)
+    if _is_app_root(a.get("langfuse.internal.is_app_root")):
+        record.is_app_root = True
     # Map fields are filled item by item: for a dict passed to the constructor the upb runtime
     # runs ``MutableMapping.update`` (an ABC check and a Python loop), which is slower.
     metadata = record.metadata
@@ -218,6 +241,27 @@ def map_span(view: SpanView, shared: ObservationRecord, now_us: int) -> Observat
             for key, amount in cost.items():
                 cost_map[key] = amount
     return record
+
+
+def _set_trace(target: TraceFields, fields: dict[str, Any]) -> None:
+    """Set ``record.trace`` (present even when all its fields are defaults) from the keywords
+    ``trace_fields.trace_fields`` returns."""
+    if len(fields) == 1:  # only ``is_root``, most spans
+        if fields["is_root"]:
+            target.is_root = True
+        else:
+            target.SetInParent()
+        return
+    target.SetInParent()
+    for key, value in fields.items():
+        if key == "metadata":
+            metadata = target.metadata
+            for name, text in value.items():
+                metadata[name] = text
+        elif key == "tags":
+            target.tags.extend(value)
+        elif key != "is_root" or value:
+            setattr(target, key, value)
 
 
 def _is_app_root(value: Value) -> bool:

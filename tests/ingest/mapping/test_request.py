@@ -72,15 +72,24 @@ def test_span_index_runs_across_resources_and_scopes() -> None:
 def test_an_exception_while_mapping_rejects_only_that_span(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The record constructor is patched, not a mapping function: calls between the compiled
-    # mapping modules are bound at compile time (ingest/mapping/native.py), while a name they
-    # import from an interpreted module (storage.records) is looked up when called.
-    def explode(**values: Any) -> ObservationRecord:
-        if values.get("name") == "boom":
-            raise KeyError("surprise")
-        return ObservationRecord(**values)
+    # The record class is patched, not a mapping function: calls between the compiled mapping
+    # modules are bound at compile time (ingest/mapping/native.py), while a name they import from
+    # an interpreted module (storage.records) is looked up when called. ``span.map_span`` starts
+    # each record with ``ObservationRecord.FromString``: the second span's (``boom``) fails.
+    class ExplodingRecord:
+        def __init__(self) -> None:
+            self.parsed = 0
 
-    monkeypatch.setattr("ingest.mapping.span.ObservationRecord", explode)
+        def __call__(self, **values: Any) -> ObservationRecord:
+            return ObservationRecord(**values)
+
+        def FromString(self, data: bytes) -> ObservationRecord:
+            self.parsed += 1
+            if self.parsed == 2:
+                raise KeyError("surprise")
+            return ObservationRecord.FromString(data)
+
+    monkeypatch.setattr("ingest.mapping.span.ObservationRecord", ExplodingRecord())
     request = make_request(make_span(name="fine"), make_span(name="boom", span_id=b"\x05" * 8))
     result = map_request(request)
     assert [record.name for record in result.records] == ["fine"]
