@@ -30,7 +30,7 @@ import orjson
 from ingest.mapping.io import IO_ATTRIBUTE_KEYS, IO_ATTRIBUTE_PREFIXES
 from ingest.mapping.tools import ToolDefinitions
 from ingest.mapping.values import Value, json_encode, loads_or_none, truthy
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import ResourceView, ScopeView, SpanView
 
 __all__ = [
     "METADATA_EXCLUDED_PREFIXES",
@@ -40,7 +40,9 @@ __all__ = [
     "metadata_entries",
     "metadata_value",
     "observation_metadata",
+    "scope_metadata",
     "scope_metadata_json",
+    "span_metadata",
 ]
 
 OBSERVATION_METADATA = "langfuse.observation.metadata"
@@ -163,6 +165,22 @@ def observation_metadata(
     ``attributes`` (dropped when nothing is left) and, when it was a source, the key ``tools``
     leaves the metadata.
     """
+    metadata = span_metadata(view, observation_entries, tools)
+    metadata.update(scope_metadata(view.resource, view.scope))
+    return metadata
+
+
+def scope_metadata(resource: ResourceView, scope: ScopeView) -> dict[str, str]:
+    """The metadata entries every span of one scope shares, ``resourceAttributes`` and ``scope``;
+    they win over span entries of the same name (``span.shared_record`` puts them in the shared
+    record once per scope)."""
+    return {"resourceAttributes": resource.attributes_json, "scope": scope.metadata_json}
+
+
+def span_metadata(
+    view: SpanView, observation_entries: dict[str, str], tools: ToolDefinitions | None = None
+) -> dict[str, str]:
+    """``observation_metadata`` without the ``scope_metadata`` keys."""
     metadata = dict(view.resource.trace_metadata)
     metadata.update(observation_entries)
     if tools is not None and tools.from_metadata:
@@ -176,6 +194,6 @@ def observation_metadata(
             text = filtered_attributes(kept, view.groups)
             if text != "{}":
                 metadata["attributes"] = text
-    metadata["resourceAttributes"] = view.resource.attributes_json
-    metadata["scope"] = view.scope.metadata_json
+    metadata.pop("resourceAttributes", None)
+    metadata.pop("scope", None)
     return metadata

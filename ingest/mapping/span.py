@@ -39,7 +39,8 @@ from ingest.mapping.metadata import (
     OBSERVATION_METADATA,
     TRACE_METADATA,
     metadata_entries,
-    observation_metadata,
+    scope_metadata,
+    span_metadata,
 )
 from ingest.mapping.observation_type import observation_type
 from ingest.mapping.tools import find_tool_definitions, input_with_tools
@@ -139,6 +140,7 @@ def shared_record(ctx: IngestContext, resource: ResourceView, scope: ScopeView) 
         telemetry_sdk_version=_text(r.get("telemetry.sdk.version")),
         ingestion_sdk_name=ctx.sdk_name,
         ingestion_sdk_version=ctx.sdk_version,
+        metadata=scope_metadata(resource, scope),
     ).SerializeToString()
 
 
@@ -227,7 +229,7 @@ def map_span(view: SpanView, shared: bytes, now_us: int) -> ObservationRecord:
     # Map fields are filled item by item: for a dict passed to the constructor the upb runtime
     # runs ``MutableMapping.update`` (an ABC check and a Python loop), which is slower.
     metadata = record.metadata
-    for key, text in observation_metadata(view, entries, tools).items():
+    for key, text in span_metadata(view, entries, tools).items():
         metadata[key] = text
     if with_model:
         usage = provided_usage(view)

@@ -16,6 +16,22 @@ def metadata(attributes: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     return {key: json.loads(value) for key, value in raw.items()}
 
 
+def test_span_entries_named_like_the_scope_entries_lose_to_them() -> None:
+    # ``resourceAttributes`` / ``scope`` come from the record shared by the scope's spans.
+    found = metadata(
+        {
+            "langfuse.observation.metadata.scope": "mine",
+            "langfuse.observation.metadata.resourceAttributes": "mine too",
+            "langfuse.observation.metadata.k": "v",
+        },
+        resource={"service.name": "svc"},
+        scope_name="my.scope",
+    )
+    assert found["k"] == "v"
+    assert found["resourceAttributes"] == {"service.name": "svc"}
+    assert found["scope"]["name"] == "my.scope"
+
+
 def test_shape_and_unknown_attributes_are_kept() -> None:
     record = map_one(
         {
