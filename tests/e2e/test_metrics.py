@@ -9,9 +9,7 @@ import os
 import shutil
 import subprocess
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-
+from tests.support.otel import plain_export
 from tests.support.service import Service, metric_total
 
 ACCEPTED = "otelfuse_receiver_accepted_spans_total"
@@ -19,25 +17,7 @@ ACCEPTED = "otelfuse_receiver_accepted_spans_total"
 
 def test_metrics_pass_promtool_and_count_spans(service: Service) -> None:
     before = metric_total(service.client.get("/metrics").text, ACCEPTED, transport="http")
-    body = ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(
-                scope_spans=[
-                    ScopeSpans(
-                        spans=[
-                            Span(
-                                trace_id=os.urandom(16),
-                                span_id=os.urandom(8),
-                                name="m",
-                                start_time_unix_nano=1_763_770_000_000_000_000,
-                            )
-                            for _ in range(7)
-                        ]
-                    )
-                ]
-            )
-        ]
-    ).SerializeToString()
+    body = plain_export(os.urandom(16), 7).SerializeToString()
     response = service.client.post(
         "/v1/traces",
         content=body,
