@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import random
-
 from aiokafka.partitioner import DefaultPartitioner
-from aiokafka.partitioner import murmur2 as reference_murmur2
 
-from ingest.kafka import murmur2, pack_messages, pack_score_messages, partitioner
+from ingest.kafka import pack_messages, pack_score_messages, partitioner
 from storage.records import (
     ObservationRecord,
     ScoreRecord,
@@ -116,12 +112,3 @@ def test_a_partition_over_the_limit_gets_several_messages_keyed_by_their_first_r
     assert [m.records for m in messages] == [3, 3, 3, 1]
     assert [m.key for m in messages] == [b"t0", b"t3", b"t6", b"t9"]
     assert {m.partition for m in messages} == {0}
-
-
-def test_murmur2_is_kafkas() -> None:
-    """Equal to aiokafka's byte-by-byte port of the Java client's ``Utils.murmur2`` for every
-    tail length and for trace ids."""
-    rng = random.Random(7)
-    keys = [rng.randbytes(n) for n in range(70) for _ in range(20)]
-    keys += [os.urandom(16).hex().encode() for _ in range(200)]
-    assert [murmur2(k) for k in keys] == [reference_murmur2(k) for k in keys]
