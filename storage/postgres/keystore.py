@@ -236,7 +236,11 @@ class PostgresKeyStore:
         newer = self._lookups.get(public_key)
         if newer is not None and newer.fetched_at > started:
             return  # a revocation arrived while this lookup ran: keep it
-        self._lookups[public_key] = _entry(found.get(public_key), started)
+        self._keep_lookup(public_key, _entry(found.get(public_key), started))
+
+    def _keep_lookup(self, public_key: str, entry: _Entry) -> None:
+        """Keep ``entry`` as the newest single-key answer (LRU of ``max_lookups``)."""
+        self._lookups[public_key] = entry
         self._lookups.move_to_end(public_key)
         while len(self._lookups) > self._max:
             self._lookups.popitem(last=False)
@@ -249,10 +253,7 @@ class PostgresKeyStore:
         for it (``_answer`` prefers it, ``refresh_once`` keeps it, ``_lookup`` does not
         overwrite it)."""
         self._snapshot.pop(public_key, None)
-        self._lookups[public_key] = _Entry(None, "", self._clock())
-        self._lookups.move_to_end(public_key)
-        while len(self._lookups) > self._max:
-            self._lookups.popitem(last=False)
+        self._keep_lookup(public_key, _Entry(None, "", self._clock()))
 
     async def _listen_forever(self, keys: ApiKeyRepository, listening: asyncio.Event) -> None:
         """Listen for revocations (``listening`` is set once the first ``LISTEN`` is in
