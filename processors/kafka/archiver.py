@@ -21,12 +21,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import DecodeError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from processors.kafka.config import ConsumerConfig
 from processors.kafka.fetch import fetch_until_stopped
 from storage.archive import ArchiveConfig, ArchivedRequest
 from storage.archive.buffer import ArchiveBuffer
-from storage.archive.queue import write_object
+from storage.archive.queue import RETRY_MAX_S, RETRY_MIN_S, write_with_retry
 from storage.archive.telemetry import ARCHIVE_METRICS
 from storage.blobs.store import BlobStore
 
@@ -35,8 +36,6 @@ __all__ = ["RawArchiver"]
 log = logging.getLogger(__name__)
 
 _FETCH_MAX = 1000
-_BACKOFF_MIN_S = 0.2
-_BACKOFF_MAX_S = 10.0
 
 
 class RawArchiver:
@@ -78,16 +77,7 @@ class RawArchiver:
             max_poll_interval_ms=c.max_poll_interval_ms,
             rebalance_timeout_ms=c.rebalance_timeout_ms,
         )
-        delay = _BACKOFF_MIN_S
-        while not self._stopping.is_set():
-            try:
-                await consumer.start()
-                break
-            except KafkaError as exc:
-                log.warning("archiver: cannot reach Kafka at %s: %r", c.bootstrap_servers, exc)
-                await self._sleep(delay)
-                delay = min(_BACKOFF_MAX_S, delay * 2)
-        else:
+        if not await self._start(consumer):
             return
         self._consumer = consumer
         try:
@@ -127,26 +117,16 @@ class RawArchiver:
             )
         except KafkaError as exc:
             log.warning("archiver: fetch failed, retrying: %r", exc)
-            await self._sleep(_BACKOFF_MIN_S)
+            await self._sleep(RETRY_MIN_S)
             return {}
 
     async def _write_and_commit(self) -> None:
         """Write every buffered object (retrying; while stopping, a few times), then commit."""
         objects = self._buffer.take()
         for pending in objects:
-            delay = _BACKOFF_MIN_S
-            while True:
-                try:
-                    await write_object(self.store, pending)
-                    break
-                except Exception as exc:
-                    ARCHIVE_METRICS.write_errors.inc()
-                    log.warning("archiver: writing %s failed (%s); retrying", pending.key, exc)
-                    if self._stopping.is_set() and delay >= _BACKOFF_MAX_S:
-                        log.error("archiver: stopping without committing (store unavailable)")
-                        return  # not committed: the group reads these messages again
-                    await asyncio.sleep(delay)
-                    delay = min(_BACKOFF_MAX_S, delay * 2)
+            if not await write_with_retry(self.store, pending, self._stopping.is_set, "archiver"):
+                log.error("archiver: stopping without committing (store unavailable)")
+                return  # not committed: the group reads these messages again
         ARCHIVE_METRICS.queued_bytes.set(0)
         try:
             await self._consumer.commit()
@@ -157,6 +137,31 @@ class RawArchiver:
             return
         if objects:
             self.committed_batches += 1
+
+    async def _start(self, consumer: AIOKafkaConsumer) -> bool:
+        """Start ``consumer``, retrying while Kafka is unreachable (0.2 s doubling up to 10 s,
+        tenacity); False when ``stop`` came first."""
+
+        def unreachable(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            servers = self.consumer_config.bootstrap_servers
+            log.warning("archiver: cannot reach Kafka at %s: %r", servers, exc)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(KafkaError),
+            wait=wait_exponential(multiplier=RETRY_MIN_S, max=RETRY_MAX_S),
+            stop=lambda _: self._stopping.is_set(),
+            before_sleep=unreachable,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await consumer.start()
+        except KafkaError:
+            return False  # stopped while Kafka was unreachable
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from storage._pb.otelfuse.v1.records_pb2 import ArchivedRequest
 from storage.archive.buffer import ArchiveBuffer, PendingObject
@@ -22,13 +25,15 @@ from storage.archive.format import CONTENT_TYPE, encode_object
 from storage.archive.telemetry import ARCHIVE_METRICS
 from storage.blobs.store import BlobStore
 
-__all__ = ["ArchiveQueue", "write_object"]
+__all__ = ["STOP_ATTEMPTS", "ArchiveQueue", "write_object", "write_with_retry"]
 
 log = logging.getLogger(__name__)
 
-_RETRY_MIN_S = 0.2
-_RETRY_MAX_S = 10.0
-_STOP_ATTEMPTS = 5
+RETRY_MIN_S = 0.2
+"""First wait after a failed object write, in seconds; it doubles up to ``RETRY_MAX_S``."""
+RETRY_MAX_S = 10.0
+STOP_ATTEMPTS = 5
+"""Attempts per object once the writer is stopping; then it gives up on that object."""
 
 
 async def write_object(store: BlobStore, pending: PendingObject) -> int:
@@ -38,6 +43,43 @@ async def write_object(store: BlobStore, pending: PendingObject) -> int:
     await store.put(pending.key, data, CONTENT_TYPE)
     ARCHIVE_METRICS.written(len(pending.frames), pending.size, len(data))
     return len(data)
+
+
+async def write_with_retry(
+    store: BlobStore, pending: PendingObject, stopping: Callable[[], bool], writer: str
+) -> bool:
+    """``write_object`` until it succeeds; True once written, False when given up.
+
+    The shared retry rule of both archive writers (this module's ``ArchiveQueue`` and the
+    ``archiver`` role, ``processors.kafka.archiver``): waits 0.2, 0.4, 0.8 ... up to 10 s
+    between attempts (tenacity's ``wait_exponential``); retries for as long as it takes until
+    ``stopping()`` is true, then gives up once the object had ``STOP_ATTEMPTS`` attempts. Each
+    failure is counted (``otelfuse_archive_write_errors_total``) and logged under ``writer``.
+    Never raises for a failed write.
+    """
+
+    def failed(state: RetryCallState) -> None:
+        ARCHIVE_METRICS.write_errors.inc()
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.warning("%s: writing %s failed (%s)", writer, pending.key, exc)
+
+    def give_up(state: RetryCallState) -> bool:
+        return stopping() and state.attempt_number >= STOP_ATTEMPTS
+
+    retrying = AsyncRetrying(
+        wait=wait_exponential(multiplier=RETRY_MIN_S, max=RETRY_MAX_S),
+        stop=give_up,
+        after=failed,
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                await write_object(store, pending)
+    except Exception:
+        log.error("%s: gave up on %s (%d requests)", writer, pending.key, len(pending.frames))
+        return False
+    return True
 
 
 class ArchiveQueue:
@@ -93,7 +135,7 @@ class ArchiveQueue:
 
     async def flush(self) -> None:
         """Cut and write the buffer now (retrying until written)."""
-        await self._write(self._buffer.take(), attempts=None)
+        await self._write(self._buffer.take())
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -102,28 +144,11 @@ class ArchiveQueue:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
             if self._buffer.due():
-                await self._write(self._buffer.take(), attempts=None)
-        await self._write(self._buffer.take(), attempts=_STOP_ATTEMPTS)
+                await self._write(self._buffer.take())
+        await self._write(self._buffer.take())
 
-    async def _write(self, objects: list[PendingObject], attempts: int | None) -> None:
+    async def _write(self, objects: list[PendingObject]) -> None:
         for pending in objects:
-            delay, tried = _RETRY_MIN_S, 0
-            while True:
-                tried += 1
-                try:
-                    await write_object(self.store, pending)
-                    break
-                except Exception as exc:
-                    ARCHIVE_METRICS.write_errors.inc()
-                    log.warning("archive: writing %s failed (%s); retrying", pending.key, exc)
-                    if attempts is not None and tried >= attempts:
-                        log.error(
-                            "archive: gave up on %s (%d requests)", pending.key, len(pending.frames)
-                        )
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(_RETRY_MAX_S, delay * 2)
-                    if self._stopping and attempts is None:
-                        attempts = _STOP_ATTEMPTS
+            await write_with_retry(self.store, pending, lambda: self._stopping, "archive")
             self._queued -= pending.size
             ARCHIVE_METRICS.queued_bytes.set(self._queued)

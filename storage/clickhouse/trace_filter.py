@@ -52,6 +52,14 @@ from collections.abc import Sequence
 
 from clickhouse_cityhash.cityhash import CityHash64  # type: ignore[import-untyped]
 from rbloom import Bloom
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from storage.clickhouse.client import Client
 from storage.clickhouse.traces import TraceKey
@@ -270,28 +278,38 @@ class TraceKeyFilter:
         finally:
             self._done.set()
 
+    def _pause(self, seconds: float) -> None:
+        """Sleep between load attempts; ``close`` cuts it short."""
+        self._stop.wait(seconds)
+
     def _load_all(self) -> None:
-        """Size the filter, then add every stored key page by page (a transient failure is
-        retried after 2, 4, 8... s; ``LOAD_ATTEMPTS`` in a row raise it). Returns early when
-        stopped or switched off."""
+        """Size the filter, then add every stored key page by page (a transient failure of a
+        page is retried after 2, 4, 8... s, tenacity; ``LOAD_ATTEMPTS`` in a row raise it).
+        Returns early when stopped or switched off."""
         started = time.monotonic()
         after: tuple[str, str] | None = None
-        failures = 0
         done = False
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetryableError),
+            wait=wait_exponential(multiplier=2.0, max=30.0),
+            stop=stop_after_attempt(LOAD_ATTEMPTS) | stop_when_event_set(self._stop),
+            before_sleep=_log_retry,
+            sleep=self._pause,
+            reraise=True,
+        )
         while not done:
             if self._stop.is_set():
                 return
             try:
-                if self._stages is None and not self._size():
+                for attempt in retrying:
+                    with attempt:
+                        if self._stages is None and not self._size():
+                            return
+                        after, done = self._load_page(after)
+            except RetryableError:
+                if self._stop.is_set():
                     return
-                after, done = self._load_page(after)
-                failures = 0
-            except RetryableError as exc:
-                failures += 1
-                if failures >= LOAD_ATTEMPTS:
-                    raise
-                log.info("trace filter: load failed (%s); retrying", exc)
-                self._stop.wait(min(2.0**failures, 30.0))
+                raise
         with self._lock:
             if self._early is None:
                 return
@@ -347,3 +365,9 @@ class TraceKeyFilter:
                 return after, True
         last = rows[0]["last"]
         return (str(last[0]), str(last[1])), len(hashes) < self._page_rows
+
+
+def _log_retry(state: RetryCallState) -> None:
+    """tenacity's ``before_sleep`` hook of the load: log the failure it retries."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.info("trace filter: load failed (%s); retrying", exc)

@@ -24,7 +24,8 @@ from storage.archive.format import (
     uuid7,
 )
 from storage.archive.prune import prune_archive
-from storage.archive.queue import ArchiveQueue, write_object
+from storage.archive.queue import STOP_ATTEMPTS, ArchiveQueue, write_object
+from storage.archive.telemetry import ARCHIVE_METRICS
 from storage.archive.reader import ArchiveReader
 from storage.blobs import LocalBlobStore
 from storage.errors import PermanentError
@@ -173,6 +174,28 @@ def test_queue_keeps_requests_while_the_store_fails(tmp_path: Path) -> None:
         await queue.stop()
         ((key, _),) = await store.list_keys("raw/v1/")
         assert [r.body for r in decode_object(await store.get(key))] == [b"k" * 200]
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_queue_stopping_gives_up_after_its_attempts_and_counts_each_failure(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        blocker = tmp_path / "blobs"
+        blocker.write_text("a file where the folder should be")  # every put fails
+        store = LocalBlobStore(blocker)
+        queue = ArchiveQueue(store, ArchiveConfig(object_max_age_s=60))
+        await queue.start()
+        await queue.submit(_request(body=b"k" * 200))
+        errors_before = ARCHIVE_METRICS.write_errors._value.get()
+        started = asyncio.get_running_loop().time()
+        await queue.stop()  # waits 0.2 + 0.4 + 0.8 + 1.6 s between its attempts
+        elapsed = asyncio.get_running_loop().time() - started
+        assert ARCHIVE_METRICS.write_errors._value.get() - errors_before == STOP_ATTEMPTS
+        assert 2.5 < elapsed < 10
+        assert not blocker.is_dir()  # nothing written
         await store.close()
 
     asyncio.run(scenario())
