@@ -85,7 +85,7 @@ class AllInOne(StackedService):
         url = await postgres_url(s, stack, owner=True)
         postgres = await open_metadata(s, stack, url)
         keys = postgres.keys
-        process, writer = await observation_step(s, storage, postgres)
+        process, writer = await observation_step(s, storage, postgres, stack)
         pipeline = Pipeline(process, s.pipeline)
         await pipeline.start()
         stack.push_async_callback(pipeline.stop)

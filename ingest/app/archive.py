@@ -163,7 +163,7 @@ async def _local_replayer(
         raise type(exc)(f"{exc} ({hint})") from exc
     stack.push_async_callback(storage.close)
     postgres = await open_metadata(settings, stack)
-    process, _ = await observation_step(settings, storage, postgres)
+    process, _ = await observation_step(settings, storage, postgres, stack)
     pipeline = Pipeline(process, settings.pipeline)
     await pipeline.start()
     stack.push_async_callback(pipeline.stop)

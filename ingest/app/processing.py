@@ -5,6 +5,7 @@ ingestion events onto stored rows, enrich (usage, tokens, cost), write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from ingest.app.clickhouse import Storage
@@ -44,10 +45,14 @@ async def enricher_for(settings: Settings, postgres: PostgresRuntime | None) -> 
 
 
 async def observation_step(
-    settings: Settings, storage: Storage, postgres: PostgresRuntime | None
+    settings: Settings,
+    storage: Storage,
+    postgres: PostgresRuntime | None,
+    stack: contextlib.AsyncExitStack,
 ) -> tuple[MergeThenEnrichAndWrite, ClickHouseWriter]:
     """The process step and its writer, whose ``clear_cache`` a Kafka consumer calls after a
-    partition assignment.
+    partition assignment. What the step runs in the background stops when ``stack`` closes
+    (push ``storage.close`` on it first, so it closes after).
 
     With embedded ClickHouse this process holds the data folder (chdb's lock), so it is the only
     writer of ``log_io`` and ``traces``: it may skip the read of traces without kept GenAI log
@@ -60,6 +65,7 @@ async def observation_step(
     if storage.embedded:
         known = TraceKeyFilter(storage.client, database)
         known.start()
+        stack.push_async_callback(asyncio.to_thread, known.close)
     writer = ClickHouseWriter(storage.client, database=database, known_traces=known)
     enricher = await enricher_for(settings, postgres)
     stored = ObservationReader(storage.client, database)

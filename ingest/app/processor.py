@@ -59,7 +59,7 @@ class Processor(StackedService):
         keys = postgres.keys
         self._storage = storage = await Storage.open(s, migrate=False)
         stack.push_async_callback(storage.close)
-        process, writer = await observation_step(s, storage, postgres)
+        process, writer = await observation_step(s, storage, postgres, stack)
         self._consumer = consumer = RecordConsumer(
             s.consumer,
             process,

@@ -25,8 +25,8 @@ from storage.archive.format import (
 )
 from storage.archive.prune import prune_archive
 from storage.archive.queue import STOP_ATTEMPTS, ArchiveQueue, write_object
-from storage.archive.telemetry import ARCHIVE_METRICS
 from storage.archive.reader import ArchiveReader
+from storage.archive.telemetry import ARCHIVE_METRICS
 from storage.blobs import LocalBlobStore
 from storage.errors import PermanentError
 
