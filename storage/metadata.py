@@ -30,7 +30,8 @@ def merge_metadata(base: Mapping[str, str], update: Mapping[str, str]) -> dict[s
 def merge_metadata_into(target: MutableMapping[str, str], update: Mapping[str, str]) -> None:
     """``merge_metadata`` in place on ``target``. JSON is parsed only for a key present on both
     sides with different text (the common repeated value costs one string comparison)."""
-    for key, text in update.items():
+    for key in update:  # not .items(): a protobuf map's items view is Python-level
+        text = update[key]
         old = target.get(key)
         if old is None:
             target[key] = text

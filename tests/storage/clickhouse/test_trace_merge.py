@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
-from storage.clickhouse.traces import TraceState, merge_trace
+import pytest
+
+from storage.clickhouse.traces import (
+    TRACE_COLUMNS,
+    TraceState,
+    merge_trace,
+    trace_columns,
+    trace_row,
+)
+from storage.errors import PermanentError
 from storage.records import ObservationRecord
 from tests.support.records import BASE_US, record
 
@@ -46,6 +56,36 @@ def test_later_non_empty_values_win() -> None:
     b = record("p", KEY[1], release="2", trace={"user_id": "u2", "session_id": ""})
     state = merge(None, a, b)
     assert (state.user_id, state.session_id, state.release, state.version) == ("u2", "s1", "2", "a")
+
+
+def test_a_record_without_trace_fields_folds_times_release_and_version() -> None:
+    state = merge(None, record("p", KEY[1], name="root", trace={"is_root": True, "user_id": "u"}))
+    child = record(
+        "p",
+        KEY[1],
+        name="child",
+        start_us=BASE_US - 7,
+        end_us=BASE_US + 900_000,
+        release="r2",
+        version="v2",
+        input='"child in"',
+        metadata={"k": '"child"'},
+    )
+    assert not child.trace.ListFields()
+    merged = merge(state, child)
+    assert merged == TraceState(
+        project_id="p",
+        id=KEY[1],
+        timestamp_us=BASE_US - 7,
+        end_time_us=BASE_US + 900_000,
+        name="root",
+        user_id="u",
+        release="r2",
+        version="v2",
+        created_at_us=NOW,
+    )
+    # an explicitly set empty trace input is a set field: it overwrites
+    assert merge(merged, record("p", KEY[1], trace={"input": ""})).input == ""
 
 
 def test_environment_first_seen_tags_union_public_last_set_value() -> None:
@@ -104,4 +144,73 @@ def test_current_state_is_not_modified_and_merge_is_idempotent() -> None:
     assert twice == once
     assert once == snapshot
     assert twice.metadata is not once.metadata
+    # every field is carried over (a state whose fields all differ from the defaults)
+    full = TraceState(
+        project_id="p",
+        id=KEY[1],
+        timestamp_us=BASE_US,
+        end_time_us=BASE_US + 1,
+        name="n",
+        user_id="u",
+        session_id="s",
+        release="r",
+        version="v",
+        environment="e",
+        public=True,
+        bookmarked=True,
+        tags=("t",),
+        metadata={"k": '"v"'},
+        input='"i"',
+        output='"o"',
+        created_at_us=NOW - 1,
+    )
+    assert {f.name for f in dataclasses.fields(TraceState)} == set(TraceState.__slots__)
+    assert all(getattr(full, f.name) != f.default for f in dataclasses.fields(TraceState))
+    assert merge(full, record("p", KEY[1], start_us=BASE_US, end_us=BASE_US + 1)) == full
     assert (twice.created_at_us, twice.timestamp_us) == (NOW, BASE_US - 1)
+
+
+def _states() -> list[TraceState]:
+    return [
+        merge(None, record("p", KEY[1], end_us=None, trace={"is_root": True, "tags": ["b", "a"]})),
+        TraceState(
+            project_id="q",
+            id="t2",
+            timestamp_us=BASE_US,
+            end_time_us=None,
+            name="n",
+            user_id="u",
+            metadata={"k": '"v"'},
+            input='"in"',
+            public=True,
+            created_at_us=NOW - 5,
+        ),
+    ]
+
+
+def test_trace_columns_hold_the_values_of_trace_row() -> None:
+    states = _states()
+    columns = trace_columns(states, updated_at_us=NOW + 1, event_ts_us=NOW + 2)
+    rows = [trace_row(s, updated_at_us=NOW + 1, event_ts_us=NOW + 2) for s in states]
+    assert tuple(columns) == TRACE_COLUMNS
+    assert columns == {name: [row[name] for row in rows] for name in TRACE_COLUMNS}
+    assert trace_columns([], updated_at_us=0, event_ts_us=0) == {n: [] for n in TRACE_COLUMNS}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("end_time_us", 1, "trace t2 end_time 1"),
+        ("created_at_us", 10**20, "created_at 100000000000000000000"),
+        ("timestamp_us", -1, "trace t2 timestamp -1"),
+    ],
+)
+def test_trace_columns_raise_the_first_error_of_trace_row(
+    field: str, value: int, message: str
+) -> None:
+    states = _states()
+    setattr(states[1], field, value)
+    with pytest.raises(PermanentError, match=message):
+        trace_columns(states, updated_at_us=NOW, event_ts_us=NOW)
+    with pytest.raises(PermanentError, match="updated_at 5 "):
+        trace_columns(_states(), updated_at_us=5, event_ts_us=NOW)
