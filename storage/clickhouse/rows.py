@@ -529,16 +529,24 @@ def observation_stream(
     parts: list[bytes] = []
     append = parts.append
     tail = _ROW_TAIL.pack
+    short = _SHORT_HEAD.pack
     for data, digest, created in zip(serialized, record_hashes, created_at_us, strict=True):
-        head = b"\x0a" + _varint(len(data))  # field 1, length-delimited
-        append(_varint(len(head) + len(data) + _ROW_TAIL.size))
-        append(head)
+        size = len(data)
+        row = size + 3 + _ROW_TAIL.size  # field 1's tag and 2-byte length, fields 2 and 3
+        if size >= 0x80 and row < 0x4000:  # the usual 0.1-16 KB record: 2-byte varints
+            append(short(row & 0x7F | 0x80, row >> 7, 0x0A, size & 0x7F | 0x80, size >> 7))
+        else:
+            head = b"\x0a" + _varint(size)  # field 1, length-delimited
+            append(_varint(len(head) + size + _ROW_TAIL.size))
+            append(head)
         append(data)
         append(tail(0x11, digest, 0x19, created))  # fields 2 and 3, 64-bit
     return b"".join(parts)
 
 
 _ROW_TAIL = struct.Struct("<BQBq")
+_SHORT_HEAD = struct.Struct("<5B")
+"""A row's length and its field 1's tag and length, both lengths 2-byte varints."""
 
 
 def _varint(value: int) -> bytes:
