@@ -86,16 +86,20 @@ def attach_log_records(
         RetryableError / PermanentError: from the reads and the keep (nothing is written then).
     """
     logs = [r for r in records if r.from_log]
-    out = [r for r in records if not r.from_log]
+    out = [r for r in records if not r.from_log] if logs else list(records)
     kept.keep(logs)
-    spans = {
-        _key(r): r for r in out if not (r.partial or r.trace_only) and r.project_id and r.trace_id
-    }
-    if spans:
-        found = kept.read({(project, trace) for project, trace, _ in spans})
-        for key, span in spans.items():
-            for log in found.get(key, ()):
-                fold_log(span, log)
+    candidates = [r for r in out if not (r.partial or r.trace_only) and r.project_id and r.trace_id]
+    # The spans by key (the last of a repeated key) only when a kept or a batch log record
+    # needs them: most batches have neither, and skip the dict.
+    spans: dict[_Key, ObservationRecord] = {}
+    if candidates:
+        found = kept.read({(r.project_id, r.trace_id) for r in candidates})
+        if found or logs:
+            spans = {_key(r): r for r in candidates}
+        if found:
+            for key, span in spans.items():
+                for log in found.get(key, ()):
+                    fold_log(span, log)
     waiting: dict[_Key, list[ObservationRecord]] = {}
     for log in logs:
         if _key(log) not in spans:
