@@ -247,14 +247,20 @@ class ClickHouseWriter:
     def _write(self, records: Sequence[ObservationRecord]) -> None:
         groups: dict[TraceKey, list[ObservationRecord]] = {}
         latest: dict[_ObservationKey, ObservationRecord] = {}
-        for record in records:
-            if not (record.project_id and record.trace_id and record.id):
+        for record in records:  # (each field read once: protobuf reads are not free)
+            project_id, trace_id, record_id = record.project_id, record.trace_id, record.id
+            if not (project_id and trace_id and record_id):
                 raise PermanentError(
                     "observation record without project_id, trace_id or id "
-                    f"(id={record.id!r}, trace_id={record.trace_id!r})"
+                    f"(id={record_id!r}, trace_id={trace_id!r})"
                 )
-            groups.setdefault((record.project_id, record.trace_id), []).append(record)
-            latest[(record.project_id, record.trace_id, record.id)] = record
+            key = (project_id, trace_id)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [record]
+            else:
+                group.append(record)
+            latest[(project_id, trace_id, record_id)] = record
 
         # The stored state (trace rows, hashes of stored observations) is read while this thread
         # serialises and hashes the records and checks or builds their rows: chdb runs queries
