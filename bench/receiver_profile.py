@@ -3,11 +3,17 @@
 The receiver's pieces are composed in this process as ``ingest.app.receiver.Receiver`` composes
 them (claim check → ``KafkaPublisher``, ``RawPublisher`` archive, ``TraceExport``, the OTLP/HTTP
 routes on the role's uvicorn server, or the OTLP/gRPC server), except that the keys come from a
-``StaticKeyStore`` instead of PostgreSQL. A tansu broker (memory storage) and a client process
-run beside it, so their CPU is not counted. The client sends ``--warmup`` requests, then
-``--requests`` requests of ``--traces-per-request`` GenAI traces (3 spans each, ``bench/spans.py``,
-fixed seed) twice: once plain, to read this process's CPU time (``time.process_time``, all
-threads), and once under ``cProfile`` (the event-loop thread) for the breakdown.
+``StaticKeyStore`` instead of PostgreSQL, and the memory limiter is configured as the role
+configures it (``OTELFUSE_MEMORY_LIMIT_*`` defaults). ``--enrich thread`` puts the all-in-one
+worker's ``ingest.sinks.EnrichingSink`` (enrichment ahead, in its own thread) in front of the
+publisher, as ``ingest.app.worker`` composes it in front of its owner channel, with the
+PostgreSQL-free enricher (``processors.enrich.default_enricher``: catalog prices, tiktoken), so
+the worker's enrichment and its thread hop are counted too. A tansu broker (memory storage) and
+a client process run beside it, so their CPU is not counted. The client sends ``--warmup``
+requests, then ``--requests`` requests of ``--traces-per-request`` GenAI traces (3 spans each,
+``bench/spans.py``, fixed seed) twice: once plain, to read this process's CPU time
+(``time.process_time``, all threads), and once under ``cProfile`` (the event-loop thread) for
+the breakdown.
 
 Prints, per span: the plain CPU time; the profile's own time (``tottime``) summed by area
 (HTTP server, protobuf decode, mapping, Kafka packing, aiokafka, archive, ...); the cumulative
@@ -45,9 +51,12 @@ from ingest.app.servers import start_grpc, start_http
 from ingest.app.settings import Settings
 from ingest.archive_hook import Archiving
 from ingest.kafka import KafkaPublisher
+from ingest.memory_limiter import MEMORY_LIMITER
 from ingest.otlp.export import TraceExport
 from ingest.otlp.http_receiver import OTLPHTTPReceiver
 from ingest.raw_publisher import RawPublisher
+from ingest.sinks import EnrichingSink, RecordSink
+from processors.enrich import default_enricher
 from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
 from storage.auth import Project, StaticKeyStore, hash_secret
 from tests.support.kafka import start_broker
@@ -200,6 +209,7 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
             "OTELFUSE_ARCHIVE_ENABLED": "true" if args.archive else "false",
         }
     )
+    MEMORY_LIMITER.configure(settings.memory)
     keys = StaticKeyStore([(PUBLIC_KEY, hash_secret(SECRET_KEY), Project("proj-profile"))])
     spans = args.requests * args.traces_per_request * 3
     async with contextlib.AsyncExitStack() as stack:
@@ -211,7 +221,13 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
         if settings.archive.enabled:
             raw = RawPublisher(publisher, settings.archive.raw_topic, blobs)
             archive = Archiving(raw, settings.archive)
-        export = TraceExport(offloading(settings, publisher, blobs), keys, publisher, archive)
+        sink: RecordSink = publisher
+        if args.enrich == "thread":
+            enricher = await asyncio.to_thread(default_enricher, data_dir)
+            enriching = EnrichingSink(publisher, enricher)
+            stack.push_async_callback(enriching.close)
+            sink = enriching
+        export = TraceExport(offloading(settings, sink, blobs), keys, publisher, archive)
         if args.transport == "http":
             limit = settings.server.max_request_bytes
             await start_http(settings, stack, OTLPHTTPReceiver(export, limit).routes(), _healthy)
@@ -422,6 +438,12 @@ def main() -> None:
     parser.add_argument("--traces-per-request", type=int, default=50)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--no-archive", dest="archive", action="store_false")
+    parser.add_argument(
+        "--enrich",
+        choices=("off", "thread"),
+        default="off",
+        help="thread: enrich ahead as an all-in-one worker does (module docstring)",
+    )
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--no-cprofile",
