@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "MemoryLimitExceeded",
     "MemoryLimiter",
     "MemoryLimiterConfig",
+    "ProcessRss",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,8 +113,22 @@ def available_memory() -> int:
     return int(psutil.virtual_memory().total)
 
 
-def _rss() -> int:
-    return int(psutil.Process().memory_info().rss)
+class ProcessRss:
+    """Reads this process's resident set size in bytes (``psutil.Process.memory_info``).
+
+    Keeps one ``psutil.Process``: creating one reads the process's creation time
+    (``/proc/<pid>/stat`` on Linux) every time, which was a per-request cost of the
+    admission check. A new one is made when the process id changed (a forked child).
+    """
+
+    def __init__(self) -> None:
+        self._process: psutil.Process | None = None
+
+    def __call__(self) -> int:
+        process = self._process
+        if process is None or process.pid != os.getpid():
+            process = self._process = psutil.Process()
+        return int(process.memory_info().rss)
 
 
 class MemoryLimiter:
@@ -125,10 +141,10 @@ class MemoryLimiter:
 
     def __init__(
         self,
-        read_rss: Callable[[], int] = _rss,
+        read_rss: Callable[[], int] | None = None,
         available: Callable[[], int] = available_memory,
     ) -> None:
-        self._read_rss = read_rss
+        self._read_rss = read_rss if read_rss is not None else ProcessRss()
         self._available = available
         self.limit = 0
         self.soft_limit = 0

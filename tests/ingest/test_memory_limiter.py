@@ -3,6 +3,7 @@ budget): refusals above the soft limit and for reservations that would pass the 
 
 from __future__ import annotations
 
+import psutil
 import pytest
 
 from ingest.errors import PayloadTooLarge, status_for
@@ -12,6 +13,7 @@ from ingest.memory_limiter import (
     MemoryLimiter,
     MemoryLimiterConfig,
     MemoryLimitExceeded,
+    ProcessRss,
 )
 
 
@@ -87,3 +89,16 @@ def test_the_limit_follows_the_available_memory_and_can_be_off() -> None:
 def test_invalid_budgets_are_refused(fields: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         MemoryLimiterConfig(**fields)
+
+
+def test_process_rss_reads_the_current_resident_set_size_on_every_call() -> None:
+    """One ``psutil.Process`` is kept, but each call reads the RSS anew: memory touched after
+    the first read shows in the second."""
+    read = ProcessRss()
+    before = read()
+    assert abs(before - psutil.Process().memory_info().rss) < 16 * MIB
+    grown = bytearray(64 * MIB)
+    grown[::4096] = b"\x01" * len(range(0, 64 * MIB, 4096))  # touch every page
+    after = read()
+    assert after - before >= 48 * MIB
+    del grown
