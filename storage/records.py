@@ -111,8 +111,10 @@ def batch_entry(record: ObservationRecord | ScoreRecord) -> bytes:
 
 
 def encode_observation_batch(records: Sequence[ObservationRecord]) -> bytes:
-    """Serialize records as one ``ObservationBatch`` (a Kafka message value)."""
-    return ObservationBatch(observations=records).SerializeToString()
+    """Serialize records as one ``ObservationBatch`` (a Kafka message value, a worker's hand-off
+    to the owner): the concatenation of their ``batch_entry``, each record serialized once
+    (building an ``ObservationBatch`` copied every record into it first: twice the time)."""
+    return b"".join(map(batch_entry, records))
 
 
 def decode_observation_batch(value: bytes) -> list[ObservationRecord]:
@@ -130,8 +132,9 @@ def decode_observation_batch(value: bytes) -> list[ObservationRecord]:
 
 
 def encode_score_batch(records: Sequence[ScoreRecord]) -> bytes:
-    """Serialize score records as one ``ScoreBatch`` (a Kafka message value)."""
-    return ScoreBatch(scores=records).SerializeToString()
+    """Serialize score records as one ``ScoreBatch`` (a Kafka message value), as
+    ``encode_observation_batch``."""
+    return b"".join(map(batch_entry, records))
 
 
 def decode_score_batch(value: bytes) -> list[ScoreRecord]:

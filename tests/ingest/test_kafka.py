@@ -6,7 +6,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.kafka import pack_messages, pack_score_messages, partitioner
 from storage.records import (
+    ObservationBatch,
     ObservationRecord,
+    ScoreBatch,
     ScoreRecord,
     batch_entry,
     decode_observation_batch,
@@ -77,9 +79,14 @@ def test_a_score_larger_than_a_message_is_refused() -> None:
 def test_joined_batch_entries_are_the_batch_encoding() -> None:
     # Lengths with 1, 2 and 3 varint bytes.
     records = [_record("t1", f"a{n}", n) for n in (0, 100, 127, 128, 5_000, 20_000)]
-    assert b"".join(batch_entry(r) for r in records) == encode_observation_batch(records)
+    batch = ObservationBatch(observations=records).SerializeToString()  # protobuf's own encoding
+    assert b"".join(batch_entry(r) for r in records) == batch
+    assert encode_observation_batch(records) == batch
+    assert decode_observation_batch(batch) == records
     scores = [ScoreRecord(id="s1", trace_id="t1", comment="c" * 300)]
-    assert b"".join(batch_entry(s) for s in scores) == encode_score_batch(scores)
+    score_batch = ScoreBatch(scores=scores).SerializeToString()
+    assert b"".join(batch_entry(s) for s in scores) == score_batch
+    assert encode_score_batch(scores) == score_batch
 
 
 def test_with_a_partitioner_records_are_grouped_by_the_partition_of_their_key() -> None:
