@@ -48,6 +48,7 @@ import httpx
 from bench.spans import RequestFactory
 from ingest.app.media import offloading, open_blobs
 from ingest.app.servers import start_grpc, start_http
+from ingest.app.service import freeze_started
 from ingest.app.settings import Settings
 from ingest.archive_hook import Archiving
 from ingest.kafka import KafkaPublisher
@@ -237,6 +238,7 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
             target = f"127.0.0.1:{grpc_port}"
 
         await run_client(args, target, args.warmup)
+        freeze_started()  # as the role's process does once it started
         sampler = await start_sampler(args.samples) if args.samples else None
         collector = GarbageCollections()
         started = time.process_time()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ingest.app.admin import ADMIN_COMMANDS, add_admin_parsers, run_admin
 from ingest.app.archive import ARCHIVE_COMMANDS, add_archive_parsers, run_archive_command
-from ingest.app.service import Service
+from ingest.app.service import Service, freeze_started
 from ingest.app.settings import ConfigError, Settings
 from ingest.build_info import record_build_info
 from ingest.memory_limiter import MEMORY_LIMITER
@@ -108,6 +108,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     MEMORY_LIMITER.configure(settings.memory)
     try:
         await service.start()
+        freeze_started()
         await stop.wait()
         log.info("shutting down")
     finally:

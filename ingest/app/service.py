@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from typing import Protocol, Self
 
-__all__ = ["Service", "StackedService"]
+__all__ = ["Service", "StackedService", "freeze_started"]
+
+
+def freeze_started() -> None:
+    """Call once a process's role has started: collect the garbage of the start, then move
+    every object still tracked by the cyclic garbage collector (modules, the price catalog,
+    mapping tables, clients: about 110,000 objects in a receiver worker) to its permanent
+    generation (``gc.freeze``, https://docs.python.org/3/library/gc.html#gc.freeze), so full
+    collections no longer traverse them: in ``bench.receiver_profile`` the collector's time
+    fell from about 4 to 0.4 µs per span (docs/benchmarks.md "Worker and receiver path, third
+    round"). Objects frozen are never collected; they live as long as the role anyway."""
+    gc.collect()
+    gc.freeze()
 
 
 class Service(Protocol):

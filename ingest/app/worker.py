@@ -34,7 +34,7 @@ from ingest.app.cli import PRIVATE_UMASK
 from ingest.app.media import offloading, open_blobs
 from ingest.app.metadata import open_postgres
 from ingest.app.processing import enricher_for
-from ingest.app.service import StackedService
+from ingest.app.service import StackedService, freeze_started
 from ingest.app.settings import split_address
 from ingest.app.worker_metrics import PUSH_INTERVAL_S
 from ingest.app.workers import WorkerSpec
@@ -134,6 +134,7 @@ async def _serve(spec: WorkerSpec) -> None:
     worker = Worker(spec)
     try:
         await worker.start()
+        freeze_started()
         owner_gone = asyncio.create_task(worker.channel.closed.wait())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait((owner_gone, stopped), return_when=asyncio.FIRST_COMPLETED)
