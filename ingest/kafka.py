@@ -42,11 +42,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.telemetry import RECEIVER_METRICS
-from processors.kafka.config import (
-    DEFAULT_BOOTSTRAP_SERVERS,
-    DEFAULT_OBSERVATIONS_TOPIC,
-    DEFAULT_SCORES_TOPIC,
-)
+from processors.kafka.config import COMPRESSIONS, PublisherConfig
 from storage.errors import RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
@@ -71,44 +67,6 @@ log = logging.getLogger(__name__)
 
 _ENVELOPE_RESERVE = 512
 """Bytes kept free in each message for Kafka's record overhead (key, headers, framing)."""
-
-
-COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
-"""Values of ``PublisherConfig.compression`` (aiokafka's ``compression_type``, or none)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublisherConfig:
-    """Producer settings (environment variables: ``ingest.app.settings``).
-
-    Raises:
-        ValueError: an unknown ``compression``.
-    """
-
-    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
-    """Comma-separated host:port list of Kafka brokers."""
-    topic: str = DEFAULT_OBSERVATIONS_TOPIC
-    """Observation records (spans, ingestion events), keyed by trace id."""
-    scores_topic: str = DEFAULT_SCORES_TOPIC
-    """Score records, keyed by trace id."""
-    max_message_bytes: int = 1_000_000
-    """Largest message value in bytes; keep it below the broker's ``message.max.bytes`` (Apache
-    Kafka's default is 1 MiB); one observation above it is refused in ``partial_success``."""
-    compression: str = "zstd"
-    """none, gzip, lz4, zstd or snappy (module docstring)."""
-    delivery_timeout_ms: int = 10_000
-    """An export fails with 503 when the broker has not acknowledged within this time."""
-    max_in_flight_bytes: int = 64 * 1024 * 1024
-    """Bytes sent but not yet acknowledged; beyond it exports get 503 (producer buffer full)."""
-    enable_idempotence: bool = False
-    """Idempotent producer (Apache Kafka); duplicates are harmless either way (rows keyed by id)."""
-    client_id: str = "otelfuse-receiver"
-
-    def __post_init__(self) -> None:
-        if self.compression not in COMPRESSIONS:
-            raise ValueError(
-                f"compression={self.compression!r} is not one of {', '.join(COMPRESSIONS)}"
-            )
 
 
 @dataclass(frozen=True, slots=True)

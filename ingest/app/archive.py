@@ -15,9 +15,9 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.app.media import open_blobs
-from ingest.app.replay import CostSnapshot, Replayer, ReplayOptions, parse_time
 from ingest.app.settings import Settings
 from ingest.archive_hook import Archiving
 from storage.archive.prune import prune_archive
@@ -25,6 +25,9 @@ from storage.archive.queue import ArchiveQueue
 from storage.archive.reader import ArchiveReader
 from storage.blobs import BlobStore
 from storage.errors import PermanentError, RetryableError
+
+if TYPE_CHECKING:  # the replay (CLI only) is imported where it runs: a worker never loads it
+    from ingest.app.replay import Replayer
 
 __all__ = ["ARCHIVE_COMMANDS", "add_archive_parsers", "open_archive", "run_archive_command"]
 
@@ -103,6 +106,8 @@ async def _prune(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.app.replay import Replayer, ReplayOptions, parse_time
+
     options = ReplayOptions(
         project_id=args.project,
         start=parse_time(args.start),
@@ -134,6 +139,7 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 async def _kafka_replayer(
     settings: Settings, stack: contextlib.AsyncExitStack, reader: ArchiveReader
 ) -> Replayer:
+    from ingest.app.replay import Replayer
     from ingest.kafka import KafkaPublisher
 
     publisher = KafkaPublisher(settings.publisher)
@@ -150,6 +156,7 @@ async def _local_replayer(
     from ingest.app.clickhouse import Storage
     from ingest.app.metadata import open_metadata
     from ingest.app.processing import observation_step
+    from ingest.app.replay import CostSnapshot, Replayer
     from ingest.sinks import ThreadedScoreSink
     from processors.pipeline import Pipeline
     from storage.clickhouse.scores import ScoreWriter

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from ingest.api.media import Media
-from ingest.api.media_tokens import MediaTokens
 from ingest.app.settings import Settings
 from ingest.offload import OffloadingSink
 from ingest.sinks import RecordSink
@@ -83,5 +81,8 @@ def media_routes(
     when ``postgres`` is open, else none."""
     if postgres is None:
         return []
+    from ingest.api.media import Media  # the API and its schemas: not loaded by a worker
+    from ingest.api.media_tokens import MediaTokens
+
     tokens = MediaTokens(signing_key(settings))
     return Media(postgres.media, store, keys, settings.media, tokens).routes()

@@ -12,7 +12,7 @@ Each component owns its config dataclass and its defaults (one default per knob)
 | ``media``      | ``MediaConfig``                          | ``ingest.api.media_types``        |
 | ``init_project`` | ``InitProject``                        | ``storage.postgres.config``       |
 | ``pipeline``   | ``PipelineConfig`` (+ ``BatchConfig``)   | ``processors.pipeline``           |
-| ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``ingest.kafka``                  |
+| ``publisher``  | ``PublisherConfig`` (Kafka producer)     | ``processors.kafka.config``       |
 | ``consumer``   | ``ConsumerConfig`` (Kafka consumer)      | ``processors.kafka.config``       |
 | ``memory``     | ``MemoryLimiterConfig`` (memory budget)  | ``ingest.memory_limiter``         |
 | ``archive``    | ``ArchiveConfig`` (raw request archive)  | ``storage.archive.config``        |
@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.api.media_types import MediaConfig
-from ingest.kafka import PublisherConfig
 from ingest.memory_limiter import MemoryLimiterConfig
-from processors.kafka.config import ConsumerConfig
+from processors.kafka.config import ConsumerConfig, PublisherConfig
 from processors.pipeline import PipelineConfig
 from processors.pricing.postgres import DEFAULT_MODEL_CACHE_TTL_S
 from storage.archive.config import ArchiveConfig

@@ -1,5 +1,8 @@
-"""Settings of the processor's Kafka consumer (``processors.kafka.consumer.RecordConsumer``),
-and the default topic and group names shared with the receiver's publisher and the settings.
+"""Settings of the processor's Kafka consumer (``processors.kafka.consumer.RecordConsumer``)
+and of the receiver's producer (``PublisherConfig``, used by ``ingest.kafka.KafkaPublisher``),
+and the default topic and group names they share with the settings. Plain dataclasses, without
+aiokafka: ``ingest.app.settings`` reads them in every process, also in the all-in-one's worker
+processes, which never talk to Kafka and so never import aiokafka.
 
 The timeouts map to the Kafka consumer configs of the same names (Apache Kafka documentation,
 "Consumer Configs": ``session.timeout.ms``, ``heartbeat.interval.ms``, ``max.poll.interval.ms``;
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from processors.batching import BatchConfig
 
 __all__ = [
+    "COMPRESSIONS",
     "DEFAULT_BACKOFF_INITIAL_S",
     "DEFAULT_BACKOFF_MAX_S",
     "DEFAULT_BOOTSTRAP_SERVERS",
@@ -27,6 +31,7 @@ __all__ = [
     "DEFAULT_SCORES_TOPIC",
     "DEFAULT_SESSION_TIMEOUT_MS",
     "ConsumerConfig",
+    "PublisherConfig",
 ]
 
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
@@ -140,3 +145,42 @@ class ConsumerConfig:
                 f"session_timeout_ms ({self.session_timeout_ms})"
             )
         return found
+
+
+COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "snappy")
+"""Values of ``PublisherConfig.compression`` (aiokafka's ``compression_type``, or none)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublisherConfig:
+    """Settings of the receiver's producer, ``ingest.kafka.KafkaPublisher`` (environment
+    variables: ``ingest.app.settings``; compression: the ``ingest.kafka`` module docstring).
+
+    Raises:
+        ValueError: an unknown ``compression``.
+    """
+
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP_SERVERS
+    """Comma-separated host:port list of Kafka brokers."""
+    topic: str = DEFAULT_OBSERVATIONS_TOPIC
+    """Observation records (spans, ingestion events), keyed by trace id."""
+    scores_topic: str = DEFAULT_SCORES_TOPIC
+    """Score records, keyed by trace id."""
+    max_message_bytes: int = 1_000_000
+    """Largest message value in bytes; keep it below the broker's ``message.max.bytes`` (Apache
+    Kafka's default is 1 MiB); one observation above it is refused in ``partial_success``."""
+    compression: str = "zstd"
+    """none, gzip, lz4, zstd or snappy (``ingest.kafka`` module docstring)."""
+    delivery_timeout_ms: int = 10_000
+    """An export fails with 503 when the broker has not acknowledged within this time."""
+    max_in_flight_bytes: int = 64 * 1024 * 1024
+    """Bytes sent but not yet acknowledged; beyond it exports get 503 (producer buffer full)."""
+    enable_idempotence: bool = False
+    """Idempotent producer (Apache Kafka); duplicates are harmless either way (rows keyed by id)."""
+    client_id: str = "otelfuse-receiver"
+
+    def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f"compression={self.compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
