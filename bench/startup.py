@@ -4,12 +4,29 @@ embedded PostgreSQL), on a new data folder and on one from an earlier run.
     python -m bench.startup [--runs 3] [--idle-seconds 10] [--workers N]
 
 For each run: seconds from the process start to the first 200 of ``/api/public/health``, then,
-after ``--idle-seconds`` of idling, the resident memory (RSS, MiB) of the otelfuse processes
-(the owner and its ``--workers`` receiver worker processes, summed; default: the product's
-default, ``ingest.app.settings.available_cpus``; 1 is the single process) and of the embedded
-PostgreSQL (the postmaster and its children, summed: shared memory is counted
-once per process, so the sum is an upper bound). Prints one line per run and the median.
-Measure on a quiet machine (load average < 0.5), one benchmark at a time.
+after ``--idle-seconds`` of idling, the memory of the otelfuse processes (the owner and its
+``--workers`` receiver worker processes; default: the product's default,
+``ingest.app.settings.available_cpus``; 1 is the single process) and of the embedded
+PostgreSQL (the postmaster and its children). Prints one line per run and the medians.
+
+The headline is the RSS summed over the processes (as the figures before it): it counts the
+pages processes share (the interpreter, shared libraries, PostgreSQL's shared buffers) once
+per process, so it is an upper bound. Beside it, summed the same way (``psutil``
+``memory_full_info``, from ``/proc/PID/smaps``; proc(5)):
+
+- PSS: each page divided by the number of processes that map it; the sum over all the
+  processes of a machine is its memory in use. A shared page is also split with processes
+  outside otelfuse that map the same file (another Python of the same interpreter, another
+  program loading chdb's library), so PSS and USS depend on what else runs.
+- USS: pages only this process maps, what stopping it would give back.
+- anonymous: RSS less the file-backed and shared-memory part (``RssAnon`` of
+  ``/proc/PID/status``): heap, Python objects, ClickHouse's allocations. The file-backed rest
+  (library code, mostly chdb's ≈ 180 MiB) is clean page cache the kernel may reclaim and read
+  again.
+
+Per process: the owner's RSS / PSS / USS and a worker's (the mean over the workers).
+Measure on a quiet machine (load average < 0.5), one benchmark at a time; the memory figures
+are little disturbed by other load, the ready times are.
 """
 
 from __future__ import annotations
@@ -18,6 +35,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import psutil
@@ -29,18 +48,56 @@ from tests.support.service import start_service
 MIB = 1024 * 1024
 
 
-def _tree_rss(pid: int, leave_out: frozenset[int] = frozenset()) -> float:
-    """RSS of ``pid`` and its descendants (less the processes ``leave_out``), MiB."""
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Memory of one process or a sum over processes, MiB (module docstring)."""
+
+    rss: float = 0.0
+    pss: float = 0.0
+    uss: float = 0.0
+    anonymous: float = 0.0
+
+    def __add__(self, other: Memory) -> Memory:
+        return Memory(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def text(self) -> str:
+        """``RSS / PSS / USS`` rounded to MiB."""
+        return f"{self.rss:.0f}/{self.pss:.0f}/{self.uss:.0f}"
+
+
+def memory_of(process: psutil.Process) -> Memory:
+    """``process``'s memory (raises ``psutil.NoSuchProcess`` when it is gone)."""
+    info = process.memory_full_info()
+    return Memory(info.rss / MIB, info.pss / MIB, info.uss / MIB, (info.rss - info.shared) / MIB)
+
+
+def total(memories: Iterable[Memory]) -> Memory:
+    """The sum of ``memories``."""
+    result = Memory()
+    for memory in memories:
+        result += memory
+    return result
+
+
+def median(memories: Sequence[Memory]) -> Memory:
+    """The median of each field of ``memories``."""
+    return Memory(
+        *(statistics.median(getattr(m, f.name) for m in memories) for f in fields(Memory))
+    )
+
+
+def _tree(pid: int, leave_out: frozenset[int] = frozenset()) -> list[Memory]:
+    """Memory of ``pid`` (first) and of each of its live descendants not in ``leave_out``."""
     process = psutil.Process(pid)
-    total = process.memory_info().rss
+    result = [memory_of(process)]
     for child in process.children(recursive=True):
         if child.pid in leave_out:
             continue
         try:
-            total += child.memory_info().rss
+            result.append(memory_of(child))
         except psutil.NoSuchProcess:
             continue
-    return total / MIB
+    return result
 
 
 def _postgres_pids(pid: int | None) -> frozenset[int]:
@@ -50,9 +107,33 @@ def _postgres_pids(pid: int | None) -> frozenset[int]:
     return frozenset({pid, *(c.pid for c in server.children(recursive=True))})
 
 
-def measure(data: Path, idle_s: float, workers: int) -> tuple[float, float, float]:
-    """One start: (seconds to healthy, otelfuse RSS MiB summed over the owner and its workers,
-    PostgreSQL RSS MiB)."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One start: seconds to healthy and the idle memory (MiB)."""
+
+    ready_s: float
+    otelfuse: Memory
+    """Summed over the owner and its workers."""
+    owner: Memory
+    worker: Memory
+    """The mean over the workers (zero without workers)."""
+    postgres: Memory
+    """Summed over the postmaster and its children."""
+
+    def text(self) -> str:
+        """One report line."""
+        o, p = self.otelfuse, self.postgres
+        return (
+            f"ready {self.ready_s:.2f} s, otelfuse {o.rss:.0f} MiB RSS (PSS {o.pss:.0f}, "
+            f"USS {o.uss:.0f}, anonymous {o.anonymous:.0f}; RSS/PSS/USS owner "
+            f"{self.owner.text()}, per worker {self.worker.text()}), postgres {p.rss:.0f} MiB "
+            f"RSS (PSS {p.pss:.0f}, USS {p.uss:.0f})"
+        )
+
+
+def measure(data: Path, idle_s: float, workers: int) -> Run:
+    """One start of ``otelfuse run`` on ``data`` with ``workers`` processes, measured after
+    ``idle_s`` seconds of idling."""
     env = {
         "OTELFUSE_WORKERS": str(workers),
         "OTELFUSE_INIT_PROJECT_ID": "",
@@ -65,11 +146,14 @@ def measure(data: Path, idle_s: float, workers: int) -> tuple[float, float, floa
     try:
         time.sleep(idle_s)
         pid = server_pid(data / EMBEDDED_DIR)
-        otelfuse_mib = _tree_rss(service.process.pid, leave_out=_postgres_pids(pid))
-        postgres_mib = _tree_rss(pid) if pid is not None else 0.0
+        ours = _tree(service.process.pid, leave_out=_postgres_pids(pid))
+        postgres = total(_tree(pid)) if pid is not None else Memory()
     finally:
         service.stop()
-    return ready_s, otelfuse_mib, postgres_mib
+    owner, workers_memory = ours[0], ours[1:]
+    n, summed = len(workers_memory), total(workers_memory)
+    per_worker = Memory(*(getattr(summed, f.name) / n for f in fields(Memory))) if n else Memory()
+    return Run(ready_s, total(ours), owner, per_worker, postgres)
 
 
 def main() -> None:
@@ -80,25 +164,22 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average at start: {psutil.getloadavg()}; OTELFUSE_WORKERS={args.workers}")
     for label, reuse in (("new data folder", False), ("existing data folder", True)):
-        results = []
+        results: list[Run] = []
         with tempfile.TemporaryDirectory() as tmp:
             for run in range(args.runs):
                 data = Path(tmp) / ("data" if reuse else f"data-{run}")
                 if reuse and run == 0:
                     measure(data, 0, args.workers)  # creates the folder; not counted
                 results.append(measure(data, args.idle_seconds, args.workers))
-                ready, ours, pg = results[-1]
-                print(
-                    f"{label} run {run + 1}: ready {ready:.2f} s, otelfuse {ours:.0f} MiB, "
-                    f"postgres {pg:.0f} MiB"
-                )
-        ready_m = statistics.median(r[0] for r in results)
-        ours_m = statistics.median(r[1] for r in results)
-        pg_m = statistics.median(r[2] for r in results)
-        print(
-            f"{label} median: ready {ready_m:.2f} s, otelfuse {ours_m:.0f} MiB, "
-            f"postgres {pg_m:.0f} MiB"
+                print(f"{label} run {run + 1}: {results[-1].text()}")
+        middle = Run(
+            statistics.median(r.ready_s for r in results),
+            median([r.otelfuse for r in results]),
+            median([r.owner for r in results]),
+            median([r.worker for r in results]),
+            median([r.postgres for r in results]),
         )
+        print(f"{label} median: {middle.text()}")
 
 
 if __name__ == "__main__":
