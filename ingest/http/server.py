@@ -6,11 +6,13 @@ Limits (issue 15 item 3; docs/operations.md "Limits"), each set deliberately ins
 uvicorn's defaults (uvicorn documentation, "Settings": Resource Limits, Timeouts):
 
 - ``HEADER_TIMEOUT_S``: a connection whose request line and headers are not complete this long
-  after it opened (or after its previous response) is closed without an answer. uvicorn has no
+  after it opened (or, on a kept connection, after the first bytes of its next request) is
+  closed without an answer; an idle kept connection is left to ``KEEP_ALIVE_S``. uvicorn has no
   such timeout: a client sending its headers byte by byte ("slowloris") held its connection, and
   a file descriptor, forever, until ``accept()`` failed for everyone. The timeout is the one
   piece uvicorn lacks, added by ``_H11Protocol``: uvicorn's own h11 protocol class, with a
-  timer armed when a request head is awaited and checked against h11's state (``their_state is
+  timer armed when a request head is awaited (at the connection's start, then at the first
+  bytes after each response) and checked against h11's state (``their_state is
   IDLE``: the head has not arrived). The same idea as nginx's ``client_header_timeout`` and Go's
   ``http.Server.ReadHeaderTimeout``. The body is read by the routes, under their own limits
   (``ingest/http/body.py``).
@@ -67,9 +69,19 @@ class _H11Protocol(H11Protocol):
         super().connection_made(transport)
         self._await_head()
 
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is None and self.conn.their_state is h11.IDLE:
+            self._await_head()  # the first bytes of the next request on a kept connection
+        super().data_received(data)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._await_head()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+            self._await_head()  # part of a pipelined head is already here
+        # else idle until the next request's first bytes: the keep-alive timeout rules
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_timer is not None:
