@@ -58,16 +58,28 @@ way are not applied reliably by chdb 4.4 (the engine's pools may exist before th
 are read), so they are left alone: docs/benchmarks.md "Soak" has the thread counts."""
 
 EMBEDDED_MERGE_TREE_SETTINGS: Mapping[str, int] = MappingProxyType(
-    {"concurrent_part_removal_threshold": 1_000_000_000}
+    {"concurrent_part_removal_threshold": 1_000_000_000, "merge_selector_base": 10}
 )
 """MergeTree settings of every embedded table (``Client.merge_tree_settings``; ClickHouse docs,
-"MergeTree tables settings"). ``concurrent_part_removal_threshold``: ClickHouse removes a
+"MergeTree tables settings"), set by ``apply_migrations`` on new and existing data folders.
+
+``concurrent_part_removal_threshold``: ClickHouse removes a
 table's inactive parts in parallel once there are 100 of them, on the process-wide
 parts-cleaning pool (up to 128 threads), and a pool's threads then stay for the life of the
 process. The all-in-one writes small batches, so merges leave hundreds of inactive parts and
 the pool grew by ~125 idle threads after ~20k spans; removed one after another (unlinking a
 local folder per part) they cost no extra thread. Reproduction:
-``tests/storage/clickhouse/test_chdb_threads.py``."""
+``tests/storage/clickhouse/test_chdb_threads.py``.
+
+``merge_selector_base`` 5 → 10 (ClickHouse docs, "merge_selector_* MergeTree table settings":
+it sets the write amplification of the Simple merge selector): a merge starts once the parts
+to join add up to about ten, not five, times the largest of them, so each row is rewritten
+about half as often. The all-in-one inserts a part per table every 50 ms window (a few
+hundred to ~2,000 rows), and merging them was the engine's largest CPU cost (≈ 35 µs per
+span, more than any Python stage). 300k records in batches of 1,000
+(``bench.processor_step``): rows rewritten by merges 4.8 → 2.4 per stored row, merge CPU
+≈ 37 → 21 µs per record, most active parts seen 20 → 23; docs/benchmarks.md "ClickHouse merges
+per row". Merges only join parts: what reads (``FINAL``) return is the same."""
 
 
 class ChdbClient:

@@ -156,6 +156,35 @@ class _Commands(DelegatingClient):
         super().command(sql, params)
 
 
+def _engine_full(client: ChdbClient, table: str) -> str:
+    rows = client.select(
+        "SELECT engine_full FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+        {"d": DATABASE, "t": table},
+    )
+    return str(rows[0]["engine_full"])
+
+
+def test_embedded_merges_use_a_merge_selector_base_of_ten(client: ChdbClient) -> None:
+    # A data folder migrated before the setting existed: its tables lack it, and the next
+    # apply_migrations adds it without touching the other settings (docs/benchmarks.md
+    # "ClickHouse merges per row": half the rows rewritten by merges).
+    assert client.merge_tree_settings["merge_selector_base"] == 10
+    for table in ("observations", "traces"):
+        client.command(f"ALTER TABLE {DATABASE}.{table} RESET SETTING merge_selector_base")
+        assert "merge_selector_base" not in _engine_full(client, table)
+    assert apply_migrations(client, DATABASE) == []
+    for table in ("observations", "traces"):
+        engine = _engine_full(client, table)
+        assert "merge_selector_base = 10" in engine
+        assert "min_bytes_for_wide_part = 134217728" in engine  # migration 0006
+        assert "concurrent_part_removal_threshold = 1000000000" in engine
+    # ClickHouse's own default stays 5: the value is the table's, not the engine's.
+    default = client.select(
+        "SELECT value FROM system.merge_tree_settings WHERE name = 'merge_selector_base'"
+    )
+    assert default == [{"value": "5"}]
+
+
 def test_embedded_tables_get_the_clients_merge_tree_settings(client: ChdbClient) -> None:
     tables = client.select(
         "SELECT name, engine_full FROM system.tables"
