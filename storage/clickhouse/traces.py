@@ -35,9 +35,9 @@ __all__ = [
     "TRACE_STATE_COLUMNS",
     "TraceKey",
     "TraceState",
+    "check_trace_times",
     "merge_trace",
     "trace_columns",
-    "trace_row",
     "trace_state_from_row",
 ]
 
@@ -198,18 +198,19 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "event_ts",
     "is_deleted",
 )
-"""The columns of ``trace_row`` and ``trace_columns``, in their order."""
+"""The columns of ``trace_columns``, in their order."""
 
 
 def trace_columns(
     states: Sequence[TraceState], *, updated_at_us: int, event_ts_us: int
 ) -> dict[str, list[Any]]:
     """The ``traces`` rows of ``states`` column by column (for ``insert_columns``):
-    ``{column: values}`` in ``TRACE_COLUMNS`` order with the values of ``trace_row``.
+    ``{column: values}`` in ``TRACE_COLUMNS`` order (``migrations/0002_create_traces.sql``);
+    times in Unix µs.
 
     Raises:
-        PermanentError: a time is outside the supported range (the first in ``trace_row``
-            order).
+        PermanentError: a time is outside the supported range (the first, row by row, in
+            column order: ``check_trace_times``).
     """
     if states:
         times = [s.timestamp_us for s in states]
@@ -217,9 +218,9 @@ def trace_columns(
         times += [e for s in states if (e := s.end_time_us) is not None]
         times += [updated_at_us, event_ts_us]
         if min(times) < MIN_TIME_US or max(times) > MAX_TIME_US:
-            for s in states:  # the error trace_row raises first, row by row
-                trace_row(s, updated_at_us=updated_at_us, event_ts_us=event_ts_us)
-    # Column by column, with the values of trace_row (no dict per row).
+            for s in states:  # the first error, row by row
+                check_trace_times(s, updated_at_us=updated_at_us, event_ts_us=event_ts_us)
+    # Column by column (migrations/0002_create_traces.sql), no dict per row.
     n = len(states)
     return {
         "id": [s.id for s in states],
@@ -245,38 +246,18 @@ def trace_columns(
     }
 
 
-def trace_row(state: TraceState, *, updated_at_us: int, event_ts_us: int) -> dict[str, Any]:
-    """The ``traces`` row (``migrations/0002_create_traces.sql``) of ``state``; times in Unix µs.
+def check_trace_times(state: TraceState, *, updated_at_us: int, event_ts_us: int) -> None:
+    """Check the times of ``state``'s ``traces`` row (Unix µs) in column order.
 
     Raises:
-        PermanentError: a time is outside the supported range.
+        PermanentError: a time is outside the supported range (the first one, in column order).
     """
-    return {
-        "id": state.id,
-        "project_id": state.project_id,
-        "timestamp": check_time(state.timestamp_us, f"trace {state.id} timestamp"),
-        "end_time": (
-            check_time(state.end_time_us, f"trace {state.id} end_time")
-            if state.end_time_us is not None
-            else None
-        ),
-        "name": state.name,
-        "user_id": state.user_id,
-        "session_id": state.session_id,
-        "release": state.release,
-        "version": state.version,
-        "environment": state.environment,
-        "public": state.public,
-        "bookmarked": state.bookmarked,
-        "tags": list(state.tags),
-        "metadata": state.metadata,
-        "input": state.input,
-        "output": state.output,
-        "created_at": check_time(state.created_at_us, "created_at"),
-        "updated_at": check_time(updated_at_us, "updated_at"),
-        "event_ts": check_time(event_ts_us, "event_ts"),
-        "is_deleted": 0,
-    }
+    check_time(state.timestamp_us, f"trace {state.id} timestamp")
+    if state.end_time_us is not None:
+        check_time(state.end_time_us, f"trace {state.id} end_time")
+    check_time(state.created_at_us, "created_at")
+    check_time(updated_at_us, "updated_at")
+    check_time(event_ts_us, "event_ts")
 
 
 TRACE_STATE_COLUMNS = """

@@ -26,7 +26,7 @@ from storage.clickhouse.columns import ColumnTypes, system_columns
 from storage.clickhouse.micros import datetime_us
 from storage.clickhouse.rows import content_hash, observation_row
 from storage.clickhouse.server_values import insert_columns
-from storage.clickhouse.traces import merge_trace, trace_row
+from storage.clickhouse.traces import merge_trace, trace_columns
 from tests.support.chdb import DATABASE
 from tests.support.records import BASE_US, generation, new_id, record
 
@@ -91,7 +91,8 @@ def rows_for(table: str) -> list[dict[str, Any]]:
             for r in (full, sparse)
         ]  # fmt: skip
     state = merge_trace(None, ("p", trace_id), [full, sparse], now_us=NOW)
-    return [trace_row(state, updated_at_us=NOW, event_ts_us=NOW + 1)]
+    columns = trace_columns([state], updated_at_us=NOW, event_ts_us=NOW + 1)
+    return [{name: values[0] for name, values in columns.items()}]
 
 
 @pytest.mark.parametrize("types_check", [False, True])

@@ -12,7 +12,6 @@ from storage.clickhouse.traces import (
     TraceState,
     merge_trace,
     trace_columns,
-    trace_row,
 )
 from storage.errors import PermanentError
 from storage.records import ObservationRecord
@@ -188,12 +187,15 @@ def _states() -> list[TraceState]:
     ]
 
 
-def test_trace_columns_hold_the_values_of_trace_row() -> None:
+def test_trace_columns_are_the_table_columns_in_order() -> None:
     states = _states()
     columns = trace_columns(states, updated_at_us=NOW + 1, event_ts_us=NOW + 2)
-    rows = [trace_row(s, updated_at_us=NOW + 1, event_ts_us=NOW + 2) for s in states]
     assert tuple(columns) == TRACE_COLUMNS
-    assert columns == {name: [row[name] for row in rows] for name in TRACE_COLUMNS}
+    assert columns["id"] == [s.id for s in states]
+    assert columns["tags"] == [list(s.tags) for s in states]
+    assert columns["end_time"] == [s.end_time_us for s in states]
+    assert (columns["updated_at"], columns["event_ts"]) == ([NOW + 1] * 2, [NOW + 2] * 2)
+    assert columns["is_deleted"] == [0, 0]
     assert trace_columns([], updated_at_us=0, event_ts_us=0) == {n: [] for n in TRACE_COLUMNS}
 
 
@@ -205,7 +207,7 @@ def test_trace_columns_hold_the_values_of_trace_row() -> None:
         ("timestamp_us", -1, "trace t2 timestamp -1"),
     ],
 )
-def test_trace_columns_raise_the_first_error_of_trace_row(
+def test_trace_columns_raise_the_first_time_error_in_column_order(
     field: str, value: int, message: str
 ) -> None:
     states = _states()
