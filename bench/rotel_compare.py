@@ -51,8 +51,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from bench.receiver import Measurement, measure, otelfuse_receiver
 from bench.report import save_report
 from bench.spans import RequestFactory
-from ingest.kafka import COMPRESSIONS, PublisherConfig
-from processors.kafka.config import DEFAULT_OBSERVATIONS_TOPIC
+from processors.kafka.config import COMPRESSIONS, DEFAULT_OBSERVATIONS_TOPIC, PublisherConfig
 from tests.support.kafka import start_broker, wait_for_port
 from tests.support.service import free_port
 

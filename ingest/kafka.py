@@ -42,7 +42,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from ingest.telemetry import RECEIVER_METRICS
-from processors.kafka.config import COMPRESSIONS, PublisherConfig
+from processors.kafka.config import PublisherConfig
 from storage.errors import RetryableError
 from storage.records import (
     KAFKA_CONTENT_TYPE,
@@ -53,9 +53,7 @@ from storage.records import (
 )
 
 __all__ = [
-    "COMPRESSIONS",
     "KafkaPublisher",
-    "PublisherConfig",
     "observation_key",
     "pack_messages",
     "pack_score_messages",

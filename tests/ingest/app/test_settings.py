@@ -8,9 +8,8 @@ import pytest
 
 from ingest.app.metadata import require_postgres_url
 from ingest.app.settings import VARIABLES, ConfigError, Settings, split_address
-from ingest.kafka import PublisherConfig
 from processors.batching import BatchConfig
-from processors.kafka.config import ConsumerConfig
+from processors.kafka.config import ConsumerConfig, PublisherConfig
 from processors.pipeline import PipelineConfig
 from storage.clickhouse.config import ClickHouseConfig
 from storage.postgres.config import PostgresConfig

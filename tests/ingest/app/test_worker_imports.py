@@ -57,12 +57,3 @@ def test_the_settings_do_not_import_the_kafka_client() -> None:
     modules = _modules_after("from ingest.app.settings import Settings; Settings.from_env({})")
     assert "processors.kafka.config" in modules
     assert "aiokafka" not in modules and "ingest.kafka" not in modules
-
-
-def test_the_producer_settings_are_one_class_for_both_imports() -> None:
-    from ingest.kafka import COMPRESSIONS, PublisherConfig
-    from processors.kafka import config
-
-    assert PublisherConfig is config.PublisherConfig and COMPRESSIONS is config.COMPRESSIONS
-    with pytest.raises(ValueError, match="compression='brotli'"):
-        PublisherConfig(compression="brotli")
