@@ -76,22 +76,23 @@ class _H11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._stop_head_timer()
         if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
             self._await_head()  # part of a pipelined head is already here
         # else idle until the next request's first bytes: the keep-alive timeout rules
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
+        self._stop_head_timer()
         super().connection_lost(exc)
 
     def _await_head(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
-        self._head_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._head_timed_out)
+            self._head_timer = None
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
