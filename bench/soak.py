@@ -4,7 +4,8 @@ Starts a fresh all-in-one instance, sends ``--rate`` realistic GenAI spans per s
 (``bench.spans``: requests of ``--traces-per-request`` traces, 3 spans each, OTLP/HTTP
 protobuf) for ``--seconds``, and every ``--sample-every`` seconds records the otelfuse process's
 resident memory (RSS, MiB, and its anonymous part: RSS less file-backed pages such as
-libchdb's code), threads and open file descriptors, the embedded PostgreSQL's RSS, and the
+libchdb's code), threads and open file descriptors, the RSS of its receiver worker processes
+(``--workers``; every descendant but PostgreSQL's), the embedded PostgreSQL's RSS, and the
 embedded ClickHouse's own accounting (``otelfuse_clickhouse_memory_tracked_bytes`` and the sum
 of ``otelfuse_clickhouse_cache_bytes``, from ``/metrics``).
 At the end it counts the stored observations through the query API: every span of every
@@ -12,7 +13,7 @@ answered export must be there exactly once (span ids are unique, so the count of
 equals the accepted spans only when none is lost and none doubled). Refused exports (503) are
 retried after ``Retry-After`` and counted.
 
-    python -m bench.soak --seconds 1800 --rate 2000
+    python -m bench.soak --seconds 1800 --rate 2000 [--workers 2]
 
 Prints one line per sample and a JSON report (also written to bench/results/). The report's
 ``flat`` figures compare the maximum after the warm-up (the first ``--warmup`` seconds) with the
@@ -54,6 +55,7 @@ class Sample:
     fds: int
     postgres_rss_mib: float
     accepted_spans: int
+    workers_rss_mib: float = 0.0
     clickhouse_tracked_mib: float = 0.0
     clickhouse_caches_mib: float = 0.0
 
@@ -87,6 +89,7 @@ class Report:
             name: (self.peak(name, 0, self.warmup_s), self.peak(name, last, self.seconds))
             for name in (
                 "rss_mib",
+                "workers_rss_mib",
                 "anon_mib",
                 "threads",
                 "fds",
@@ -106,6 +109,19 @@ def _postgres_rss(data: Path) -> float:
     for child in process.children(recursive=True):
         try:
             total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total / MIB
+
+
+def _workers_rss(process: psutil.Process) -> float:
+    """RSS (MiB) summed over the service's descendants that are not PostgreSQL: its receiver
+    worker processes (``OTELFUSE_WORKERS`` > 1)."""
+    total = 0
+    for child in process.children(recursive=True):
+        try:
+            if not child.name().startswith("postgres"):
+                total += child.memory_info().rss
         except psutil.NoSuchProcess:
             continue
     return total / MIB
@@ -137,6 +153,7 @@ def _sample(service: Service, at_s: float, accepted: int) -> Sample:
         fds=process.num_fds(),
         postgres_rss_mib=round(_postgres_rss(service.data_dir), 1),
         accepted_spans=accepted,
+        workers_rss_mib=round(_workers_rss(process), 1),
         clickhouse_tracked_mib=tracked,
         clickhouse_caches_mib=caches,
     )
@@ -195,7 +212,8 @@ def run(args: argparse.Namespace) -> Report:
     """Run one soak (see module docstring) and return its report."""
     report = Report(seconds=args.seconds, rate=args.rate, warmup_s=args.warmup)
     with tempfile.TemporaryDirectory() as tmp:
-        service = start_service(Path(tmp) / "data")
+        env = {} if args.workers is None else {"OTELFUSE_WORKERS": str(args.workers)}
+        service = start_service(Path(tmp) / "data", env)
         try:
             asyncio.run(_load(service, args, report))
             report.samples.append(_sample(service, args.seconds, report.accepted_spans))
@@ -221,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-every", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=180)
     parser.add_argument(
+        "--workers", type=int, default=None, help="OTELFUSE_WORKERS (default: one process)"
+    )
+    parser.add_argument(
         "--cooldown", type=float, default=60, help="idle seconds sampled after the load"
     )
     return parser
@@ -240,8 +261,12 @@ def main() -> None:
         "failed_requests": report.failed_requests,
         "spans_per_trace": SPANS_PER_TRACE,
         "flat (peak in warm-up, peak in last third)": report.flat(),
-        "idle after the load (rss_mib, anon_mib, threads, fds)": [
-            report.after_load(name) for name in ("rss_mib", "anon_mib", "threads", "fds")
+        "peak during the load (rss_mib + workers_rss_mib)": max(
+            s.rss_mib + s.workers_rss_mib for s in report.samples if s.at_s <= report.seconds
+        ),
+        "idle after the load (rss_mib, workers_rss_mib, anon_mib, threads, fds)": [
+            report.after_load(name)
+            for name in ("rss_mib", "workers_rss_mib", "anon_mib", "threads", "fds")
         ],
         "samples": [asdict(s) for s in report.samples],
     }
