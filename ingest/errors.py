@@ -26,7 +26,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-import grpc
+from google.rpc import code_pb2
 
 from storage.auth import Unauthenticated
 from storage.errors import BadRequest, Conflict, NotFound, PermanentError, RetryableError
@@ -68,10 +68,15 @@ class HTTPError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """How to answer one failed request: HTTP status, gRPC code, message, retry hint (s)."""
+    """How to answer one failed request: HTTP status, gRPC code, message, retry hint (s).
+
+    ``grpc_code`` is the number of the canonical code (``google.rpc.Code``, googleapis
+    ``google/rpc/code.proto``; ``code_pb2.Code.Name`` gives its name), as a ``google.rpc.Status``
+    carries it: this module does not import grpcio, which the all-in-one owner with worker
+    processes never serves."""
 
     http_status: int
-    grpc_code: grpc.StatusCode
+    grpc_code: int
     message: str
     retry_after_s: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -94,16 +99,16 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-_GRPC_OF_HTTP = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ALREADY_EXISTS,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    415: grpc.StatusCode.INVALID_ARGUMENT,
-    500: grpc.StatusCode.INTERNAL,
-    503: grpc.StatusCode.UNAVAILABLE,
+_GRPC_OF_HTTP: dict[int, int] = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    409: code_pb2.ALREADY_EXISTS,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    500: code_pb2.INTERNAL,
+    503: code_pb2.UNAVAILABLE,
 }
 
 _TABLE: tuple[tuple[type[BaseException], int], ...] = (
@@ -127,7 +132,7 @@ def status_for(exc: BaseException) -> Status:
     message = str(exc) or type(exc).__name__
     if isinstance(exc, HTTPError):
         retry = exc.headers.get("Retry-After")
-        grpc_code = _GRPC_OF_HTTP.get(exc.status, grpc.StatusCode.UNKNOWN)
+        grpc_code = _GRPC_OF_HTTP.get(exc.status, code_pb2.UNKNOWN)
         retry_after = float(retry) if retry and retry.isdigit() else None
         return Status(exc.status, grpc_code, exc.message, retry_after, exc.headers)
     for kind, http_status in _TABLE:
@@ -135,7 +140,7 @@ def status_for(exc: BaseException) -> Status:
             headers = _HEADERS.get(http_status, {})
             return Status(http_status, _GRPC_OF_HTTP[http_status], message, headers=headers)
     retry_after = exc.retry_after_s if isinstance(exc, RetryableError) else 1.0
-    return Status(503, grpc.StatusCode.UNAVAILABLE, message, retry_after)
+    return Status(503, code_pb2.UNAVAILABLE, message, retry_after)
 
 
 def write_failure(exc: BaseException) -> HTTPError:

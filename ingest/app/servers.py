@@ -11,9 +11,7 @@ from ingest.app.settings import Settings, split_address
 from ingest.http.app import HealthCheck, create_app
 from ingest.http.server import HTTPServer
 from ingest.otlp.export import TraceExport
-from ingest.otlp.grpc_receiver import create_server
 from ingest.otlp.logs_export import LogsExport
-from ingest.otlp.logs_grpc import logs_handler
 
 __all__ = ["GRPC_GRACE_S", "start_grpc", "start_http"]
 
@@ -47,9 +45,16 @@ async def start_grpc(
     """Serve OTLP/gRPC on ``server.grpc_address`` until ``stack`` closes: traces, and logs when
     ``logs`` is given.
 
+    gRPC is imported here: the all-in-one owner with worker processes never serves it (its
+    workers do) and so does without grpcio (docs/benchmarks.md "Idle memory with workers,
+    fourth round").
+
     Raises:
         RuntimeError: the address cannot be bound.
     """
+    from ingest.otlp.grpc_receiver import create_server
+    from ingest.otlp.logs_grpc import logs_handler
+
     handlers = () if logs is None else (logs_handler(logs),)
     server = create_server(
         export, settings.server.grpc_address, settings.server.max_request_bytes, handlers

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import grpc
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -75,8 +75,10 @@ async def serve(
         status = status_for(exc)
         RECEIVER_METRICS.refused_request("grpc", status.http_status)
         if status.http_status >= 500:
-            log.warning("export failed (%s): %s", status.grpc_code.name, status.message)
-        rich = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)
+            log.warning(
+                "export failed (%s): %s", code_pb2.Code.Name(status.grpc_code), status.message
+            )
+        rich = status_pb2.Status(code=status.grpc_code, message=status.message)
         if status.retry_after_s is not None:
             info = error_details_pb2.RetryInfo(
                 retry_delay=duration_pb2.Duration(seconds=int(status.retry_after_s) or 1)

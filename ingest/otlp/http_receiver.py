@@ -150,7 +150,7 @@ class OTLPHTTPReceiver:
         headers = dict(status.headers)
         if status.retry_after_header is not None:
             headers["Retry-After"] = status.retry_after_header
-        body = status_pb2.Status(code=status.grpc_code.value[0], message=status.message)
+        body = status_pb2.Status(code=status.grpc_code, message=status.message)
         return Response(
             _encode(body, media), status_code=status.http_status, media_type=media, headers=headers
         )

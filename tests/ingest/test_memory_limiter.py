@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import psutil
 import pytest
+from google.rpc import code_pb2
 
 from ingest.errors import PayloadTooLarge, status_for
 from ingest.memory_limiter import (
@@ -44,7 +45,7 @@ def test_above_the_soft_limit_every_request_is_refused_with_a_retryable_error() 
         pass
     status = status_for(refused.value)
     assert status.http_status == 503 and status.retry_after_header == "1"
-    assert status.grpc_code.name == "UNAVAILABLE"
+    assert status.grpc_code == code_pb2.UNAVAILABLE
     assert limiter.refused == 1 and limiter.reserved == 0
 
 

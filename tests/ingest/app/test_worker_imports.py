@@ -57,3 +57,13 @@ def test_the_settings_do_not_import_the_kafka_client() -> None:
     modules = _modules_after("from ingest.app.settings import Settings; Settings.from_env({})")
     assert "processors.kafka.config" in modules
     assert "aiokafka" not in modules and "ingest.kafka" not in modules
+
+
+def test_the_all_in_one_owner_does_not_import_grpc() -> None:
+    """With worker processes the owner never serves gRPC (its workers do): grpcio is imported
+    where the gRPC server starts (``ingest.app.servers.start_grpc``), and the error table
+    carries ``google.rpc.Code`` numbers (docs/benchmarks.md "Idle memory with workers, fourth
+    round")."""
+    modules = _modules_after("import ingest.app.all_in_one, ingest.app.cli")
+    assert "ingest.app.all_in_one" in modules
+    assert "grpc" not in modules and "ingest.otlp.grpc_receiver" not in modules
