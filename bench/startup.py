@@ -6,10 +6,8 @@ embedded PostgreSQL), on a new data folder and on one from an earlier run.
 For each run: seconds from the process start to the first 200 of ``/api/public/health``, then,
 after ``--idle-seconds`` of idling, the memory of the otelfuse processes (the owner, its
 ``--workers`` receiver worker processes, default: the product's default,
-``ingest.app.settings.available_cpus``, 1 is the single process; and with workers the fork
-server that forks them and ``multiprocessing``'s resource tracker, the "helpers") and of the
-embedded PostgreSQL (the postmaster and its children). Prints one line per run and the
-medians.
+``ingest.app.settings.available_cpus``, 1 is the single process) and of the embedded
+PostgreSQL (the postmaster and its children). Prints one line per run and the medians.
 
 The headline is the RSS summed over the processes (as the figures before it): it counts the
 pages processes share (the interpreter, shared libraries, PostgreSQL's shared buffers) once
@@ -24,14 +22,14 @@ per process, so it is an upper bound. Beside it, summed the same way (``psutil``
 - anonymous: RSS less the file-backed and shared-memory part (``RssAnon`` of
   ``/proc/PID/status``): heap, Python objects, ClickHouse's allocations. The file-backed rest
   (library code, mostly chdb's ≈ 180 MiB) is clean page cache the kernel may reclaim and read
-  again. A page a forked worker still shares with its fork server counts in both.
+  again.
 - PSS anonymous: the anonymous part of PSS (``Pss_Anon`` of ``/proc/PID/smaps_rollup``).
   Anonymous pages are shared only between a process and those it forked, all otelfuse's
   here, so its sum is the anonymous memory otelfuse holds, each page once, whatever else
-  runs on the machine: the figure to compare the fork server with separate interpreters.
+  runs on the machine (docs/benchmarks.md "Idle memory with workers, fourth round": the
+  figure that compares forked workers with separate interpreters).
 
-Per process: the owner's RSS / PSS / USS, a worker's (the mean over the workers) and the
-helpers' (summed).
+Per process: the owner's RSS / PSS / USS and a worker's (the mean over the workers).
 Measure on a quiet machine (load average < 0.5), one benchmark at a time; the memory figures
 are little disturbed by other load, the ready times are.
 """
@@ -49,7 +47,6 @@ from pathlib import Path
 import psutil
 
 from ingest.app.settings import available_cpus
-from ingest.app.worker import PROCESS_NAME
 from storage.postgres.embedded import EMBEDDED_DIR, server_pid
 from tests.support.service import start_service
 
@@ -109,16 +106,15 @@ def median(memories: Sequence[Memory]) -> Memory:
     )
 
 
-def _tree(pid: int, leave_out: frozenset[int] = frozenset()) -> list[tuple[str, Memory]]:
-    """Name and memory of ``pid`` (first) and of each of its live descendants not in
-    ``leave_out``."""
+def _tree(pid: int, leave_out: frozenset[int] = frozenset()) -> list[Memory]:
+    """Memory of ``pid`` (first) and of each of its live descendants not in ``leave_out``."""
     process = psutil.Process(pid)
-    result = [(process.name(), memory_of(process))]
+    result = [memory_of(process)]
     for child in process.children(recursive=True):
         if child.pid in leave_out:
             continue
         try:
-            result.append((child.name(), memory_of(child)))
+            result.append(memory_of(child))
         except psutil.NoSuchProcess:
             continue
     return result
@@ -137,12 +133,10 @@ class Run:
 
     ready_s: float
     otelfuse: Memory
-    """Summed over the owner, its workers and the helpers."""
+    """Summed over the owner and its workers."""
     owner: Memory
     worker: Memory
     """The mean over the workers (zero without workers)."""
-    helpers: Memory
-    """Summed over the fork server and the resource tracker (zero without workers)."""
     postgres: Memory
     """Summed over the postmaster and its children."""
 
@@ -153,8 +147,7 @@ class Run:
             f"ready {self.ready_s:.2f} s, otelfuse {o.rss:.0f} MiB RSS (PSS {o.pss:.0f}, "
             f"USS {o.uss:.0f}, anonymous {o.anonymous:.0f}, PSS anonymous "
             f"{o.pss_anonymous:.0f}; RSS/PSS/USS owner "
-            f"{self.owner.text()}, per worker {self.worker.text()}, helpers "
-            f"{self.helpers.text()}), postgres {p.rss:.0f} MiB "
+            f"{self.owner.text()}, per worker {self.worker.text()}), postgres {p.rss:.0f} MiB "
             f"RSS (PSS {p.pss:.0f}, USS {p.uss:.0f})"
         )
 
@@ -175,15 +168,13 @@ def measure(data: Path, idle_s: float, workers: int) -> Run:
         time.sleep(idle_s)
         pid = server_pid(data / EMBEDDED_DIR)
         ours = _tree(service.process.pid, leave_out=_postgres_pids(pid))
-        postgres = total(m for _, m in _tree(pid)) if pid is not None else Memory()
+        postgres = total(_tree(pid)) if pid is not None else Memory()
     finally:
         service.stop()
-    owner = ours[0][1]
-    workers_memory = [m for name, m in ours[1:] if name == PROCESS_NAME]
-    helpers = total(m for name, m in ours[1:] if name != PROCESS_NAME)
+    owner, workers_memory = ours[0], ours[1:]
     n, summed = len(workers_memory), total(workers_memory)
     per_worker = Memory(*(getattr(summed, f.name) / n for f in fields(Memory))) if n else Memory()
-    return Run(ready_s, total(m for _, m in ours), owner, per_worker, helpers, postgres)
+    return Run(ready_s, total(ours), owner, per_worker, postgres)
 
 
 def main() -> None:
@@ -207,7 +198,6 @@ def main() -> None:
             median([r.otelfuse for r in results]),
             median([r.owner for r in results]),
             median([r.worker for r in results]),
-            median([r.helpers for r in results]),
             median([r.postgres for r in results]),
         )
         print(f"{label} median: {middle.text()}")
