@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from ingest.mapping.attributes import decode_any_value, decode_key_values
 from ingest.mapping.values import as_decimal_string, as_non_negative_int, js_string, truthy
@@ -34,6 +34,35 @@ def test_non_finite_doubles_become_strings_and_unset_is_none() -> None:
     assert decode_any_value(AnyValue(double_value=math.inf)) == "Infinity"
     assert decode_any_value(AnyValue(double_value=-math.inf)) == "-Infinity"
     assert decode_any_value(AnyValue()) is None
+
+
+def test_decode_key_values_decodes_each_case_like_decode_any_value() -> None:
+    # decode_key_values reads strings, ints and doubles without WhichOneof; zeros, empty
+    # strings, non-finite doubles and the other cases must still come out typed as the generic
+    # decoder gives them (repr: 0 vs 0.0 vs False).
+    values = [
+        AnyValue(string_value="x"),
+        AnyValue(string_value=""),
+        AnyValue(int_value=7),
+        AnyValue(int_value=0),
+        AnyValue(int_value=-3),
+        AnyValue(double_value=0.5),
+        AnyValue(double_value=0.0),
+        AnyValue(double_value=-0.0),
+        AnyValue(double_value=math.nan),
+        AnyValue(double_value=-math.inf),
+        AnyValue(bool_value=True),
+        AnyValue(bool_value=False),
+        AnyValue(bytes_value=b""),
+        AnyValue(),
+        any_value([1, 0.0]),
+    ]
+    items = [KeyValue(key=f"k{i}", value=value) for i, value in enumerate(values)]
+    decoded = decode_key_values(items)
+    assert repr(list(decoded.values())) == repr([decode_any_value(value) for value in values])
+    assert repr(list(decoded.values())) == repr(
+        ["x", "", 7, 0, -3, 0.5, 0.0, -0.0, "NaN", "-Infinity", True, False, "", None, [1, 0.0]]
+    )
 
 
 def test_decode_key_values_last_duplicate_wins() -> None:
