@@ -21,7 +21,7 @@ from ingest.mapping.values import (
     meaningful,
     truthy,
 )
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import SpanView, presence_bit
 
 __all__ = [
     "AGENT_OPERATIONS_WITHOUT_MODEL",
@@ -45,15 +45,15 @@ __all__ = [
 # ---- name -------------------------------------------------------------------------------------
 
 _NAME_KEYS: tuple[str, ...] = ("gen_ai.tool.name", "genkit:name", "logfire.msg")
-_NAME_KEY_SET = frozenset({*_NAME_KEYS, "ai.toolCall.name", "ai.operationId"})
+_NAME_BIT = presence_bit(frozenset({*_NAME_KEYS, "ai.toolCall.name", "ai.operationId"}))
 
 
 def observation_name(view: SpanView) -> str:
     """Observation name: ``gen_ai.tool.name`` › ``genkit:name`` › ``logfire.msg`` ›
     ``ai.toolCall.name`` › ``[ai.telemetry.functionId:]ai.operationId`` › span name (§1.8)."""
-    a = view.attributes
-    if a.keys().isdisjoint(_NAME_KEY_SET):
+    if not view.may_have(_NAME_BIT):
         return view.name
+    a = view.attributes
     for key in _NAME_KEYS:
         value = a.get(key)
         if value is not None and truthy(value):
@@ -79,7 +79,7 @@ _ENVIRONMENT_RE = re.compile(r"[a-z0-9\-_]+")
 _LANGFUSE_PREFIX = re.compile(r"^(?:langfuse[-_]?)+")
 
 
-_ENVIRONMENT_KEY_SET = frozenset(ENVIRONMENT_KEYS)
+_ENVIRONMENT_BIT = presence_bit(frozenset(ENVIRONMENT_KEYS))
 
 
 def environment(view: SpanView) -> str:
@@ -87,9 +87,9 @@ def environment(view: SpanView) -> str:
     resource attribute; the first truthy value decides, through ``normalize_environment`` (a
     non-string gives ``default``; Langfuse ``extractEnvironment``, §1.8). A span without any of
     the keys takes its resource's (``resource_environment``, computed once per resource)."""
-    a = view.attributes
-    if a.keys().isdisjoint(_ENVIRONMENT_KEY_SET):
+    if not view.may_have(_ENVIRONMENT_BIT):
         return view.resource.environment
+    a = view.attributes
     r = view.resource.attributes
     for key in ENVIRONMENT_KEYS:
         value = a.get(key)
@@ -383,12 +383,14 @@ def _vercel_params(a: dict[str, Value]) -> dict[str, Value]:
 # ---- completion start time --------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_COMPLETION_START_KEYS = frozenset(
-    {
-        "langfuse.observation.completion_start_time",
-        "ai.response.msToFirstChunk",
-        "ai.stream.msToFirstChunk",
-    }
+_COMPLETION_START_BIT = presence_bit(
+    frozenset(
+        {
+            "langfuse.observation.completion_start_time",
+            "ai.response.msToFirstChunk",
+            "ai.stream.msToFirstChunk",
+        }
+    )
 )
 
 
@@ -400,9 +402,9 @@ def completion_start_time_us(view: SpanView, start_time_us: int) -> int | None:
     ``ai.response.msToFirstChunk`` › ``ai.stream.msToFirstChunk`` milliseconds (rounded up to
     the microsecond). A timestamp without a zone is UTC.
     """
-    a = view.attributes
-    if a.keys().isdisjoint(_COMPLETION_START_KEYS):
+    if not view.may_have(_COMPLETION_START_BIT):
         return None
+    a = view.attributes
     raw = a.get("langfuse.observation.completion_start_time")
     if isinstance(raw, str) and raw:
         parsed = _parse_iso_us(raw)
@@ -443,14 +445,16 @@ def _parse_iso_us(text: str) -> int | None:
 # ---- prompt (GENERATION only) -----------------------------------------------------------------
 
 _UINT32_MAX = 2**32 - 1
-_PROMPT_KEYS = frozenset(
-    {
-        "ai.telemetry.metadata.langfusePrompt",
-        "langfuse.observation.prompt.name",
-        "langfuse.prompt.name",
-        "langfuse.observation.prompt.version",
-        "langfuse.prompt.version",
-    }
+_PROMPT_BIT = presence_bit(
+    frozenset(
+        {
+            "ai.telemetry.metadata.langfusePrompt",
+            "langfuse.observation.prompt.name",
+            "langfuse.prompt.name",
+            "langfuse.observation.prompt.version",
+            "langfuse.prompt.version",
+        }
+    )
 )
 
 
@@ -461,9 +465,9 @@ def prompt_reference(view: SpanView) -> tuple[str | None, int | None]:
     ``{name, version}`` in ``ai.telemetry.metadata.langfusePrompt``. A version that is not a
     non-negative integer (or integer string) is dropped.
     """
-    a = view.attributes
-    if a.keys().isdisjoint(_PROMPT_KEYS):
+    if not view.may_have(_PROMPT_BIT):
         return None, None
+    a = view.attributes
     vercel: dict[str, Value] | None = None
     if "ai.telemetry.metadata.langfusePrompt" in a:
         vercel = _json_object(a["ai.telemetry.metadata.langfusePrompt"])

@@ -52,7 +52,7 @@ from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.nested import rebuild_flattened
 from ingest.mapping.system_instructions import with_system_instructions
 from ingest.mapping.values import Value, loads_or_none, truthy
-from ingest.mapping.view import SpanView, group_keys
+from ingest.mapping.view import SpanView, index_keys, presence_bit
 
 __all__ = ["IO_ATTRIBUTE_KEYS", "IO_ATTRIBUTE_PREFIXES", "events_io", "extract_io"]
 
@@ -158,7 +158,7 @@ _NOTHING: tuple[Value, Value] = (None, None)
 
 def extract_io(view: SpanView) -> tuple[Value, Value]:
     """``(input, output)`` raw values of one span; ``(None, None)`` when no source matches."""
-    return _extract(view.attributes, view.span.events, view.scope.name, view.groups)
+    return _extract(view.attributes, view.span.events, view.scope.name, view.groups, view.present)
 
 
 def events_io(events: Sequence[Span.Event], scope: str) -> tuple[Value, Value] | None:
@@ -175,7 +175,9 @@ def _extract(
     events: Sequence[Span.Event],
     scope: str,
     groups: dict[str, list[str]],
+    present: int,
 ) -> tuple[Value, Value]:
+    # ``groups``, ``present``: ``view.index_keys(a)`` (``present`` may be ``view.ALL_PRESENT``).
     # 0. Langfuse SDK
     inp, out = a.get("langfuse.observation.input"), a.get("langfuse.observation.output")
     if inp is not None or out is not None:
@@ -217,7 +219,7 @@ def _extract(
             return hit
 
     # 7-16. Framework-specific attributes (skipped at once when none is present)
-    if not _STEP_7_TO_16_KEYS.isdisjoint(a):
+    if present & _STEP_7_TO_16_BIT:
         hit = _framework_attributes(a, scope)
         if hit is not None:
             return hit
@@ -286,6 +288,8 @@ _STEP_7_TO_16_KEYS: frozenset[str] = frozenset(
     }
 )
 """Every attribute steps 7-16 read: when a span has none of them, those steps are skipped."""
+
+_STEP_7_TO_16_BIT = presence_bit(_STEP_7_TO_16_KEYS)
 
 
 def _framework_attributes(a: dict[str, Value], scope: str) -> tuple[Value, Value] | None:
@@ -463,8 +467,8 @@ def _from_events(events: Sequence[Span.Event], scope: str) -> tuple[Value, Value
         return None
     prompt_attrs = decode_key_values(prompt_event.attributes) if prompt_event else {}
     completion_attrs = decode_key_values(completion_event.attributes) if completion_event else {}
-    inp = _extract(prompt_attrs, (), scope, group_keys(prompt_attrs))[0]
-    out = _extract(completion_attrs, (), scope, group_keys(completion_attrs))[1]
+    inp = _extract(prompt_attrs, (), scope, *index_keys(prompt_attrs))[0]
+    out = _extract(completion_attrs, (), scope, *index_keys(completion_attrs))[1]
     return (inp if truthy(inp) else prompt_attrs), (out if truthy(out) else completion_attrs)
 
 

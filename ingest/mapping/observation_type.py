@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ingest.mapping.values import meaningful
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import SpanView, presence_bit
 
 __all__ = [
     "DEFAULT_TYPE",
@@ -379,13 +379,15 @@ _RULE_KEYS: frozenset[str] = frozenset().union(
 )
 """Every attribute key some rule of ``RULES`` needs."""
 
+_RULE_BIT = presence_bit(_RULE_KEYS)
+
 _KEYLESS_RULES: tuple[TypeRule, ...] = tuple(rule for rule in RULES if rule.keys is None)
 """The rules of ``RULES`` left for a span without any of ``_RULE_KEYS``."""
 
 
 def observation_type(view: SpanView, rules: tuple[TypeRule, ...] = RULES) -> str:
     """The Langfuse observation type of one span (``SPAN``, ``GENERATION``, ...; §1.7)."""
-    if rules is RULES and view.attributes.keys().isdisjoint(_RULE_KEYS):
+    if rules is RULES and not view.may_have(_RULE_BIT):
         rules = _KEYLESS_RULES
     for rule in rules:
         obs_type = rule.match(view)

@@ -24,7 +24,7 @@ from ingest.mapping.fields import resource_environment
 from ingest.mapping.metadata import TRACE_METADATA, metadata_entries, scope_metadata_json
 from ingest.mapping.span import InvalidSpan, map_span, shared_record, span_id_problem
 from ingest.mapping.values import json_encode
-from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys
+from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys, index_keys
 
 __all__ = ["build_resource_view", "build_scope_view", "map_export_request", "sdk_json_metadata"]
 
@@ -91,8 +91,9 @@ def map_export_request(
                 else:
                     try:
                         attributes = decode_key_values(span.attributes)
+                        groups, present = index_keys(attributes)
                         view = SpanView(
-                            span, attributes, resource, scope, json_metadata, group_keys(attributes)
+                            span, attributes, resource, scope, json_metadata, groups, present
                         )
                         record = map_span(view, shared, now_us)
                         result.records.append(record)

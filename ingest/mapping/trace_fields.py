@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.mapping.values import Value, js_string, json_encode, json_text, loads_or_none, truthy
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import SpanView, presence_bit
 
 __all__ = ["SESSION_ID_SOURCES", "TAG_SOURCES", "USER_ID_SOURCES", "parse_tags", "trace_fields"]
 
@@ -75,6 +75,8 @@ _TRACE_KEYS: frozenset[str] = frozenset(
 """Every span attribute read here: a span with none of them (most spans) has only ``is_root`` and
 metadata."""
 
+_TRACE_BIT = presence_bit(_TRACE_KEYS)
+
 
 def trace_fields(
     view: SpanView, *, is_root: bool, trace_metadata: dict[str, str]
@@ -91,9 +93,9 @@ def trace_fields(
     metadata = view.resource.trace_metadata
     if trace_metadata:
         metadata = {**metadata, **trace_metadata}
-    a = view.attributes
-    if a.keys().isdisjoint(_TRACE_KEYS):
+    if not view.may_have(_TRACE_BIT):
         return {"is_root": is_root, "metadata": metadata} if metadata else {"is_root": is_root}
+    a = view.attributes
     as_root = a.get("langfuse.internal.as_root")
     fields: dict[str, Any] = {"is_root": is_root or as_root is True or as_root == "true"}
     if metadata:

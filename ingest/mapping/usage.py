@@ -37,7 +37,7 @@ from ingest.mapping.values import (
     loads_or_none,
     truthy,
 )
-from ingest.mapping.view import SpanView
+from ingest.mapping.view import SpanView, presence_bit
 
 __all__ = [
     "GENERIC_RULES",
@@ -441,7 +441,9 @@ def google_adk_usage(attributes: dict[str, Value], groups: dict[str, list[str]])
     return usage
 
 
-_COST_KEYS = frozenset({"langfuse.observation.cost_details", "gen_ai.usage.cost", "llm.cost.total"})
+_COST_BIT = presence_bit(
+    frozenset({"langfuse.observation.cost_details", "gen_ai.usage.cost", "llm.cost.total"})
+)
 
 
 def provided_cost(view: SpanView) -> dict[str, str]:
@@ -451,9 +453,9 @@ def provided_cost(view: SpanView) -> dict[str, str]:
     are dropped; an unparsable or non-object value falls through) › ``gen_ai.usage.cost`` ›
     ``llm.cost.total`` (both as ``{"total": ...}``).
     """
-    a = view.attributes
-    if a.keys().isdisjoint(_COST_KEYS):
+    if not view.may_have(_COST_BIT):
         return {}
+    a = view.attributes
     raw = a.get("langfuse.observation.cost_details")
     if truthy(raw):
         parsed = loads_or_none(raw) if isinstance(raw, str) else raw
