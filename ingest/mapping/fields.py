@@ -207,7 +207,7 @@ def status_message(view: SpanView) -> str | None:
 
 def _operation_exception(view: SpanView) -> dict[str, Value] | None:
     """Attributes of the span's first ``gen_ai.client.operation.exception`` event, or None."""
-    events = view.span.events
+    events = view.events
     if not events:
         return None
     for event in events:

@@ -158,7 +158,7 @@ _NOTHING: tuple[Value, Value] = (None, None)
 
 def extract_io(view: SpanView) -> tuple[Value, Value]:
     """``(input, output)`` raw values of one span; ``(None, None)`` when no source matches."""
-    return _extract(view.attributes, view.span.events, view.scope.name, view.groups, view.present)
+    return _extract(view.attributes, view.events, view.scope.name, view.groups, view.present)
 
 
 def events_io(events: Sequence[Span.Event], scope: str) -> tuple[Value, Value] | None:

@@ -97,8 +97,8 @@ def map_export_request(
                         )
                         record = map_span(view, shared, now_us)
                         result.records.append(record)
-                        if span.events:
-                            result.scores.extend(span_event_scores(span.events, record))
+                        if view.events:
+                            result.scores.extend(span_event_scores(view.events, record))
                     except InvalidSpan as exc:
                         result.reject(_reason(index, span.name, str(exc)))
                     except Exception as exc:  # a mapping bug must only cost this span
