@@ -67,6 +67,8 @@ METADATA_EXCLUDED_PREFIXES: tuple[str, ...] = (
 )
 """Attribute families never copied into ``metadata.attributes`` (§1.12)."""
 
+_EXCLUDED_GROUPS = frozenset(METADATA_EXCLUDED_PREFIXES)
+
 
 def metadata_value(raw: Value, json_values: bool) -> str:
     """JSON text for one metadata attribute value.
@@ -129,9 +131,8 @@ def filtered_attributes(attributes: dict[str, Value], groups: dict[str, list[str
     families; non-string values become their JSON text (``100`` → ``"100"``).
     """
     excluded: set[str] = set()
-    for prefix in METADATA_EXCLUDED_PREFIXES:
-        keys = groups.get(prefix)
-        if keys:
+    for prefix, keys in groups.items():  # a span has few groups: cheaper than each prefix's get
+        if prefix in _EXCLUDED_GROUPS:
             excluded.update(keys)
     kept: dict[str, str] = {}
     for key, value in attributes.items():
