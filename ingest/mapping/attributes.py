@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -63,10 +63,13 @@ def decode_any_value(value: AnyValue) -> Value:
     return None
 
 
-def decode_key_values(items: Iterable[KeyValue]) -> dict[str, Value]:
+def decode_key_values(items: Sequence[KeyValue]) -> dict[str, Value]:
     """Decode an OTLP ``repeated KeyValue`` into ``{key: value}`` (attribute order kept)."""
     out: dict[str, Value] = {}
-    for item in items:
+    # Indexed, not iterated: iterating a upb repeated field ends with an ``IndexError`` raised
+    # (message formatted) and cleared, about 1,800 instructions per loop.
+    for index in range(len(items)):
+        item = items[index]
         value = item.value
         # Most values are non-empty strings, then non-zero ints and doubles. A non-default field of
         # the oneof is its set case, so these need no ``WhichOneof``: a field read costs about half
