@@ -125,8 +125,9 @@ def span_time_problem(start_us: int, end_us: int) -> str | None:
 
 def shared_record(ctx: IngestContext, resource: ResourceView, scope: ScopeView) -> bytes:
     """A partial ``ObservationRecord``, serialized, with the fields every span of one scope of a
-    request shares: project, ingestion SDK headers, scope name/version and the resource's
-    ``service.*`` / ``telemetry.sdk.*`` attributes (as ``String(x)``, "" when absent).
+    request shares: project, ingestion SDK headers, scope name/version, the resource's
+    ``service.*`` / ``telemetry.sdk.*`` attributes (as ``String(x)``, "" when absent) and an
+    empty ``trace`` (present on every record; ``map_span`` only sets what a span adds to it).
     ``map_span`` parses each span's record from it (cheaper than ten keywords per span)."""
     r = resource.attributes
     return ObservationRecord(
@@ -141,6 +142,7 @@ def shared_record(ctx: IngestContext, resource: ResourceView, scope: ScopeView) 
         ingestion_sdk_name=ctx.sdk_name,
         ingestion_sdk_version=ctx.sdk_version,
         metadata=scope_metadata(resource, scope),
+        trace=TraceFields(),
     ).SerializeToString()
 
 
@@ -217,7 +219,7 @@ def map_span(view: SpanView, shared: bytes, now_us: int) -> ObservationRecord:
     if prompt_version is not None:
         record.prompt_version = prompt_version
     _set_trace(
-        record.trace,
+        record,
         trace_fields(
             view,
             is_root=parent_id is None,
@@ -245,16 +247,14 @@ def map_span(view: SpanView, shared: bytes, now_us: int) -> ObservationRecord:
     return record
 
 
-def _set_trace(target: TraceFields, fields: dict[str, Any]) -> None:
-    """Set ``record.trace`` (present even when all its fields are defaults) from the keywords
+def _set_trace(record: ObservationRecord, fields: dict[str, Any]) -> None:
+    """Set ``record.trace`` (already present, from ``shared_record``) from the keywords
     ``trace_fields.trace_fields`` returns."""
     if len(fields) == 1:  # only ``is_root``, most spans
         if fields["is_root"]:
-            target.is_root = True
-        else:
-            target.SetInParent()
+            record.trace.is_root = True
         return
-    target.SetInParent()
+    target = record.trace
     for key, value in fields.items():
         if key == "metadata":
             metadata = target.metadata
