@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
+from typing import Final
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -37,7 +38,7 @@ from ingest.mapping.values import Value
 
 __all__ = ["decode_any_value", "decode_key_values"]
 
-_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+_NON_FINITE: Final = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def decode_any_value(value: AnyValue) -> Value:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from storage.records import ObservationRecord, ScoreRecord
 
 __all__ = ["MAX_ERRORS", "IngestContext", "MappingResult"]
 
-MAX_ERRORS = 10
+MAX_ERRORS: Final = 10
 """Rejection reasons kept in ``MappingResult.errors`` (all are counted in ``rejected_spans``)."""
 
 

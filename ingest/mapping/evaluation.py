@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -40,14 +41,14 @@ from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord, ScoreRe
 
 __all__ = ["EVALUATION_EVENT", "evaluation_score", "score_id", "span_event_scores"]
 
-EVALUATION_EVENT = "gen_ai.evaluation.result"
+EVALUATION_EVENT: Final = "gen_ai.evaluation.result"
 """The GenAI semconv event name of an evaluation result."""
 
-_NAME = "gen_ai.evaluation.name"
-_VALUE = "gen_ai.evaluation.score.value"
-_LABEL = "gen_ai.evaluation.score.label"
-_EXPLANATION = "gen_ai.evaluation.explanation"
-_MAPPED = frozenset({_NAME, _VALUE, _LABEL, _EXPLANATION, "event.name"})
+_NAME: Final = "gen_ai.evaluation.name"
+_VALUE: Final = "gen_ai.evaluation.score.value"
+_LABEL: Final = "gen_ai.evaluation.score.label"
+_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+_MAPPED: Final = frozenset({_NAME, _VALUE, _LABEL, _EXPLANATION, "event.name"})
 
 
 def score_id(project_id: str, trace_id: str, span_id: str, name: str) -> str:

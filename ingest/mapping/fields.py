@@ -11,6 +11,7 @@ import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Final
 
 from ingest.mapping.attributes import decode_key_values
 from ingest.mapping.values import (
@@ -44,8 +45,8 @@ __all__ = [
 
 # ---- name -------------------------------------------------------------------------------------
 
-_NAME_KEYS: tuple[str, ...] = ("gen_ai.tool.name", "genkit:name", "logfire.msg")
-_NAME_BIT = presence_bit(frozenset({*_NAME_KEYS, "ai.toolCall.name", "ai.operationId"}))
+_NAME_KEYS: Final[tuple[str, ...]] = ("gen_ai.tool.name", "genkit:name", "logfire.msg")
+_NAME_BIT: Final = presence_bit(frozenset({*_NAME_KEYS, "ai.toolCall.name", "ai.operationId"}))
 
 
 def observation_name(view: SpanView) -> str:
@@ -69,17 +70,17 @@ def observation_name(view: SpanView) -> str:
 
 # ---- environment ------------------------------------------------------------------------------
 
-ENVIRONMENT_KEYS: tuple[str, ...] = (
+ENVIRONMENT_KEYS: Final[tuple[str, ...]] = (
     "langfuse.environment",
     "deployment.environment.name",
     "deployment.environment",
 )
-DEFAULT_ENVIRONMENT = "default"
-_ENVIRONMENT_RE = re.compile(r"[a-z0-9\-_]+")
-_LANGFUSE_PREFIX = re.compile(r"^(?:langfuse[-_]?)+")
+DEFAULT_ENVIRONMENT: Final = "default"
+_ENVIRONMENT_RE: Final = re.compile(r"[a-z0-9\-_]+")
+_LANGFUSE_PREFIX: Final = re.compile(r"^(?:langfuse[-_]?)+")
 
 
-_ENVIRONMENT_BIT = presence_bit(frozenset(ENVIRONMENT_KEYS))
+_ENVIRONMENT_BIT: Final = presence_bit(frozenset(ENVIRONMENT_KEYS))
 
 
 def environment(view: SpanView) -> str:
@@ -125,7 +126,7 @@ def normalize_environment(raw: Value) -> str:
 
 # ---- level / status ---------------------------------------------------------------------------
 
-LEVEL_ALIASES: dict[str, str] = {
+LEVEL_ALIASES: Final[dict[str, str]] = {
     "DEBUG": "DEBUG",
     "TRACE": "DEBUG",
     "VERBOSE": "DEBUG",
@@ -143,9 +144,9 @@ LEVEL_ALIASES: dict[str, str] = {
 }
 """``langfuse.observation.level`` spellings (case-insensitive) → Langfuse level (§1.8)."""
 
-STATUS_CODE_ERROR = 2
+STATUS_CODE_ERROR: Final = 2
 
-LIVEKIT_DEBUG_SPAN_NAMES = frozenset(
+LIVEKIT_DEBUG_SPAN_NAMES: Final = frozenset(
     {
         "user_speaking",
         "eou_detection",
@@ -165,7 +166,7 @@ LIVEKIT_DEBUG_SPAN_NAMES = frozenset(
 )
 
 
-OPERATION_EXCEPTION_EVENT = "gen_ai.client.operation.exception"
+OPERATION_EXCEPTION_EVENT: Final = "gen_ai.client.operation.exception"
 """GenAI semconv event of a failed operation (``exception.type``, ``exception.message``)."""
 
 
@@ -237,7 +238,7 @@ def release(view: SpanView) -> str | None:
 
 # ---- model ------------------------------------------------------------------------------------
 
-MODEL_KEYS: tuple[str, ...] = (
+MODEL_KEYS: Final[tuple[str, ...]] = (
     "langfuse.observation.model.name",
     "gen_ai.response.model",
     "ai.model.id",
@@ -248,7 +249,7 @@ MODEL_KEYS: tuple[str, ...] = (
 )
 """Model-name sources in order (§1.8); Genkit's ``genkit:name`` (subtype model) comes last."""
 
-AGENT_OPERATIONS_WITHOUT_MODEL = frozenset({"invoke_agent", "agent_step"})
+AGENT_OPERATIONS_WITHOUT_MODEL: Final = frozenset({"invoke_agent", "agent_step"})
 """``gen_ai.operation.name`` values whose spans get no model/usage/cost: agent spans repeat
 their children's usage (§1.8, Vercel AI SDK agents)."""
 
@@ -269,7 +270,7 @@ def model_name(view: SpanView) -> str | None:
 
 # ---- model parameters (§1.9) ------------------------------------------------------------------
 
-_PARAM_PREFIXES: tuple[str, ...] = ("gen_ai.request.", "llm.invocation_parameters.")
+_PARAM_PREFIXES: Final[tuple[str, ...]] = ("gen_ai.request.", "llm.invocation_parameters.")
 
 
 def model_parameters(view: SpanView) -> str | None:
@@ -350,7 +351,7 @@ def _genkit_config(a: dict[str, Value]) -> dict[str, Value] | None:
     return None
 
 
-_VERCEL_PARAM_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
+_VERCEL_PARAM_SOURCES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("maxSteps", ("ai.settings.maxSteps",)),
     ("toolChoice", ("ai.prompt.toolChoice",)),
     ("maxTokens", ("gen_ai.request.max_tokens",)),
@@ -382,8 +383,8 @@ def _vercel_params(a: dict[str, Value]) -> dict[str, Value]:
 
 # ---- completion start time --------------------------------------------------------------------
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_COMPLETION_START_BIT = presence_bit(
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_COMPLETION_START_BIT: Final = presence_bit(
     frozenset(
         {
             "langfuse.observation.completion_start_time",
@@ -444,8 +445,8 @@ def _parse_iso_us(text: str) -> int | None:
 
 # ---- prompt (GENERATION only) -----------------------------------------------------------------
 
-_UINT32_MAX = 2**32 - 1
-_PROMPT_BIT = presence_bit(
+_UINT32_MAX: Final = 2**32 - 1
+_PROMPT_BIT: Final = presence_bit(
     frozenset(
         {
             "ai.telemetry.metadata.langfusePrompt",

@@ -45,6 +45,7 @@ JSON (Langfuse nests the string); in steps 17-18 an absent side is None (Langfus
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -56,7 +57,7 @@ from ingest.mapping.view import SpanView, index_keys, presence_bit
 
 __all__ = ["IO_ATTRIBUTE_KEYS", "IO_ATTRIBUTE_PREFIXES", "events_io", "extract_io"]
 
-IO_ATTRIBUTE_KEYS: frozenset[str] = frozenset(
+IO_ATTRIBUTE_KEYS: Final[frozenset[str]] = frozenset(
     {
         # Langfuse
         "langfuse.trace.input",
@@ -137,7 +138,7 @@ IO_ATTRIBUTE_KEYS: frozenset[str] = frozenset(
 )
 """Attributes consumed as input/output: never copied into ``metadata.attributes`` (§1.12)."""
 
-IO_ATTRIBUTE_PREFIXES: tuple[str, ...] = (
+IO_ATTRIBUTE_PREFIXES: Final[tuple[str, ...]] = (
     "gen_ai.prompt",
     "gen_ai.completion",
     "llm.input_messages",
@@ -145,15 +146,15 @@ IO_ATTRIBUTE_PREFIXES: tuple[str, ...] = (
 )
 """Flattened message families, also kept out of ``metadata.attributes`` (§1.12)."""
 
-_MESSAGE_EVENT_ROLES = {
+_MESSAGE_EVENT_ROLES: Final = {
     "gen_ai.system.message": "system",
     "gen_ai.user.message": "user",
     "gen_ai.assistant.message": "assistant",
     "gen_ai.tool.message": "tool",
 }
-_OPERATION_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+_OPERATION_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
 
-_NOTHING: tuple[Value, Value] = (None, None)
+_NOTHING: Final[tuple[Value, Value]] = (None, None)
 
 
 def extract_io(view: SpanView) -> tuple[Value, Value]:
@@ -240,7 +241,7 @@ def _extract(
     return _NOTHING
 
 
-_LIVEKIT_INPUT = (
+_LIVEKIT_INPUT: Final = (
     "lk.input_text",
     "lk.user_transcript",
     "lk.chat_ctx",
@@ -250,14 +251,14 @@ _LIVEKIT_INPUT = (
     "lk.pii.user_input",
     "lk.pii.function_tool.arguments",
 )
-_LIVEKIT_OUTPUT = (
+_LIVEKIT_OUTPUT: Final = (
     "lk.function_tool.output",
     "lk.response.text",
     "lk.pii.function_tool.output",
     "lk.pii.response.text",
 )
 
-_STEP_7_TO_16_KEYS: frozenset[str] = frozenset(
+_STEP_7_TO_16_KEYS: Final[frozenset[str]] = frozenset(
     {
         *_LIVEKIT_INPUT,
         *_LIVEKIT_OUTPUT,
@@ -289,7 +290,7 @@ _STEP_7_TO_16_KEYS: frozenset[str] = frozenset(
 )
 """Every attribute steps 7-16 read: when a span has none of them, those steps are skipped."""
 
-_STEP_7_TO_16_BIT = presence_bit(_STEP_7_TO_16_KEYS)
+_STEP_7_TO_16_BIT: Final = presence_bit(_STEP_7_TO_16_KEYS)
 
 
 def _framework_attributes(a: dict[str, Value], scope: str) -> tuple[Value, Value] | None:
@@ -338,12 +339,12 @@ def _framework_attributes(a: dict[str, Value], scope: str) -> tuple[Value, Value
     return None
 
 
-_FLATTENED_FAMILIES: tuple[tuple[str, str], ...] = (
+_FLATTENED_FAMILIES: Final[tuple[tuple[str, str], ...]] = (
     ("gen_ai.prompt", "gen_ai.completion"),
     ("llm.input_messages", "llm.output_messages"),
 )
 
-_SIMPLE_PAIRS_BEFORE_PYDANTIC: tuple[tuple[str, str], ...] = (
+_SIMPLE_PAIRS_BEFORE_PYDANTIC: Final[tuple[tuple[str, str], ...]] = (
     ("mlflow.spanInputs", "mlflow.spanOutputs"),
     ("traceloop.entity.input", "traceloop.entity.output"),
     ("input.value", "output.value"),

@@ -30,6 +30,7 @@ id, name, or value/label.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
@@ -46,7 +47,7 @@ from storage.records import MAX_TIME_US, MIN_TIME_US, ObservationRecord, ScoreRe
 
 __all__ = ["CONTENT_EVENTS", "GENAI_EVENTS", "NOT_GENAI", "LogsResult", "map_logs_request"]
 
-CONTENT_EVENTS: frozenset[str] = frozenset(
+CONTENT_EVENTS: Final[frozenset[str]] = frozenset(
     {
         "gen_ai.client.inference.operation.details",
         "gen_ai.system.message",
@@ -58,16 +59,16 @@ CONTENT_EVENTS: frozenset[str] = frozenset(
 )
 """GenAI events whose content becomes the input/output of their span."""
 
-GENAI_EVENTS: frozenset[str] = CONTENT_EVENTS | {EVALUATION_EVENT}
+GENAI_EVENTS: Final[frozenset[str]] = CONTENT_EVENTS | {EVALUATION_EVENT}
 """Every event name the logs receiver stores."""
 
-NOT_GENAI = "otelfuse stores GenAI events only"
+NOT_GENAI: Final = "otelfuse stores GenAI events only"
 """The reason given for every other log record."""
 
-_BODY_EVENTS = CONTENT_EVENTS - {"gen_ai.client.inference.operation.details"}
-_NOT_CONTENT = frozenset({"event.name", "gen_ai.system", "gen_ai.provider.name"})
-_ZERO_TRACE_ID = bytes(16)
-_ZERO_SPAN_ID = bytes(8)
+_BODY_EVENTS: Final = CONTENT_EVENTS - {"gen_ai.client.inference.operation.details"}
+_NOT_CONTENT: Final = frozenset({"event.name", "gen_ai.system", "gen_ai.provider.name"})
+_ZERO_TRACE_ID: Final = bytes(16)
+_ZERO_SPAN_ID: Final = bytes(8)
 
 _SpanKey = tuple[str, str]
 

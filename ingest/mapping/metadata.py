@@ -25,6 +25,8 @@ A non-object blob, or one that fails to parse, is dropped (anchor: ``metadata_dr
 
 from __future__ import annotations
 
+from typing import Final
+
 import orjson
 
 from ingest.mapping.io import IO_ATTRIBUTE_KEYS, IO_ATTRIBUTE_PREFIXES
@@ -45,12 +47,12 @@ __all__ = [
     "span_metadata",
 ]
 
-OBSERVATION_METADATA = "langfuse.observation.metadata"
-TRACE_METADATA = "langfuse.trace.metadata"
-LANGFUSE_METADATA = "langfuse.metadata"
-VERCEL_METADATA = "ai.telemetry.metadata"
+OBSERVATION_METADATA: Final = "langfuse.observation.metadata"
+TRACE_METADATA: Final = "langfuse.trace.metadata"
+LANGFUSE_METADATA: Final = "langfuse.metadata"
+VERCEL_METADATA: Final = "ai.telemetry.metadata"
 
-_VERCEL_TRACE_KEYS = frozenset(
+_VERCEL_TRACE_KEYS: Final = frozenset(
     {
         "ai.telemetry.metadata.userId",
         "ai.telemetry.metadata.sessionId",
@@ -59,7 +61,7 @@ _VERCEL_TRACE_KEYS = frozenset(
     }
 )
 
-METADATA_EXCLUDED_PREFIXES: tuple[str, ...] = (
+METADATA_EXCLUDED_PREFIXES: Final[tuple[str, ...]] = (
     *IO_ATTRIBUTE_PREFIXES,
     TRACE_METADATA,
     OBSERVATION_METADATA,
@@ -67,7 +69,7 @@ METADATA_EXCLUDED_PREFIXES: tuple[str, ...] = (
 )
 """Attribute families never copied into ``metadata.attributes`` (§1.12)."""
 
-_EXCLUDED_GROUPS = frozenset(METADATA_EXCLUDED_PREFIXES)
+_EXCLUDED_GROUPS: Final = frozenset(METADATA_EXCLUDED_PREFIXES)
 
 
 def metadata_value(raw: Value, json_values: bool) -> str:

@@ -21,15 +21,16 @@ OpenLLMetry and OpenInference flatten message lists into one attribute per leaf:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from ingest.mapping.values import Value, meaningful
 
 __all__ = ["FORBIDDEN_SEGMENTS", "MAX_ARRAY_SLOTS", "rebuild_flattened"]
 
-MAX_ARRAY_SLOTS = 10_001
+MAX_ARRAY_SLOTS: Final = 10_001
 """Largest list length a flattened key may create (index 10,000 is the last slot)."""
 
-FORBIDDEN_SEGMENTS = frozenset({"__proto__", "constructor", "prototype"})
+FORBIDDEN_SEGMENTS: Final = frozenset({"__proto__", "constructor", "prototype"})
 
 
 def rebuild_flattened(attributes: dict[str, Value], keys: Iterable[str], prefix: str) -> Value:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from ingest.mapping.values import meaningful
 from ingest.mapping.view import SpanView, presence_bit
@@ -43,9 +43,9 @@ __all__ = [
     "observation_type",
 ]
 
-DEFAULT_TYPE = "SPAN"
+DEFAULT_TYPE: Final = "SPAN"
 
-GENERATION_ATTRIBUTE_KEYS: tuple[str, ...] = (
+GENERATION_ATTRIBUTE_KEYS: Final[tuple[str, ...]] = (
     "langfuse.observation.model.name",
     "langfuse.observation.cost_details",
     "langfuse.observation.usage_details",
@@ -224,7 +224,7 @@ def _version_at_most(version: str, major: int, minor: int) -> bool:
     return (got_major, got_minor) <= (major, minor)
 
 
-SEMCONV_OPERATION_TYPES: Mapping[str, str] = {
+SEMCONV_OPERATION_TYPES: Final[Mapping[str, str]] = {
     "retrieval": "RETRIEVER",
     "invoke_workflow": "CHAIN",
     "plan": "AGENT",
@@ -244,7 +244,7 @@ them to the later rules, usually SPAN). Deliberate deviation: a workflow orchest
 types LiveKit's ``agent_turn``); reading from a store is retrieval (RETRIEVER); writing to a
 memory store is an action on an external system (TOOL)."""
 
-RULES: tuple[TypeRule, ...] = (
+RULES: Final[tuple[TypeRule, ...]] = (
     PythonSdkV330OverrideRule(name="PythonSDKv330Override"),
     AttributeValueRule(
         name="LangfuseObservationType",
@@ -374,14 +374,14 @@ RULES: tuple[TypeRule, ...] = (
 """The §1.7 priority list, highest priority first."""
 
 
-_RULE_KEYS: frozenset[str] = frozenset().union(
+_RULE_KEYS: Final[frozenset[str]] = frozenset().union(
     *(keys for keys in (rule.keys for rule in RULES) if keys is not None)
 )
 """Every attribute key some rule of ``RULES`` needs."""
 
-_RULE_BIT = presence_bit(_RULE_KEYS)
+_RULE_BIT: Final = presence_bit(_RULE_KEYS)
 
-_KEYLESS_RULES: tuple[TypeRule, ...] = tuple(rule for rule in RULES if rule.keys is None)
+_KEYLESS_RULES: Final[tuple[TypeRule, ...]] = tuple(rule for rule in RULES if rule.keys is None)
 """The rules of ``RULES`` left for a span without any of ``_RULE_KEYS``."""
 
 

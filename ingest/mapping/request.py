@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
@@ -28,7 +29,7 @@ from ingest.mapping.view import ResourceView, ScopeView, SpanView, group_keys, i
 
 __all__ = ["build_resource_view", "build_scope_view", "map_export_request", "sdk_json_metadata"]
 
-_NAME_IN_REASON = 100
+_NAME_IN_REASON: Final = 100
 """Characters of the span name quoted in a rejection reason."""
 
 

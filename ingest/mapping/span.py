@@ -16,7 +16,7 @@ missing take ``now_us``; an end before the start becomes the start (Langfuse's r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -64,8 +64,8 @@ class InvalidSpan(ValueError):
     """The span can't become an observation; the message is the rejection reason."""
 
 
-_ZERO_TRACE_ID = bytes(16)
-_ZERO_SPAN_ID = bytes(8)
+_ZERO_TRACE_ID: Final = bytes(16)
+_ZERO_SPAN_ID: Final = bytes(8)
 
 
 def span_id_problem(span: Span) -> str | None:

@@ -18,13 +18,15 @@ Follows Langfuse's ``prependSystemInstructions`` / ``parseSystemInstructions``
 
 from __future__ import annotations
 
+from typing import Final
+
 import orjson
 
 from ingest.mapping.values import Value, truthy
 
 __all__ = ["system_messages", "with_system_instructions"]
 
-_NOT_JSON = object()
+_NOT_JSON: Final = object()
 
 
 def with_system_instructions(messages: Value, instructions: Value) -> Value:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 import orjson
 
@@ -36,14 +37,14 @@ from ingest.mapping.view import SpanView
 
 __all__ = ["TOOL_INDEX_PREFIX", "ToolDefinitions", "find_tool_definitions", "input_with_tools"]
 
-TOOL_INDEX_PREFIX = "llm.tools."
+TOOL_INDEX_PREFIX: Final = "llm.tools."
 """OpenInference ``llm.tools.<N>.tool.json_schema`` family (a ``view.PREFIX_GROUPS`` entry)."""
 
-_INDEXED_SCHEMA = re.compile(r"llm\.tools\.(\d+)\.tool\.json_schema")
-_VERCEL_TOOLS = "ai.prompt.tools"
-_SEMCONV_TOOLS = "gen_ai.tool.definitions"
-_PYDANTIC_PARAMETERS = "model_request_parameters"
-_NOT_JSON = object()
+_INDEXED_SCHEMA: Final = re.compile(r"llm\.tools\.(\d+)\.tool\.json_schema")
+_VERCEL_TOOLS: Final = "ai.prompt.tools"
+_SEMCONV_TOOLS: Final = "gen_ai.tool.definitions"
+_PYDANTIC_PARAMETERS: Final = "model_request_parameters"
+_NOT_JSON: Final = object()
 
 
 @dataclass(slots=True)

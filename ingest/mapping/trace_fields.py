@@ -22,7 +22,7 @@ other string is one tag. Tags are deduplicated (order kept) and empty tags dropp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ingest.mapping.values import Value, js_string, json_encode, json_text, loads_or_none, truthy
 from ingest.mapping.view import SpanView, presence_bit
@@ -32,14 +32,14 @@ __all__ = ["SESSION_ID_SOURCES", "TAG_SOURCES", "USER_ID_SOURCES", "parse_tags",
 Source = tuple[str, bool]
 """(attribute key, value is SDK-≥5 JSON text when the sender JSON-encodes metadata values)."""
 
-USER_ID_SOURCES: tuple[Source, ...] = (
+USER_ID_SOURCES: Final[tuple[Source, ...]] = (
     ("langfuse.user.id", False),
     ("user.id", False),
     ("langfuse.observation.metadata.langfuse_user_id", True),
     ("langfuse.trace.metadata.langfuse_user_id", True),
     ("ai.telemetry.metadata.userId", False),
 )
-SESSION_ID_SOURCES: tuple[Source, ...] = (
+SESSION_ID_SOURCES: Final[tuple[Source, ...]] = (
     ("langfuse.session.id", False),
     ("session.id", False),
     ("gen_ai.conversation.id", False),
@@ -47,7 +47,7 @@ SESSION_ID_SOURCES: tuple[Source, ...] = (
     ("langfuse.trace.metadata.langfuse_session_id", True),
     ("ai.telemetry.metadata.sessionId", False),
 )
-TAG_SOURCES: tuple[Source, ...] = (
+TAG_SOURCES: Final[tuple[Source, ...]] = (
     ("langfuse.trace.tags", False),
     ("langfuse.tags", False),
     ("langfuse.observation.metadata.langfuse_tags", True),
@@ -57,7 +57,7 @@ TAG_SOURCES: tuple[Source, ...] = (
 )
 
 
-_TRACE_KEYS: frozenset[str] = frozenset(
+_TRACE_KEYS: Final[frozenset[str]] = frozenset(
     {
         "langfuse.internal.as_root",
         "langfuse.trace.name",
@@ -75,7 +75,7 @@ _TRACE_KEYS: frozenset[str] = frozenset(
 """Every span attribute read here: a span with none of them (most spans) has only ``is_root`` and
 metadata."""
 
-_TRACE_BIT = presence_bit(_TRACE_KEYS)
+_TRACE_BIT: Final = presence_bit(_TRACE_KEYS)
 
 
 def trace_fields(

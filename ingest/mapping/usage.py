@@ -30,6 +30,8 @@ Cost (``provided_cost_details``, key → USD decimal string): ``langfuse.observa
 
 from __future__ import annotations
 
+from typing import Final
+
 from ingest.mapping.values import (
     Value,
     as_decimal_string,
@@ -55,7 +57,7 @@ UsageDetails = dict[str, int]
 
 # ---- generic GenAI / OpenInference path -------------------------------------------------------
 
-GENERIC_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+GENERIC_RULES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("input", ("prompt_tokens", "input_tokens", "prompt")),
     ("output", ("completion_tokens", "output_tokens", "completion")),
     ("total", ("total_tokens", "total")),
@@ -112,35 +114,35 @@ subsets of the inclusive ``input_tokens`` / ``output_tokens``, so each becomes i
 and is subtracted exactly once, keeping buckets additive and priced at the genai-prices rate of
 that bucket (``processors/pricing/catalog_units.py``)."""
 
-TEXT_MODALITY = frozenset({"text.input_tokens", "text.output_tokens"})
+TEXT_MODALITY: Final = frozenset({"text.input_tokens", "text.output_tokens"})
 """GenAI semconv text modality counts: what is left of input/output once the other buckets are
 taken out, so they are dropped rather than stored as a second copy of those tokens."""
 
-_SOURCE_RANK: dict[str, tuple[str, int]] = {
+_SOURCE_RANK: Final[dict[str, tuple[str, int]]] = {
     source: (target, rank)
     for target, sources in GENERIC_RULES
     for rank, source in enumerate(sources)
 }
 """source suffix → (Langfuse key, rank among that key's sources); built from ``GENERIC_RULES``."""
 
-_INPUT_BUCKETS = (
+_INPUT_BUCKETS: Final = (
     "input_cached_tokens",
     "input_cache_creation",
     "input_audio_tokens",
     "input_image_tokens",
     "input_video_tokens",
 )
-_OUTPUT_BUCKETS = ("output_reasoning_tokens", "output_audio_tokens")
-_TOTAL_OF_BUCKET: dict[str, str] = {
+_OUTPUT_BUCKETS: Final = ("output_reasoning_tokens", "output_audio_tokens")
+_TOTAL_OF_BUCKET: Final[dict[str, str]] = {
     **dict.fromkeys(_INPUT_BUCKETS, "input"),
     **dict.fromkeys(_OUTPUT_BUCKETS, "output"),
 }
-_GENERIC_PREFIXES = ("gen_ai.usage.", "llm.token_count.")
-_KEY_RANK: dict[str, tuple[str, int]] = {
+_GENERIC_PREFIXES: Final = ("gen_ai.usage.", "llm.token_count.")
+_KEY_RANK: Final[dict[str, tuple[str, int]]] = {
     prefix + source: known for prefix in _GENERIC_PREFIXES for source, known in _SOURCE_RANK.items()
 }
 """``_SOURCE_RANK`` by full attribute key (``gen_ai.usage.input_tokens`` → ``("input", 1)``)."""
-_NO_RANK = len(_SOURCE_RANK)
+_NO_RANK: Final = len(_SOURCE_RANK)
 
 
 def generic_usage(attributes: dict[str, Value], groups: dict[str, list[str]]) -> UsageDetails:
@@ -193,10 +195,10 @@ def _subtract_buckets(usage: UsageDetails) -> None:
 
 # ---- langfuse.observation.usage_details -------------------------------------------------------
 
-_CHAT_SCHEMA = ("prompt_tokens", "completion_tokens", "total_tokens")
-_CHAT_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
-_RESPONSES_SCHEMA = ("input_tokens", "output_tokens", "total_tokens")
-_RESPONSES_DETAILS = ("input_tokens_details", "output_tokens_details")
+_CHAT_SCHEMA: Final = ("prompt_tokens", "completion_tokens", "total_tokens")
+_CHAT_DETAILS: Final = ("prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_SCHEMA: Final = ("input_tokens", "output_tokens", "total_tokens")
+_RESPONSES_DETAILS: Final = ("input_tokens_details", "output_tokens_details")
 
 
 def usage_from_object(obj: dict[str, Value]) -> UsageDetails:
@@ -441,7 +443,7 @@ def google_adk_usage(attributes: dict[str, Value], groups: dict[str, list[str]])
     return usage
 
 
-_COST_BIT = presence_bit(
+_COST_BIT: Final = presence_bit(
     frozenset({"langfuse.observation.cost_details", "gen_ai.usage.cost", "llm.cost.total"})
 )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -34,7 +35,7 @@ __all__ = [
     "presence_bit",
 ]
 
-PREFIX_GROUPS: tuple[str, ...] = (
+PREFIX_GROUPS: Final[tuple[str, ...]] = (
     "gen_ai.usage.",
     "llm.token_count.",
     "gen_ai.request.",
@@ -52,22 +53,22 @@ PREFIX_GROUPS: tuple[str, ...] = (
 """Attribute-key prefixes that some rule scans; keys are grouped by the first that matches."""
 
 
-ALL_PRESENT = -1
+ALL_PRESENT: Final = -1
 """Presence bits of a ``SpanView`` built without ``index_keys``: every bit set, so every rule
 looks at the attributes itself (same output, only slower)."""
 
-_PRESENCE_SETS: list[frozenset[str]] = []
+_PRESENCE_SETS: Final[list[frozenset[str]]] = []
 """The key sets registered with ``presence_bit``; set ``i`` has bit ``1 << i``."""
 
-_PRESENCE_BITS_MAX = 60
+_PRESENCE_BITS_MAX: Final = 60
 """Registered sets at most (the mask stays a machine-word int under mypyc)."""
 
-_KEY_INFO: dict[str, tuple[str | None, int]] = {}
+_KEY_INFO: Final[dict[str, tuple[str | None, int]]] = {}
 """Memo: attribute key → (its ``PREFIX_GROUPS`` prefix or None, its presence bits). Senders
 reuse a small vocabulary of keys, so after the first spans a key costs one lookup instead of
 prefix and set tests."""
 
-_KEY_INFO_MAX = 8192
+_KEY_INFO_MAX: Final = 8192
 """Keys remembered at most (keys with ids in them must not grow the memo without bound)."""
 
 
