@@ -58,7 +58,7 @@ def score_id(project_id: str, trace_id: str, span_id: str, name: str) -> str:
 
 
 def _number(value: Value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         if isinstance(value, str):
             try:
                 value = float(value)

@@ -330,7 +330,7 @@ def _params_text(params: dict[str, Value]) -> str | None:
     sanitized = {
         key: value
         if isinstance(value, str)
-        or (isinstance(value, int | float) and not isinstance(value, bool))
+        or (isinstance(value, (int, float)) and not isinstance(value, bool))
         else json_encode(value)
         for key, value in params.items()
     }

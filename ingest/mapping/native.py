@@ -25,7 +25,8 @@ Module-level constants of the compiled modules are declared ``Final``: compiled,
 name is a C static (a literal is inlined), while any other module global is a lookup in the
 module's dict at every use, about 150 instructions (``bench.mapping_instructions``; the rules
 read a few dozen constants per span). The flip side: patching such a constant at run time does
-not reach compiled code.
+not reach compiled code. Likewise ``isinstance`` takes a tuple of types, never an ``int | float``
+union, which would be built anew at every call (about 400 instructions).
 """
 
 from __future__ import annotations

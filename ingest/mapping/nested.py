@@ -84,7 +84,7 @@ def _set_path(node: list[Value] | dict[str, Value], path: list[str], value: Valu
             child = [] if _is_index(path[depth + 1]) else {}
             if not _put(current, segment, child):
                 return
-        elif not isinstance(child, list | dict):
+        elif not isinstance(child, (list, dict)):
             return  # would descend through a scalar: JavaScript silently drops this too
         current = child
 

@@ -41,7 +41,7 @@ def meaningful(value: Value) -> bool:
     """
     if value is None or value == "":
         return False
-    if isinstance(value, list | dict):
+    if isinstance(value, (list, dict)):
         return len(value) > 0
     return True
 
@@ -55,7 +55,7 @@ def truthy(value: Value) -> bool:
     """
     if value is None or value is False or value == "":
         return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value == value and value != 0
     return True
 
@@ -159,7 +159,7 @@ def as_decimal_string(value: Value) -> str | None:
     """
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float | str):
+    if isinstance(value, (int, float, str)):
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
