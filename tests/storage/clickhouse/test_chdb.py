@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from storage.clickhouse.chdb import EMBEDDED_SERVER_SETTINGS, ChdbClient
+from storage.clickhouse.chdb import EMBEDDED_SERVER_SETTINGS, SMALL_INSERT_BYTES, ChdbClient
 from storage.clickhouse.classify import classify_error
 from storage.clickhouse.client import ProtobufInsert
 from storage.clickhouse.params import encode_param
@@ -280,6 +280,27 @@ def test_prepared_inserts_run_once(client: ChdbClient) -> None:
     ]
 
 
+def test_small_inserts_run_on_one_thread(client: ChdbClient) -> None:
+    """Inserts below ``SMALL_INSERT_BYTES`` of data run with ``max_threads = 1``, larger ones
+    with the engine's default (the column's DEFAULT reads the setting the insert ran with)."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS default.engine_threads (k String,"
+        " threads UInt64 DEFAULT getSetting('max_threads')) ENGINE = Memory"
+    )
+    client.command("TRUNCATE TABLE default.engine_threads")
+    client.insert_columns("default.engine_threads", ["k"], [["small"]])
+    client.insert_rows("default.engine_threads", ["k"], [["rows"]])
+    client.insert_columns("default.engine_threads", ["k"], [["large" + "x" * SMALL_INSERT_BYTES]])
+    default = client.select("SELECT getSetting('max_threads') AS t")[0]["t"]
+    assert client.select(
+        "SELECT substring(k, 1, 5) AS k, threads FROM default.engine_threads ORDER BY k"
+    ) == [
+        {"k": "large", "threads": default},
+        {"k": "rows", "threads": 1},
+        {"k": "small", "threads": 1},
+    ]
+
+
 PROTO = """syntax = "proto3";
 message Item { string name = 1; optional string note = 2; map<string, uint64> counts = 3;
   repeated string tags = 4; optional int64 at_us = 5; }
@@ -298,7 +319,8 @@ def test_insert_protobuf(client: ChdbClient) -> None:
     client.command(
         "CREATE TABLE IF NOT EXISTS default.engine_pb (name String, note Nullable(String),"
         " counts Map(LowCardinality(String), UInt64), tags Array(String),"
-        " at Nullable(DateTime64(6))) ENGINE = Memory"
+        " at Nullable(DateTime64(6)), threads UInt64 DEFAULT getSetting('max_threads'))"
+        " ENGINE = Memory"
     )
     client.command("TRUNCATE TABLE default.engine_pb")
     # hand-encoded Item messages: name="a", note="" (set), counts={"x": 300}, tags=["t"]
@@ -332,6 +354,8 @@ def test_insert_protobuf(client: ChdbClient) -> None:
     with pytest.raises(PermanentError, match="ATTEMPT_TO_READ_AFTER_EOF"):  # corrupt data
         client.insert_protobuf(dataclasses.replace(insert, payload=b"\x05\xff\xff"))
     assert client.select("SELECT count() AS c FROM default.engine_pb") == [{"c": 2}]
+    # a small insert: see test_small_inserts_run_on_one_thread
+    assert client.select("SELECT DISTINCT threads FROM default.engine_pb") == [{"threads": 1}]
     assert not any(client.path.joinpath("otelfuse-inserts").glob("insert-*"))
 
 
