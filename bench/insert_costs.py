@@ -49,7 +49,7 @@ class Statement:
 
     table: str
     sql: str
-    structure: str
+    structure: str | None
     payload: bytes
 
 
@@ -60,7 +60,7 @@ class RecordingClient(ChdbClient):
         self.statements: list[Statement] = []
         super().__init__(path)
 
-    def _insert_from_file(self, sql: str, structure: str, payload: bytes) -> PreparedInsert:
+    def _insert_from_file(self, sql: str, structure: str | None, payload: bytes) -> PreparedInsert:
         table = sql.split()[2].rpartition(".")[2]
         self.statements.append(Statement(table, sql, structure, payload))
         return super()._insert_from_file(sql, structure, payload)

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from storage.clickhouse.arrow import encode_arrow_stream
 from storage.clickhouse.chdb import EMBEDDED_SERVER_SETTINGS, SMALL_INSERT_BYTES, ChdbClient
 from storage.clickhouse.classify import classify_error
 from storage.clickhouse.client import ProtobufInsert
+from storage.clickhouse.json_rows import chdb_converter, encode_json_rows
 from storage.clickhouse.params import encode_param
 from storage.errors import PermanentError, RetryableError
 from tests.support.chdb import TRICKY
@@ -205,6 +207,69 @@ def test_insert_columns_converts_values_like_insert_rows(client: ChdbClient) -> 
     assert client.select(CONVERSION_SELECT.format(table="engine_cols")) == expected
     assert expected[0]["t"] == us and expected[0]["mm"] == {"a": "0.000000000001"}
     assert expected[1]["b"] is False and expected[2]["b"] is True
+
+
+def test_file_inserts_store_what_insert_select_from_file_stored(client: ChdbClient) -> None:
+    """``insert_columns`` / ``insert_rows`` (``INSERT ... FROM INFILE``) store the same rows as
+    the ``INSERT ... SELECT * FROM file(path, format, structure)`` they replaced, for the same
+    encoded data."""
+    client.command(CONVERSION_TABLE)
+    client.command(CONVERSION_TABLE.replace("engine_cols", "engine_old"))
+    for table in ("engine_cols", "engine_old"):
+        client.command(f"TRUNCATE TABLE default.{table}")
+    us = 1_763_770_000_123_456
+    columns = ["k", "t", "tn", "t3", "ts", "ta", "d", "m", "mm", "b", "n", "lc", "u", "i", "f",
+               "mu", "a", "mn"]  # fmt: skip
+    rows = [
+        (1, us, None, us, us, [us, us + 1], date(2020, 1, 2), "0.1", {"a": "1E-12"}, True, None,
+         "x", 2**64 - 1, -128, 1.5, {"in": 2**63}, ["p", ""], None),
+        (2, us + 7, us, us, us, [], date(1970, 1, 1), 7, {}, 0, "ü'\n\\", "", 0, 127, -0.25,
+         {"": 0}, [], 2**32 - 1),
+    ]  # fmt: skip
+    data = [list(column) for column in zip(*rows, strict=True)]
+    types = client._types.types("default.engine_cols", columns)
+    payload = encode_arrow_stream(columns, types, data)
+    assert payload is not None
+    structure = ", ".join(f"`{c}` {t}" for c, t in zip(columns, types, strict=True))
+    client.insert_columns("default.engine_cols", columns, data)
+    client.insert_rows("default.engine_cols", columns, [(k + 10, *rest) for k, *rest in rows])
+    old = (
+        "INSERT INTO default.engine_old ({names}) SELECT * FROM file({{data_file:String}},"
+        " '{fmt}', {{structure:String}}) SETTINGS input_format_null_as_default = 0"
+    )
+    names = ", ".join(columns)
+    client._insert_from_file(old.format(names=names, fmt="ArrowStream"), structure, payload).run()
+    json_rows = [(k + 10, *rest) for k, *rest in rows]
+    converters = [
+        (i, convert) for i, t in enumerate(types) if (convert := chdb_converter(t)) is not None
+    ]
+    encoded = encode_json_rows(json_rows, columns, converters)
+    client._insert_from_file(
+        old.format(names=names, fmt="JSONCompactEachRow"), structure, encoded
+    ).run()
+    stored = client.select(CONVERSION_SELECT.format(table="engine_cols"))
+    assert len(stored) == 4
+    assert stored == client.select(CONVERSION_SELECT.format(table="engine_old"))
+
+
+def test_errors_raised_while_inserting_reach_the_caller(client: ChdbClient) -> None:
+    """The reason inserts go through the query path (``_prepare_file_insert``): ClickHouse's
+    refusals while writing (too many parts, a read-only table) raise."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS default.engine_refuse (k UInt32) ENGINE = MergeTree"
+        " ORDER BY k SETTINGS parts_to_throw_insert = 1, parts_to_delay_insert = 1"
+    )
+    client.command("TRUNCATE TABLE default.engine_refuse")
+    client.command("SYSTEM STOP MERGES default.engine_refuse")
+    client.insert_columns("default.engine_refuse", ["k"], [[1]])
+    with pytest.raises(RetryableError, match="TOO_MANY_PARTS"):
+        client.insert_columns("default.engine_refuse", ["k"], [[2]])
+    with pytest.raises(RetryableError, match="TOO_MANY_PARTS"):
+        client.insert_rows("default.engine_refuse", ["k"], [[3]])
+    client.command("ALTER TABLE default.engine_refuse MODIFY SETTING table_readonly = 1")
+    with pytest.raises(RetryableError, match="READ_ONLY"):
+        client.insert_columns("default.engine_refuse", ["k"], [[4]])
+    assert client.select("SELECT k FROM default.engine_refuse") == [{"k": 1}]
 
 
 def test_insert_columns_falls_back_to_json_for_other_types(client: ChdbClient) -> None:
