@@ -188,9 +188,7 @@ class ChdbClient:
             raise  # from the row producer: nothing was sent
         except Exception as exc:
             raise classify_error(exc, f"INSERT INTO {table}") from exc
-        return self._prepare_file_insert(
-            table, columns, types, settings, "JSONCompactEachRow", payload
-        )
+        return self._prepare_file_insert(table, columns, settings, "JSONCompactEachRow", payload)
 
     def insert_columns(
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
@@ -225,14 +223,13 @@ class ChdbClient:
             rows = zip(*data, strict=True)
             return self._prepare_json(table, columns, rows, _COLUMN_INSERT_SETTINGS)
         return self._prepare_file_insert(
-            table, columns, types, _COLUMN_INSERT_SETTINGS, "ArrowStream", payload
+            table, columns, _COLUMN_INSERT_SETTINGS, "ArrowStream", payload
         )
 
     def _prepare_file_insert(
         self,
         table: str,
         columns: Sequence[str],
-        types: Sequence[str],
         settings: str,
         fmt: str,
         payload: bytes,
@@ -247,8 +244,8 @@ class ChdbClient:
         straight into the table's columns; the ``INSERT ... SELECT * FROM file(..., structure)``
         used before stored the same rows but planned a ``SELECT`` over every column as well:
         a trace-row insert took ≈ 17–20 % more CPU (8.3 → 6.9 ms at 333 rows, 8.0 → 6.4 ms at
-        67; docs/benchmarks.md "ClickHouse work per insert"). ``types`` are the columns' own
-        (``ColumnTypes``), so the input format converts each value to the same type as before.
+        67; docs/benchmarks.md "ClickHouse work per insert"). ``payload`` was encoded for the
+        columns' own types (``ColumnTypes``), the types the old ``structure`` named.
         """
         sql = (
             f"INSERT INTO {table} ({column_list(columns)}) FROM INFILE {{data_file:String}}"
