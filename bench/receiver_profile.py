@@ -241,10 +241,14 @@ async def profile(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> c
         freeze_started()  # as the role's process does once it started
         sampler = await start_sampler(args.samples) if args.samples else None
         collector = GarbageCollections()
+        if args.callgrind:
+            await callgrind_instrumentation("on")
         started = time.process_time()
         with collector:
             await run_client(args, target, args.requests)
         plain_s = time.process_time() - started
+        if args.callgrind:
+            await callgrind_instrumentation("off")
         if sampler is not None:
             sampler.send_signal(signal.SIGINT)
             await sampler.wait()
@@ -289,6 +293,20 @@ class GarbageCollections:
 
     def __exit__(self, *exc: object) -> None:
         gc.callbacks.remove(self._callback)
+
+
+async def callgrind_instrumentation(state: str) -> None:
+    """Turn callgrind's instrumentation of this process ``on`` or ``off`` (``callgrind_control
+    --instr``; the process runs under ``valgrind --tool=callgrind --instr-atstart=no``), so its
+    instruction count holds the plain pass only."""
+    process = await asyncio.create_subprocess_exec(
+        "callgrind_control",
+        f"--instr={state}",
+        str(os.getpid()),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    if await process.wait() != 0:
+        raise SystemExit("callgrind_control failed: run under valgrind --tool=callgrind")
 
 
 async def start_sampler(output: str) -> asyncio.subprocess.Process:
@@ -453,6 +471,12 @@ def main() -> None:
         action="store_false",
         help="skip the cProfile pass (e.g. under valgrind --tool=callgrind)",
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count instructions of the plain pass only: run under valgrind --tool=callgrind "
+        "--instr-atstart=no (instructions per span: the output's total / spans)",
+    )
     parser.add_argument("--save", help="write the pstats file here")
     parser.add_argument(
         "--samples", help="also sample the plain pass with py-spy into this file (raw stacks)"
@@ -468,6 +492,7 @@ def main() -> None:
         broker = start_broker(Path(tmp) / "broker")
         try:
             broker.create_topics(DEFAULT_OBSERVATIONS_TOPIC, RAW_TOPIC, partitions=6)
+            # the receiver role's event loop (uvloop when installed)
             profiler = asyncio.run(profile(args, broker.bootstrap, Path(tmp) / "data"))
         finally:
             broker.stop()
