@@ -50,6 +50,7 @@ from storage.records import (
     ObservationRecord,
     ScoreRecord,
     batch_entry,
+    framed_entry,
 )
 
 __all__ = [
@@ -116,12 +117,14 @@ def _pack(
     kind: str,
     max_message_bytes: int,
     partition_of: Partitioner | None,
+    encoded: Sequence[bytes] | None = None,
 ) -> tuple[list[Message], dict[int, str]]:
     """Group ``records`` into messages of at most ``max_message_bytes``: by partition
     (``partition_of`` of their ``key_of``), or by key when ``partition_of`` is ``None``;
     returns ``(messages, refused)``: the reason for each record too large for any message, by
-    its index in ``records``. Each record is serialized once (``storage.records.batch_entry``);
-    a message value is its entries joined."""
+    its index in ``records``. Each record is serialized once (``storage.records.batch_entry``),
+    or not at all when ``encoded`` holds the serialization of each (``framed_entry``); a
+    message value is its entries joined."""
     budget = max_message_bytes - _ENVELOPE_RESERVE
     groups: dict[str | int, list[tuple[int, str, R]]] = {}
     partitions: dict[str, int] = {}  # aiokafka's murmur2 is pure Python: once per key
@@ -142,7 +145,7 @@ def _pack(
         chunk: list[bytes] = []
         size = 0
         for index, key_text, record in members:
-            entry = batch_entry(record)
+            entry = batch_entry(record) if encoded is None else framed_entry(encoded[index])
             framed = len(entry)
             if framed > budget:
                 refused[index] = (
@@ -166,15 +169,17 @@ def pack_messages(
     records: Sequence[ObservationRecord],
     max_message_bytes: int,
     partition_of: Partitioner | None = None,
+    encoded: Sequence[bytes] | None = None,
 ) -> tuple[list[Message], dict[int, str]]:
     """Group observation records into ``ObservationBatch`` messages of at most
     ``max_message_bytes``: by the partition ``partition_of`` gives their ``observation_key``
     (each message names its partition), or, without ``partition_of``, by that key.
+    ``encoded``: each record's serialization, when the caller has it (not serialized again).
 
     Returns ``(messages, refused)``: the reason for each record too large for any message, by
     its index in ``records``. Order of records within a key is kept.
     """
-    return _pack(records, observation_key, "observation", max_message_bytes, partition_of)
+    return _pack(records, observation_key, "observation", max_message_bytes, partition_of, encoded)
 
 
 def pack_score_messages(
@@ -242,11 +247,24 @@ class KafkaPublisher:
         Raises:
             RetryableError: not started, buffer full, broker error or delivery timeout.
         """
+        return await self.submit_encoded(records, None)
+
+    async def submit_encoded(
+        self, records: Sequence[ObservationRecord], encoded: Sequence[bytes] | None
+    ) -> dict[int, str]:
+        """As ``submit``, with each record's serialization in ``encoded`` when the caller has
+        it (``ingest.sinks.EncodedRecordSink``), so the records are not serialized again.
+
+        Raises:
+            RetryableError: not started, buffer full, broker error or delivery timeout.
+        """
         if not records:
             return {}
         topic = self.config.topic
         partition_of = await self._partitioner(topic)
-        messages, refused = pack_messages(records, self.config.max_message_bytes, partition_of)
+        messages, refused = pack_messages(
+            records, self.config.max_message_bytes, partition_of, encoded
+        )
         await self._publish(topic, KAFKA_CONTENT_TYPE, messages)
         return refused
 

@@ -18,13 +18,13 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from processors.batch import ScoreWriterLike, enrich_ahead
 from processors.enrich import Enricher
 from storage.records import ObservationRecord, ScoreRecord
 
-__all__ = ["EnrichingSink", "RecordSink", "ScoreSink", "ThreadedScoreSink"]
+__all__ = ["EncodedRecordSink", "EnrichingSink", "RecordSink", "ScoreSink", "ThreadedScoreSink"]
 
 
 class RecordSink(Protocol):
@@ -38,6 +38,26 @@ class RecordSink(Protocol):
     async def submit(self, records: Sequence[ObservationRecord]) -> Mapping[int, str]:
         """Make ``records`` durable; return the reason for each record refused for good (too
         large to ever be stored), by its index in ``records``; the others are durable.
+
+        Raises:
+            RetryableError: nothing of this call is guaranteed durable; the client retries.
+            PermanentError: the records can never be stored.
+        """
+        ...
+
+
+@runtime_checkable
+class EncodedRecordSink(RecordSink, Protocol):
+    """A ``RecordSink`` that can be handed the records' serializations with them (the
+    ``KafkaPublisher``): the claim check (``ingest.offload.OffloadingSink``) sizes each record
+    by its serialization and hands it on, instead of ``ByteSize`` there and ``SerializeToString``
+    in the packer, each of which encodes the record (≈ 1 µs per 1.5 KB record)."""
+
+    async def submit_encoded(
+        self, records: Sequence[ObservationRecord], encoded: Sequence[bytes] | None
+    ) -> Mapping[int, str]:
+        """As ``submit``; ``encoded[i]`` is ``records[i].SerializeToString()`` (or ``None``:
+        none given).
 
         Raises:
             RetryableError: nothing of this call is guaranteed durable; the client retries.

@@ -40,6 +40,7 @@ __all__ = [
     "decode_score_batch",
     "encode_observation_batch",
     "encode_score_batch",
+    "framed_entry",
 ]
 
 OBSERVATION_TYPES: frozenset[str] = frozenset(
@@ -98,7 +99,13 @@ def batch_entry(record: ObservationRecord | ScoreRecord) -> bytes:
     a packer serializes each record once and sizes messages by ``len(entry)``, instead of
     ``ByteSize`` plus a batch that copies the records and serializes them again.
     """
-    data = record.SerializeToString()
+    return framed_entry(record.SerializeToString())
+
+
+def framed_entry(data: bytes) -> bytes:
+    """``data``, one record's serialization (``SerializeToString``), framed as an entry of its
+    batch message (``batch_entry``): for a packer handed records already serialized (the claim
+    check sizes records by their encoding, ``ingest.offload.OffloadingSink``)."""
     length = len(data)
     if length < 0x80:
         return _BATCH_ENTRY_TAG + bytes((length,)) + data

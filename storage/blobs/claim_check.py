@@ -157,9 +157,15 @@ async def offload_records(
     store: BlobStore,
     config: OffloadConfig,
     max_record_bytes: int,
+    encoded: list[bytes] | None = None,
 ) -> tuple[int, int]:
     """Replace the oversized fields of ``records`` (in place) by references, after writing
     their values to ``store``; returns the number of fields offloaded and their bytes.
+
+    ``encoded``: the records' serializations (``SerializeToString``, one per record, in order),
+    when the caller hands them on (``ingest.offload.OffloadingSink``); the records are then
+    sized by them instead of ``ByteSize`` (which encodes the record to count its bytes), and
+    the entry of every record changed here is replaced by its new serialization.
 
     Every blob is written before this returns, so a reference is never handed on for a blob
     that was not stored. ``max_record_bytes``: after the per-field threshold, the largest
@@ -174,8 +180,8 @@ async def offload_records(
     # A field's UTF-8 bytes are part of its record's encoding, so a record no larger than both
     # limits has nothing to offload; ``ByteSize`` (C) is cheaper than looking at its fields.
     small = min(config.offload_bytes, max_record_bytes)
-    for record in records:
-        record_bytes = record.ByteSize()
+    for index, record in enumerate(records):
+        record_bytes = record.ByteSize() if encoded is None else len(encoded[index])
         if record_bytes <= small:
             continue
         slots = _slots(record)
@@ -197,6 +203,8 @@ async def offload_records(
             slot.replace(reference)
             count += 1
             size += len(data)
+        if chosen and encoded is not None:
+            encoded[index] = record.SerializeToString()
     if uploads:
         await asyncio.gather(
             *(store.put(key, data, CONTENT_TYPE) for key, (_, data) in uploads.items())

@@ -119,3 +119,12 @@ def test_a_partition_over_the_limit_gets_several_messages_keyed_by_their_first_r
     assert [m.records for m in messages] == [3, 3, 3, 1]
     assert [m.key for m in messages] == [b"t0", b"t3", b"t6", b"t9"]
     assert {m.partition for m in messages} == {0}
+
+
+def test_records_handed_with_their_encodings_pack_as_records_serialized_here() -> None:
+    records = [_record(f"t{i % 3}", f"a{i}", 40_000 if i == 4 else 100) for i in range(12)]
+    records.append(_record("t1", "huge", 200_000))
+    encoded = [r.SerializeToString() for r in records]
+    of = partitioner(6)
+    assert pack_messages(records, 100_000, of, encoded) == pack_messages(records, 100_000, of)
+    assert pack_messages(records, 100_000, None, encoded) == pack_messages(records, 100_000)

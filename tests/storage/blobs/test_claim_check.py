@@ -154,3 +154,30 @@ def test_a_value_dressed_as_a_reference_is_still_offloaded(tmp_path: Path) -> No
         await store.close()
 
     asyncio.run(body())
+
+
+def test_encoded_records_are_sized_by_their_encoding_and_re_encoded_when_changed(
+    tmp_path: Path,
+) -> None:
+    """``encoded`` (the serializations the receiver hands on to Kafka) replaces ``ByteSize``:
+    the same fields are offloaded, and the entry of a changed record is its new encoding."""
+    store = LocalBlobStore(tmp_path)
+    small = _record(input="s" * 100)
+    large = _record(input="q" * 40_000)
+    shrunk = _record(metadata={f"k{i}": json.dumps("y" * 12_000) for i in range(20)})
+    records = [small, large, shrunk]
+    encoded = [r.SerializeToString() for r in records]
+    untouched = encoded[0]
+    twins = [ObservationRecord.FromString(e) for e in encoded]
+
+    async def body() -> None:
+        counted = await offload_records(records, store, CONFIG, 100_000, encoded)
+        assert counted == await offload_records(twins, store, CONFIG, 100_000)
+        assert counted[0] > 1
+        await store.close()
+
+    asyncio.run(body())
+    assert encoded[0] is untouched
+    assert encoded == [r.SerializeToString() for r in records]
+    assert records == twins
+    assert parse_reference(large.input) is not None and len(encoded[2]) <= 100_000
