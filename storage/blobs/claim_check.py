@@ -178,7 +178,8 @@ async def offload_records(
     uploads: dict[str, tuple[str, bytes]] = {}  # full key -> (project id, data)
     count = size = 0
     # A field's UTF-8 bytes are part of its record's encoding, so a record no larger than both
-    # limits has nothing to offload; ``ByteSize`` (C) is cheaper than looking at its fields.
+    # limits has nothing to offload; its size (``encoded``, else ``ByteSize``, C) is cheaper
+    # than looking at its fields.
     small = min(config.offload_bytes, max_record_bytes)
     for index, record in enumerate(records):
         record_bytes = record.ByteSize() if encoded is None else len(encoded[index])
