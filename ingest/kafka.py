@@ -49,8 +49,7 @@ from storage.records import (
     KAFKA_SCORES_CONTENT_TYPE,
     ObservationRecord,
     ScoreRecord,
-    batch_entry,
-    framed_entry,
+    entry_head,
 )
 
 __all__ = [
@@ -122,9 +121,9 @@ def _pack(
     """Group ``records`` into messages of at most ``max_message_bytes``: by partition
     (``partition_of`` of their ``key_of``), or by key when ``partition_of`` is ``None``;
     returns ``(messages, refused)``: the reason for each record too large for any message, by
-    its index in ``records``. Each record is serialized once (``storage.records.batch_entry``),
-    or not at all when ``encoded`` holds the serialization of each (``framed_entry``); a
-    message value is its entries joined."""
+    its index in ``records``. Each record is serialized once, or not at all when ``encoded``
+    holds the serialization of each; a message value is the records' entries joined
+    (``storage.records.batch_entry``: ``entry_head`` and the serialization, joined once)."""
     budget = max_message_bytes - _ENVELOPE_RESERVE
     groups: dict[str | int, list[tuple[int, str, R]]] = {}
     partitions: dict[str, int] = {}  # aiokafka's murmur2 is pure Python: once per key
@@ -142,26 +141,28 @@ def _pack(
     for group_id, members in groups.items():
         target = group_id if isinstance(group_id, int) else None
         key = b""
-        chunk: list[bytes] = []
+        chunk: list[bytes] = []  # head, serialization, head, ...
         size = 0
         for index, key_text, record in members:
-            entry = batch_entry(record) if encoded is None else framed_entry(encoded[index])
-            framed = len(entry)
+            data = record.SerializeToString() if encoded is None else encoded[index]
+            head = entry_head(len(data))
+            framed = len(head) + len(data)
             if framed > budget:
                 refused[index] = (
-                    f"{kind} {record.id} (partition key {key_text}) is {record.ByteSize()} "
+                    f"{kind} {record.id} (partition key {key_text}) is {len(data)} "
                     f"bytes, over the {max_message_bytes}-byte Kafka message limit"
                 )
                 continue
             if chunk and size + framed > budget:
-                messages.append(Message(key, b"".join(chunk), len(chunk), target))
+                messages.append(Message(key, b"".join(chunk), len(chunk) // 2, target))
                 chunk, size = [], 0
             if not chunk:
                 key = key_text.encode()
-            chunk.append(entry)
+            chunk.append(head)
+            chunk.append(data)
             size += framed
         if chunk:
-            messages.append(Message(key, b"".join(chunk), len(chunk), target))
+            messages.append(Message(key, b"".join(chunk), len(chunk) // 2, target))
     return messages, refused
 
 

@@ -40,7 +40,7 @@ __all__ = [
     "decode_score_batch",
     "encode_observation_batch",
     "encode_score_batch",
-    "framed_entry",
+    "entry_head",
 ]
 
 OBSERVATION_TYPES: frozenset[str] = frozenset(
@@ -99,22 +99,23 @@ def batch_entry(record: ObservationRecord | ScoreRecord) -> bytes:
     a packer serializes each record once and sizes messages by ``len(entry)``, instead of
     ``ByteSize`` plus a batch that copies the records and serializes them again.
     """
-    return framed_entry(record.SerializeToString())
+    data = record.SerializeToString()
+    return entry_head(len(data)) + data
 
 
-def framed_entry(data: bytes) -> bytes:
-    """``data``, one record's serialization (``SerializeToString``), framed as an entry of its
-    batch message (``batch_entry``): for a packer handed records already serialized (the claim
-    check sizes records by their encoding, ``ingest.offload.OffloadingSink``)."""
-    length = len(data)
+def entry_head(length: int) -> bytes:
+    """The bytes before a record of ``length`` bytes in its batch message (``batch_entry``):
+    field tag, length varint. A packer handed records already serialized (the claim check
+    sizes records by their encoding, ``ingest.offload.OffloadingSink``) joins heads and
+    serializations without building each entry."""
     if length < 0x80:
-        return _BATCH_ENTRY_TAG + bytes((length,)) + data
-    prefix = bytearray(_BATCH_ENTRY_TAG)
+        return _BATCH_ENTRY_TAG + bytes((length,))
+    head = bytearray(_BATCH_ENTRY_TAG)
     while length >= 0x80:
-        prefix.append((length & 0x7F) | 0x80)
+        head.append((length & 0x7F) | 0x80)
         length >>= 7
-    prefix.append(length)
-    return bytes(prefix) + data
+    head.append(length)
+    return bytes(head)
 
 
 def encode_observation_batch(records: Sequence[ObservationRecord]) -> bytes:
