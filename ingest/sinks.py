@@ -51,7 +51,8 @@ class EncodedRecordSink(RecordSink, Protocol):
     """A ``RecordSink`` that can be handed the records' serializations with them (the
     ``KafkaPublisher``): the claim check (``ingest.offload.OffloadingSink``) sizes each record
     by its serialization and hands it on, instead of ``ByteSize`` there and ``SerializeToString``
-    in the packer, each of which encodes the record (≈ 1 µs per 1.5 KB record)."""
+    in the packer, each of which encodes the record (≈ 7,400 instructions per span of
+    ``bench.spans``, docs/benchmarks.md "Receiver outside the mapping, fourth round")."""
 
     async def submit_encoded(
         self, records: Sequence[ObservationRecord], encoded: Sequence[bytes] | None
