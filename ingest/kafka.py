@@ -6,7 +6,8 @@ one processor; a record without a trace id (an ingestion ``*-update`` event that
 partition and stay in order. Score records (``ScoreBatch`` messages on the scores topic) are
 keyed by the trace id of the score (else its session id, dataset run id, or id). The partition
 of a key is the one Kafka's default partitioner picks (murmur2 of the key, as the Java client
-and ``aiokafka.partitioner.DefaultPartitioner``), so the records of one export are grouped by
+and ``aiokafka.partitioner.DefaultPartitioner``; computed by ``ingest.mapping.partition``,
+compiled with the span mapping), so the records of one export are grouped by
 partition, not by key: each partition's records become one or more ``ObservationBatch``
 messages sent to that partition, each kept below ``max_message_bytes`` and keyed by the key of
 its first record (an export of 50 traces makes a message per partition, not 50 messages; the
@@ -32,6 +33,7 @@ InitProducerId. Turn it on with ``KafkaSettings.enable_idempotence`` on Apache K
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,8 +41,8 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
+from ingest.mapping.partition import partition_of
 from ingest.telemetry import RECEIVER_METRICS
 from processors.kafka.config import PublisherConfig
 from storage.errors import RetryableError
@@ -87,14 +89,9 @@ def partitioner(partitions: int) -> Partitioner:
     """The partition Kafka's default partitioner gives a key among ``partitions`` partitions
     (0 .. partitions - 1): aiokafka's ``DefaultPartitioner`` (``murmur2(key) & 0x7fffffff %
     partitions``, as the Java client's ``Utils.toPositive(Utils.murmur2(key)) %
-    numPartitions``), the one the producer would use for a message sent without a partition."""
-    choose = DefaultPartitioner()
-    all_partitions = list(range(partitions))
-
-    def partition_of(key: bytes) -> int:
-        return int(choose(key, all_partitions, []))
-
-    return partition_of
+    numPartitions``), the one the producer would use for a message sent without a partition
+    (``ingest.mapping.partition.partition_of``)."""
+    return functools.partial(partition_of, partitions=partitions)
 
 
 R = TypeVar("R", ObservationRecord, ScoreRecord)
@@ -126,7 +123,7 @@ def _pack(
     (``storage.records.batch_entry``: ``entry_head`` and the serialization, joined once)."""
     budget = max_message_bytes - _ENVELOPE_RESERVE
     groups: dict[str | int, list[tuple[int, str, R]]] = {}
-    partitions: dict[str, int] = {}  # aiokafka's murmur2 is pure Python: once per key
+    partitions: dict[str, int] = {}  # the hash once per key
     for index, record in enumerate(records):
         key_text = key_of(record)
         group_id: str | int = key_text

@@ -66,6 +66,7 @@ MODULES: tuple[str, ...] = (
     "metadata",
     "nested",
     "observation_type",
+    "partition",
     "request",
     "span",
     "system_instructions",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from aiokafka.partitioner import DefaultPartitioner
+import pytest
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.kafka import pack_messages, pack_score_messages, partitioner
+from ingest.mapping import partition
 from storage.records import (
     ObservationBatch,
     ObservationRecord,
@@ -128,3 +132,25 @@ def test_records_handed_with_their_encodings_pack_as_records_serialized_here() -
     of = partitioner(6)
     assert pack_messages(records, 100_000, of, encoded) == pack_messages(records, 100_000, of)
     assert pack_messages(records, 100_000, None, encoded) == pack_messages(records, 100_000)
+
+
+@given(st.binary(max_size=80), st.integers(min_value=1, max_value=512))
+def test_partition_of_a_key_is_aiokafkas_default_partition(key: bytes, partitions: int) -> None:
+    assert partition.murmur2(key) == murmur2(key)
+    expected = DefaultPartitioner()(key, list(range(partitions)), [])
+    assert partition.partition_of(key, partitions) == expected == partitioner(partitions)(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "java_int"),
+    [  # apache/kafka UtilsTest.testMurmur2: Utils.murmur2 as Java's signed int
+        ("21", -973932308),
+        ("foobar", -790332482),
+        ("a-little-bit-long-string", -985981536),
+        ("a-little-bit-longer-string", -1486304829),
+        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        ("abc", 479470107),
+    ],
+)
+def test_murmur2_matches_the_java_clients_values(text: str, java_int: int) -> None:
+    assert partition.murmur2(text.encode()) == java_int & 0xFFFFFFFF
