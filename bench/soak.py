@@ -179,7 +179,9 @@ async def _load(service: Service, args: argparse.Namespace, report: Report) -> N
 
     async def sender(client: httpx.AsyncClient, offset: float) -> None:
         due = started + offset
-        while due < stop_at:
+        # both ends: a rate the service cannot reach leaves ``due`` behind the clock, and the
+        # load must still stop at ``--seconds``, where the sampler stops
+        while due < stop_at and time.monotonic() < stop_at:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             due += interval * args.concurrency
             body, _ = factory.build()
