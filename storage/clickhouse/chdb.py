@@ -281,10 +281,11 @@ class ChdbClient:
         return self._insert_from_file(sql, insert.structure, insert.payload)
 
     def _insert_from_file(self, sql: str, structure: str | None, payload: bytes) -> PreparedInsert:
-        """Write ``payload`` to a scratch file; the prepared ``sql`` reads it through the
-        ``{data_file:String}`` / ``{structure:String}`` parameters or, without ``structure``,
-        names it in place of ``{data_file:String}`` (``FROM INFILE`` takes a literal, not a
-        parameter); the file is deleted after the insert (or when discarded).
+        """Write ``payload`` to a scratch file; the prepared ``sql`` names it where it says
+        ``{data_file:String}``, replaced by the file's path as a string literal (``FROM INFILE``
+        takes no query parameter, so every insert names it the same way), and reads
+        ``structure``, when given, as the ``{structure:String}`` parameter; the file is
+        deleted after the insert (or when discarded).
 
         Raises:
             RetryableError: the file cannot be written.
@@ -295,11 +296,8 @@ class ChdbClient:
         except OSError as exc:
             data_file.unlink(missing_ok=True)
             raise RetryableError(f"cannot write {data_file}: {exc}") from exc
-        params: dict[str, str] | None = None
-        if structure is None:
-            sql = sql.replace("{data_file:String}", _sql_string(str(data_file)))
-        else:
-            params = {"data_file": str(data_file), "structure": structure}
+        sql = sql.replace("{data_file:String}", _sql_string(str(data_file)))
+        params = None if structure is None else {"structure": structure}
 
         def run(starting: Starting) -> None:
             self._query(sql, params, "TSV", starting)
